@@ -1,0 +1,237 @@
+//! `reef bench queue | vectors`: figures printed next to a baseline measured in the same run.
+//! Run them on a release build: `cargo run --release -p reef-cli -- bench queue`.
+
+use super::Out;
+use clap::Subcommand;
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use rand::{Rng, SeedableRng};
+use reef_core::*;
+use reef_store::sqlite::SqliteStore;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Subcommand)]
+pub enum BenchCmd {
+    /// Claims/s with 16 workers (against 1 worker) and enqueue→claim latency on the embedded store.
+    Queue {
+        #[arg(long, default_value_t = 10_000)]
+        tasks: usize,
+        #[arg(long, default_value_t = 16)]
+        workers: usize,
+    },
+    /// Exact filtered search over N × 384 vectors (10 % filter) against sqlite-vec's default build.
+    Vectors {
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        #[arg(long, default_value_t = 384)]
+        dim: usize,
+        #[arg(long, default_value_t = 40)]
+        queries: usize,
+    },
+}
+
+pub async fn run(cmd: BenchCmd, out: &Out) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("note: this is a debug build; run benchmarks with --release for meaningful figures");
+    }
+    match cmd {
+        BenchCmd::Queue { tasks, workers } => queue(tasks, workers, out).await,
+        BenchCmd::Vectors { n, dim, queries } => vectors(n, dim, queries, out).await,
+    }
+}
+
+fn fresh() -> anyhow::Result<(tempfile::TempDir, Ports, SqliteStore)> {
+    let dir = tempfile::tempdir()?;
+    let s = SqliteStore::open(&dir.path().join("bench.db"))?;
+    Ok((dir, s.ports(), s))
+}
+
+/// Claims and completes `n` queued tasks with `w` workers; returns (claims/s, double claims).
+async fn throughput(n: usize, w: usize) -> anyhow::Result<(f64, usize)> {
+    let (_dir, p, _) = fresh()?;
+    let now = SystemClock.now();
+    for i in 0..n {
+        let mut t = NewTask::titled(format!("bench {i}"));
+        t.priority = (i % 5) as i64;
+        p.tasks.create(t, now).await?;
+    }
+    let seen = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let start = Instant::now();
+    let mut hs = vec![];
+    for k in 0..w {
+        let (p, seen) = (p.clone(), seen.clone());
+        hs.push(tokio::spawn(async move {
+            let me = format!("w{k}");
+            while let Some(t) = p.tasks.claim(&me, &ClaimFilter::default(), Duration::from_secs(30), SystemClock.now()).await? {
+                let tok = t.lease.as_ref().map(|l| l.token.clone()).unwrap_or_default();
+                p.tasks
+                    .finish(
+                        &t.id,
+                        &tok,
+                        Outcome::Succeeded { result: String::new(), work_products: Default::default(), review: false },
+                        SystemClock.now(),
+                    )
+                    .await?;
+                seen.lock().map_err(|_| StoreError::Backend("lock".into()))?.push(t.id);
+            }
+            Ok::<_, StoreError>(())
+        }));
+    }
+    for h in hs {
+        h.await??;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let seen = seen.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?;
+    let unique: HashSet<_> = seen.iter().collect();
+    anyhow::ensure!(seen.len() == n, "{} claims for {n} tasks", seen.len());
+    Ok((n as f64 / secs, seen.len() - unique.len()))
+}
+
+/// Enqueue → claim latency with `w` idle workers woken by the store's watch.
+async fn latency(n: usize, w: usize) -> anyhow::Result<Histogram<u64>> {
+    let (_dir, p, _) = fresh()?;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let mut changes = p.changes.watch(None).await?;
+    let w2 = wake.clone();
+    let pump = tokio::spawn(async move {
+        while let Some(Ok(_)) = changes.next().await {
+            w2.notify_waiters();
+        }
+    });
+    let enq: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut hs = vec![];
+    for k in 0..w {
+        let (p, wake, enq, hist, done) = (p.clone(), wake.clone(), enq.clone(), hist.clone(), done.clone());
+        hs.push(tokio::spawn(async move {
+            let me = format!("w{k}");
+            while done.load(std::sync::atomic::Ordering::SeqCst) < n {
+                let notified = wake.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                match p.tasks.claim(&me, &ClaimFilter::default(), Duration::from_secs(30), SystemClock.now()).await? {
+                    Some(t) => {
+                        let at = Instant::now();
+                        let started = loop {
+                            if let Some(s) = enq.lock().ok().and_then(|m| m.get(&t.id).copied()) {
+                                break s;
+                            }
+                            tokio::task::yield_now().await;
+                        };
+                        if let Ok(mut h) = hist.lock() {
+                            let _ = h.record((at - started).as_micros() as u64);
+                        }
+                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    None => {
+                        let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+                    }
+                }
+            }
+            Ok::<_, StoreError>(())
+        }));
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for i in 0..n {
+        let started = Instant::now();
+        let (t, _) = p.tasks.create(NewTask::titled(format!("lat {i}")), SystemClock.now()).await?;
+        enq.lock().map_err(|_| anyhow::anyhow!("lock"))?.insert(t.id, started);
+        tokio::time::sleep(Duration::from_micros(rng.random_range(500..2500))).await;
+    }
+    for h in hs {
+        h.await??;
+    }
+    pump.abort();
+    let h = hist.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
+    Ok(h)
+}
+
+async fn queue(n: usize, w: usize, out: &Out) -> anyhow::Result<()> {
+    eprintln!("bench queue: {n} tasks, 1 worker (baseline) then {w} workers, embedded store on a temp file …");
+    let (base, _) = throughput(n, 1).await?;
+    let (many, doubles) = throughput(n, w).await?;
+    eprintln!("bench queue: enqueue→claim latency over 2000 tasks with {w} idle workers …");
+    let h = latency(2000, w).await?;
+    let (p50, p99) = (h.value_at_quantile(0.5) as f64 / 1000.0, h.value_at_quantile(0.99) as f64 / 1000.0);
+    let v = serde_json::json!({
+        "tasks": n, "workers": w,
+        "claims_per_s_baseline_1_worker": base, "claims_per_s": many, "ratio_vs_baseline": many / base,
+        "double_claims": doubles, "enqueue_to_claim_ms": {"p50": p50, "p99": p99},
+        "targets": {"claims_per_s": 2000, "p50_ms": 20, "double_claims": 0},
+    });
+    out.print(&v, || {
+        format!(
+            "claims/s   {many:>9.0} with {w} workers   (baseline 1 worker: {base:.0}/s; ratio {:.2}x)   target ≥ 2000 {}\n\
+             double claims  {doubles}   target 0 {}\n\
+             enqueue→claim  p50 {p50:.2} ms  p99 {p99:.2} ms   target p50 ≤ 20 ms {}",
+            many / base,
+            if many >= 2000.0 { "✓" } else { "✗" },
+            if doubles == 0 { "✓" } else { "✗" },
+            if p50 <= 20.0 { "✓" } else { "✗" },
+        )
+    });
+    Ok(())
+}
+
+fn unit(rng: &mut impl Rng, dim: usize) -> Vec<f32> {
+    let v: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / n).collect()
+}
+
+fn pct(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+async fn vectors(n: usize, dim: usize, queries: usize, out: &Out) -> anyhow::Result<()> {
+    let (_dir, p, store) = fresh()?;
+    eprintln!("bench vectors: loading {n} × {dim} vectors …");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let now = reef_core::time::fmt_ts(&SystemClock.now());
+    let mut batch = Vec::with_capacity(5000);
+    for i in 0..n {
+        batch.push(serde_json::json!({"_id": format!("m{i}"), "content": format!("memory {i}"), "type": "memory", "product": format!("p{}", i % 10), "embedding": unit(&mut rng, dim), "created_at": now, "metadata": {}}));
+        if batch.len() == 5000 || i + 1 == n {
+            p.archive.import("memory", std::mem::take(&mut batch)).await?;
+        }
+    }
+    let filter = MemoryFilter { product: Some("p3".into()), ..Default::default() };
+    let (mut ours, mut theirs, mut same) = (vec![], vec![], 0);
+    // One warm-up of each, so both start with a warm page cache.
+    let q0 = unit(&mut rng, dim);
+    p.memory.search(&q0, &filter, 10).await?;
+    store.search_with_sqlite_vec(&q0, &filter, 10).await?;
+    for _ in 0..queries {
+        let q = unit(&mut rng, dim);
+        let t = Instant::now();
+        let a = p.memory.search(&q, &filter, 10).await?;
+        ours.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let b = store.search_with_sqlite_vec(&q, &filter, 10).await?;
+        theirs.push(t.elapsed().as_secs_f64() * 1000.0);
+        let ia: Vec<&str> = a.hits.iter().map(|h| h.doc.id.as_str()).collect();
+        let ib: Vec<&str> = b.iter().map(|(id, _)| id.as_str()).collect();
+        same += (ia == ib) as usize;
+    }
+    let (o50, o99, t50, t99) = (pct(ours.clone(), 0.5), pct(ours, 0.99), pct(theirs.clone(), 0.5), pct(theirs, 0.99));
+    let v = serde_json::json!({
+        "n": n, "dim": dim, "filter": "product = p3 (10 %)", "queries": queries,
+        "exact_scan_ms": {"p50": o50, "p99": o99}, "sqlite_vec_default_ms": {"p50": t50, "p99": t99},
+        "ratio_p50": o50 / t50, "same_top10": same, "target_ratio": 0.5,
+    });
+    out.print(&v, || {
+        format!(
+            "filtered exact search, {n} × {dim}, 10 % filter, top-10, {queries} queries\n\
+             REEF exact scan          p50 {o50:>7.2} ms  p99 {o99:>7.2} ms\n\
+             sqlite-vec default build p50 {t50:>7.2} ms  p99 {t99:>7.2} ms   (baseline)\n\
+             ratio {:.2}x of baseline (target ≤ 0.5x {})   same top-10 in {same}/{queries} queries",
+            o50 / t50,
+            if o50 / t50 <= 0.5 { "✓" } else { "✗" }
+        )
+    });
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! `reef demo`: a realistic factory a newcomer can look at at once — seed 000's four agents and
+//! caps, products earning revenue, a knowledge graph, memories, tasks in every state, today's spend.
+//! Running it again adds nothing (everything carries a fixed id or idempotency key).
+
+use super::Out;
+use reef_core::embed::HashingEmbedder;
+use reef_core::factory::Factory;
+use reef_core::*;
+use serde_json::json;
+use std::time::Duration;
+
+pub const DEMO_DIM: usize = 384;
+
+pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
+    let now = f.now();
+    let actor = "reef:demo";
+    f.sync_agents(actor).await?;
+
+    let products = [
+        ("quickform", "QuickForm", "live", Some("cloudflare"), Some("clerk"), vec!["prod_QF1", "price_QF_monthly"]),
+        ("invoicely", "Invoicely", "live", Some("vercel"), Some("supabase"), vec!["prod_INV1"]),
+        ("pagepulse", "PagePulse", "building", Some("cloudflare"), None, vec![]),
+    ];
+    for (id, name, status, deploy, auth, stripe) in &products {
+        f.ports
+            .revenue
+            .upsert_product(Product {
+                id: id.to_string(),
+                name: name.to_string(),
+                status: status.to_string(),
+                deploy_target: deploy.map(String::from),
+                auth_provider: auth.map(String::from),
+                payment_provider: Some("stripe".into()),
+                stripe_ids: stripe.iter().map(|s| s.to_string()).collect(),
+                created_at: now - chrono::Duration::days(120),
+            })
+            .await?;
+    }
+
+    // Revenue over the last four months, per product; one refund, one sale in euros.
+    let mut rev = 0;
+    for m in 0..4i64 {
+        for (p, base, n) in [("quickform", 900i64, 6 + m * 3), ("invoicely", 1900, 2 + m)] {
+            for i in 0..n {
+                let at = now - chrono::Duration::days(30 * (3 - m) + (i % 27) + 1);
+                if f.ports
+                    .revenue
+                    .record(RevenueEvent {
+                        id: format!("demo_evt_{p}_{m}_{i}"),
+                        product: p.into(),
+                        amount_minor: base,
+                        currency: "usd".into(),
+                        kind: RevenueKind::InvoicePaid,
+                        at,
+                        source: "demo".into(),
+                        data: json!({}),
+                    })
+                    .await?
+                {
+                    rev += 1;
+                }
+            }
+        }
+    }
+    f.ports
+        .revenue
+        .record(RevenueEvent {
+            id: "demo_evt_refund".into(),
+            product: "quickform".into(),
+            amount_minor: -900,
+            currency: "usd".into(),
+            kind: RevenueKind::Refund,
+            at: now - chrono::Duration::days(3),
+            source: "demo".into(),
+            data: json!({}),
+        })
+        .await?;
+    f.ports
+        .revenue
+        .record(RevenueEvent {
+            id: "demo_evt_eur".into(),
+            product: "invoicely".into(),
+            amount_minor: 1700,
+            currency: "eur".into(),
+            kind: RevenueKind::Charge,
+            at: now - chrono::Duration::days(5),
+            source: "demo".into(),
+            data: json!({}),
+        })
+        .await?;
+
+    // The knowledge graph.
+    let ents = [
+        ("agent:kev", "agent", "Kev"),
+        ("agent:rex", "agent", "Rex"),
+        ("agent:scout", "agent", "Scout"),
+        ("agent:blaze", "agent", "Blaze"),
+        ("product:quickform", "product", "QuickForm"),
+        ("product:invoicely", "product", "Invoicely"),
+        ("product:pagepulse", "product", "PagePulse"),
+        ("provider:stripe", "provider", "Stripe"),
+        ("provider:cloudflare", "provider", "Cloudflare"),
+        ("provider:vercel", "provider", "Vercel"),
+        ("provider:anthropic", "provider", "Anthropic"),
+        ("repo:quickform", "repository", "github.com/factory/quickform"),
+        ("repo:invoicely", "repository", "github.com/factory/invoicely"),
+        ("customer:acme", "customer", "Acme Forms Ltd"),
+    ];
+    for (id, kind, name) in ents {
+        f.ports.graph.upsert_entity(Entity { id: id.into(), kind: kind.into(), name: name.into(), properties: json!({}) }).await?;
+    }
+    let rels = [
+        ("agent:rex", "product:quickform", "built", 1.0),
+        ("agent:rex", "product:invoicely", "built", 1.0),
+        ("agent:scout", "product:pagepulse", "researched", 0.8),
+        ("agent:blaze", "product:quickform", "markets", 0.7),
+        ("agent:kev", "agent:rex", "delegates_to", 0.9),
+        ("agent:kev", "agent:scout", "delegates_to", 0.9),
+        ("agent:kev", "agent:blaze", "delegates_to", 0.6),
+        ("product:quickform", "provider:stripe", "integrates_with", 0.9),
+        ("product:quickform", "provider:cloudflare", "deployed_on", 1.0),
+        ("product:invoicely", "provider:stripe", "integrates_with", 0.9),
+        ("product:invoicely", "provider:vercel", "deployed_on", 1.0),
+        ("product:quickform", "repo:quickform", "lives_in", 1.0),
+        ("product:invoicely", "repo:invoicely", "lives_in", 1.0),
+        ("customer:acme", "product:quickform", "pays_for", 0.5),
+        ("agent:rex", "provider:anthropic", "uses", 0.7),
+        ("product:pagepulse", "product:quickform", "reuses_code_of", 0.4),
+    ];
+    for (a, b, k, w) in rels {
+        f.ports.graph.relate(Relationship { from: a.into(), to: b.into(), kind: k.into(), weight: w, created_at: now }).await?;
+    }
+
+    // Memories (hashing embeddings: `reef memory reembed` replaces them with a real model's).
+    let notes = [
+        ("scout", "quickform", "research", "Form builders with Stripe payments convert best when the checkout is embedded in the form."),
+        ("rex", "quickform", "task_result", "Deployed QuickForm to Cloudflare Workers; cold start 40 ms, bundle 180 KB."),
+        ("rex", "invoicely", "task_result", "Invoicely PDF rendering moved to a queue; p95 render time down from 4 s to 900 ms."),
+        ("blaze", "quickform", "note", "Launch tweet thread got 14k impressions; best hook was the 60-second setup video."),
+        ("scout", "pagepulse", "research", "Uptime monitors compete on price; a free tier with 5 monitors is the market norm."),
+        ("kev", "invoicely", "note", "Invoicely churn is concentrated in users who never connected Stripe in week one."),
+        ("rex", "quickform", "task_result", "Stripe webhook signature verification added; replayed events are ignored by event id."),
+        ("scout", "invoicely", "research", "Freelancers want recurring invoices and automatic payment reminders more than templates."),
+        ("blaze", "invoicely", "note", "Cold email to accounting firms: 3.1% reply rate, mostly asking about multi-currency."),
+        ("rex", "pagepulse", "task_result", "PagePulse checker prototype pings 1k URLs per minute from one Worker."),
+    ];
+    let e = HashingEmbedder { dim: DEMO_DIM };
+    for (i, (agent, product, kind, text)) in notes.iter().enumerate() {
+        f.ports
+            .memory
+            .put(MemoryDoc {
+                id: format!("demo_mem_{i}"),
+                content: text.to_string(),
+                kind: kind.to_string(),
+                agent: Some(agent.to_string()),
+                product: Some(product.to_string()),
+                embedding: e.embed_one(text),
+                created_at: now - chrono::Duration::hours(6 * i as i64 + 1),
+                metadata: json!({"embedder": "hashing", "source": "demo"}),
+            })
+            .await?;
+    }
+
+    // Tasks in every state.
+    let specs: [(&str, &str, &str, Option<&str>, Option<&str>, i64, TaskStatus); 14] = [
+        ("Plan PagePulse MVP scope", "kev", "plan", Some("pagepulse"), None, 5, TaskStatus::Done),
+        ("Research uptime-monitor pricing", "scout", "research", Some("pagepulse"), None, 3, TaskStatus::Done),
+        ("Build PagePulse checker worker", "rex", "build", Some("pagepulse"), None, 4, TaskStatus::Running),
+        ("Write QuickForm onboarding emails", "blaze", "content", Some("quickform"), None, 2, TaskStatus::Claimed),
+        (
+            "Deploy Invoicely v1.4 to production",
+            "rex",
+            "deploy",
+            Some("invoicely"),
+            Some("production_deploy"),
+            6,
+            TaskStatus::AwaitingApproval,
+        ),
+        ("Post QuickForm launch thread", "blaze", "marketing", Some("quickform"), Some("public_post"), 3, TaskStatus::AwaitingApproval),
+        ("Review Invoicely reminder feature", "kev", "review", Some("invoicely"), None, 3, TaskStatus::Review),
+        ("Fix flaky QuickForm e2e test", "rex", "qa", Some("quickform"), None, 2, TaskStatus::Failed),
+        ("Rotate Stripe restricted key", "rex", "security", Some("invoicely"), Some("security_change"), 5, TaskStatus::NeedsHuman),
+        ("Competitor teardown: Tally vs QuickForm", "scout", "research", Some("quickform"), None, 1, TaskStatus::Pending),
+        ("Weekly revenue summary", "kev", "report", None, None, 1, TaskStatus::Pending),
+        ("Blog post: 5 invoice templates", "blaze", "content", Some("invoicely"), None, 0, TaskStatus::Paused),
+        ("Translate QuickForm to German", "scout", "content", Some("quickform"), None, 0, TaskStatus::Cancelled),
+        ("PagePulse pricing page", "blaze", "content", Some("pagepulse"), None, 1, TaskStatus::Backlog),
+    ];
+    let mut created = 0;
+    let mut ids = vec![];
+    for (i, (title, agent, kind, product, action, prio, target)) in specs.iter().enumerate() {
+        let new = NewTask {
+            title: title.to_string(),
+            description: format!("Demo task: {title}."),
+            priority: *prio,
+            assigned_to: Some(agent.to_string()),
+            kind: Some(kind.to_string()),
+            action_class: action.map(String::from),
+            product: product.map(String::from),
+            idempotency_key: Some(format!("demo:{i}")),
+            backlog: *target == TaskStatus::Backlog,
+            ..Default::default()
+        };
+        let (t, is_new) = f.ports.tasks.create(new, now - chrono::Duration::minutes(90 - 5 * i as i64)).await?;
+        ids.push(t.id.clone());
+        if !is_new {
+            continue;
+        }
+        created += 1;
+        f.announce_created(&t, actor).await?;
+        drive_to(f, &t, *target, agent).await?;
+    }
+    // A task waiting on another one.
+    let mut dep = NewTask::titled("Announce PagePulse beta");
+    dep.assigned_to = Some("blaze".into());
+    dep.kind = Some("marketing".into());
+    dep.product = Some("pagepulse".into());
+    dep.depends_on = vec![ids[2].clone()];
+    dep.idempotency_key = Some("demo:blocked".into());
+    let (bt, is_new) = f.ports.tasks.create(dep, now).await?;
+    if is_new {
+        created += 1;
+        f.announce_created(&bt, actor).await?;
+        f.comment(&ids[2], "operator:adam", "Keep the free tier at 5 monitors, per Scout's research.").await?;
+    }
+
+    // Today's spend: settled reservations and the calls behind them.
+    if created > 0 {
+        for (i, (agent, model, cost, provider)) in [
+            ("kev", "mid", 2.40, "google"),
+            ("rex", "cheap", 6.15, "groq"),
+            ("rex", "frontier", 11.80, "anthropic"),
+            ("scout", "local", 0.0, "ollama"),
+            ("scout", "cheap", 1.35, "groq"),
+            ("blaze", "cheap", 3.20, "groq"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let scopes = f.scopes_for(agent, Some(provider), None);
+            let id = format!("demo_res_{}_{i}", now.timestamp());
+            f.ports
+                .ledger
+                .reserve(
+                    ReserveRequest {
+                        id: id.clone(),
+                        scopes,
+                        amount: Usd::from_dollars(cost * 1.3),
+                        expires_at: now + chrono::Duration::minutes(10),
+                        task_id: None,
+                        agent: Some(agent.to_string()),
+                    },
+                    now,
+                )
+                .await?;
+            f.ports.ledger.settle(&id, Usd::from_dollars(*cost), now).await?;
+            f.ports
+                .ledger
+                .record_call(LlmCall {
+                    id: format!("demo_call_{}_{i}", now.timestamp()),
+                    at: now - chrono::Duration::minutes(10 * i as i64),
+                    agent: agent.to_string(),
+                    product: None,
+                    task_id: None,
+                    model: model.to_string(),
+                    provider: Some(provider.to_string()),
+                    prompt_tokens: 12_000,
+                    completion_tokens: 3_000,
+                    cost: Usd::from_dollars(*cost),
+                    latency_ms: 1_800,
+                    error: None,
+                    finished_at: Some(now),
+                })
+                .await?;
+        }
+    }
+
+    let summary =
+        json!({"tasks_created": created, "revenue_events_added": rev, "agents": f.config.agents.len(), "store": f.ports.kind.to_string()});
+    out.print(&summary, || {
+        if created == 0 {
+            format!("demo data already present in {} (nothing added); try `reef status`", f.ports.kind)
+        } else {
+            format!("seeded a demo factory into {}: {created} tasks, {rev} revenue events, 4 agents, 3 products, a knowledge graph and memories.\nTry: reef status | reef task list | reef approvals", f.ports.kind)
+        }
+    });
+    Ok(())
+}
+
+/// Moves a fresh task to `target` through the same store operations the engine uses.
+async fn drive_to(f: &Factory, t: &Task, target: TaskStatus, agent: &str) -> anyhow::Result<()> {
+    let now = f.now();
+    let p = &f.ports.tasks;
+    let mine = ClaimFilter { agents: Some(vec![agent.to_string()]), include_unassigned: false };
+    // Claim exactly this task: it is the only one of this agent's in `pending` at this moment
+    // because the demo drives each task to its state before creating the next.
+    let claim = || async {
+        let c = p.claim(&format!("demo-worker-{agent}"), &mine, Duration::from_secs(3600), now).await?;
+        anyhow::ensure!(c.as_ref().map(|c| c.id.as_str()) == Some(t.id.as_str()), "demo claimed an unexpected task");
+        Ok::<_, anyhow::Error>(c.and_then(|c| c.lease).map(|l| l.token).unwrap_or_default())
+    };
+    let ok = |r: &str| Outcome::Succeeded { result: r.to_string(), work_products: WorkProducts::default(), review: false };
+    match target {
+        TaskStatus::Pending | TaskStatus::Backlog | TaskStatus::Blocked => {}
+        TaskStatus::Claimed => {
+            claim().await?;
+        }
+        TaskStatus::Running => {
+            let tok = claim().await?;
+            p.start(&t.id, &tok, now).await?;
+        }
+        TaskStatus::Done => {
+            let tok = claim().await?;
+            p.start(&t.id, &tok, now).await?;
+            p.finish(&t.id, &tok, ok("Completed in the demo."), now).await?;
+        }
+        TaskStatus::Review => {
+            let tok = claim().await?;
+            p.finish(
+                &t.id,
+                &tok,
+                Outcome::Succeeded {
+                    result: "Reminder emails implemented; needs a second pair of eyes.".into(),
+                    work_products: WorkProducts {
+                        branch: Some("feat/reminders".into()),
+                        pr_url: Some("https://github.com/factory/invoicely/pull/42".into()),
+                        ..Default::default()
+                    },
+                    review: true,
+                },
+                now,
+            )
+            .await?;
+        }
+        TaskStatus::Failed => {
+            let tok = claim().await?;
+            p.finish(&t.id, &tok, Outcome::Failed { error: "test still flaky after 3 attempts: timeout waiting for #submit".into() }, now)
+                .await?;
+        }
+        TaskStatus::NeedsHuman => {
+            let tok = claim().await?;
+            p.finish(
+                &t.id,
+                &tok,
+                Outcome::NeedsHuman { reason: "security changes are never automatic: rotate the key in the Stripe dashboard".into() },
+                now,
+            )
+            .await?;
+        }
+        TaskStatus::AwaitingApproval => {
+            claim().await?;
+            let wp = WorkProducts {
+                preview_url: Some(format!("https://preview.factory.dev/{}", t.product.as_deref().unwrap_or("x"))),
+                branch: Some("release".into()),
+                ..Default::default()
+            };
+            p.transition(&t.id, &[TaskStatus::Claimed], TaskStatus::AwaitingApproval, None, now).await?;
+            let a = f
+                .ports
+                .approvals
+                .request(
+                    NewApproval {
+                        task_id: t.id.clone(),
+                        action_class: t.action_class.clone().unwrap_or_default(),
+                        summary: t.title.clone(),
+                        work_products: wp,
+                        requested_by: format!("agent:{agent}"),
+                        expires_at: Some(now + chrono::Duration::hours(24)),
+                        attempt: 1,
+                    },
+                    now,
+                )
+                .await?;
+            f.ports
+                .events
+                .append(Event {
+                    id: new_id(),
+                    kind: "approval.requested".into(),
+                    at: now,
+                    actor: format!("agent:{agent}"),
+                    subject: Some(t.id.clone()),
+                    data: json!({"approval": a.id, "action_class": a.action_class}),
+                })
+                .await?;
+        }
+        TaskStatus::Paused => {
+            p.transition(&t.id, &[TaskStatus::Pending], TaskStatus::Paused, None, now).await?;
+        }
+        TaskStatus::Cancelled => {
+            p.transition(&t.id, &[TaskStatus::Pending], TaskStatus::Cancelled, Some("operator: not a priority this quarter"), now).await?;
+        }
+    }
+    Ok(())
+}

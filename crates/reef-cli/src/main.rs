@@ -1,0 +1,111 @@
+//! `reef`: the headless side of REEF — operator commands, demo data, backups and benchmarks.
+
+mod cmd;
+mod setup;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "reef", version, about = "REEF: the control plane of an agentic factory")]
+struct Cli {
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Use this config file instead of the one in the platform config dir (env: REEF_CONFIG).
+    #[arg(long, global = true, env = "REEF_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Which store, tasks per state, today's spend against caps, pending approvals.
+    Status,
+    /// Create, list, show and comment on tasks.
+    #[command(subcommand)]
+    Task(cmd::task::TaskCmd),
+    /// Approve a pending approval request.
+    Approve(cmd::approval::DecideArgs),
+    /// Reject a pending approval request (needs --reason).
+    Reject(cmd::approval::DecideArgs),
+    /// Send the task back with feedback (needs --reason).
+    Revise(cmd::approval::DecideArgs),
+    /// List approval requests.
+    Approvals(cmd::approval::ListArgs),
+    /// Write a consistent archive of the whole store (portable between the two stores).
+    Backup { file: std::path::PathBuf },
+    /// Load an archive made by `reef backup` into the configured store.
+    Restore {
+        file: std::path::PathBuf,
+        /// Restore even though the store already holds tasks (documents with the same id are replaced).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Configuration.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCmd),
+    /// Seed a realistic factory: agents, products with revenue, a knowledge graph, memories, tasks in every state.
+    Demo,
+    /// Benchmarks that print figures against a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCmd),
+    /// Watch the store and print every change as it happens (from any process).
+    Watch {
+        /// Only changes to this collection (e.g. tasks, approvals).
+        #[arg(long)]
+        collection: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    setup::init_tracing();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let json = cli.json;
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let (code, message) = setup::describe(&e);
+            if json {
+                println!("{}", serde_json::json!({"error": {"code": code, "message": message}}));
+            } else {
+                eprintln!("error: {message}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = cmd::Out { json: cli.json };
+    match cli.command {
+        Command::Bench(b) => return cmd::bench::run(b, &out).await,
+        Command::Config(c) => {
+            let cfg = setup::load_config(cli.config.as_deref())?;
+            return cmd::config::run(c, &cfg, &out);
+        }
+        _ => {}
+    }
+    let f = setup::open_factory(cli.config.as_deref()).await?;
+    match cli.command {
+        Command::Status => cmd::status::run(&f, &out).await,
+        Command::Task(t) => cmd::task::run(t, &f, &out).await,
+        Command::Approve(a) => cmd::approval::decide(&f, reef_core::Decision::Approve, a, &out).await,
+        Command::Reject(a) => cmd::approval::decide(&f, reef_core::Decision::Reject, a, &out).await,
+        Command::Revise(a) => cmd::approval::decide(&f, reef_core::Decision::Revise, a, &out).await,
+        Command::Approvals(a) => cmd::approval::list(&f, a, &out).await,
+        Command::Backup { file } => cmd::backup::backup(&f, &file, &out).await,
+        Command::Restore { file, force } => cmd::backup::restore(&f, &file, force, &out).await,
+        Command::Demo => cmd::demo::run(&f, &out).await,
+        Command::Watch { collection } => cmd::watch::run(&f, collection, &out).await,
+        Command::Bench(_) | Command::Config(_) => unreachable!("handled above"),
+    }
+}

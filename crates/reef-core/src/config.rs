@@ -1,0 +1,459 @@
+//! Configuration: a TOML file plus environment overrides, validated once at start.
+//!
+//! Invariant: a bad value is reported with its key and the fix, and secrets (API keys, passwords
+//! in connection strings) never leave this module in clear: they are `Secret`s and redacted URIs.
+
+use crate::domain::agent::AgentConfig;
+use crate::{ModelTier, Usd};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("config {key}: {problem} (fix: {fix})")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+fn bad(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.into(), problem: problem.into(), fix: fix.into() }
+}
+
+/// A value that must never be printed. `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The clear value, for the one place that sends it (an HTTP header, a driver).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A connection string with any password replaced by `***`, safe for logs and the UI.
+pub fn redact_uri(uri: &str) -> String {
+    let Some(scheme_end) = uri.find("://") else { return uri.to_string() };
+    let rest = &uri[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else { return uri.to_string() };
+    let userinfo = &authority[..at];
+    let user = userinfo.split(':').next().unwrap_or("");
+    let mut out = String::with_capacity(uri.len());
+    out.push_str(&uri[..scheme_end + 3]);
+    out.push_str(user);
+    out.push_str(":***");
+    out.push_str(&rest[at..]);
+    // Query parameters can carry secrets too (e.g. a TLS key password).
+    redact_query(&out)
+}
+
+fn redact_query(uri: &str) -> String {
+    let Some(q) = uri.find('?') else { return uri.to_string() };
+    let (head, query) = uri.split_at(q + 1);
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.to_ascii_lowercase().contains("password") || k.to_ascii_lowercase().contains("secret") => {
+                format!("{k}=***")
+            }
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{head}{}", parts.join("&"))
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub factory: FactorySection,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub llm: LlmSection,
+    #[serde(default)]
+    pub caps: CapsSection,
+    #[serde(default)]
+    pub agents: Vec<AgentSection>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FactorySection {
+    /// IANA name, e.g. `Europe/London`; daily caps roll over at its midnight.
+    pub timezone: Option<String>,
+    /// Who the operator is, for the audit log.
+    pub operator: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    pub mongodb_uri: Option<Secret>,
+    pub database: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSection {
+    pub base_url: Option<String>,
+    pub api_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CapsSection {
+    pub global_daily_usd: Option<f64>,
+    #[serde(default)]
+    pub provider_monthly_usd: BTreeMap<String, f64>,
+    pub task_default_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSection {
+    pub name: String,
+    pub role: String,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    #[serde(default)]
+    pub prompt: String,
+    pub model_tier: Option<String>,
+    pub model: Option<String>,
+    pub daily_cap_usd: f64,
+    pub max_concurrent: Option<u32>,
+}
+
+/// Which store REEF runs on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreChoice {
+    Embedded { path: PathBuf },
+    Mongo { uri: Secret, database: String },
+}
+
+/// The validated configuration every REEF process runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub timezone: chrono_tz::Tz,
+    pub operator: String,
+    pub store: StoreChoice,
+    pub data_dir: PathBuf,
+    pub llm_base_url: String,
+    pub llm_api_key: Option<Secret>,
+    pub global_daily_cap: Usd,
+    pub provider_monthly_caps: BTreeMap<String, Usd>,
+    pub task_default_cap: Usd,
+    pub agents: Vec<AgentConfig>,
+}
+
+/// Seed 000's four agents and their daily caps.
+pub fn default_agents() -> Vec<AgentConfig> {
+    let a = |name: &str, role: &str, caps: &[&str], cap: f64, tier: ModelTier, prompt: &str| AgentConfig {
+        name: name.into(),
+        role: role.into(),
+        capabilities: caps.iter().map(|s| s.to_string()).collect(),
+        prompt: prompt.into(),
+        model_tier: Some(tier),
+        model: None,
+        daily_cap_usd: Usd::from_dollars(cap),
+        max_concurrent: 2,
+    };
+    vec![
+        a(
+            "kev",
+            "orchestrator",
+            &["plan", "triage", "report"],
+            30.0,
+            ModelTier::Mid,
+            "You are Kev, the factory's orchestrator. Break goals into tasks, route them, report.",
+        ),
+        a(
+            "rex",
+            "builder",
+            &["build", "qa", "deploy"],
+            40.0,
+            ModelTier::Cheap,
+            "You are Rex. You build, test and deploy the factory's products.",
+        ),
+        a("scout", "research", &["research", "content"], 15.0, ModelTier::Local, "You are Scout. You research markets and write content."),
+        a(
+            "blaze",
+            "marketing",
+            &["marketing", "social", "email"],
+            10.0,
+            ModelTier::Cheap,
+            "You are Blaze. You market the factory's products.",
+        ),
+    ]
+}
+
+fn dollars(key: &str, v: f64) -> Result<Usd, ConfigError> {
+    if !v.is_finite() || v < 0.0 {
+        return Err(bad(key, format!("{v} is not a non-negative amount of dollars"), "write a number like 30 or 12.5"));
+    }
+    Ok(Usd::from_dollars(v))
+}
+
+/// Where REEF keeps its files when nothing else is said.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub data_dir: PathBuf,
+    /// The machine's timezone name, if it could be read.
+    pub machine_timezone: Option<String>,
+    pub host: String,
+}
+
+impl Config {
+    /// Builds the config from the file's text (if any) and the environment (`env(key)`).
+    pub fn resolve(file_text: Option<&str>, env: &dyn Fn(&str) -> Option<String>, defaults: &Defaults) -> Result<Config, ConfigError> {
+        let file: FileConfig = match file_text {
+            Some(t) => toml::from_str(t).map_err(|e| {
+                let span = e.span().map(|s| format!(" at byte {}", s.start)).unwrap_or_default();
+                bad("config.toml", format!("{}{span}", e.message()), "correct the file; `reef config export` shows a valid one")
+            })?,
+            None => FileConfig::default(),
+        };
+
+        let tz_name = file.factory.timezone.clone().or_else(|| defaults.machine_timezone.clone()).unwrap_or_else(|| "UTC".into());
+        let timezone: chrono_tz::Tz = tz_name.parse().map_err(|_| {
+            bad("factory.timezone", format!("{tz_name:?} is not an IANA timezone"), "use a name like \"Europe/London\" or \"UTC\"")
+        })?;
+
+        let data_dir = env("REEF_DATA_DIR").map(PathBuf::from).or(file.store.data_dir.clone()).unwrap_or_else(|| defaults.data_dir.clone());
+        let uri = env("REEF_MONGODB_URI").filter(|s| !s.is_empty()).map(Secret::new).or(file.store.mongodb_uri.clone());
+        let store = match uri {
+            Some(uri) => {
+                let u = uri.expose();
+                if !(u.starts_with("mongodb://") || u.starts_with("mongodb+srv://")) {
+                    return Err(bad(
+                        "REEF_MONGODB_URI / store.mongodb_uri",
+                        format!("{:?} is not a MongoDB connection string", redact_uri(u)),
+                        "use mongodb://user:pass@host:27017/?replicaSet=rs0 (or unset it for the embedded store)",
+                    ));
+                }
+                let database = file.store.database.clone().unwrap_or_else(|| "factory".into());
+                StoreChoice::Mongo { uri, database }
+            }
+            None => StoreChoice::Embedded { path: data_dir.join("reef.db") },
+        };
+
+        let llm_base_url = env("REEF_LLM_BASE_URL").or(file.llm.base_url.clone()).unwrap_or_else(|| "http://127.0.0.1:4000".into());
+        if !(llm_base_url.starts_with("http://") || llm_base_url.starts_with("https://")) {
+            return Err(bad(
+                "REEF_LLM_BASE_URL / llm.base_url",
+                format!("{llm_base_url:?} is not an http(s) URL"),
+                "use e.g. http://127.0.0.1:4000",
+            ));
+        }
+        let llm_api_key = env("REEF_LLM_API_KEY").map(Secret::new).or(file.llm.api_key.clone());
+
+        let global_daily_cap = dollars("caps.global_daily_usd", file.caps.global_daily_usd.unwrap_or(100.0))?;
+        let task_default_cap = dollars("caps.task_default_usd", file.caps.task_default_usd.unwrap_or(5.0))?;
+        let mut provider_monthly_caps = BTreeMap::new();
+        for (p, v) in &file.caps.provider_monthly_usd {
+            provider_monthly_caps.insert(p.clone(), dollars(&format!("caps.provider_monthly_usd.{p}"), *v)?);
+        }
+
+        let agents = if file.agents.is_empty() {
+            default_agents()
+        } else {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut out = vec![];
+            for (i, a) in file.agents.iter().enumerate() {
+                let key = format!("agents[{i}]");
+                if a.name.trim().is_empty() || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    return Err(bad(
+                        &format!("{key}.name"),
+                        format!("{:?} is not a usable agent name", a.name),
+                        "use letters, digits, - and _",
+                    ));
+                }
+                if !seen.insert(a.name.clone()) {
+                    return Err(bad(&format!("{key}.name"), format!("agent {:?} is defined twice", a.name), "remove one of them"));
+                }
+                let model_tier = match &a.model_tier {
+                    Some(t) => Some(
+                        t.parse::<ModelTier>().map_err(|e| bad(&format!("{key}.model_tier"), e, "use local, cheap, mid or frontier"))?,
+                    ),
+                    None => None,
+                };
+                out.push(AgentConfig {
+                    name: a.name.clone(),
+                    role: a.role.clone(),
+                    capabilities: a.capabilities.clone(),
+                    prompt: a.prompt.clone(),
+                    model_tier,
+                    model: a.model.clone(),
+                    daily_cap_usd: dollars(&format!("{key}.daily_cap_usd"), a.daily_cap_usd)?,
+                    max_concurrent: a.max_concurrent.unwrap_or(1).max(1),
+                });
+            }
+            out
+        };
+
+        let operator = file.factory.operator.clone().or_else(|| env("USER")).unwrap_or_else(|| "operator".into());
+        Ok(Config {
+            timezone,
+            operator: format!("{operator}@{}", defaults.host),
+            store,
+            data_dir,
+            llm_base_url,
+            llm_api_key,
+            global_daily_cap,
+            provider_monthly_caps,
+            task_default_cap,
+            agents,
+        })
+    }
+
+    /// A TOML rendering with every secret removed, for `reef config export`.
+    pub fn export_redacted(&self) -> String {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            factory: BTreeMap<&'a str, String>,
+            store: BTreeMap<&'a str, String>,
+            llm: BTreeMap<&'a str, String>,
+            caps: OutCaps,
+            agents: Vec<OutAgent<'a>>,
+        }
+        #[derive(Serialize)]
+        struct OutCaps {
+            global_daily_usd: f64,
+            task_default_usd: f64,
+            provider_monthly_usd: BTreeMap<String, f64>,
+        }
+        #[derive(Serialize)]
+        struct OutAgent<'a> {
+            name: &'a str,
+            role: &'a str,
+            capabilities: &'a [String],
+            prompt: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            model_tier: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            model: Option<&'a str>,
+            daily_cap_usd: f64,
+            max_concurrent: u32,
+        }
+        let mut store = BTreeMap::new();
+        match &self.store {
+            StoreChoice::Embedded { .. } => {
+                store.insert("data_dir", self.data_dir.display().to_string());
+            }
+            StoreChoice::Mongo { uri, database } => {
+                store.insert("mongodb_uri", redact_uri(uri.expose()));
+                store.insert("database", database.clone());
+            }
+        }
+        let mut llm = BTreeMap::new();
+        llm.insert("base_url", self.llm_base_url.clone());
+        let out = Out {
+            factory: BTreeMap::from([("timezone", self.timezone.name().to_string())]),
+            store,
+            llm,
+            caps: OutCaps {
+                global_daily_usd: self.global_daily_cap.dollars(),
+                task_default_usd: self.task_default_cap.dollars(),
+                provider_monthly_usd: self.provider_monthly_caps.iter().map(|(k, v)| (k.clone(), v.dollars())).collect(),
+            },
+            agents: self
+                .agents
+                .iter()
+                .map(|a| OutAgent {
+                    name: &a.name,
+                    role: &a.role,
+                    capabilities: &a.capabilities,
+                    prompt: &a.prompt,
+                    model_tier: a.model_tier.map(|t| t.as_str()),
+                    model: a.model.as_deref(),
+                    daily_cap_usd: a.daily_cap_usd.dollars(),
+                    max_concurrent: a.max_concurrent,
+                })
+                .collect(),
+        };
+        let mut s = String::from("# REEF configuration (secrets removed: set REEF_MONGODB_URI / REEF_LLM_API_KEY in the environment)\n");
+        s.push_str(&toml::to_string_pretty(&out).unwrap_or_default());
+        s
+    }
+
+    pub fn agent(&self, name: &str) -> Option<&AgentConfig> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Defaults {
+        Defaults { data_dir: "/tmp/reef-test".into(), machine_timezone: Some("UTC".into()), host: "box".into() }
+    }
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn empty_config_gives_seed_caps_and_embedded_store() {
+        let c = Config::resolve(None, &no_env, &defaults()).unwrap();
+        assert_eq!(c.global_daily_cap, Usd::from_dollars(100.0));
+        let caps: Vec<_> = c.agents.iter().map(|a| (a.name.as_str(), a.daily_cap_usd.dollars())).collect();
+        assert_eq!(caps, vec![("kev", 30.0), ("rex", 40.0), ("scout", 15.0), ("blaze", 10.0)]);
+        assert_eq!(c.store, StoreChoice::Embedded { path: "/tmp/reef-test/reef.db".into() });
+    }
+
+    #[test]
+    fn env_uri_selects_mongo_and_never_prints_the_password() {
+        let env = |k: &str| (k == "REEF_MONGODB_URI").then(|| "mongodb://adam:hunter2@dreamteam:27017/?replicaSet=rs0".to_string());
+        let c = Config::resolve(None, &env, &defaults()).unwrap();
+        let StoreChoice::Mongo { uri, database } = &c.store else { panic!("expected mongo, got {:?}", c.store) };
+        assert_eq!(database, "factory");
+        assert!(!format!("{c:?}").contains("hunter2"), "Debug must not show the password");
+        assert!(!c.export_redacted().contains("hunter2"), "export must not show the password");
+        assert_eq!(redact_uri(uri.expose()), "mongodb://adam:***@dreamteam:27017/?replicaSet=rs0");
+    }
+
+    #[test]
+    fn redaction_covers_query_secrets_and_leaves_plain_uris_alone() {
+        assert_eq!(redact_uri("mongodb://h:27017/factory"), "mongodb://h:27017/factory");
+        assert_eq!(
+            redact_uri("mongodb://u:p@h/?tlsCertificateKeyFilePassword=zz&w=1"),
+            "mongodb://u:***@h/?tlsCertificateKeyFilePassword=***&w=1"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_fix() {
+        let e = Config::resolve(Some("[factory]\ntimezone = \"Mars/Olympus\""), &no_env, &defaults()).unwrap_err();
+        assert_eq!(e.key, "factory.timezone");
+        let e = Config::resolve(Some("[caps]\nglobal_daily_usd = -5"), &no_env, &defaults()).unwrap_err();
+        assert_eq!(e.key, "caps.global_daily_usd");
+        let e = Config::resolve(Some("[store]\nmongo_uri = \"x\""), &no_env, &defaults()).unwrap_err();
+        assert_eq!(e.key, "config.toml");
+        assert!(e.problem.contains("mongo_uri"), "names the unknown key: {}", e.problem);
+        let env = |k: &str| (k == "REEF_MONGODB_URI").then(|| "postgres://u:secretpw@h".to_string());
+        let e = Config::resolve(None, &env, &defaults()).unwrap_err();
+        assert!(!e.to_string().contains("secretpw"), "{e}");
+        let e = Config::resolve(Some("[[agents]]\nname=\"a\"\nrole=\"r\"\ndaily_cap_usd=1\nmodel_tier=\"huge\""), &no_env, &defaults())
+            .unwrap_err();
+        assert_eq!(e.key, "agents[0].model_tier");
+    }
+}

@@ -1,0 +1,81 @@
+//! Agents: who does the work, with which prompt, model and caps; every config change a revision.
+
+use crate::time::{ts, ts_opt, Timestamp};
+use crate::{ModelTier, Usd};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Idle,
+    Working,
+    Paused,
+    /// Held because it reached a spend cap; resumes when the period ends or on override.
+    CapReached,
+    Offline,
+}
+
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Working => "working",
+            Self::Paused => "paused",
+            Self::CapReached => "cap_reached",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+/// The part of an agent the operator edits; each change is kept as a revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentConfig {
+    pub name: String,
+    pub role: String,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    #[serde(default)]
+    pub prompt: String,
+    /// Default model tier for this agent's work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_tier: Option<ModelTier>,
+    /// Explicit model name (overrides the tier), e.g. `frontier` or a LiteLLM model id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub daily_cap_usd: Usd,
+    /// How many of its tasks may run at once, across all machines.
+    #[serde(default = "one")]
+    pub max_concurrent: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// An `agent_state` document: config plus live state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    #[serde(rename = "_id")]
+    pub id: String,
+    #[serde(flatten)]
+    pub config: AgentConfig,
+    pub status: AgentStatus,
+    #[serde(default, with = "ts_opt", skip_serializing_if = "Option::is_none")]
+    pub heartbeat_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_task: Option<String>,
+    #[serde(default)]
+    pub revision: u32,
+    #[serde(with = "ts")]
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRevision {
+    pub agent: String,
+    pub revision: u32,
+    pub config: AgentConfig,
+    pub author: String,
+    #[serde(with = "ts")]
+    pub at: Timestamp,
+}

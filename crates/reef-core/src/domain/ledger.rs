@@ -1,0 +1,131 @@
+//! Spend: scopes with caps, reservations held before a call, and the calls themselves.
+
+use crate::time::{local_day, local_month, ts, ts_opt, Timestamp};
+use crate::Usd;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// A budget scope for one period, e.g. `agent:rex:day:2026-11-21`. Its totals are kept for good.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ScopeKey(pub String);
+
+impl ScopeKey {
+    pub fn task(task_id: &str) -> Self {
+        Self(format!("task:{task_id}"))
+    }
+    pub fn agent_day(agent: &str, tz: Tz, now: Timestamp) -> Self {
+        Self(format!("agent:{agent}:day:{}", local_day(tz, now)))
+    }
+    pub fn provider_month(provider: &str, tz: Tz, now: Timestamp) -> Self {
+        Self(format!("provider:{provider}:month:{}", local_month(tz, now)))
+    }
+    pub fn global_day(tz: Tz, now: Timestamp) -> Self {
+        Self(format!("global:day:{}", local_day(tz, now)))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One scope a reservation must fit in, with the cap in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScopeCap {
+    pub scope: ScopeKey,
+    pub cap: Usd,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReserveRequest {
+    pub id: String,
+    pub scopes: Vec<ScopeCap>,
+    pub amount: Usd,
+    /// An abandoned reservation (its worker died) is released after this.
+    pub expires_at: Timestamp,
+    pub task_id: Option<String>,
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationState {
+    Open,
+    Settled,
+    Released,
+    Expired,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reservation {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub scopes: Vec<ScopeKey>,
+    pub amount: Usd,
+    pub state: ReservationState,
+    #[serde(with = "ts")]
+    pub created_at: Timestamp,
+    #[serde(with = "ts")]
+    pub expires_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<Usd>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+/// The running totals of one scope and period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScopeTotal {
+    #[serde(rename = "_id")]
+    pub scope: ScopeKey,
+    pub cap: Usd,
+    pub spent: Usd,
+    pub reserved: Usd,
+    /// Spend recorded past the cap (a CLI agent that overshot its soft cap): shown, never hidden.
+    #[serde(default)]
+    pub overshoot: Usd,
+    #[serde(with = "ts")]
+    pub updated_at: Timestamp,
+}
+
+/// One LLM call as recorded in `llm_calls`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmCall {
+    #[serde(rename = "_id")]
+    pub id: String,
+    #[serde(with = "ts")]
+    pub at: Timestamp,
+    pub agent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost: Usd,
+    pub latency_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, with = "ts_opt", skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+}
+
+/// Spend grouped by one key (agent, model, product or day).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpendRow {
+    pub key: String,
+    pub cost: Usd,
+    pub calls: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpendGroup {
+    Agent,
+    Model,
+    Product,
+    Day,
+}

@@ -1,0 +1,211 @@
+//! `Factory`: the operations hosts call (CLI, desktop app, later the MCP server), each one a
+//! store change plus the event and audit entry that go with it.
+//!
+//! Invariant: every operator or agent action that changes state leaves an audit entry naming who
+//! did it; every change a watcher cares about leaves an event.
+
+use crate::config::Config;
+use crate::ports::Ports;
+use crate::*;
+use serde::Serialize;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Factory {
+    pub ports: Ports,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+}
+
+/// One cap and how much of it is used, for `reef status` and the overview.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapUse {
+    pub scope: String,
+    pub cap: Usd,
+    pub spent: Usd,
+    pub reserved: Usd,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub store: StoreKind,
+    pub timezone: String,
+    pub tasks: Vec<(TaskStatus, u64)>,
+    pub caps_today: Vec<CapUse>,
+    pub pending_approvals: usize,
+    pub malformed: Vec<Malformed>,
+}
+
+impl Factory {
+    pub fn new(ports: Ports, clock: Arc<dyn Clock>, config: Arc<Config>) -> Self {
+        Self { ports, clock, config }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    async fn event(&self, kind: &str, actor: &str, subject: Option<&str>, data: serde_json::Value) -> StoreResult<()> {
+        self.ports
+            .events
+            .append(Event { id: new_id(), kind: kind.into(), at: self.now(), actor: actor.into(), subject: subject.map(Into::into), data })
+            .await
+    }
+
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        old: serde_json::Value,
+        new: serde_json::Value,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        self.ports
+            .audit
+            .record(AuditEntry {
+                id: new_id(),
+                at: self.now(),
+                actor: actor.into(),
+                action: action.into(),
+                subject: subject.into(),
+                old,
+                new,
+                host: self.config.operator.split('@').nth(1).map(Into::into),
+                reason: reason.map(Into::into),
+            })
+            .await
+    }
+
+    /// Creates a task (once per idempotency key), with its event and audit entry.
+    pub async fn create_task(&self, new: NewTask, actor: &str) -> StoreResult<Task> {
+        new.validate().map_err(StoreError::Invalid)?;
+        let (task, created) = self.ports.tasks.create(new, self.now()).await?;
+        if created {
+            self.announce_created(&task, actor).await?;
+        }
+        Ok(task)
+    }
+
+    /// The event and audit entry for a task that was just stored.
+    pub async fn announce_created(&self, task: &Task, actor: &str) -> StoreResult<()> {
+        self.event("task.created", actor, Some(&task.id), serde_json::json!({"title": task.title, "status": task.status})).await?;
+        self.audit(actor, "task.create", &task.id, serde_json::Value::Null, serde_json::json!({"title": task.title}), None).await
+    }
+
+    pub async fn comment(&self, task_id: &str, author: &str, body: &str) -> StoreResult<Task> {
+        if body.trim().is_empty() {
+            return Err(StoreError::Invalid("comment is empty".into()));
+        }
+        if body.len() > 64 * 1024 {
+            return Err(StoreError::Invalid(format!("comment is {} bytes; the limit is 65536", body.len())));
+        }
+        let t = self.ports.tasks.comment(task_id, Comment { author: author.into(), body: body.into(), at: self.now() }).await?;
+        self.event("task.commented", author, Some(task_id), serde_json::json!({"author": author})).await?;
+        Ok(t)
+    }
+
+    /// Records a decision on an approval request and moves its task accordingly.
+    pub async fn decide(&self, approval_id: &str, decision: Decision, who: &str, reason: Option<&str>) -> StoreResult<Approval> {
+        if matches!(decision, Decision::Reject | Decision::Revise) && reason.map(str::trim).unwrap_or("").is_empty() {
+            return Err(StoreError::Invalid("a rejection or revision needs a reason (--reason)".into()));
+        }
+        let now = self.now();
+        let a = self.ports.approvals.decide(approval_id, decision, who, reason, now).await?;
+        let waiting = [TaskStatus::AwaitingApproval];
+        let moved = match decision {
+            Decision::Approve => self.ports.tasks.transition(&a.task_id, &waiting, TaskStatus::Pending, None, now).await,
+            Decision::Reject => self.ports.tasks.transition(&a.task_id, &waiting, TaskStatus::Cancelled, reason, now).await,
+            Decision::Revise => {
+                if let Some(r) = reason {
+                    self.ports
+                        .tasks
+                        .comment(&a.task_id, Comment { author: who.into(), body: format!("Revision requested: {r}"), at: now })
+                        .await?;
+                }
+                self.ports.tasks.transition(&a.task_id, &waiting, TaskStatus::Pending, None, now).await
+            }
+        };
+        // The task may have moved on by other hands (cancelled by the operator); the decision stands.
+        if let Err(e) = moved {
+            tracing::warn!(approval = approval_id, task = a.task_id, error = %e, "approval decided but its task was not awaiting approval");
+        }
+        self.audit(
+            who,
+            "approval.decide",
+            &a.id,
+            serde_json::json!({"status": "pending"}),
+            serde_json::json!({"status": a.status, "task": a.task_id}),
+            reason,
+        )
+        .await?;
+        self.event("approval.decided", who, Some(&a.task_id), serde_json::json!({"approval": a.id, "status": a.status, "reason": reason}))
+            .await?;
+        Ok(a)
+    }
+
+    /// The scopes (with caps in force) that one LLM call by `agent` for `task` must fit in.
+    pub fn scopes_for(&self, agent: &str, provider: Option<&str>, task: Option<&Task>) -> Vec<ScopeCap> {
+        let now = self.now();
+        let tz = self.config.timezone;
+        let mut v = vec![ScopeCap { scope: ScopeKey::global_day(tz, now), cap: self.config.global_daily_cap }];
+        if let Some(a) = self.config.agent(agent) {
+            v.push(ScopeCap { scope: ScopeKey::agent_day(agent, tz, now), cap: a.daily_cap_usd });
+        }
+        if let Some(p) = provider {
+            if let Some(cap) = self.config.provider_monthly_caps.get(p) {
+                v.push(ScopeCap { scope: ScopeKey::provider_month(p, tz, now), cap: *cap });
+            }
+        }
+        if let Some(t) = task {
+            v.push(ScopeCap { scope: ScopeKey::task(&t.id), cap: t.budget_usd.unwrap_or(self.config.task_default_cap) });
+        }
+        v
+    }
+
+    /// Today's use of the global and per-agent caps (zero where nothing was spent yet).
+    pub async fn caps_today(&self) -> StoreResult<Vec<CapUse>> {
+        let now = self.now();
+        let tz = self.config.timezone;
+        let mut wanted = vec![(ScopeKey::global_day(tz, now), self.config.global_daily_cap)];
+        for a in &self.config.agents {
+            wanted.push((ScopeKey::agent_day(&a.name, tz, now), a.daily_cap_usd));
+        }
+        let keys: Vec<ScopeKey> = wanted.iter().map(|(k, _)| k.clone()).collect();
+        let totals = self.ports.ledger.totals(&keys).await?;
+        Ok(wanted
+            .into_iter()
+            .map(|(k, cap)| {
+                let t = totals.iter().find(|t| t.scope == k);
+                CapUse {
+                    scope: k.0,
+                    cap: t.map(|t| t.cap).unwrap_or(cap),
+                    spent: t.map(|t| t.spent).unwrap_or_default(),
+                    reserved: t.map(|t| t.reserved).unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn status(&self) -> StoreResult<StatusReport> {
+        let tasks = self.ports.tasks.counts().await?;
+        let approvals = self.ports.approvals.list(Some(ApprovalStatus::Pending), 10_000).await?;
+        Ok(StatusReport {
+            store: self.ports.kind.clone(),
+            timezone: self.config.timezone.name().into(),
+            tasks,
+            caps_today: self.caps_today().await?,
+            pending_approvals: approvals.items.len(),
+            malformed: approvals.malformed,
+        })
+    }
+
+    /// Makes sure every configured agent exists in the store with its configured settings.
+    pub async fn sync_agents(&self, author: &str) -> StoreResult<Vec<Agent>> {
+        let mut out = vec![];
+        for a in &self.config.agents {
+            out.push(self.ports.agents.upsert(a.clone(), author, self.now()).await?);
+        }
+        Ok(out)
+    }
+}

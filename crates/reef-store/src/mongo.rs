@@ -1,0 +1,1 @@
+//! MongoDB store (in progress).

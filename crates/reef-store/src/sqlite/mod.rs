@@ -1,0 +1,185 @@
+//! The embedded store: one SQLite file (WAL) holding seed 000's collections as JSON documents,
+//! with generated columns indexing the fields REEF queries on.
+//!
+//! Invariants: every write happens in one `BEGIN IMMEDIATE` transaction, so each port operation
+//! is atomic across processes sharing the file; documents are changed by editing their JSON in
+//! place, so fields REEF does not know survive; migrations only ever add.
+
+mod archive;
+mod changes;
+mod knowledge;
+mod ledger;
+mod records;
+mod schema;
+mod tasks;
+
+use reef_core::*;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use changes::CHANGE_RETENTION;
+
+/// The embedded store. Cheap to clone; all clones share one connection and one wake-up signal.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    /// Wakes this process's watchers at once after its own writes; other processes' writes are
+    /// seen through `PRAGMA data_version`.
+    wake: tokio::sync::Notify,
+}
+
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, C::DatabaseBusy | C::DatabaseLocked) => {
+            StoreError::Unavailable(format!("database is busy: {e}"))
+        }
+        rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, C::CannotOpen | C::ReadOnly | C::DiskFull | C::NotADatabase) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+pub(crate) fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Backend(format!("encoding a document: {e}"))
+}
+
+/// Registers sqlite-vec with every connection this process opens afterwards.
+fn register_sqlite_vec() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_auto_extension takes a C entry point with SQLite's extension-init
+        // signature; sqlite_vec::sqlite3_vec_init is exactly that, compiled into this binary.
+        #[allow(unsafe_code)]
+        unsafe {
+            #[allow(clippy::missing_transmute_annotations)]
+            rusqlite::ffi::sqlite3_auto_extension(Some(std::mem::transmute(sqlite_vec::sqlite3_vec_init as *const ())));
+        }
+    });
+}
+
+pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    register_sqlite_vec();
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(db_err)?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(db_err)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the store file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Unavailable(format!("cannot create data dir {}: {e}", dir.display())))?;
+            }
+        }
+        let mut conn = open_connection(path)?;
+        schema::migrate(&mut conn)?;
+        changes::prune(&conn, SystemClock.now())?;
+        Ok(Self { inner: Arc::new(Inner { path: path.to_path_buf(), conn: Mutex::new(conn), wake: tokio::sync::Notify::new() }) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn ports(&self) -> Ports {
+        let s = Arc::new(self.clone());
+        Ports {
+            kind: StoreKind::Embedded(self.inner.path.display().to_string()),
+            tasks: s.clone(),
+            events: s.clone(),
+            audit: s.clone(),
+            changes: s.clone(),
+            agents: s.clone(),
+            ledger: s.clone(),
+            approvals: s.clone(),
+            metrics: s.clone(),
+            memory: s.clone(),
+            graph: s.clone(),
+            revenue: s.clone(),
+            leases: s.clone(),
+            archive: s,
+        }
+    }
+
+    /// Runs `f` on the connection off the async runtime.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.conn.lock().map_err(|_| StoreError::Backend("connection lock poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task panicked: {e}")))?
+    }
+
+    /// Runs `f` in one immediate (write-locking) transaction, commits, and wakes watchers.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut conn = inner.conn.lock().map_err(|_| StoreError::Backend("connection lock poisoned".into()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(db_err)?;
+            Ok::<_, StoreError>(out)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task panicked: {e}")))??;
+        self.inner.wake.notify_waiters();
+        Ok(out)
+    }
+}
+
+/// Reads a JSON document into `T`, or says why it cannot be read.
+pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(collection: &str, id: &str, doc: &str) -> Result<T, Malformed> {
+    let de = &mut serde_json::Deserializer::from_str(doc);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        // Name the field that is wrong, not a byte offset in a document nobody can see.
+        let reason = if path == "." { inner.to_string() } else { format!("field `{path}`: {inner}") };
+        Malformed { collection: collection.into(), id: id.into(), reason }
+    })
+}
+
+/// Reads rows of (id, doc) into a listing, reporting the ones that do not parse.
+pub(crate) fn listing<T: serde::de::DeserializeOwned>(collection: &str, rows: Vec<(String, String)>) -> Listing<T> {
+    let mut out = Listing { items: Vec::with_capacity(rows.len()), malformed: vec![] };
+    for (id, doc) in rows {
+        match parse_doc(collection, &id, &doc) {
+            Ok(t) => out.items.push(t),
+            Err(m) => {
+                tracing::warn!(collection, id = %m.id, reason = %m.reason, "skipping a document REEF cannot read; it is left as it is");
+                out.malformed.push(m)
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn fetch_pairs(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<(String, String)>, StoreError> {
+    let mut st = conn.prepare_cached(sql).map_err(db_err)?;
+    let rows = st.query_map(params, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(db_err)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+}

@@ -1,0 +1,368 @@
+//! Events, audit log, agents, approvals, metrics and named leases on SQLite.
+
+use super::{db_err, fetch_pairs, json_err, listing, parse_doc, SqliteStore};
+use async_trait::async_trait;
+use reef_core::time::fmt_ts;
+use reef_core::*;
+use rusqlite::{params, OptionalExtension};
+use std::time::Duration;
+
+/// The events feed keeps this many entries (like a capped collection); the audit log keeps all.
+pub const EVENTS_KEPT: i64 = 200_000;
+
+fn malformed(m: Malformed) -> StoreError {
+    StoreError::Malformed { collection: m.collection, id: m.id, reason: m.reason }
+}
+
+#[async_trait]
+impl EventLog for SqliteStore {
+    async fn append(&self, event: Event) -> StoreResult<()> {
+        self.write(move |tx| {
+            let doc = serde_json::to_string(&event).map_err(json_err)?;
+            tx.execute("INSERT OR IGNORE INTO events (id, doc) VALUES (?1, ?2)", params![event.id, doc]).map_err(db_err)?;
+            let seq = tx.last_insert_rowid();
+            if seq % 1000 == 0 {
+                tx.execute("DELETE FROM events WHERE seq <= ?1", [seq - EVENTS_KEPT]).map_err(db_err)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn recent(&self, q: &EventQuery) -> StoreResult<Listing<Event>> {
+        let q = q.clone();
+        self.read(move |c| {
+            let mut sql = String::from("SELECT id, doc FROM events WHERE 1=1");
+            let mut args: Vec<String> = vec![];
+            if let Some(p) = &q.kind_prefix {
+                args.push(format!("{}%", p.replace('%', "\\%").replace('_', "\\_")));
+                sql.push_str(&format!(" AND kind LIKE ?{} ESCAPE '\\'", args.len()));
+            }
+            if let Some(s) = &q.subject {
+                args.push(s.clone());
+                sql.push_str(&format!(" AND subject = ?{}", args.len()));
+            }
+            if let Some(t) = &q.text {
+                args.push(format!("%{}%", t.to_lowercase().replace('%', "\\%").replace('_', "\\_")));
+                sql.push_str(&format!(" AND lower(doc) LIKE ?{} ESCAPE '\\'", args.len()));
+            }
+            sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", q.limit.max(1)));
+            Ok(listing("events", fetch_pairs(c, &sql, rusqlite::params_from_iter(args.iter()))?))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqliteStore {
+    async fn record(&self, entry: AuditEntry) -> StoreResult<()> {
+        self.write(move |tx| {
+            let doc = serde_json::to_string(&entry).map_err(json_err)?;
+            tx.execute("INSERT INTO audit (id, doc) VALUES (?1, ?2)", params![entry.id, doc]).map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(&self, subject: Option<&str>, limit: usize) -> StoreResult<Listing<AuditEntry>> {
+        let subject = subject.map(String::from);
+        self.read(move |c| {
+            let rows = match subject {
+                Some(s) => fetch_pairs(c, &format!("SELECT id, doc FROM audit WHERE subject = ?1 ORDER BY seq DESC LIMIT {limit}"), [s])?,
+                None => fetch_pairs(c, &format!("SELECT id, doc FROM audit ORDER BY seq DESC LIMIT {limit}"), [])?,
+            };
+            Ok(listing("audit", rows))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Agents for SqliteStore {
+    async fn upsert(&self, config: AgentConfig, author: &str, now: Timestamp) -> StoreResult<Agent> {
+        let author = author.to_string();
+        self.write(move |tx| {
+            let existing: Option<String> =
+                tx.query_row("SELECT doc FROM agent_state WHERE id = ?1", [&config.name], |r| r.get(0)).optional().map_err(db_err)?;
+            let mut agent = match existing {
+                Some(doc) => {
+                    let a: Agent = parse_doc("agent_state", &config.name, &doc).map_err(malformed)?;
+                    if a.config == config {
+                        return Ok(a);
+                    }
+                    a
+                }
+                None => Agent {
+                    id: config.name.clone(),
+                    config: config.clone(),
+                    status: AgentStatus::Idle,
+                    heartbeat_at: None,
+                    current_task: None,
+                    revision: 0,
+                    updated_at: now,
+                },
+            };
+            agent.config = config.clone();
+            agent.revision += 1;
+            agent.updated_at = now;
+            let rev = AgentRevision { agent: agent.id.clone(), revision: agent.revision, config, author, at: now };
+            tx.execute(
+                "INSERT INTO agent_revisions (id, doc) VALUES (?1, ?2)",
+                params![format!("{}:{}", rev.agent, rev.revision), serde_json::to_string(&rev).map_err(json_err)?],
+            )
+            .map_err(db_err)?;
+            // Edit in place so fields other programs keep on the agent survive.
+            let mut v: serde_json::Value = match tx
+                .query_row("SELECT doc FROM agent_state WHERE id = ?1", [&agent.id], |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(db_err)?
+            {
+                Some(d) => serde_json::from_str(&d).map_err(json_err)?,
+                None => serde_json::json!({}),
+            };
+            if let (Some(o), serde_json::Value::Object(new)) = (v.as_object_mut(), serde_json::to_value(&agent).map_err(json_err)?) {
+                o.extend(new);
+            }
+            tx.execute("INSERT OR REPLACE INTO agent_state (id, doc) VALUES (?1, ?2)", params![agent.id, v.to_string()]).map_err(db_err)?;
+            Ok(agent)
+        })
+        .await
+    }
+
+    async fn get(&self, name: &str) -> StoreResult<Agent> {
+        let name = name.to_string();
+        self.read(move |c| {
+            let doc: String = c
+                .query_row("SELECT doc FROM agent_state WHERE id = ?1", [&name], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::not_found(format!("agent {name}")))?;
+            parse_doc("agent_state", &name, &doc).map_err(malformed)
+        })
+        .await
+    }
+
+    async fn list(&self) -> StoreResult<Listing<Agent>> {
+        self.read(|c| Ok(listing("agent_state", fetch_pairs(c, "SELECT id, doc FROM agent_state ORDER BY id", [])?))).await
+    }
+
+    async fn heartbeat(&self, name: &str, status: AgentStatus, current_task: Option<&str>, now: Timestamp) -> StoreResult<()> {
+        let (name, task) = (name.to_string(), current_task.map(String::from));
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE agent_state SET doc = json_set(doc, '$.status', ?2, '$.current_task', ?3, '$.heartbeat_at', ?4) WHERE id = ?1",
+                    params![name, status.as_str(), task, fmt_ts(&now)],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(StoreError::not_found(format!("agent {name}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revisions(&self, name: &str) -> StoreResult<Vec<AgentRevision>> {
+        let name = name.to_string();
+        self.read(move |c| {
+            let rows = fetch_pairs(c, "SELECT id, doc FROM agent_revisions WHERE agent = ?1 ORDER BY revision DESC", [name])?;
+            Ok(listing("agent_revisions", rows).items)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Approvals for SqliteStore {
+    async fn request(&self, req: NewApproval, now: Timestamp) -> StoreResult<Approval> {
+        if req.summary.len() > 64 * 1024 {
+            return Err(StoreError::Invalid(format!("approval summary is {} bytes; the limit is 65536", req.summary.len())));
+        }
+        self.write(move |tx| {
+            let a = Approval {
+                id: new_id(),
+                task_id: req.task_id,
+                action_class: req.action_class,
+                summary: req.summary,
+                work_products: req.work_products,
+                requested_by: req.requested_by,
+                created_at: now,
+                expires_at: req.expires_at,
+                status: ApprovalStatus::Pending,
+                decided_by: None,
+                decided_at: None,
+                reason: None,
+                attempt: req.attempt,
+            };
+            tx.execute("INSERT INTO approvals (id, doc) VALUES (?1, ?2)", params![a.id, serde_json::to_string(&a).map_err(json_err)?])
+                .map_err(db_err)?;
+            Ok(a)
+        })
+        .await
+    }
+
+    async fn get(&self, id: &str) -> StoreResult<Approval> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let doc: String = c
+                .query_row("SELECT doc FROM approvals WHERE id = ?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::not_found(format!("approval {id}")))?;
+            parse_doc("approvals", &id, &doc).map_err(malformed)
+        })
+        .await
+    }
+
+    async fn list(&self, status: Option<ApprovalStatus>, limit: usize) -> StoreResult<Listing<Approval>> {
+        self.read(move |c| {
+            let rows = match status {
+                Some(s) => fetch_pairs(
+                    c,
+                    &format!("SELECT id, doc FROM approvals WHERE status = ?1 ORDER BY created_at DESC LIMIT {limit}"),
+                    [s.as_str()],
+                )?,
+                None => fetch_pairs(c, &format!("SELECT id, doc FROM approvals ORDER BY created_at DESC LIMIT {limit}"), [])?,
+            };
+            Ok(listing("approvals", rows))
+        })
+        .await
+    }
+
+    async fn decide(&self, id: &str, decision: Decision, who: &str, reason: Option<&str>, now: Timestamp) -> StoreResult<Approval> {
+        let (id, who, reason) = (id.to_string(), who.to_string(), reason.map(String::from));
+        self.write(move |tx| {
+            let doc: String = tx
+                .query_row("SELECT doc FROM approvals WHERE id = ?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::not_found(format!("approval {id}")))?;
+            let mut a: Approval = parse_doc("approvals", &id, &doc).map_err(malformed)?;
+            if a.status != ApprovalStatus::Pending {
+                return Err(StoreError::Conflict(format!("approval {id} was already {}", a.status.as_str())));
+            }
+            if a.expires_at.is_some_and(|e| e <= now) {
+                return Err(StoreError::Conflict(format!("approval {id} expired at {}", fmt_ts(&a.expires_at.unwrap_or(now)))));
+            }
+            a.status = decision.status();
+            a.decided_by = Some(who);
+            a.decided_at = Some(now);
+            a.reason = reason;
+            tx.execute(
+                "UPDATE approvals SET doc = json_set(doc, '$.status', ?2, '$.decided_by', ?3, '$.decided_at', ?4, '$.reason', ?5) WHERE id = ?1",
+                params![id, a.status.as_str(), a.decided_by, fmt_ts(&now), a.reason],
+            )
+            .map_err(db_err)?;
+            Ok(a)
+        })
+        .await
+    }
+
+    async fn expire_due(&self, now: Timestamp) -> StoreResult<Vec<Approval>> {
+        self.write(move |tx| {
+            let now_s = fmt_ts(&now);
+            let rows = fetch_pairs(
+                tx,
+                "SELECT id, doc FROM approvals WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?1",
+                [&now_s],
+            )?;
+            let mut out = listing::<Approval>("approvals", rows).items;
+            for a in &mut out {
+                tx.execute("UPDATE approvals SET doc = json_set(doc, '$.status', 'expired') WHERE id = ?1", [&a.id]).map_err(db_err)?;
+                a.status = ApprovalStatus::Expired;
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Metrics for SqliteStore {
+    async fn record(&self, samples: &[MetricSample]) -> StoreResult<()> {
+        let samples = samples.to_vec();
+        self.write(move |tx| {
+            let mut st = tx.prepare_cached("INSERT INTO metrics (ts, host, metric, value) VALUES (?1, ?2, ?3, ?4)").map_err(db_err)?;
+            for s in &samples {
+                if !s.value.is_finite() {
+                    return Err(StoreError::Invalid(format!("metric {} on {} is not a finite number", s.source.metric, s.source.host)));
+                }
+                st.execute(params![fmt_ts(&s.timestamp), s.source.host, s.source.metric, s.value]).map_err(db_err)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn query(&self, host: Option<&str>, metric: &str, since: Timestamp, until: Timestamp) -> StoreResult<Vec<MetricSample>> {
+        let (host, metric) = (host.map(String::from), metric.to_string());
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT ts, host, metric, value FROM metrics WHERE metric = ?1 AND ts >= ?2 AND ts < ?3 AND (?4 IS NULL OR host = ?4) ORDER BY ts",
+                )
+                .map_err(db_err)?;
+            let rows = st
+                .query_map(params![metric, fmt_ts(&since), fmt_ts(&until), host], |r| {
+                    let ts: String = r.get(0)?;
+                    Ok(MetricSample {
+                        timestamp: reef_core::time::parse_ts(&ts).unwrap_or_default(),
+                        source: MetricSource { host: r.get(1)?, metric: r.get(2)? },
+                        value: r.get(3)?,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn prune(&self, before: Timestamp) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let a = tx.execute("DELETE FROM metrics WHERE ts < ?1", [fmt_ts(&before)]).map_err(db_err)?;
+            let b = tx.execute("DELETE FROM llm_calls WHERE at < ?1", [fmt_ts(&before)]).map_err(db_err)?;
+            Ok((a + b) as u64)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Leases for SqliteStore {
+    async fn acquire(&self, name: &str, holder: &str, ttl: Duration, now: Timestamp) -> StoreResult<bool> {
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.write(move |tx| {
+            let exp = fmt_ts(&(now + chrono::Duration::from_std(ttl).unwrap_or_default()));
+            let n = tx
+                .execute(
+                    "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                     WHERE leases.holder = excluded.holder OR leases.expires_at < ?4",
+                    params![name, holder, exp, fmt_ts(&now)],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn release(&self, name: &str, holder: &str) -> StoreResult<()> {
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.write(move |tx| {
+            tx.execute("DELETE FROM leases WHERE name = ?1 AND holder = ?2", params![name, holder]).map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn holder(&self, name: &str, now: Timestamp) -> StoreResult<Option<String>> {
+        let name = name.to_string();
+        self.read(move |c| {
+            c.query_row("SELECT holder FROM leases WHERE name = ?1 AND expires_at >= ?2", params![name, fmt_ts(&now)], |r| r.get(0))
+                .optional()
+                .map_err(db_err)
+        })
+        .await
+    }
+}

@@ -1,0 +1,601 @@
+//! The conformance suite: what every store must do, checked the same way on each.
+
+use crate::harness::Fixture;
+use futures::StreamExt;
+use reef_core::time::{fmt_ts, parse_ts};
+use reef_core::*;
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+crate::conformance!(
+    create_get_and_idempotency_key,
+    claim_takes_highest_priority_then_oldest,
+    concurrent_claimers_take_each_task_exactly_once,
+    stale_lease_token_cannot_complete,
+    expired_lease_is_reclaimed_and_old_holder_fenced,
+    external_seed_shaped_task_is_claimable,
+    task_claimed_by_another_program_is_never_claimed_again,
+    malformed_documents_are_reported_not_lost,
+    concurrent_reservations_never_pass_the_cap,
+    reservation_is_all_or_nothing_across_scopes,
+    settle_release_and_expiry_move_the_money_right,
+    approvals_are_decided_once,
+    watch_sees_writes_from_another_handle_and_resumes,
+    agent_config_changes_become_revisions,
+    memory_search_ranks_by_similarity_within_filters,
+    memory_rejects_mixed_dimensions,
+    graph_traversal_handles_cycles_and_depth,
+    revenue_is_idempotent_and_kept_per_currency,
+    archive_round_trips_into_a_fresh_store,
+    named_lease_has_one_holder_at_a_time,
+    events_and_audit_are_listed_newest_first,
+);
+
+fn t0() -> Timestamp {
+    parse_ts("2026-11-21T09:00:00Z").unwrap()
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+async fn add(p: &Ports, title: &str, priority: i64, at: Timestamp) -> Task {
+    let mut n = NewTask::titled(title);
+    n.priority = priority;
+    p.tasks.create(n, at).await.unwrap().0
+}
+
+async fn create_get_and_idempotency_key(f: Fixture) {
+    let p = &f.ports;
+    let mut n = NewTask::titled("ship quickform");
+    n.idempotency_key = Some("k-1".into());
+    n.product = Some("quickform".into());
+    let (a, created) = p.tasks.create(n.clone(), t0()).await.unwrap();
+    assert!(created);
+    assert_eq!(a.status, TaskStatus::Pending);
+    let (b, created) = p.tasks.create(n, t0()).await.unwrap();
+    assert!(!created, "the same idempotency key must not create a second task");
+    assert_eq!(a.id, b.id);
+    let got = p.tasks.get(&a.id).await.unwrap();
+    assert_eq!(got, a, "a task reads back as it was written");
+    let mut dep = NewTask::titled("after it");
+    dep.depends_on = vec![a.id.clone()];
+    let (d, _) = p.tasks.create(dep, t0()).await.unwrap();
+    assert_eq!(d.status, TaskStatus::Blocked, "a task with dependencies starts blocked");
+    let counts = p.tasks.counts().await.unwrap();
+    assert_eq!(counts, vec![(TaskStatus::Pending, 1), (TaskStatus::Blocked, 1)]);
+    assert!(matches!(p.tasks.get("nope").await, Err(StoreError::NotFound { .. })));
+}
+
+async fn claim_takes_highest_priority_then_oldest(f: Fixture) {
+    let p = &f.ports;
+    let old_low = add(p, "old low", 1, t0()).await;
+    let new_high = add(p, "new high", 5, t0() + chrono::Duration::seconds(2)).await;
+    let old_high = add(p, "old high", 5, t0() + chrono::Duration::seconds(1)).await;
+    let now = t0() + chrono::Duration::seconds(10);
+    let order: Vec<String> = {
+        let mut v = vec![];
+        while let Some(t) = p.tasks.claim("w", &ClaimFilter::default(), secs(30), now).await.unwrap() {
+            assert_eq!(t.status, TaskStatus::Claimed);
+            assert_eq!(t.attempts, 1);
+            assert!(t.lease.is_some());
+            v.push(t.id);
+        }
+        v
+    };
+    assert_eq!(order, vec![old_high.id, new_high.id, old_low.id]);
+}
+
+async fn concurrent_claimers_take_each_task_exactly_once(f: Fixture) {
+    let p = f.ports.clone();
+    const N: usize = 2000;
+    for i in 0..N {
+        add(&p, &format!("t{i}"), (i % 7) as i64, t0()).await;
+    }
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut handles = vec![];
+    for w in 0..16 {
+        let (p, seen) = (p.clone(), seen.clone());
+        handles.push(tokio::spawn(async move {
+            let worker = format!("w{w}");
+            while let Some(t) = p.tasks.claim(&worker, &ClaimFilter::default(), secs(300), t0()).await.unwrap() {
+                let token = t.lease.as_ref().unwrap().token.clone();
+                p.tasks
+                    .finish(
+                        &t.id,
+                        &token,
+                        Outcome::Succeeded { result: worker.clone(), work_products: Default::default(), review: false },
+                        t0(),
+                    )
+                    .await
+                    .unwrap();
+                seen.lock().unwrap().push(t.id);
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    let unique: HashSet<_> = seen.iter().collect();
+    assert_eq!(seen.len(), N, "every task claimed once: {} claims for {N} tasks", seen.len());
+    assert_eq!(unique.len(), N, "no task claimed twice");
+    assert_eq!(p.tasks.counts().await.unwrap(), vec![(TaskStatus::Done, N as u64)]);
+}
+
+async fn stale_lease_token_cannot_complete(f: Fixture) {
+    let p = &f.ports;
+    let t = add(p, "x", 0, t0()).await;
+    let c = p.tasks.claim("w1", &ClaimFilter::default(), secs(30), t0()).await.unwrap().unwrap();
+    assert_eq!(c.id, t.id);
+    let err = p.tasks.finish(&t.id, "not-the-token", Outcome::Failed { error: "x".into() }, t0()).await.unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "wrong token must be fenced, got {err:?}");
+    assert_eq!(p.tasks.get(&t.id).await.unwrap().status, TaskStatus::Claimed, "a fenced write changes nothing");
+}
+
+async fn expired_lease_is_reclaimed_and_old_holder_fenced(f: Fixture) {
+    let p = &f.ports;
+    let t = add(p, "x", 0, t0()).await;
+    let first = p.tasks.claim("dead", &ClaimFilter::default(), secs(30), t0()).await.unwrap().unwrap();
+    let tok1 = first.lease.unwrap().token;
+    p.tasks.start(&t.id, &tok1, t0()).await.unwrap();
+    assert!(
+        p.tasks.claim("other", &ClaimFilter::default(), secs(30), t0() + chrono::Duration::seconds(29)).await.unwrap().is_none(),
+        "a live lease is not taken"
+    );
+    let later = t0() + chrono::Duration::seconds(31);
+    let second = p.tasks.claim("alive", &ClaimFilter::default(), secs(30), later).await.unwrap().expect("an expired lease comes back");
+    assert_eq!(second.id, t.id);
+    assert_eq!(second.attempts, 2);
+    let tok2 = second.lease.unwrap().token;
+    assert_ne!(tok1, tok2);
+    assert!(matches!(p.tasks.renew(&t.id, &tok1, secs(30), later).await, Err(StoreError::LeaseLost { .. })));
+    assert!(matches!(
+        p.tasks
+            .finish(&t.id, &tok1, Outcome::Succeeded { result: "late".into(), work_products: Default::default(), review: false }, later)
+            .await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    let done = p
+        .tasks
+        .finish(&t.id, &tok2, Outcome::Succeeded { result: "ok".into(), work_products: Default::default(), review: false }, later)
+        .await
+        .unwrap();
+    assert_eq!(done.status, TaskStatus::Done);
+    assert_eq!(done.result.as_deref(), Some("ok"));
+    assert!(done.lease.is_none());
+}
+
+async fn external_seed_shaped_task_is_claimable(f: Fixture) {
+    // Seed 000's shape, as mongosh or an OpenClaw agent would insert it, plus a field REEF
+    // does not know.
+    f.raw
+        .insert(
+            "tasks",
+            json!({"_id": "ext-1", "title": "Write launch tweet", "status": "pending", "assigned_to": null,
+                                "priority": 3, "created_at": "2026-11-21T08:00:00.000Z", "openclaw_channel": "whatsapp"}),
+        )
+        .await;
+    let t = f.ports.tasks.claim("w", &ClaimFilter::default(), secs(30), t0()).await.unwrap().expect("external task claimable");
+    assert_eq!(t.id, "ext-1");
+    assert_eq!(t.priority, 3);
+    let tok = t.lease.unwrap().token;
+    f.ports
+        .tasks
+        .finish("ext-1", &tok, Outcome::Succeeded { result: "done".into(), work_products: Default::default(), review: false }, t0())
+        .await
+        .unwrap();
+    let raw = f.raw.fetch("tasks", "ext-1").await.unwrap();
+    assert_eq!(raw["openclaw_channel"], "whatsapp", "fields REEF does not know survive its writes");
+    assert_eq!(raw["status"], "done");
+}
+
+async fn task_claimed_by_another_program_is_never_claimed_again(f: Fixture) {
+    // What seed 000's findOneAndUpdate leaves behind: claimed, assigned, no REEF lease.
+    f.raw
+        .insert(
+            "tasks",
+            json!({"_id": "ext-2", "title": "theirs", "status": "claimed", "assigned_to": "rex",
+                                "claimed_at": "2026-11-21T08:00:00.000Z", "priority": 9, "created_at": "2026-11-21T07:00:00.000Z"}),
+        )
+        .await;
+    let far_future = t0() + chrono::Duration::days(30);
+    assert!(f.ports.tasks.claim("w", &ClaimFilter::default(), secs(30), far_future).await.unwrap().is_none());
+}
+
+async fn malformed_documents_are_reported_not_lost(f: Fixture) {
+    f.raw.insert("tasks", json!({"_id": "bad-1", "status": "pending", "priority": "high", "created_at": "2026-11-21T08:00:00.000Z"})).await;
+    let good = add(&f.ports, "good", 0, t0()).await;
+    let l = f.ports.tasks.list(&TaskQuery::default()).await.unwrap();
+    assert_eq!(l.items.len(), 1);
+    assert_eq!(l.malformed.len(), 1);
+    assert_eq!(l.malformed[0].id, "bad-1");
+    assert!(
+        l.malformed[0].reason.contains("priority") || l.malformed[0].reason.contains("title"),
+        "reason names the problem: {}",
+        l.malformed[0].reason
+    );
+    let c = f.ports.tasks.claim("w", &ClaimFilter::default(), secs(30), t0()).await.unwrap().unwrap();
+    assert_eq!(c.id, good.id, "the malformed task is skipped, the good one claimed");
+    assert!(f.ports.tasks.claim("w", &ClaimFilter::default(), secs(30), t0()).await.unwrap().is_none());
+    let raw = f.raw.fetch("tasks", "bad-1").await.expect("malformed document still there");
+    assert_eq!(raw["priority"], "high", "its fields are not rewritten");
+    assert_eq!(raw["status"], "pending");
+    let err = f.ports.tasks.get("bad-1").await.unwrap_err();
+    assert!(matches!(err, StoreError::Malformed { .. }), "{err:?}");
+}
+
+async fn concurrent_reservations_never_pass_the_cap(f: Fixture) {
+    let p = f.ports.clone();
+    let cap = Usd::from_dollars(1.0);
+    let scope = ScopeKey("global:day:2026-11-21".into());
+    let mut handles = vec![];
+    for i in 0..64 {
+        let (p, scope) = (p.clone(), scope.clone());
+        handles.push(tokio::spawn(async move {
+            let r = p
+                .ledger
+                .reserve(
+                    ReserveRequest {
+                        id: format!("r{i}"),
+                        scopes: vec![ScopeCap { scope, cap }],
+                        amount: Usd::from_dollars(0.05),
+                        expires_at: t0() + chrono::Duration::minutes(5),
+                        task_id: None,
+                        agent: None,
+                    },
+                    t0(),
+                )
+                .await;
+            match r {
+                Ok(r) => {
+                    // Real cost is a bit lower than the worst case, as it usually is.
+                    p.ledger.settle(&r.id, Usd::from_dollars(0.04), t0()).await.unwrap();
+                    true
+                }
+                Err(StoreError::BudgetRefused { .. }) => false,
+                Err(e) => panic!("unexpected error {e}"),
+            }
+        }));
+    }
+    let mut ok = 0;
+    for h in handles {
+        ok += h.await.unwrap() as usize;
+    }
+    let t = &p.ledger.totals(&[scope]).await.unwrap()[0];
+    assert!(t.spent + t.reserved <= cap, "spent {} + reserved {} passed cap {}", t.spent, t.reserved, cap);
+    assert_eq!(t.reserved, Usd::ZERO);
+    assert_eq!(t.spent, Usd::from_dollars(0.04) * ok as i64);
+    assert!(ok >= 20, "the cap admits at least 20 worst-case calls; {ok} got through");
+    assert!(ok < 64, "not every call fits");
+}
+
+async fn reservation_is_all_or_nothing_across_scopes(f: Fixture) {
+    let l = &f.ports.ledger;
+    let roomy = ScopeCap { scope: ScopeKey("global:day:d".into()), cap: Usd::from_dollars(100.0) };
+    let tight = ScopeCap { scope: ScopeKey("agent:blaze:day:d".into()), cap: Usd::from_dollars(1.0) };
+    let req = |id: &str, amt: f64| ReserveRequest {
+        id: id.into(),
+        scopes: vec![roomy.clone(), tight.clone()],
+        amount: Usd::from_dollars(amt),
+        expires_at: t0() + chrono::Duration::minutes(5),
+        task_id: None,
+        agent: Some("blaze".into()),
+    };
+    l.reserve(req("a", 0.8), t0()).await.unwrap();
+    let err = l.reserve(req("b", 0.5), t0()).await.unwrap_err();
+    match &err {
+        StoreError::BudgetRefused { scope, .. } => assert_eq!(scope, "agent:blaze:day:d", "the refusal names the scope that is full"),
+        e => panic!("expected BudgetRefused, got {e:?}"),
+    }
+    assert!(err.to_string().contains("agent:blaze:day:d"));
+    let totals = l.totals(&[roomy.scope.clone(), tight.scope.clone()]).await.unwrap();
+    for t in totals {
+        assert_eq!(t.reserved, Usd::from_dollars(0.8), "{}: the refused reservation left nothing behind", t.scope.0);
+    }
+}
+
+async fn settle_release_and_expiry_move_the_money_right(f: Fixture) {
+    let l = &f.ports.ledger;
+    let s = ScopeCap { scope: ScopeKey("task:t1".into()), cap: Usd::from_dollars(1.0) };
+    let mk = |id: &str| ReserveRequest {
+        id: id.into(),
+        scopes: vec![s.clone()],
+        amount: Usd::from_dollars(0.3),
+        expires_at: t0() + chrono::Duration::seconds(60),
+        task_id: Some("t1".into()),
+        agent: None,
+    };
+    l.reserve(mk("settled"), t0()).await.unwrap();
+    l.reserve(mk("released"), t0()).await.unwrap();
+    l.reserve(mk("abandoned"), t0()).await.unwrap();
+    l.settle("settled", Usd::from_dollars(0.1), t0()).await.unwrap();
+    l.settle("settled", Usd::from_dollars(0.1), t0()).await.unwrap(); // idempotent
+    l.release("released", t0()).await.unwrap();
+    assert_eq!(l.expire(t0() + chrono::Duration::seconds(30)).await.unwrap(), 0, "not yet expired");
+    assert_eq!(l.expire(t0() + chrono::Duration::seconds(61)).await.unwrap(), 1, "the abandoned one expires");
+    let t = &l.totals(&[s.scope.clone()]).await.unwrap()[0];
+    assert_eq!((t.spent, t.reserved), (Usd::from_dollars(0.1), Usd::ZERO));
+    // A CLI agent that overshoots: spend is recorded past the cap and the overshoot is shown.
+    l.reserve(mk("cli"), t0()).await.unwrap();
+    l.settle("cli", Usd::from_dollars(1.5), t0()).await.unwrap();
+    let t = &l.totals(&[s.scope.clone()]).await.unwrap()[0];
+    assert_eq!(t.spent, Usd::from_dollars(1.6));
+    assert_eq!(t.overshoot, Usd::from_dollars(0.6));
+    // Calls are recorded and summed.
+    for (i, agent) in ["rex", "rex", "kev"].iter().enumerate() {
+        l.record_call(LlmCall {
+            id: format!("c{i}"),
+            at: t0(),
+            agent: agent.to_string(),
+            product: None,
+            task_id: None,
+            model: "cheap".into(),
+            provider: None,
+            prompt_tokens: 10,
+            completion_tokens: 20,
+            cost: Usd::from_dollars(0.01),
+            latency_ms: 5,
+            error: None,
+            finished_at: None,
+        })
+        .await
+        .unwrap();
+    }
+    let by_agent = l.spend(SpendGroup::Agent, t0(), t0() + chrono::Duration::days(1)).await.unwrap();
+    assert_eq!(by_agent[0].key, "rex");
+    assert_eq!(by_agent[0].cost, Usd::from_dollars(0.02));
+    assert_eq!(by_agent[0].calls, 2);
+}
+
+async fn approvals_are_decided_once(f: Fixture) {
+    let a = &f.ports.approvals;
+    let req = |exp| NewApproval {
+        task_id: "t".into(),
+        action_class: "production_deploy".into(),
+        summary: "deploy quickform".into(),
+        work_products: WorkProducts { preview_url: Some("https://preview.example/qf".into()), ..Default::default() },
+        requested_by: "agent:rex".into(),
+        expires_at: exp,
+        attempt: 1,
+    };
+    let x = a.request(req(None), t0()).await.unwrap();
+    let y = a.request(req(Some(t0() + chrono::Duration::hours(1))), t0()).await.unwrap();
+    assert_eq!(a.list(Some(ApprovalStatus::Pending), 10).await.unwrap().items.len(), 2);
+    let d = a.decide(&x.id, Decision::Approve, "operator:adam", None, t0()).await.unwrap();
+    assert_eq!(d.status, ApprovalStatus::Approved);
+    assert!(matches!(a.decide(&x.id, Decision::Reject, "operator:adam", Some("no"), t0()).await, Err(StoreError::Conflict(_))));
+    let expired = a.expire_due(t0() + chrono::Duration::hours(2)).await.unwrap();
+    assert_eq!(expired.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), vec![y.id.clone()]);
+    assert!(matches!(a.decide(&y.id, Decision::Approve, "operator:adam", None, t0()).await, Err(StoreError::Conflict(_))));
+    let got = a.get(&x.id).await.unwrap();
+    assert_eq!(got.decided_by.as_deref(), Some("operator:adam"));
+    assert_eq!(got.work_products.preview_url.as_deref(), Some("https://preview.example/qf"));
+}
+
+async fn watch_sees_writes_from_another_handle_and_resumes(f: Fixture) {
+    let mut stream = f.ports.changes.watch(None).await.unwrap();
+    let other = (f.reopen)();
+    let t = add(&other, "from elsewhere", 0, t0()).await;
+    let ch = tokio::time::timeout(secs(10), stream.next()).await.expect("change within 10 s").unwrap().unwrap();
+    assert_eq!((ch.collection.as_str(), ch.op, ch.id.as_str()), ("tasks", ChangeOp::Insert, t.id.as_str()));
+    f.ports.changes.save_cursor("dispatcher", &ch.token).await.unwrap();
+    drop(stream);
+    // Missed while not watching: seen on resume from the saved cursor.
+    let t2 = add(&other, "while away", 0, t0()).await;
+    let tok = f.ports.changes.load_cursor("dispatcher").await.unwrap().unwrap();
+    let mut resumed = f.ports.changes.watch(Some(tok)).await.unwrap();
+    let ch2 = tokio::time::timeout(secs(10), resumed.next()).await.expect("resumed change").unwrap().unwrap();
+    assert_eq!(ch2.id, t2.id, "resuming delivers what happened after the cursor, nothing before");
+}
+
+async fn agent_config_changes_become_revisions(f: Fixture) {
+    let g = &f.ports.agents;
+    let mut cfg = reef_core::config::default_agents().remove(1);
+    g.upsert(cfg.clone(), "operator:adam", t0()).await.unwrap();
+    let same = g.upsert(cfg.clone(), "operator:adam", t0()).await.unwrap();
+    assert_eq!(same.revision, 1, "an unchanged config is not a new revision");
+    cfg.prompt = "You are Rex, now stricter about tests.".into();
+    let a = g.upsert(cfg.clone(), "operator:adam", t0()).await.unwrap();
+    assert_eq!(a.revision, 2);
+    let revs = g.revisions("rex").await.unwrap();
+    assert_eq!(revs.iter().map(|r| r.revision).collect::<Vec<_>>(), vec![2, 1]);
+    assert_ne!(revs[0].config.prompt, revs[1].config.prompt);
+    g.heartbeat("rex", AgentStatus::Working, Some("t1"), t0()).await.unwrap();
+    let got = g.get("rex").await.unwrap();
+    assert_eq!((got.status, got.current_task.as_deref(), got.heartbeat_at), (AgentStatus::Working, Some("t1"), Some(t0())));
+    assert_eq!(got.config.prompt, cfg.prompt, "a heartbeat keeps the config");
+    assert!(matches!(g.heartbeat("ghost", AgentStatus::Idle, None, t0()).await, Err(StoreError::NotFound { .. })));
+}
+
+fn mem(id: &str, v: Vec<f32>, product: &str) -> MemoryDoc {
+    MemoryDoc {
+        id: id.into(),
+        content: format!("note {id}"),
+        kind: "memory".into(),
+        agent: Some("scout".into()),
+        product: Some(product.into()),
+        embedding: v,
+        created_at: t0(),
+        metadata: json!({}),
+    }
+}
+
+async fn memory_search_ranks_by_similarity_within_filters(f: Fixture) {
+    let m = &f.ports.memory;
+    m.put(mem("near", vec![1.0, 0.1, 0.0], "qf")).await.unwrap();
+    m.put(mem("far", vec![0.0, 0.0, 1.0], "qf")).await.unwrap();
+    m.put(mem("nearest-other-product", vec![1.0, 0.0, 0.0], "other")).await.unwrap();
+    let all = m.search(&[1.0, 0.0, 0.0], &MemoryFilter::default(), 2).await.unwrap();
+    assert_eq!(all.hits.iter().map(|h| h.doc.id.as_str()).collect::<Vec<_>>(), vec!["nearest-other-product", "near"]);
+    assert!((all.hits[0].score - 1.0).abs() < 1e-5);
+    let qf = m.search(&[1.0, 0.0, 0.0], &MemoryFilter { product: Some("qf".into()), ..Default::default() }, 5).await.unwrap();
+    assert_eq!(qf.hits.iter().map(|h| h.doc.id.as_str()).collect::<Vec<_>>(), vec!["near", "far"]);
+    assert!(qf.hits[0].score > qf.hits[1].score);
+    let text = m.search(&[1.0, 0.0, 0.0], &MemoryFilter { text: Some("FAR".into()), ..Default::default() }, 5).await.unwrap();
+    assert_eq!(text.hits.len(), 1);
+    assert_eq!(m.count().await.unwrap(), 3);
+}
+
+async fn memory_rejects_mixed_dimensions(f: Fixture) {
+    let m = &f.ports.memory;
+    m.put(mem("a", vec![1.0, 0.0, 0.0], "p")).await.unwrap();
+    let e = m.put(mem("b", vec![1.0, 0.0], "p")).await.unwrap_err();
+    assert!(matches!(e, StoreError::DimensionMismatch { expected: 3, got: 2 }), "{e:?}");
+    assert!(matches!(m.search(&[1.0; 4], &MemoryFilter::default(), 1).await, Err(StoreError::DimensionMismatch { .. })));
+    assert!(matches!(m.put(mem("c", vec![0.0, 0.0, 0.0], "p")).await, Err(StoreError::Invalid(_))));
+    assert_eq!(m.dimension().await.unwrap(), Some(3));
+}
+
+async fn graph_traversal_handles_cycles_and_depth(f: Fixture) {
+    let g = &f.ports.graph;
+    for (id, kind) in [("a", "product"), ("b", "provider"), ("c", "repository"), ("d", "customer")] {
+        g.upsert_entity(Entity { id: id.into(), kind: kind.into(), name: id.to_uppercase(), properties: json!({}) }).await.unwrap();
+    }
+    let rel = |from: &str, to: &str| Relationship { from: from.into(), to: to.into(), kind: "links".into(), weight: 0.5, created_at: t0() };
+    for (x, y) in [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")] {
+        g.relate(rel(x, y)).await.unwrap();
+    }
+    let t1 = g.traverse("a", 1).await.unwrap();
+    let ids = |t: &Traversal| t.nodes.iter().map(|(e, d)| (e.id.clone(), *d)).collect::<Vec<_>>();
+    assert_eq!(ids(&t1), vec![("a".into(), 0), ("b".into(), 1)]);
+    let t3 = g.traverse("a", 3).await.unwrap();
+    assert_eq!(
+        ids(&t3),
+        vec![("a".into(), 0), ("b".into(), 1), ("c".into(), 2), ("d".into(), 3)],
+        "the cycle back to a keeps a at depth 0"
+    );
+    assert_eq!(t3.edges.len(), 4);
+    let t10 = g.traverse("a", 10).await.unwrap();
+    assert_eq!(t10.nodes.len(), 4, "a deep walk over a cycle ends");
+    assert!(matches!(g.traverse("zzz", 2).await, Err(StoreError::NotFound { .. })));
+}
+
+async fn revenue_is_idempotent_and_kept_per_currency(f: Fixture) {
+    let r = &f.ports.revenue;
+    let ev = |id: &str, amt: i64, cur: &str, at: &str| RevenueEvent {
+        id: id.into(),
+        product: "qf".into(),
+        amount_minor: amt,
+        currency: cur.into(),
+        kind: RevenueKind::Charge,
+        at: parse_ts(at).unwrap(),
+        source: "stripe".into(),
+        data: json!({}),
+    };
+    assert!(r.record(ev("evt_1", 900, "usd", "2026-10-03T00:00:00Z")).await.unwrap());
+    assert!(!r.record(ev("evt_1", 900, "usd", "2026-10-03T00:00:00Z")).await.unwrap(), "a replayed event is not counted twice");
+    r.record(ev("evt_2", 1900, "usd", "2026-11-03T00:00:00Z")).await.unwrap();
+    r.record(ev("evt_3", -900, "usd", "2026-11-04T00:00:00Z")).await.unwrap();
+    r.record(ev("evt_4", 1500, "eur", "2026-11-05T00:00:00Z")).await.unwrap();
+    assert!(matches!(r.record(ev("evt_5", 1, "dollars", "2026-11-05T00:00:00Z")).await, Err(StoreError::Invalid(_))));
+    let rows: Vec<_> = r.by_product_month().await.unwrap().into_iter().map(|x| (x.month, x.currency, x.amount_minor)).collect();
+    assert_eq!(
+        rows,
+        vec![("2026-10".into(), "usd".into(), 900), ("2026-11".into(), "eur".into(), 1500), ("2026-11".into(), "usd".into(), 1000)]
+    );
+}
+
+async fn archive_round_trips_into_a_fresh_store(f: Fixture) {
+    let p = &f.ports;
+    add(p, "keep me", 2, t0()).await;
+    p.events
+        .append(Event { id: "e1".into(), kind: "task.created".into(), at: t0(), actor: "reef".into(), subject: None, data: json!({}) })
+        .await
+        .unwrap();
+    p.memory.put(mem("m1", vec![0.6, 0.8], "qf")).await.unwrap();
+    p.metrics
+        .record(&[MetricSample {
+            timestamp: t0(),
+            source: MetricSource { host: "dreamteam".into(), metric: "cpu.percent".into() },
+            value: 12.5,
+        }])
+        .await
+        .unwrap();
+    p.ledger
+        .reserve(
+            ReserveRequest {
+                id: "r".into(),
+                scopes: vec![ScopeCap { scope: ScopeKey("global:day:x".into()), cap: Usd(100) }],
+                amount: Usd(10),
+                expires_at: t0(),
+                task_id: None,
+                agent: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let dump = p.archive.export().await.unwrap();
+    let fresh = crate::harness::sqlite();
+    for (coll, docs) in dump.clone() {
+        fresh.ports.archive.import(&coll, docs).await.unwrap();
+    }
+    let again = fresh.ports.archive.export().await.unwrap();
+    let norm = |d: Vec<(String, Vec<serde_json::Value>)>| {
+        d.into_iter()
+            .map(|(c, mut v)| {
+                v.sort_by_key(|x| x.to_string());
+                (c, v)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(norm(again), norm(dump), "export → import → export is the identity");
+    let m = fresh.ports.memory.get("m1").await.unwrap();
+    assert!((m.embedding[0] - 0.6).abs() < 1e-6);
+    assert_eq!(
+        fresh.ports.metrics.query(Some("dreamteam"), "cpu.percent", t0(), t0() + chrono::Duration::seconds(1)).await.unwrap().len(),
+        1
+    );
+}
+
+async fn named_lease_has_one_holder_at_a_time(f: Fixture) {
+    let l = &f.ports.leases;
+    assert!(l.acquire("dispatcher", "a", secs(10), t0()).await.unwrap());
+    assert!(!l.acquire("dispatcher", "b", secs(10), t0() + chrono::Duration::seconds(5)).await.unwrap());
+    assert!(l.acquire("dispatcher", "a", secs(10), t0() + chrono::Duration::seconds(5)).await.unwrap(), "the holder renews");
+    assert_eq!(l.holder("dispatcher", t0() + chrono::Duration::seconds(14)).await.unwrap().as_deref(), Some("a"));
+    assert!(l.acquire("dispatcher", "b", secs(10), t0() + chrono::Duration::seconds(16)).await.unwrap(), "taken over after expiry");
+    l.release("dispatcher", "a").await.unwrap(); // not the holder: no effect
+    assert_eq!(l.holder("dispatcher", t0() + chrono::Duration::seconds(17)).await.unwrap().as_deref(), Some("b"));
+}
+
+async fn events_and_audit_are_listed_newest_first(f: Fixture) {
+    let p = &f.ports;
+    for (i, k) in ["task.created", "budget.alert", "task.failed"].iter().enumerate() {
+        p.events
+            .append(Event {
+                id: format!("e{i}"),
+                kind: k.to_string(),
+                at: t0(),
+                actor: "reef".into(),
+                subject: Some(format!("s{i}")),
+                data: json!({"n": i, "note": "Stripe"}),
+            })
+            .await
+            .unwrap();
+    }
+    let tasks = p.events.recent(&EventQuery { kind_prefix: Some("task.".into()), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(tasks.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["e2", "e0"]);
+    let text = p.events.recent(&EventQuery { text: Some("stripe".into()), limit: 2, ..Default::default() }).await.unwrap();
+    assert_eq!(text.items.len(), 2);
+    p.audit
+        .record(AuditEntry {
+            id: "a1".into(),
+            at: t0(),
+            actor: "operator:adam@laptop".into(),
+            action: "cap.override".into(),
+            subject: "rex".into(),
+            old: json!(40),
+            new: json!(60),
+            host: Some("laptop".into()),
+            reason: Some("launch day".into()),
+        })
+        .await
+        .unwrap();
+    let a = p.audit.list(Some("rex"), 10).await.unwrap();
+    assert_eq!(a.items[0].reason.as_deref(), Some("launch day"));
+    let _ = fmt_ts(&t0());
+}
