@@ -28,3 +28,25 @@ ensure_apt_packages() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 }
+
+# Installs jongodb (a MongoDB-wire-compatible test server shipped as an npm binary) into $1.
+ensure_jongodb() {
+  local dir="$1" bin="$1/node_modules/@jongodb/memory-server-bin-linux-x64-gnu/bin/jongodb"
+  [ -x "$bin" ] && return 0
+  command -v npm >/dev/null 2>&1 || ensure_apt_packages nodejs npm || return 1
+  step "installing jongodb (test server) into $dir"
+  mkdir -p "$dir" && (cd "$dir" && npm install --no-audit --no-fund --silent @jongodb/memory-server-bin-linux-x64-gnu@0.1 >/dev/null) && [ -x "$bin" ]
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until host:port accepts connections, at most $3 seconds.
+wait_for_port() {
+  local host="$1" port="$2" limit="$3" i=0
+  while ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
+    i=$((i + 1)); [ "$i" -ge $((limit * 10)) ] && return 1; sleep 0.1
+  done
+  return 0
+}

@@ -14,6 +14,6 @@ use reef_core::{Ports, StoreError};
 pub async fn open(choice: &StoreChoice) -> Result<Ports, StoreError> {
     match choice {
         StoreChoice::Embedded { path } => Ok(sqlite::SqliteStore::open(path)?.ports()),
-        StoreChoice::Mongo { .. } => Err(StoreError::Unavailable("mongo store not built yet".into())),
+        StoreChoice::Mongo { uri, database } => Ok(mongo::MongoStore::connect(uri.expose(), database).await?.ports()),
     }
 }

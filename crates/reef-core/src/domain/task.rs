@@ -366,10 +366,16 @@ pub struct TaskQuery {
 }
 
 /// A read that skipped documents it could not parse reports them instead of failing whole.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Listing<T> {
     pub items: Vec<T>,
     pub malformed: Vec<crate::Malformed>,
+}
+
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Self { items: vec![], malformed: vec![] }
+    }
 }
 
 /// A document someone else wrote that REEF could not read; it is left untouched in the store.

@@ -15,7 +15,7 @@ fn export_sql(coll: &str) -> &'static str {
         c::METRICS => "SELECT json_object('timestamp', ts, 'source', json_object('host', host, 'metric', metric), 'value', value) FROM metrics ORDER BY seq",
         c::LEASES => "SELECT json_object('_id', name, 'holder', holder, 'expires_at', expires_at) FROM leases",
         c::CURSORS => "SELECT json_object('_id', listener, 'token', token) FROM cursors",
-        c::MEMORY => "SELECT json_set(doc, '$.embedding', json(vec_to_json(embedding))) FROM memory",
+        c::MEMORY => "SELECT doc, embedding FROM memory",
         c::EVENTS => "SELECT doc FROM events ORDER BY seq",
         c::AUDIT => "SELECT doc FROM audit ORDER BY seq",
         c::TASKS => "SELECT doc FROM tasks",
@@ -106,11 +106,20 @@ impl Archive for SqliteStore {
                 let mut out = vec![];
                 for coll in c::ALL {
                     let mut st = conn.prepare(export_sql(coll)).map_err(db_err)?;
-                    let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
+                    let with_vectors = coll == c::MEMORY;
+                    let rows = st
+                        .query_map([], |r| Ok((r.get::<_, String>(0)?, if with_vectors { Some(r.get::<_, Vec<u8>>(1)?) } else { None })))
+                        .map_err(db_err)?;
                     let mut docs = vec![];
                     for r in rows {
-                        let s = r.map_err(db_err)?;
-                        docs.push(serde_json::from_str(&s).map_err(|e| StoreError::Backend(format!("{coll}: {e}")))?);
+                        let (s, blob) = r.map_err(db_err)?;
+                        let mut v: Value = serde_json::from_str(&s).map_err(|e| StoreError::Backend(format!("{coll}: {e}")))?;
+                        if let (Some(b), Some(o)) = (blob, v.as_object_mut()) {
+                            // f32 values as f32 (shortest form), so archives compare equal across stores.
+                            let e: Vec<f32> = b.chunks_exact(4).map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]])).collect();
+                            o.insert("embedding".into(), serde_json::json!(e));
+                        }
+                        docs.push(v);
                     }
                     out.push((coll.to_string(), docs));
                 }

@@ -377,7 +377,7 @@ async fn approvals_are_decided_once(f: Fixture) {
 
 async fn watch_sees_writes_from_another_handle_and_resumes(f: Fixture) {
     let mut stream = f.ports.changes.watch(None).await.unwrap();
-    let other = (f.reopen)();
+    let other = (f.reopen)().await;
     let t = add(&other, "from elsewhere", 0, t0()).await;
     let ch = tokio::time::timeout(secs(10), stream.next()).await.expect("change within 10 s").unwrap().unwrap();
     assert_eq!((ch.collection.as_str(), ch.op, ch.id.as_str()), ("tasks", ChangeOp::Insert, t.id.as_str()));
