@@ -226,10 +226,15 @@ impl Config {
     /// Builds the config from the file's text (if any) and the environment (`env(key)`).
     pub fn resolve(file_text: Option<&str>, env: &dyn Fn(&str) -> Option<String>, defaults: &Defaults) -> Result<Config, ConfigError> {
         let file: FileConfig = match file_text {
-            Some(t) => toml::from_str(t).map_err(|e| {
-                let span = e.span().map(|s| format!(" at byte {}", s.start)).unwrap_or_default();
-                bad("config.toml", format!("{}{span}", e.message()), "correct the file; `reef config export` shows a valid one")
-            })?,
+            Some(t) => {
+                let fix = "correct the file; `reef config export` shows a valid one";
+                let de = toml::Deserializer::parse(t).map_err(|e| bad("config.toml", e.message().to_string(), fix))?;
+                serde_path_to_error::deserialize(de).map_err(|e| {
+                    let path = e.path().to_string();
+                    let key = if path == "." { "config.toml".to_string() } else { path };
+                    bad(&key, e.into_inner().message().to_string(), fix)
+                })?
+            }
             None => FileConfig::default(),
         };
 
@@ -447,8 +452,9 @@ mod tests {
         let e = Config::resolve(Some("[caps]\nglobal_daily_usd = -5"), &no_env, &defaults()).unwrap_err();
         assert_eq!(e.key, "caps.global_daily_usd");
         let e = Config::resolve(Some("[store]\nmongo_uri = \"x\""), &no_env, &defaults()).unwrap_err();
-        assert_eq!(e.key, "config.toml");
-        assert!(e.problem.contains("mongo_uri"), "names the unknown key: {}", e.problem);
+        assert!(e.problem.contains("mongo_uri"), "names the unknown key: {e}");
+        let e = Config::resolve(Some("[caps]\nglobal_daily_usd = \"lots\""), &no_env, &defaults()).unwrap_err();
+        assert_eq!(e.key, "caps.global_daily_usd", "a wrong type names its key: {e}");
         let env = |k: &str| (k == "REEF_MONGODB_URI").then(|| "postgres://u:secretpw@h".to_string());
         let e = Config::resolve(None, &env, &defaults()).unwrap_err();
         assert!(!e.to_string().contains("secretpw"), "{e}");

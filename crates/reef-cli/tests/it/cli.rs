@@ -1,0 +1,177 @@
+//! The `reef` binary as a user runs it: separate processes sharing one store file.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let e = Self { dir: tempfile::tempdir().unwrap() };
+        e.write_config("");
+        e
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_reef"));
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("REEF_DATA_DIR", self.dir.path())
+            .env("REEF_CONFIG", self.dir.path().join("config.toml"))
+            .env("HOSTNAME", "testhost")
+            .env("USER", "tester");
+        c
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().unwrap();
+        assert!(out.status.success(), "reef {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+    fn write_config(&self, text: &str) {
+        std::fs::write(self.dir.path().join("config.toml"), text).unwrap();
+    }
+}
+
+#[test]
+fn watch_in_one_process_sees_a_task_added_by_another() {
+    let e = Env::new();
+    e.write_config("");
+    e.ok(&["status"]); // creates and migrates the store
+    let mut watch =
+        e.cmd().args(["--json", "watch", "--collection", "tasks"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The watcher starts from "now"; add tasks until one arrives (the first may predate it).
+    let mut ids = vec![];
+    let seen = (0..50).find_map(|i| {
+        let t = e.json(&["task", "add", &format!("from another process {i}")]);
+        ids.push(t["_id"].as_str().unwrap().to_string());
+        rx.recv_timeout(Duration::from_millis(200)).ok()
+    });
+    let _ = watch.kill();
+    let line = seen.expect("reef watch printed the change made by reef task add");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["collection"], "tasks");
+    assert_eq!(v["op"], "insert");
+    assert!(ids.contains(&v["id"].as_str().unwrap().to_string()));
+}
+
+#[test]
+fn demo_then_status_show_every_state_and_spend_and_demo_is_idempotent() {
+    let e = Env::new();
+    let first = e.json(&["demo"]);
+    assert!(first["tasks_created"].as_u64().unwrap() >= 13);
+    let again = e.json(&["demo"]);
+    assert_eq!(again["tasks_created"], 0, "a second demo adds nothing");
+    let s = e.json(&["status"]);
+    let states: Vec<&str> = s["tasks"].as_array().unwrap().iter().map(|p| p[0].as_str().unwrap()).collect();
+    for st in [
+        "backlog",
+        "pending",
+        "blocked",
+        "claimed",
+        "running",
+        "review",
+        "awaiting_approval",
+        "needs_human",
+        "paused",
+        "done",
+        "failed",
+        "cancelled",
+    ] {
+        assert!(states.contains(&st), "demo has a task in {st}: {states:?}");
+    }
+    let caps = s["caps_today"].as_array().unwrap();
+    let rex = caps.iter().find(|c| c["scope"].as_str().unwrap().starts_with("agent:rex:day:")).unwrap();
+    assert_eq!(rex["cap"], 40_000_000, "Rex's cap is seed 000's $40");
+    assert!(rex["spent"].as_i64().unwrap() > 0, "demo spend shows against the cap");
+    assert_eq!(s["pending_approvals"], 2);
+}
+
+#[test]
+fn approve_moves_the_task_and_reject_needs_a_reason() {
+    let e = Env::new();
+    e.ok(&["demo"]);
+    let list = e.json(&["approvals"]);
+    let a = &list["approvals"][0];
+    let (aid, tid) = (a["_id"].as_str().unwrap(), a["task_id"].as_str().unwrap());
+    let out = e.cmd().args(["--json", "reject", aid]).output().unwrap();
+    assert!(!out.status.success());
+    let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], "invalid");
+    assert!(err["error"]["message"].as_str().unwrap().contains("--reason"));
+    e.ok(&["approve", &aid[aid.len() - 12..]]);
+    let t = e.json(&["task", "show", tid]);
+    assert_eq!(t["task"]["status"], "pending", "an approved task goes back to the queue");
+    let again = e.cmd().args(["approve", aid]).output().unwrap();
+    assert!(!again.status.success(), "a decided approval cannot be decided twice");
+}
+
+#[test]
+fn backup_restores_into_an_empty_store_and_refuses_a_full_one() {
+    let a = Env::new();
+    a.ok(&["demo"]);
+    let file = a.dir.path().join("factory.reef.gz");
+    a.ok(&["backup", file.to_str().unwrap()]);
+    let b = Env::new();
+    b.ok(&["restore", file.to_str().unwrap()]);
+    assert_eq!(a.json(&["status"])["tasks"], b.json(&["status"])["tasks"], "same tasks per state after restore");
+    let before = a.json(&["task", "list", "--limit", "100"]);
+    let after = b.json(&["task", "list", "--limit", "100"]);
+    assert_eq!(before["tasks"], after["tasks"], "tasks restored exactly");
+    let refused = b.cmd().args(["restore", file.to_str().unwrap()]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    std::fs::write(a.dir.path().join("junk.gz"), b"not an archive").unwrap();
+    let junk = a.cmd().args(["restore", "--force", a.dir.path().join("junk.gz").to_str().unwrap()]).output().unwrap();
+    assert!(!junk.status.success(), "a file that is not an archive is refused");
+}
+
+#[test]
+fn bad_config_names_the_key_and_secrets_never_print() {
+    let e = Env::new();
+    e.write_config("[caps]\nglobal_daily_usd = \"lots\"\n");
+    let out = e.cmd().arg("status").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("global_daily_usd") && err.contains("config.toml"), "{err}");
+
+    e.write_config("");
+    let out = e.cmd().args(["config", "export"]).env("REEF_LLM_API_KEY", "sk-very-secret").output().unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-very-secret"));
+    let out =
+        e.cmd().arg("status").env("REEF_MONGODB_URI", "mongodb://adam:hunter2@127.0.0.1:1/?serverSelectionTimeoutMS=300").output().unwrap();
+    assert!(!out.status.success(), "no server there");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("adam:***@127.0.0.1"), "the error names the (redacted) server: {err}");
+    assert!(!err.contains("hunter2"), "the password never prints: {err}");
+}
+
+#[test]
+fn task_add_rejects_bad_arguments_clearly() {
+    let e = Env::new();
+    let out = e.cmd().args(["task", "add", "x", "--tier", "huge"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("huge"));
+    let out = e.cmd().args(["task", "add", "x", "--agent", "nobody"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kev, rex, scout, blaze"));
+    let out = e.cmd().args(["task", "add", "   "]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("title is empty"));
+    let big = "x".repeat(2000);
+    let out = e.cmd().args(["task", "add", &big]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("limit is 1000"));
+}
