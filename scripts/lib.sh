@@ -15,6 +15,15 @@ ensure_rust() {
   fi
 }
 
+ensure_rust_components() {
+  for c in "$@"; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then
+      step "adding Rust component $c"
+      rustup component add "$c"
+    fi
+  done
+}
+
 # Installs the named Debian packages that are not installed yet.
 ensure_apt_packages() {
   local missing=()

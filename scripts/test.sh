@@ -38,5 +38,10 @@ else
   echo "MongoDB half: against REEF_TEST_MONGODB_URI (credentials not shown)."
 fi
 
+step "formatting and lints"
+ensure_rust_components rustfmt clippy
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 step "cargo test (workspace)"
 cargo test --workspace --locked -- --show-output

@@ -163,6 +163,12 @@ impl Factory {
         v
     }
 
+    /// Records one LLM call with its monthly roll-ups (in the factory's timezone).
+    pub async fn record_call(&self, call: LlmCall) -> StoreResult<()> {
+        let rollups = rollups_for(&call, self.config.timezone);
+        self.ports.ledger.record_call(call, &rollups).await
+    }
+
     /// Today's use of the global and per-agent caps (zero where nothing was spent yet).
     pub async fn caps_today(&self) -> StoreResult<Vec<CapUse>> {
         let now = self.now();

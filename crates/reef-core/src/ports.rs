@@ -103,7 +103,9 @@ pub trait Ledger: Send + Sync {
     async fn totals(&self, scopes: &[ScopeKey]) -> StoreResult<Vec<ScopeTotal>>;
     /// Totals of every scope whose key starts with `prefix` (e.g. `agent:` or `global:day:`).
     async fn totals_with_prefix(&self, prefix: &str) -> StoreResult<Vec<ScopeTotal>>;
-    async fn record_call(&self, call: LlmCall) -> StoreResult<()>;
+    /// Records a call in `llm_calls` (which may expire) and adds its cost to each roll-up scope
+    /// in `rollups` (kept for good, so monthly spend and P&L never lose history).
+    async fn record_call(&self, call: LlmCall, rollups: &[ScopeKey]) -> StoreResult<()>;
     async fn spend(&self, group: SpendGroup, since: Timestamp, until: Timestamp) -> StoreResult<Vec<SpendRow>>;
 }
 

@@ -162,7 +162,9 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
     }
 
     // Tasks in every state.
-    let specs: [(&str, &str, &str, Option<&str>, Option<&str>, i64, TaskStatus); 14] = [
+    // (title, agent, type, product, action class, priority, the state the demo leaves it in)
+    type Spec<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>, i64, TaskStatus);
+    let specs: [Spec<'_>; 14] = [
         ("Plan PagePulse MVP scope", "kev", "plan", Some("pagepulse"), None, 5, TaskStatus::Done),
         ("Research uptime-monitor pricing", "scout", "research", Some("pagepulse"), None, 3, TaskStatus::Done),
         ("Build PagePulse checker worker", "rex", "build", Some("pagepulse"), None, 4, TaskStatus::Running),
@@ -254,24 +256,22 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
                 )
                 .await?;
             f.ports.ledger.settle(&id, Usd::from_dollars(*cost), now).await?;
-            f.ports
-                .ledger
-                .record_call(LlmCall {
-                    id: format!("demo_call_{}_{i}", now.timestamp()),
-                    at: now - chrono::Duration::minutes(10 * i as i64),
-                    agent: agent.to_string(),
-                    product: None,
-                    task_id: None,
-                    model: model.to_string(),
-                    provider: Some(provider.to_string()),
-                    prompt_tokens: 12_000,
-                    completion_tokens: 3_000,
-                    cost: Usd::from_dollars(*cost),
-                    latency_ms: 1_800,
-                    error: None,
-                    finished_at: Some(now),
-                })
-                .await?;
+            f.record_call(LlmCall {
+                id: format!("demo_call_{}_{i}", now.timestamp()),
+                at: now - chrono::Duration::minutes(10 * i as i64),
+                agent: agent.to_string(),
+                product: None,
+                task_id: None,
+                model: model.to_string(),
+                provider: Some(provider.to_string()),
+                prompt_tokens: 12_000,
+                completion_tokens: 3_000,
+                cost: Usd::from_dollars(*cost),
+                latency_ms: 1_800,
+                error: None,
+                finished_at: Some(now),
+            })
+            .await?;
         }
     }
 

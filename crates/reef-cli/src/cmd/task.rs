@@ -6,6 +6,8 @@ use clap::{Args, Subcommand};
 use reef_core::factory::Factory;
 use reef_core::*;
 
+// Parsed once per run; the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum TaskCmd {
     /// Create a task.

@@ -62,6 +62,7 @@ fn watch_in_one_process_sees_a_task_added_by_another() {
         rx.recv_timeout(Duration::from_millis(200)).ok()
     });
     let _ = watch.kill();
+    let _ = watch.wait();
     let line = seen.expect("reef watch printed the change made by reef task add");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["collection"], "tasks");

@@ -26,6 +26,27 @@ impl ScopeKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// Monthly spend roll-up, e.g. `spend:month:2026-11:agent:rex` (no cap; kept for good).
+    pub fn spend_month(month: &str, dimension: &str, value: &str) -> Self {
+        Self(format!("spend:month:{month}:{dimension}:{value}"))
+    }
+}
+
+/// The roll-up scopes one call's cost is added to, by month in the factory's timezone.
+pub fn rollups_for(call: &LlmCall, tz: Tz) -> Vec<ScopeKey> {
+    let m = local_month(tz, call.at);
+    let mut v = vec![
+        ScopeKey(format!("spend:month:{m}:global")),
+        ScopeKey::spend_month(&m, "agent", &call.agent),
+        ScopeKey::spend_month(&m, "model", &call.model),
+    ];
+    if let Some(p) = &call.product {
+        v.push(ScopeKey::spend_month(&m, "product", p));
+    }
+    if let Some(p) = &call.provider {
+        v.push(ScopeKey::spend_month(&m, "provider", p));
+    }
+    v
 }
 
 /// One scope a reservation must fit in, with the cap in force.

@@ -468,8 +468,24 @@ impl Ledger for MongoStore {
         Ok(listing(c::LEDGER, docs).items)
     }
 
-    async fn record_call(&self, call: LlmCall) -> StoreResult<()> {
-        self.coll(c::LLM_CALLS).insert_one(doc_of(&call)?).await.map_err(mongo_err)?;
+    async fn record_call(&self, call: LlmCall, rollups: &[ScopeKey]) -> StoreResult<()> {
+        // Time-series collections take no writes inside transactions, so the roll-ups follow the
+        // insert; a duplicate insert (a retry) adds nothing to them.
+        match self.coll(c::LLM_CALLS).insert_one(doc_of(&call)?).await {
+            Ok(_) => {}
+            Err(e) if is_duplicate_key(&e) => return Ok(()),
+            Err(e) => return Err(mongo_err(e)),
+        }
+        for k in rollups {
+            self.coll(c::LEDGER)
+                .update_one(
+                    doc! {"_id": &k.0},
+                    doc! {"$inc": {"spent": call.cost.0}, "$setOnInsert": {"cap": 0i64, "reserved": 0i64, "overshoot": 0i64}, "$set": {"updated_at": date(&call.at)}},
+                )
+                .upsert(true)
+                .await
+                .map_err(mongo_err)?;
+        }
         Ok(())
     }
 

@@ -75,7 +75,7 @@ impl ChangeFeed for SqliteStore {
         .map_err(|e| StoreError::Backend(e.to_string()))??;
 
         let (tx, rx) = tokio::sync::mpsc::channel::<StoreResult<Change>>(1024);
-        let store = self.clone();
+        let mut woken = self.inner.wake.subscribe();
         tokio::spawn(async move {
             let mut after = start;
             let mut version: i64 = -1;
@@ -108,7 +108,7 @@ impl ChangeFeed for SqliteStore {
                     continue;
                 }
                 tokio::select! {
-                    _ = store.inner.wake.notified() => version = -1,
+                    _ = woken.changed() => version = -1,
                     _ = tokio::time::sleep(POLL) => {}
                     _ = tx.closed() => return,
                 }

@@ -189,10 +189,23 @@ impl Ledger for SqliteStore {
         .await
     }
 
-    async fn record_call(&self, call: LlmCall) -> StoreResult<()> {
+    async fn record_call(&self, call: LlmCall, rollups: &[ScopeKey]) -> StoreResult<()> {
+        let rollups = rollups.to_vec();
         self.write(move |tx| {
             let doc = serde_json::to_string(&call).map_err(json_err)?;
-            tx.execute("INSERT OR REPLACE INTO llm_calls (id, doc) VALUES (?1, ?2)", params![call.id, doc]).map_err(db_err)?;
+            // A call recorded twice (a retry after a crash) is counted once.
+            let n = tx.execute("INSERT OR IGNORE INTO llm_calls (id, doc) VALUES (?1, ?2)", params![call.id, doc]).map_err(db_err)?;
+            if n == 1 {
+                let now = fmt_ts(&call.at);
+                for k in &rollups {
+                    tx.execute(
+                        "INSERT INTO ledger (scope, cap, spent, updated_at) VALUES (?1, 0, ?2, ?3)
+                         ON CONFLICT (scope) DO UPDATE SET spent = spent + excluded.spent, updated_at = excluded.updated_at",
+                        params![k.0, call.cost.0, now],
+                    )
+                    .map_err(db_err)?;
+                }
+            }
             Ok(())
         })
         .await

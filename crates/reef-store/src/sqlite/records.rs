@@ -7,6 +7,17 @@ use reef_core::*;
 use rusqlite::{params, OptionalExtension};
 use std::time::Duration;
 
+/// How long `llm_calls` and `metrics` are kept (the ledger's totals and roll-ups are kept for good).
+pub const RETENTION_DAYS: i64 = 30;
+
+/// Drops calls and samples past retention: the embedded store's stand-in for MongoDB's TTL.
+pub(crate) fn expire_old(conn: &rusqlite::Connection, now: Timestamp) -> Result<(), StoreError> {
+    let cutoff = fmt_ts(&(now - chrono::Duration::days(RETENTION_DAYS)));
+    conn.execute("DELETE FROM llm_calls WHERE at < ?1", [&cutoff]).map_err(db_err)?;
+    conn.execute("DELETE FROM metrics WHERE ts < ?1", [&cutoff]).map_err(db_err)?;
+    Ok(())
+}
+
 /// The events feed keeps this many entries (like a capped collection); the audit log keeps all.
 pub const EVENTS_KEPT: i64 = 200_000;
 

@@ -118,7 +118,7 @@ async fn concurrent_claimers_take_each_task_exactly_once(f: Fixture) {
     for h in handles {
         h.await.unwrap();
     }
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     let unique: HashSet<_> = seen.iter().collect();
     assert_eq!(seen.len(), N, "every task claimed once: {} claims for {N} tasks", seen.len());
     assert_eq!(unique.len(), N, "no task claimed twice");
@@ -316,17 +316,18 @@ async fn settle_release_and_expiry_move_the_money_right(f: Fixture) {
     l.release("released", t0()).await.unwrap();
     assert_eq!(l.expire(t0() + chrono::Duration::seconds(30)).await.unwrap(), 0, "not yet expired");
     assert_eq!(l.expire(t0() + chrono::Duration::seconds(61)).await.unwrap(), 1, "the abandoned one expires");
-    let t = &l.totals(&[s.scope.clone()]).await.unwrap()[0];
+    let t = &l.totals(std::slice::from_ref(&s.scope)).await.unwrap()[0];
     assert_eq!((t.spent, t.reserved), (Usd::from_dollars(0.1), Usd::ZERO));
     // A CLI agent that overshoots: spend is recorded past the cap and the overshoot is shown.
     l.reserve(mk("cli"), t0()).await.unwrap();
     l.settle("cli", Usd::from_dollars(1.5), t0()).await.unwrap();
-    let t = &l.totals(&[s.scope.clone()]).await.unwrap()[0];
+    let t = &l.totals(std::slice::from_ref(&s.scope)).await.unwrap()[0];
     assert_eq!(t.spent, Usd::from_dollars(1.6));
     assert_eq!(t.overshoot, Usd::from_dollars(0.6));
-    // Calls are recorded and summed.
+    // Calls are recorded and summed; monthly roll-ups are kept apart from the (expiring) calls.
+    let roll = |a: &str| vec![ScopeKey("spend:month:2026-11:global".into()), ScopeKey::spend_month("2026-11", "agent", a)];
     for (i, agent) in ["rex", "rex", "kev"].iter().enumerate() {
-        l.record_call(LlmCall {
+        let call = LlmCall {
             id: format!("c{i}"),
             at: t0(),
             agent: agent.to_string(),
@@ -340,14 +341,20 @@ async fn settle_release_and_expiry_move_the_money_right(f: Fixture) {
             latency_ms: 5,
             error: None,
             finished_at: None,
-        })
-        .await
-        .unwrap();
+        };
+        l.record_call(call.clone(), &roll(agent)).await.unwrap();
+        l.record_call(call, &roll(agent)).await.unwrap(); // a retried record counts once
     }
+    let rolled = l.totals_with_prefix("spend:month:2026-11:").await.unwrap();
+    let get = |k: &str| rolled.iter().find(|t| t.scope.0 == k).map(|t| t.spent);
+    assert_eq!(get("spend:month:2026-11:global"), Some(Usd::from_dollars(0.03)));
+    assert_eq!(get("spend:month:2026-11:agent:rex"), Some(Usd::from_dollars(0.02)));
     let by_agent = l.spend(SpendGroup::Agent, t0(), t0() + chrono::Duration::days(1)).await.unwrap();
     assert_eq!(by_agent[0].key, "rex");
     assert_eq!(by_agent[0].cost, Usd::from_dollars(0.02));
     assert_eq!(by_agent[0].calls, 2);
+    assert_eq!(f.ports.metrics.prune(t0() + chrono::Duration::days(31)).await.unwrap(), 3, "calls expire");
+    assert_eq!(l.totals_with_prefix("spend:month:2026-11:").await.unwrap().len(), rolled.len(), "roll-ups do not");
 }
 
 async fn approvals_are_decided_once(f: Fixture) {
