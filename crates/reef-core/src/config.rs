@@ -93,6 +93,108 @@ pub struct FileConfig {
     pub caps: CapsSection,
     #[serde(default)]
     pub agents: Vec<AgentSection>,
+    #[serde(default)]
+    pub engine: EngineSection,
+    #[serde(default)]
+    pub routing: Vec<crate::engine::routing::RouteRule>,
+    #[serde(default)]
+    pub approvals: ApprovalsSection,
+    #[serde(default)]
+    pub executors: Vec<ExecutorSection>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    pub lease_seconds: Option<u64>,
+    pub stuck_minutes: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub max_review_rounds: Option<u32>,
+    pub llm_max_tokens: Option<u64>,
+    /// Where the LiteLLM config (prices, fallbacks) is; default `litellm-config.yaml` beside the
+    /// config file, else the one in the working directory.
+    pub litellm_config: Option<PathBuf>,
+    /// Tasks one `reef serve` process runs at once.
+    pub workers: Option<usize>,
+    /// Overall limit on running tasks across every process and machine.
+    pub max_running: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsSection {
+    pub expiry_hours: Option<f64>,
+    /// `cancel` (default) or `escalate`.
+    pub on_expiry: Option<String>,
+    /// Action class → auto | notify_after | approve_before | never_auto (added to seed 002's defaults).
+    #[serde(default)]
+    pub gates: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorSection {
+    pub name: String,
+    /// Task types this executor runs (e.g. ["build", "qa"]).
+    pub kinds: Vec<String>,
+    /// Program and arguments; `{prompt}`, `{task_id}`, `{workdir}`, `{budget_usd}`,
+    /// `{allowed_tools}` and `{disallowed_tools}` are filled in per task.
+    pub command: Vec<String>,
+    pub timeout_seconds: Option<u64>,
+    /// Output kept per attempt (head and tail), default 1 MiB.
+    pub output_cap_bytes: Option<usize>,
+    /// Soft spend cap handed to the agent (e.g. Claude Code --max-budget-usd) and reserved up front.
+    pub soft_cap_usd: Option<f64>,
+    /// Environment variables passed through from REEF's own environment (besides PATH, HOME, LANG).
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+    /// Tools the agent may use, per action class (`default` for the rest).
+    #[serde(default)]
+    pub allowed_tools: BTreeMap<String, Vec<String>>,
+    /// Tools the agent must not use, per action class (`default` for the rest).
+    #[serde(default)]
+    pub disallowed_tools: BTreeMap<String, Vec<String>>,
+}
+
+/// How the engine runs, validated.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub lease: std::time::Duration,
+    pub stuck: std::time::Duration,
+    pub max_attempts: u32,
+    pub max_review_rounds: u32,
+    pub llm_max_tokens: u64,
+    pub litellm_config: Option<PathBuf>,
+    pub workers: usize,
+    pub max_running: Option<u32>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            lease: std::time::Duration::from_secs(30),
+            stuck: std::time::Duration::from_secs(30 * 60),
+            max_attempts: 3,
+            max_review_rounds: 2,
+            llm_max_tokens: 1024,
+            litellm_config: None,
+            workers: 4,
+            max_running: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutorConfig {
+    pub name: String,
+    pub kinds: Vec<String>,
+    pub command: Vec<String>,
+    pub timeout: std::time::Duration,
+    pub output_cap_bytes: usize,
+    pub soft_cap: Option<Usd>,
+    pub pass_env: Vec<String>,
+    pub allowed_tools: BTreeMap<String, Vec<String>>,
+    pub disallowed_tools: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -163,6 +265,10 @@ pub struct Config {
     pub provider_monthly_caps: BTreeMap<String, Usd>,
     pub task_default_cap: Usd,
     pub agents: Vec<AgentConfig>,
+    pub engine: EngineConfig,
+    pub routing: Vec<crate::engine::routing::RouteRule>,
+    pub policy: crate::engine::policy::ApprovalPolicy,
+    pub executors: Vec<ExecutorConfig>,
 }
 
 /// Seed 000's four agents and their daily caps.
@@ -315,6 +421,93 @@ impl Config {
             out
         };
 
+        let e = &file.engine;
+        let d = EngineConfig::default();
+        let positive = |key: &str, v: Option<u64>, dflt: u64| -> Result<u64, ConfigError> {
+            match v {
+                Some(0) => Err(bad(key, "must be greater than 0", "remove it for the default or give a positive number")),
+                Some(v) => Ok(v),
+                None => Ok(dflt),
+            }
+        };
+        let engine = EngineConfig {
+            lease: std::time::Duration::from_secs(positive("engine.lease_seconds", e.lease_seconds, d.lease.as_secs())?),
+            stuck: std::time::Duration::from_secs(60 * positive("engine.stuck_minutes", e.stuck_minutes, d.stuck.as_secs() / 60)?),
+            max_attempts: positive("engine.max_attempts", e.max_attempts.map(u64::from), d.max_attempts as u64)? as u32,
+            max_review_rounds: e.max_review_rounds.unwrap_or(d.max_review_rounds),
+            llm_max_tokens: positive("engine.llm_max_tokens", e.llm_max_tokens, d.llm_max_tokens)?,
+            litellm_config: e.litellm_config.clone(),
+            workers: positive("engine.workers", e.workers.map(|w| w as u64), d.workers as u64)? as usize,
+            max_running: e.max_running,
+        };
+        for (i, r) in file.routing.iter().enumerate() {
+            if let Some(a) = &r.agent {
+                if !agents.iter().any(|x: &AgentConfig| &x.name == a) {
+                    return Err(bad(
+                        &format!("routing[{i}].agent"),
+                        format!("{a:?} is not a configured agent"),
+                        "name one of the [[agents]]",
+                    ));
+                }
+            }
+        }
+        let mut policy = crate::engine::policy::ApprovalPolicy::default();
+        for (class, g) in &file.approvals.gates {
+            let gate = match g.as_str() {
+                "auto" => crate::engine::policy::Gate::Auto,
+                "notify_after" => crate::engine::policy::Gate::NotifyAfter,
+                "approve_before" => crate::engine::policy::Gate::ApproveBefore,
+                "never_auto" => crate::engine::policy::Gate::NeverAuto,
+                other => {
+                    return Err(bad(
+                        &format!("approvals.gates.{class}"),
+                        format!("{other:?} is not a gate"),
+                        "use auto, notify_after, approve_before or never_auto",
+                    ))
+                }
+            };
+            policy.gates.insert(class.clone(), gate);
+        }
+        if let Some(h) = file.approvals.expiry_hours {
+            if !(h.is_finite() && h > 0.0) {
+                return Err(bad("approvals.expiry_hours", format!("{h} is not a positive number of hours"), "e.g. 24"));
+            }
+            policy.expiry = std::time::Duration::from_secs_f64(h * 3600.0);
+        }
+        policy.on_expiry = match file.approvals.on_expiry.as_deref() {
+            None | Some("cancel") => crate::engine::policy::OnExpiry::Cancel,
+            Some("escalate") => crate::engine::policy::OnExpiry::Escalate,
+            Some(o) => return Err(bad("approvals.on_expiry", format!("{o:?} is not cancel or escalate"), "use cancel or escalate")),
+        };
+        let mut executors = vec![];
+        for (i, x) in file.executors.iter().enumerate() {
+            let key = format!("executors[{i}]");
+            if x.command.is_empty() || x.command[0].trim().is_empty() {
+                return Err(bad(
+                    &format!("{key}.command"),
+                    "is empty",
+                    "give the program and its arguments, e.g. [\"claude\", \"-p\", \"{prompt}\"]",
+                ));
+            }
+            if x.kinds.is_empty() {
+                return Err(bad(&format!("{key}.kinds"), "is empty", "list the task types it runs, e.g. [\"build\"]"));
+            }
+            if executors.iter().any(|e: &ExecutorConfig| e.name == x.name) {
+                return Err(bad(&format!("{key}.name"), format!("executor {:?} is defined twice", x.name), "remove one"));
+            }
+            executors.push(ExecutorConfig {
+                name: x.name.clone(),
+                kinds: x.kinds.clone(),
+                command: x.command.clone(),
+                timeout: std::time::Duration::from_secs(positive(&format!("{key}.timeout_seconds"), x.timeout_seconds, 1800)?),
+                output_cap_bytes: x.output_cap_bytes.unwrap_or(1024 * 1024).max(1024),
+                soft_cap: x.soft_cap_usd.map(|v| dollars(&format!("{key}.soft_cap_usd"), v)).transpose()?,
+                pass_env: x.pass_env.clone(),
+                allowed_tools: x.allowed_tools.clone(),
+                disallowed_tools: x.disallowed_tools.clone(),
+            });
+        }
+
         let operator = file.factory.operator.clone().or_else(|| env("USER")).unwrap_or_else(|| "operator".into());
         Ok(Config {
             timezone,
@@ -327,6 +520,10 @@ impl Config {
             provider_monthly_caps,
             task_default_cap,
             agents,
+            engine,
+            routing: file.routing.clone(),
+            policy,
+            executors,
         })
     }
 
@@ -458,6 +655,14 @@ mod tests {
         let env = |k: &str| (k == "REEF_MONGODB_URI").then(|| "postgres://u:secretpw@h".to_string());
         let e = Config::resolve(None, &env, &defaults()).unwrap_err();
         assert!(!e.to_string().contains("secretpw"), "{e}");
+        let e = Config::resolve(Some("[approvals.gates]\nproduction_deploy = \"maybe\""), &no_env, &defaults()).unwrap_err();
+        assert_eq!(e.key, "approvals.gates.production_deploy");
+        let e = Config::resolve(Some("[[executors]]\nname = \"x\"\nkinds = [\"build\"]\ncommand = []"), &no_env, &defaults()).unwrap_err();
+        assert_eq!(e.key, "executors[0].command");
+        let e = Config::resolve(Some("[[routing]]\nkind = \"x\"\nagent = \"nobody\""), &no_env, &defaults()).unwrap_err();
+        assert_eq!(e.key, "routing[0].agent");
+        let e = Config::resolve(Some("[engine]\nlease_seconds = 0"), &no_env, &defaults()).unwrap_err();
+        assert_eq!(e.key, "engine.lease_seconds");
         let e = Config::resolve(Some("[[agents]]\nname=\"a\"\nrole=\"r\"\ndaily_cap_usd=1\nmodel_tier=\"huge\""), &no_env, &defaults())
             .unwrap_err();
         assert_eq!(e.key, "agents[0].model_tier");

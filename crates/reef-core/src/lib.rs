@@ -4,6 +4,7 @@
 pub mod config;
 pub mod domain;
 pub mod embed;
+pub mod engine;
 pub mod error;
 pub mod factory;
 pub mod money;

@@ -15,7 +15,7 @@ use crate::domain::task::{ClaimFilter, Comment, Listing, NewTask, Outcome, Task,
 use crate::domain::telemetry::MetricSample;
 use crate::error::StoreResult;
 use crate::time::Timestamp;
-use crate::Usd;
+use crate::{ModelTier, Usd};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use std::sync::Arc;
@@ -42,6 +42,11 @@ pub trait TaskQueue: Send + Sync {
     /// clears any lease. `Conflict` when it is in another state.
     async fn transition(&self, id: &str, from: &[TaskStatus], to: TaskStatus, note: Option<&str>, now: Timestamp) -> StoreResult<Task>;
     async fn assign(&self, id: &str, agent: Option<&str>, now: Timestamp) -> StoreResult<Task>;
+    /// Routes a pending task that nobody assigned yet: sets agent and starting tier. Returns
+    /// `false` (and changes nothing) when it was assigned or left `pending` meanwhile.
+    async fn route(&self, id: &str, agent: &str, tier: ModelTier, now: Timestamp) -> StoreResult<bool>;
+    /// Sets the tier the next attempt runs on (escalation).
+    async fn set_tier(&self, id: &str, tier: ModelTier, now: Timestamp) -> StoreResult<()>;
     async fn comment(&self, id: &str, comment: Comment) -> StoreResult<Task>;
 }
 
@@ -163,6 +168,16 @@ pub trait Revenue: Send + Sync {
     async fn by_product_month(&self) -> StoreResult<Vec<RevenueRow>>;
 }
 
+/// Small named settings shared by every REEF process (factory pause, cap overrides, alert marks).
+#[async_trait]
+pub trait Settings: Send + Sync {
+    async fn get(&self, key: &str) -> StoreResult<Option<serde_json::Value>>;
+    async fn put(&self, key: &str, value: serde_json::Value) -> StoreResult<()>;
+    /// Stores `value` only if `key` is absent; `true` when this call stored it.
+    async fn put_if_absent(&self, key: &str, value: serde_json::Value) -> StoreResult<bool>;
+    async fn delete(&self, key: &str) -> StoreResult<()>;
+}
+
 /// Named leases (e.g. the active dispatcher), fenced like task leases.
 #[async_trait]
 pub trait Leases: Send + Sync {
@@ -197,6 +212,7 @@ pub struct Ports {
     pub graph: Arc<dyn Graph>,
     pub revenue: Arc<dyn Revenue>,
     pub leases: Arc<dyn Leases>,
+    pub settings: Arc<dyn Settings>,
     pub archive: Arc<dyn Archive>,
 }
 
@@ -236,9 +252,10 @@ pub mod collections {
     pub const RESERVATIONS: &str = "reservations";
     pub const LEASES: &str = "leases";
     pub const CURSORS: &str = "cursors";
+    pub const SETTINGS: &str = "settings";
 
     /// Everything a backup carries, in restore order.
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 18] = [
         PRODUCTS,
         AGENT_STATE,
         AGENT_REVISIONS,
@@ -256,5 +273,6 @@ pub mod collections {
         REVENUE,
         LEASES,
         CURSORS,
+        SETTINGS,
     ];
 }

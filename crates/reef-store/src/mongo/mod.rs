@@ -248,6 +248,7 @@ impl MongoStore {
             graph: s.clone(),
             revenue: s.clone(),
             leases: s.clone(),
+            settings: s.clone(),
             archive: s,
         }
     }

@@ -243,6 +243,33 @@ impl TaskQueue for MongoStore {
             .ok_or_else(|| StoreError::not_found(format!("task {id}")))
     }
 
+    async fn route(&self, id: &str, agent: &str, tier: ModelTier, now: Timestamp) -> StoreResult<bool> {
+        let mut f = id_filter(id);
+        f.insert("assigned_to", Bson::Null);
+        f.insert("status", "pending");
+        let r =
+            self.coll(c::TASKS).update_one(f, doc! {"$set": {"assigned_to": agent, "updated_at": date(&now)}}).await.map_err(mongo_err)?;
+        if r.modified_count == 1 {
+            // Keep a tier someone already chose; otherwise start where routing says.
+            let mut g = id_filter(id);
+            g.insert("model_tier", doc! {"$in": [Bson::Null]});
+            self.coll(c::TASKS).update_one(g, doc! {"$set": {"model_tier": tier.as_str()}}).await.map_err(mongo_err)?;
+        }
+        Ok(r.modified_count == 1)
+    }
+
+    async fn set_tier(&self, id: &str, tier: ModelTier, now: Timestamp) -> StoreResult<()> {
+        let r = self
+            .coll(c::TASKS)
+            .update_one(id_filter(id), doc! {"$set": {"model_tier": tier.as_str(), "updated_at": date(&now)}})
+            .await
+            .map_err(mongo_err)?;
+        if r.matched_count == 0 {
+            return Err(StoreError::not_found(format!("task {id}")));
+        }
+        Ok(())
+    }
+
     async fn comment(&self, id: &str, comment: Comment) -> StoreResult<Task> {
         let cdoc = doc_of(&comment)?;
         self.task_update(id, doc! {}, doc! {"$push": {"comments": cdoc}, "$set": {"updated_at": date(&comment.at)}})
@@ -720,6 +747,36 @@ impl Leases for MongoStore {
     async fn holder(&self, name: &str, now: Timestamp) -> StoreResult<Option<String>> {
         let d = self.coll(c::LEASES).find_one(doc! {"_id": name, "expires_at": {"$gte": date(&now)}}).await.map_err(mongo_err)?;
         Ok(d.and_then(|d| d.get_str("holder").ok().map(String::from)))
+    }
+}
+
+#[async_trait]
+impl Settings for MongoStore {
+    async fn get(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        let d = self.coll(c::SETTINGS).find_one(doc! {"_id": key}).await.map_err(mongo_err)?;
+        Ok(d.map(|d| doc_to_json(&d)["value"].clone()))
+    }
+
+    async fn put(&self, key: &str, value: serde_json::Value) -> StoreResult<()> {
+        self.coll(c::SETTINGS)
+            .update_one(doc! {"_id": key}, doc! {"$set": {"value": to_bson(&value)}})
+            .upsert(true)
+            .await
+            .map_err(mongo_err)?;
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, key: &str, value: serde_json::Value) -> StoreResult<bool> {
+        match self.coll(c::SETTINGS).insert_one(doc! {"_id": key, "value": to_bson(&value)}).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(mongo_err(e)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.coll(c::SETTINGS).delete_one(doc! {"_id": key}).await.map_err(mongo_err)?;
+        Ok(())
     }
 }
 

@@ -28,6 +28,7 @@ fn export_sql(coll: &str) -> &'static str {
         c::RELATIONSHIPS => "SELECT json_set(doc, '$._id', id) FROM relationships",
         c::PRODUCTS => "SELECT doc FROM products",
         c::REVENUE => "SELECT doc FROM revenue",
+        c::SETTINGS => "SELECT json_set(doc, '$._id', id) FROM settings",
         _ => "SELECT NULL WHERE 0",
     }
 }

@@ -118,6 +118,7 @@ impl SqliteStore {
             graph: s.clone(),
             revenue: s.clone(),
             leases: s.clone(),
+            settings: s.clone(),
             archive: s,
         }
     }

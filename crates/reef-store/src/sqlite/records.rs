@@ -377,3 +377,52 @@ impl Leases for SqliteStore {
         .await
     }
 }
+
+#[async_trait]
+impl Settings for SqliteStore {
+    async fn get(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        let key = key.to_string();
+        self.read(move |c| {
+            let doc: Option<String> =
+                c.query_row("SELECT doc FROM settings WHERE id = ?1", [&key], |r| r.get(0)).optional().map_err(db_err)?;
+            Ok(doc.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()).map(|v| v["value"].clone()))
+        })
+        .await
+    }
+
+    async fn put(&self, key: &str, value: serde_json::Value) -> StoreResult<()> {
+        let key = key.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO settings (id, doc) VALUES (?1, ?2)",
+                params![key, serde_json::json!({"value": value}).to_string()],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_if_absent(&self, key: &str, value: serde_json::Value) -> StoreResult<bool> {
+        let key = key.to_string();
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "INSERT OR IGNORE INTO settings (id, doc) VALUES (?1, ?2)",
+                    params![key, serde_json::json!({"value": value}).to_string()],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_string();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM settings WHERE id = ?1", [key]).map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -174,8 +174,15 @@ fn triggers() -> String {
 }
 
 /// The migrations, in order; index + 1 is the `user_version` each leaves behind.
+const V2: &str = r#"
+CREATE TABLE settings (
+  id TEXT PRIMARY KEY,
+  doc TEXT NOT NULL CHECK (json_valid(doc))
+);
+"#;
+
 fn migrations() -> Vec<String> {
-    vec![format!("{V1}\n{}", triggers())]
+    vec![format!("{V1}\n{}", triggers()), V2.to_string()]
 }
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

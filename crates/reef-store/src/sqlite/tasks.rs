@@ -318,6 +318,38 @@ impl TaskQueue for SqliteStore {
         .await
     }
 
+    async fn route(&self, id: &str, agent: &str, tier: ModelTier, now: Timestamp) -> StoreResult<bool> {
+        let (id, agent) = (id.to_string(), agent.to_string());
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE tasks SET doc = json_set(doc, '$.assigned_to', ?2, '$.model_tier', coalesce(json_extract(doc, '$.model_tier'), ?3), '$.updated_at', ?4)
+                     WHERE id = ?1 AND assigned_to IS NULL AND status = 'pending'",
+                    params![id, agent, tier.as_str(), fmt_ts(&now)],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn set_tier(&self, id: &str, tier: ModelTier, now: Timestamp) -> StoreResult<()> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE tasks SET doc = json_set(doc, '$.model_tier', ?2, '$.updated_at', ?3) WHERE id = ?1",
+                    params![id, tier.as_str(), fmt_ts(&now)],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(StoreError::not_found(format!("task {id}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn comment(&self, id: &str, comment: Comment) -> StoreResult<Task> {
         let id = id.to_string();
         self.write(move |tx| {

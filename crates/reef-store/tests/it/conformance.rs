@@ -31,6 +31,7 @@ crate::conformance!(
     archive_round_trips_into_a_fresh_store,
     named_lease_has_one_holder_at_a_time,
     events_and_audit_are_listed_newest_first,
+    routing_never_overrides_an_assignment_and_settings_are_shared,
 );
 
 fn t0() -> Timestamp {
@@ -385,13 +386,14 @@ async fn approvals_are_decided_once(f: Fixture) {
 async fn watch_sees_writes_from_another_handle_and_resumes(f: Fixture) {
     let mut stream = f.ports.changes.watch(None).await.unwrap();
     let other = (f.reopen)().await;
-    let t = add(&other, "from elsewhere", 0, t0()).await;
+    // Real time here: a standalone MongoDB's polling watch follows the documents' time fields.
+    let t = add(&other, "from elsewhere", 0, SystemClock.now()).await;
     let ch = tokio::time::timeout(secs(10), stream.next()).await.expect("change within 10 s").unwrap().unwrap();
     assert_eq!((ch.collection.as_str(), ch.op, ch.id.as_str()), ("tasks", ChangeOp::Insert, t.id.as_str()));
     f.ports.changes.save_cursor("dispatcher", &ch.token).await.unwrap();
     drop(stream);
     // Missed while not watching: seen on resume from the saved cursor.
-    let t2 = add(&other, "while away", 0, t0()).await;
+    let t2 = add(&other, "while away", 0, SystemClock.now()).await;
     let tok = f.ports.changes.load_cursor("dispatcher").await.unwrap().unwrap();
     let mut resumed = f.ports.changes.watch(Some(tok)).await.unwrap();
     let ch2 = tokio::time::timeout(secs(10), resumed.next()).await.expect("resumed change").unwrap().unwrap();
@@ -605,4 +607,27 @@ async fn events_and_audit_are_listed_newest_first(f: Fixture) {
     let a = p.audit.list(Some("rex"), 10).await.unwrap();
     assert_eq!(a.items[0].reason.as_deref(), Some("launch day"));
     let _ = fmt_ts(&t0());
+}
+
+async fn routing_never_overrides_an_assignment_and_settings_are_shared(f: Fixture) {
+    let p = &f.ports;
+    let free = add(p, "free", 0, t0()).await;
+    let mut n = NewTask::titled("taken");
+    n.assigned_to = Some("rex".into());
+    let (taken, _) = p.tasks.create(n, t0()).await.unwrap();
+    assert!(p.tasks.route(&free.id, "scout", ModelTier::Local, t0()).await.unwrap());
+    assert!(!p.tasks.route(&taken.id, "scout", ModelTier::Local, t0()).await.unwrap(), "an assignment is never overridden");
+    assert!(!p.tasks.route(&free.id, "kev", ModelTier::Mid, t0()).await.unwrap(), "routed once");
+    let got = p.tasks.get(&free.id).await.unwrap();
+    assert_eq!((got.assigned_to.as_deref(), got.model_tier), (Some("scout"), Some(ModelTier::Local)));
+    p.tasks.set_tier(&free.id, ModelTier::Cheap, t0()).await.unwrap();
+    assert_eq!(p.tasks.get(&free.id).await.unwrap().model_tier, Some(ModelTier::Cheap));
+
+    let other = (f.reopen)().await;
+    p.settings.put("factory.paused", json!({"by": "operator:adam"})).await.unwrap();
+    assert_eq!(other.settings.get("factory.paused").await.unwrap(), Some(json!({"by": "operator:adam"})), "another process sees it");
+    assert!(other.settings.put_if_absent("alert:x", json!(1)).await.unwrap());
+    assert!(!p.settings.put_if_absent("alert:x", json!(2)).await.unwrap(), "only the first marks it");
+    p.settings.delete("factory.paused").await.unwrap();
+    assert_eq!(other.settings.get("factory.paused").await.unwrap(), None);
 }

@@ -1,0 +1,53 @@
+//! Budget enforcement around one call: reserve the worst case in every scope, settle the real
+//! cost, release the rest.
+//!
+//! Invariant: no call starts without a reservation that fitted every cap it touches.
+
+use super::pricing::PriceBook;
+use crate::factory::Factory;
+use crate::*;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Budget {
+    pub factory: Factory,
+    pub prices: Arc<PriceBook>,
+}
+
+/// What one call may cost and where the money is held.
+pub struct Hold {
+    pub reservation: Reservation,
+}
+
+impl Budget {
+    /// Reserves `amount` for `agent` (and the task and provider) or says which cap refused it.
+    pub async fn reserve(&self, agent: &str, task: Option<&Task>, provider: Option<&str>, amount: Usd) -> StoreResult<Hold> {
+        let f = &self.factory;
+        let scopes = f.scopes_for(agent, provider, task);
+        // Longer than any single call may take; a worker that dies leaves it to expire.
+        let expires_at = f.now() + chrono::Duration::from_std(f.config.engine.lease * 20).unwrap_or_default();
+        let r = f
+            .ports
+            .ledger
+            .reserve(
+                ReserveRequest { id: new_id(), scopes, amount, expires_at, task_id: task.map(|t| t.id.clone()), agent: Some(agent.into()) },
+                f.now(),
+            )
+            .await?;
+        Ok(Hold { reservation: r })
+    }
+
+    /// Worst case of one chat call to `model`: estimated prompt tokens plus `max_tokens`, at the
+    /// highest price the fallback chain can reach.
+    pub fn worst_case(&self, model: &str, prompt_tokens: u64, max_tokens: u64) -> Result<Usd, String> {
+        self.prices.worst_case(model, prompt_tokens, max_tokens)
+    }
+
+    pub async fn settle(&self, hold: &Hold, actual: Usd) -> StoreResult<()> {
+        self.factory.ports.ledger.settle(&hold.reservation.id, actual, self.factory.now()).await.map(|_| ())
+    }
+
+    pub async fn release(&self, hold: &Hold) -> StoreResult<()> {
+        self.factory.ports.ledger.release(&hold.reservation.id, self.factory.now()).await.map(|_| ())
+    }
+}

@@ -1,0 +1,339 @@
+//! The CLI executor: a supervised child process (Claude Code, Codex, a test command) in the
+//! task's own directory, its own process group, a scrubbed environment and a time limit.
+//!
+//! Invariants: a child never outlives its attempt (killed as a group on timeout, cancel or
+//! shutdown, and reaped from its pidfile if REEF itself was killed); output kept per attempt is
+//! capped; the child sees only allow-listed environment variables.
+
+use super::budget::Budget;
+use super::exec::*;
+use crate::config::ExecutorConfig;
+use crate::*;
+use async_trait::async_trait;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+/// Variables every child gets (when REEF has them); everything else must be listed in `pass_env`.
+const BASE_ENV: [&str; 5] = ["PATH", "HOME", "LANG", "LC_ALL", "TERM"];
+/// Progress lines forwarded per second at most; the rest are kept in the output but not streamed.
+const PROGRESS_PER_SEC: u32 = 20;
+
+pub struct CliExecutor {
+    pub cfg: ExecutorConfig,
+    budget: Option<Budget>,
+    children_dir: PathBuf,
+}
+
+/// Output kept from a stream: the first half of the cap and the last half, with a marker for
+/// what was dropped in between.
+#[derive(Debug, Default)]
+pub struct CappedOutput {
+    cap: usize,
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
+    dropped: u64,
+}
+
+impl CappedOutput {
+    pub fn new(cap: usize) -> Self {
+        Self { cap, ..Default::default() }
+    }
+    pub fn push(&mut self, bytes: &[u8]) {
+        let half = self.cap / 2;
+        let take = bytes.len().min(half.saturating_sub(self.head.len()));
+        self.head.extend_from_slice(&bytes[..take]);
+        for b in &bytes[take..] {
+            if self.tail.len() == self.cap - half {
+                self.tail.pop_front();
+                self.dropped += 1;
+            }
+            self.tail.push_back(*b);
+        }
+    }
+    pub fn total_kept(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+    pub fn text(&self) -> String {
+        let mut s = String::from_utf8_lossy(&self.head).to_string();
+        if self.dropped > 0 {
+            s.push_str(&format!("\n[… {} bytes of output dropped by REEF …]\n", self.dropped));
+        }
+        let tail: Vec<u8> = self.tail.iter().copied().collect();
+        s.push_str(&String::from_utf8_lossy(&tail));
+        s
+    }
+}
+
+fn proc_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22 (starttime) counted after the parenthesised command name, which may hold spaces.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Kills the process groups of children whose REEF process died without cleaning up. Each
+/// pidfile records the child's start time, so a recycled pid is never killed by mistake.
+pub fn reap_orphans(children_dir: &Path) -> Vec<i32> {
+    let mut reaped = vec![];
+    let Ok(rd) = std::fs::read_dir(children_dir) else { return reaped };
+    for e in rd.flatten() {
+        let path = e.path();
+        let Some(v) = std::fs::read_to_string(&path).ok().and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok()) else {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        };
+        let pid = v["pid"].as_i64().unwrap_or(0) as i32;
+        let started = v["start_time"].as_u64();
+        if pid > 1 && started.is_some() && proc_start_time(pid) == started {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            tracing::warn!(pid, task = v["task"].as_str().unwrap_or(""), "killed an orphaned agent process group left by a REEF that died");
+            reaped.push(pid);
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    reaped
+}
+
+fn tools_for(map: &std::collections::BTreeMap<String, Vec<String>>, class: Option<&str>) -> Vec<String> {
+    class.and_then(|c| map.get(c)).or_else(|| map.get("default")).cloned().unwrap_or_default()
+}
+
+impl CliExecutor {
+    pub fn new(cfg: ExecutorConfig, budget: Option<Budget>, children_dir: PathBuf) -> Self {
+        Self { cfg, budget, children_dir }
+    }
+
+    /// The command line for a job, placeholders filled in.
+    pub fn argv(&self, job: &Job) -> Vec<String> {
+        let class = job.task.action_class.as_deref();
+        let allowed = tools_for(&self.cfg.allowed_tools, class).join(",");
+        let disallowed = tools_for(&self.cfg.disallowed_tools, class).join(",");
+        let prompt = format!("{}\n\n{}", job.agent.prompt, job.prompt());
+        let budget = self.cfg.soft_cap.map(|c| format!("{:.2}", c.dollars())).unwrap_or_default();
+        self.cfg
+            .command
+            .iter()
+            .map(|a| {
+                a.replace("{prompt}", &prompt)
+                    .replace("{task_id}", &job.task.id)
+                    .replace("{workdir}", &job.workdir.display().to_string())
+                    .replace("{budget_usd}", &budget)
+                    .replace("{allowed_tools}", &allowed)
+                    .replace("{disallowed_tools}", &disallowed)
+            })
+            .collect()
+    }
+
+    fn env(&self, job: &Job) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = BASE_ENV
+            .iter()
+            .map(|s| s.to_string())
+            .chain(self.cfg.pass_env.iter().cloned())
+            .filter_map(|k| std::env::var(&k).ok().map(|v| (k, v)))
+            .collect();
+        // Secrets of the task's own product only: REEF_SECRET_<PRODUCT>_<NAME> becomes <NAME>.
+        if let Some(p) = &job.task.product {
+            let prefix = format!("REEF_SECRET_{}_", p.to_uppercase().replace(['-', ' '], "_"));
+            for (k, v) in std::env::vars() {
+                if let Some(name) = k.strip_prefix(&prefix) {
+                    env.push((name.to_string(), v));
+                }
+            }
+        }
+        env.push(("REEF_TASK_ID".into(), job.task.id.clone()));
+        env.push(("REEF_ATTEMPT".into(), job.attempt.to_string()));
+        env.push(("REEF_IDEMPOTENCY_KEY".into(), job.idempotency_key.clone()));
+        env.push(("REEF_AGENT".into(), job.agent.name.clone()));
+        env
+    }
+}
+
+/// Claude Code's `--output-format json` carries its cost and its result text.
+fn reported(output: &str) -> (Option<Usd>, Option<String>, WorkProducts) {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(output.trim()) else { return (None, None, WorkProducts::default()) };
+    let cost = v
+        .get("total_cost_usd")
+        .or_else(|| v.get("cost_usd"))
+        .and_then(|c| c.as_f64())
+        .filter(|c| c.is_finite() && *c >= 0.0)
+        .map(Usd::from_dollars);
+    let result = v.get("result").and_then(|r| r.as_str()).map(String::from);
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
+    let wp = WorkProducts {
+        branch: s("branch"),
+        pr_url: s("pr_url"),
+        preview_url: s("preview_url"),
+        deploy_url: s("deploy_url"),
+        repository: s("repository"),
+    };
+    (cost, result, wp)
+}
+
+#[async_trait]
+impl Executor for CliExecutor {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    async fn run(&self, job: &Job, progress: ProgressTx, cancel: CancellationToken) -> Result<ExecSuccess, ExecError> {
+        let argv = self.argv(job);
+        let hold = match (&self.budget, self.cfg.soft_cap) {
+            (Some(b), Some(cap)) => Some(b.reserve(&job.agent.name, Some(&job.task), None, cap).await.map_err(|e| match e {
+                StoreError::BudgetRefused { .. } => ExecError::BudgetRefused(e.to_string()),
+                other => ExecError::Failed(format!("reserving budget: {other}")),
+            })?),
+            _ => None,
+        };
+        let release = |h: Option<super::budget::Hold>| async {
+            if let (Some(b), Some(h)) = (&self.budget, h) {
+                let _ = b.release(&h).await;
+            }
+        };
+        if let Err(e) = std::fs::create_dir_all(&job.workdir) {
+            release(hold).await;
+            return Err(ExecError::NotRunnable(format!("cannot create the task directory {}: {e}", job.workdir.display())));
+        }
+        let mut cmd = tokio::process::Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .current_dir(&job.workdir)
+            .env_clear()
+            .envs(self.env(job))
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                release(hold).await;
+                return Err(if e.kind() == std::io::ErrorKind::NotFound {
+                    ExecError::NotRunnable(format!(
+                        "executor {:?}: command {:?} not found (install it or fix executors.command in the config)",
+                        self.cfg.name, argv[0]
+                    ))
+                } else {
+                    ExecError::NotRunnable(format!("executor {:?}: cannot start {:?}: {e}", self.cfg.name, argv[0]))
+                });
+            }
+        };
+        let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let pidfile = self.children_dir.join(format!("{pid}.json"));
+        let _ = std::fs::create_dir_all(&self.children_dir);
+        let _ =
+            std::fs::write(&pidfile, serde_json::json!({"pid": pid, "start_time": proc_start_time(pid), "task": job.task.id}).to_string());
+
+        let cap = self.cfg.output_cap_bytes;
+        let pump = |stream: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>, progress: Option<ProgressTx>| async move {
+            let mut kept = CappedOutput::new(cap);
+            let Some(s) = stream else { return kept };
+            let mut r = BufReader::new(s);
+            let mut line = Vec::with_capacity(256);
+            let (mut window, mut sent) = (Instant::now(), 0u32);
+            loop {
+                line.clear();
+                match r.read_until(b'\n', &mut line).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        kept.push(&line);
+                        if let Some(p) = &progress {
+                            if window.elapsed() >= Duration::from_secs(1) {
+                                window = Instant::now();
+                                sent = 0;
+                            }
+                            if sent < PROGRESS_PER_SEC {
+                                sent += 1;
+                                let text: String = String::from_utf8_lossy(&line).chars().take(500).collect();
+                                let _ = p.try_send(text.trim_end().to_string());
+                            }
+                        }
+                    }
+                }
+            }
+            kept
+        };
+        let out_task = tokio::spawn(pump(child.stdout.take().map(|s| Box::new(s) as _), Some(progress)));
+        let err_task = tokio::spawn(pump(child.stderr.take().map(|s| Box::new(s) as _), None));
+
+        let started = Instant::now();
+        enum End {
+            Exited(std::io::Result<std::process::ExitStatus>),
+            Timeout,
+            Cancelled,
+        }
+        let end = tokio::select! {
+            s = child.wait() => End::Exited(s),
+            _ = tokio::time::sleep(self.cfg.timeout) => End::Timeout,
+            _ = cancel.cancelled() => End::Cancelled,
+        };
+        if !matches!(end, End::Exited(_)) {
+            // The whole group: an agent's own children (a dev server, a test runner) go too.
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+            if tokio::time::timeout(Duration::from_secs(3), child.wait()).await.is_err() {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = child.wait().await;
+            }
+        } else {
+            // The leader exited; anything it left running in its group goes with it.
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = std::fs::remove_file(&pidfile);
+        let stdout = out_task.await.map(|k| k.text()).unwrap_or_default();
+        let stderr = err_task.await.map(|k| k.text()).unwrap_or_default();
+
+        let (reported_cost, result, work_products) = reported(&stdout);
+        // What the agent reports, else the whole soft cap: an overshoot is recorded, never hidden.
+        if let (Some(b), Some(h)) = (&self.budget, &hold) {
+            let spent = reported_cost.or(self.cfg.soft_cap).unwrap_or_default();
+            let _ = b.settle(h, spent).await;
+        }
+        let cost = reported_cost.unwrap_or_default();
+        match end {
+            End::Timeout => Err(ExecError::Timeout(started.elapsed().as_secs())),
+            End::Cancelled => Err(ExecError::Cancelled),
+            End::Exited(Err(e)) => Err(ExecError::Failed(format!("waiting for the agent: {e}"))),
+            End::Exited(Ok(status)) if !status.success() => {
+                let last: String = stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+                Err(ExecError::Failed(format!("{} exited with {status}: {last}", argv[0])))
+            }
+            End::Exited(Ok(_)) => {
+                let output = result.unwrap_or(stdout);
+                if output.trim().is_empty() && work_products.is_empty() {
+                    return Err(ExecError::Empty);
+                }
+                Ok(ExecSuccess { output, work_products, cost })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_output_keeps_head_and_tail_and_counts_the_rest() {
+        let mut c = CappedOutput::new(10);
+        for i in 0..100u8 {
+            c.push(&[b'a' + (i % 26)]);
+        }
+        assert_eq!(c.total_kept(), 10);
+        let t = c.text();
+        assert!(t.starts_with("abcde"), "{t}");
+        assert!(t.contains("90 bytes of output dropped"), "{t}");
+    }
+
+    #[test]
+    fn claude_code_json_reports_cost_result_and_work_products() {
+        let (c, r, wp) = reported(r#"{"type":"result","result":"done","total_cost_usd":0.42,"branch":"feat/x"}"#);
+        assert_eq!(c, Some(Usd::from_dollars(0.42)));
+        assert_eq!(r.as_deref(), Some("done"));
+        assert_eq!(wp.branch.as_deref(), Some("feat/x"));
+        assert_eq!(reported("plain text").0, None);
+    }
+}

@@ -1,0 +1,116 @@
+//! What an executor is given and what it gives back.
+
+use crate::domain::agent::AgentConfig;
+use crate::{ModelTier, Task, Usd, WorkProducts};
+use async_trait::async_trait;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+/// One attempt of one task, as handed to an executor.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub task: Task,
+    pub agent: AgentConfig,
+    pub tier: ModelTier,
+    pub attempt: u32,
+    /// The same for every attempt of a task, so an outside system that honours it performs the
+    /// effect once however often REEF retries.
+    pub idempotency_key: String,
+    /// The task's own directory for CLI agents.
+    pub workdir: PathBuf,
+    /// Memories relevant to the task, most relevant first.
+    pub memories: Vec<String>,
+}
+
+impl Job {
+    pub fn idempotency_key_for(task: &Task) -> String {
+        task.idempotency_key.clone().unwrap_or_else(|| format!("reef-task-{}", task.id))
+    }
+
+    /// The prompt text: the task, its comment thread (the operator's and reviewers' feedback)
+    /// and the memories the executor was given.
+    pub fn prompt(&self) -> String {
+        let t = &self.task;
+        let mut p = format!("Task: {}\n", t.title);
+        if !t.description.is_empty() {
+            p.push_str(&format!("\n{}\n", t.description));
+        }
+        if let Some(prod) = &t.product {
+            p.push_str(&format!("\nProduct: {prod}\n"));
+        }
+        if !t.comments.is_empty() {
+            p.push_str("\nComments (oldest first):\n");
+            for c in &t.comments {
+                p.push_str(&format!("- {}: {}\n", c.author, c.body));
+            }
+        }
+        if let Some(e) = &t.error {
+            p.push_str(&format!("\nThe previous attempt failed: {e}\n"));
+        }
+        if !self.memories.is_empty() {
+            p.push_str("\nRelevant memories:\n");
+            for m in &self.memories {
+                p.push_str(&format!("- {m}\n"));
+            }
+        }
+        p
+    }
+}
+
+/// A finished attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecSuccess {
+    pub output: String,
+    pub work_products: WorkProducts,
+    pub cost: Usd,
+}
+
+/// Why an attempt failed, classified so the worker can decide: retry, escalate, or stop.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExecError {
+    #[error("rate limited by the provider: {0}")]
+    RateLimited(String),
+    #[error("prompt too long for the model: {0}")]
+    ContextTooLong(String),
+    #[error("provider unavailable: {0}")]
+    ProviderDown(String),
+    #[error("request refused as malformed: {0}")]
+    BadRequest(String),
+    #[error("budget refused: {0}")]
+    BudgetRefused(String),
+    #[error("the gateway answered something that is not a chat completion: {0}")]
+    Garbage(String),
+    #[error("no output and no work product: an empty completion is not a success")]
+    Empty,
+    #[error("timed out after {0} s")]
+    Timeout(u64),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    NotRunnable(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ExecError {
+    /// Worth another try on a higher tier (the model could not do it, or its provider is down).
+    pub fn escalates(&self) -> bool {
+        matches!(
+            self,
+            Self::ContextTooLong(_) | Self::ProviderDown(_) | Self::Empty | Self::Failed(_) | Self::Garbage(_) | Self::Timeout(_)
+        )
+    }
+    /// Retrying cannot help: the request itself or the setup is wrong, or money ran out.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::BadRequest(_) | Self::NotRunnable(_) | Self::BudgetRefused(_))
+    }
+}
+
+/// Sends progress lines (live output) to whoever shows them; lossy on purpose.
+pub type ProgressTx = tokio::sync::mpsc::Sender<String>;
+
+#[async_trait]
+pub trait Executor: Send + Sync {
+    fn name(&self) -> &str;
+    async fn run(&self, job: &Job, progress: ProgressTx, cancel: CancellationToken) -> Result<ExecSuccess, ExecError>;
+}

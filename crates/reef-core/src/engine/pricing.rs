@@ -1,0 +1,172 @@
+//! Model prices from litellm-config.yaml, for reserving the worst case before a call.
+//!
+//! Invariant: the worst case of a model is the highest cost over the model and everything its
+//! fallback chain can reach, so a fallback to a pricier model can never overspend a reservation.
+
+use crate::Usd;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Price {
+    /// Dollars per token.
+    pub input: f64,
+    pub output: f64,
+    pub provider: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PriceBook {
+    pub models: BTreeMap<String, Price>,
+    pub fallbacks: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct LiteLlmFile {
+    #[serde(default)]
+    model_list: Vec<ModelEntry>,
+    #[serde(default)]
+    router_settings: Option<RouterSettings>,
+}
+#[derive(Deserialize)]
+struct ModelEntry {
+    model_name: String,
+    #[serde(default)]
+    model_info: Option<ModelInfo>,
+}
+#[derive(Deserialize)]
+struct ModelInfo {
+    input_cost_per_token: Option<f64>,
+    output_cost_per_token: Option<f64>,
+    provider: Option<String>,
+}
+#[derive(Deserialize)]
+struct RouterSettings {
+    #[serde(default)]
+    fallbacks: Vec<BTreeMap<String, Vec<String>>>,
+}
+
+impl PriceBook {
+    /// Reads the model list and fallbacks of a LiteLLM config. A model without prices is an
+    /// error: REEF would not know what to reserve for it.
+    pub fn from_litellm_yaml(text: &str) -> Result<Self, String> {
+        let f: LiteLlmFile = serde_norway::from_str(text).map_err(|e| format!("litellm config is not valid: {e}"))?;
+        let mut models = BTreeMap::new();
+        for m in f.model_list {
+            let info = m.model_info.ok_or_else(|| format!("model {} has no model_info with prices", m.model_name))?;
+            let (Some(input), Some(output)) = (info.input_cost_per_token, info.output_cost_per_token) else {
+                return Err(format!("model {} lacks input_cost_per_token/output_cost_per_token in model_info", m.model_name));
+            };
+            if !(input >= 0.0 && output >= 0.0) {
+                return Err(format!("model {} has a negative price", m.model_name));
+            }
+            // Several deployments may share a name; reserve for the dearest.
+            let e = models.entry(m.model_name).or_insert(Price { input, output, provider: info.provider.clone() });
+            if input + output > e.input + e.output {
+                *e = Price { input, output, provider: info.provider };
+            }
+        }
+        let mut fallbacks = BTreeMap::new();
+        for map in f.router_settings.map(|r| r.fallbacks).unwrap_or_default() {
+            for (k, v) in map {
+                fallbacks.insert(k, v);
+            }
+        }
+        Ok(Self { models, fallbacks })
+    }
+
+    /// Every model a call to `model` may end up on, itself first.
+    pub fn chain(&self, model: &str) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        let mut order = vec![];
+        let mut stack = vec![model.to_string()];
+        while let Some(m) = stack.pop() {
+            if seen.insert(m.clone()) {
+                order.push(m.clone());
+                if let Some(next) = self.fallbacks.get(&m) {
+                    stack.extend(next.iter().rev().cloned());
+                }
+            }
+        }
+        order
+    }
+
+    pub fn cost(&self, model: &str, prompt_tokens: u64, completion_tokens: u64) -> Option<Usd> {
+        self.models.get(model).map(|p| Usd::from_dollars(p.input * prompt_tokens as f64 + p.output * completion_tokens as f64))
+    }
+
+    /// The most a call could cost anywhere along the model's fallback chain.
+    pub fn worst_case(&self, model: &str, prompt_tokens: u64, max_tokens: u64) -> Result<Usd, String> {
+        let chain = self.chain(model);
+        let mut worst = None;
+        for m in &chain {
+            if let Some(c) = self.cost(m, prompt_tokens, max_tokens) {
+                worst = Some(worst.map_or(c, |w: Usd| w.max(c)));
+            }
+        }
+        worst.ok_or_else(|| format!("no price known for model {model:?} (add it with model_info prices to litellm-config.yaml)"))
+    }
+
+    pub fn provider(&self, model: &str) -> Option<&str> {
+        self.models.get(model).and_then(|p| p.provider.as_deref())
+    }
+}
+
+/// A rough token count for text the gateway has not seen yet: about four characters a token,
+/// rounded up, plus a little per message for the chat framing.
+pub fn estimate_tokens(texts: &[&str]) -> u64 {
+    texts.iter().map(|t| (t.len() as u64).div_ceil(4) + 4).sum::<u64>() + 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = r#"
+model_list:
+  - model_name: cheap
+    model_info: {input_cost_per_token: 0.000001, output_cost_per_token: 0.000002, provider: groq}
+  - model_name: mid
+    model_info: {input_cost_per_token: 0.00001, output_cost_per_token: 0.00002, provider: google}
+  - model_name: frontier
+    model_info: {input_cost_per_token: 0.0001, output_cost_per_token: 0.0002, provider: anthropic}
+router_settings:
+  fallbacks:
+    - cheap: ["mid"]
+    - mid: ["frontier"]
+    - frontier: ["cheap"]
+"#;
+
+    #[test]
+    fn worst_case_takes_the_dearest_model_the_fallback_chain_reaches() {
+        let b = PriceBook::from_litellm_yaml(CFG).unwrap();
+        assert_eq!(b.chain("cheap"), vec!["cheap", "mid", "frontier"], "cycles end");
+        let w = b.worst_case("cheap", 1000, 500).unwrap();
+        assert_eq!(w, Usd::from_dollars(0.0001 * 1000.0 + 0.0002 * 500.0));
+        assert_eq!(b.cost("cheap", 1000, 500), Some(Usd::from_dollars(0.002)));
+        assert!(b.worst_case("nope", 1, 1).is_err());
+        assert_eq!(b.provider("mid"), Some("google"));
+    }
+
+    #[test]
+    fn the_shipped_config_prices_every_tier() {
+        let text = include_str!("../../../../litellm-config.yaml");
+        let b = PriceBook::from_litellm_yaml(text).unwrap();
+        for t in ["frontier", "mid", "cheap", "local", "embed"] {
+            assert!(b.models.contains_key(t), "{t}");
+        }
+        assert!(b.worst_case("cheap", 100, 100).unwrap() >= b.cost("frontier", 100, 100).unwrap(), "cheap falls back up to frontier");
+    }
+
+    #[test]
+    fn a_model_without_prices_is_refused() {
+        let e = PriceBook::from_litellm_yaml("model_list:\n  - model_name: x\n").unwrap_err();
+        assert!(e.contains("model x"), "{e}");
+    }
+
+    #[test]
+    fn token_estimate_grows_with_text() {
+        assert!(estimate_tokens(&["a".repeat(400).as_str()]) >= 100);
+        assert!(estimate_tokens(&[""]) > 0);
+    }
+}
