@@ -53,6 +53,38 @@ enum Command {
     /// Benchmarks that print figures against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCmd),
+    /// Run the engine: dispatcher and workers (until Ctrl-C / SIGTERM).
+    Serve {
+        #[arg(long, value_enum, default_value = "both")]
+        role: cmd::serve::Role,
+    },
+    /// Take no new work (the factory, or one agent); running work finishes.
+    Pause {
+        agent: Option<String>,
+        #[arg(long, short = 'r')]
+        reason: Option<String>,
+    },
+    /// Stop running work cleanly (its tasks go back to pending) and take no new work.
+    Stop {
+        agent: Option<String>,
+        #[arg(long, short = 'r')]
+        reason: Option<String>,
+    },
+    /// Lift a pause or stop.
+    Resume { agent: Option<String> },
+    /// Give a task to another agent.
+    Reassign { task: String, agent: String },
+    /// Cancel a task.
+    Cancel {
+        task: String,
+        #[arg(long, short = 'r')]
+        reason: Option<String>,
+    },
+    /// Put a failed, cancelled or parked task back in the queue.
+    Retry { task: String },
+    /// Spend caps.
+    #[command(subcommand)]
+    Cap(cmd::control::CapCmd),
     /// Watch the store and print every change as it happens (from any process).
     Watch {
         /// Only changes to this collection (e.g. tasks, approvals).
@@ -108,6 +140,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore { file, force } => cmd::backup::restore(&f, &file, force, &out).await,
         Command::Demo => cmd::demo::run(&f, &out).await,
         Command::Watch { collection } => cmd::watch::run(&f, collection, &out).await,
+        Command::Serve { role } => cmd::serve::run(&f, role, setup::config_path(cli.config.as_deref()).as_deref(), &out).await,
+        Command::Pause { agent, reason } => {
+            cmd::control::hold(&f, agent, Some(reef_core::engine::control::Hold::Pause), reason, &out).await
+        }
+        Command::Stop { agent, reason } => cmd::control::hold(&f, agent, Some(reef_core::engine::control::Hold::Stop), reason, &out).await,
+        Command::Resume { agent } => cmd::control::hold(&f, agent, None, None, &out).await,
+        Command::Reassign { task, agent } => cmd::control::reassign(&f, &task, &agent, &out).await,
+        Command::Cancel { task, reason } => cmd::control::cancel(&f, &task, reason, &out).await,
+        Command::Retry { task } => cmd::control::retry(&f, &task, &out).await,
+        Command::Cap(c) => cmd::control::cap(&f, c, &out).await,
         Command::Bench(_) | Command::Config(_) => unreachable!("handled above"),
     }
 }

@@ -45,14 +45,14 @@ impl Factory {
         self.clock.now()
     }
 
-    async fn event(&self, kind: &str, actor: &str, subject: Option<&str>, data: serde_json::Value) -> StoreResult<()> {
+    pub async fn event(&self, kind: &str, actor: &str, subject: Option<&str>, data: serde_json::Value) -> StoreResult<()> {
         self.ports
             .events
             .append(Event { id: new_id(), kind: kind.into(), at: self.now(), actor: actor.into(), subject: subject.map(Into::into), data })
             .await
     }
 
-    async fn audit(
+    pub async fn audit(
         &self,
         actor: &str,
         action: &str,

@@ -1,0 +1,388 @@
+//! Workers: claim tasks for the agents they serve, run them under a renewed lease, and finish
+//! them — fenced by the lease token, so a task reclaimed after a crash is never completed twice.
+//!
+//! Invariants: concurrency limits are held as leases in the store (they hold across processes
+//! and machines); a running child is stopped when its lease is lost, the operator stops it, or
+//! the worker shuts down, and its task goes back to pending.
+
+use super::control::{effective_hold, Hold};
+use super::exec::{ExecError, Job};
+use super::policy::Gate;
+use super::runtime::Engine;
+use super::EngineError;
+use crate::*;
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// A concurrency slot held for one running task.
+struct Slot {
+    names: Vec<String>,
+    holder: String,
+}
+
+impl Slot {
+    async fn release(&self, e: &Engine) {
+        for n in &self.names {
+            let _ = e.factory.ports.leases.release(n, &self.holder).await;
+        }
+    }
+    async fn renew(&self, e: &Engine) -> bool {
+        let mut ok = true;
+        for n in &self.names {
+            ok &= e.factory.ports.leases.acquire(n, &self.holder, e.factory.config.engine.lease, e.factory.now()).await.unwrap_or(false);
+        }
+        ok
+    }
+}
+
+async fn acquire_slot(e: &Engine, agent: &AgentConfig) -> StoreResult<Option<Slot>> {
+    let f = &e.factory;
+    let holder = format!("{}:{}", e.id, new_id());
+    let mut names = vec![];
+    let take = |prefix: String, max: u32| {
+        let holder = holder.clone();
+        async move {
+            for i in 0..max.max(1) {
+                let n = format!("{prefix}:{i}");
+                if f.ports.leases.acquire(&n, &holder, f.config.engine.lease, f.now()).await? {
+                    return Ok::<_, StoreError>(Some(n));
+                }
+            }
+            Ok(None)
+        }
+    };
+    if let Some(max) = f.config.engine.max_running {
+        match take("slot:global".into(), max).await? {
+            Some(n) => names.push(n),
+            None => return Ok(None),
+        }
+    }
+    match take(format!("slot:agent:{}", agent.name), agent.max_concurrent).await? {
+        Some(n) => names.push(n),
+        None => {
+            Slot { names, holder }.release(e).await;
+            return Ok(None);
+        }
+    }
+    Ok(Some(Slot { names, holder }))
+}
+
+/// Whether an agent at its cap has room again (a new period began, or the operator raised it).
+async fn cap_has_room(e: &Engine, agent: &str) -> StoreResult<bool> {
+    let f = &e.factory;
+    let scopes = super::control::apply_overrides(f, f.scopes_for(agent, None, None)).await?;
+    let keys: Vec<ScopeKey> = scopes.iter().map(|s| s.scope.clone()).collect();
+    let totals = f.ports.ledger.totals(&keys).await?;
+    Ok(scopes.iter().all(|s| totals.iter().find(|t| t.scope == s.scope).is_none_or(|t| t.spent + t.reserved < s.cap)))
+}
+
+/// Claims the next task some eligible agent can run, with its slot.
+async fn try_claim(e: &Engine, rotate: usize) -> StoreResult<Option<(Task, Slot)>> {
+    let f = &e.factory;
+    if super::control::hold_of(f, None).await?.is_some() {
+        return Ok(None);
+    }
+    let states = f.ports.agents.list().await?.items;
+    let n = f.config.agents.len();
+    for i in 0..n {
+        let agent = &f.config.agents[(i + rotate) % n];
+        if effective_hold(f, &agent.name).await?.is_some() {
+            continue;
+        }
+        if states.iter().any(|s| s.id == agent.name && s.status == AgentStatus::CapReached) {
+            if !cap_has_room(e, &agent.name).await? {
+                continue;
+            }
+            f.ports.agents.heartbeat(&agent.name, AgentStatus::Idle, None, f.now()).await?;
+            f.event("agent.cap_cleared", "reef", Some(&format!("agent:{}", agent.name)), serde_json::json!({})).await?;
+        }
+        let Some(slot) = acquire_slot(e, agent).await? else { continue };
+        let filter = ClaimFilter { agents: Some(vec![agent.name.clone()]), include_unassigned: false };
+        match f.ports.tasks.claim(&e.id, &filter, f.config.engine.lease, f.now()).await {
+            Ok(Some(t)) => return Ok(Some((t, slot))),
+            Ok(None) => slot.release(e).await,
+            Err(err) => {
+                slot.release(e).await;
+                return Err(err);
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Runs workers until `shutdown`: claims while there is capacity, waits on the store's watch
+/// (not a timer that calls anything) when there is no work.
+#[tracing::instrument(skip_all, fields(engine = %e.id))]
+pub async fn run(e: Arc<Engine>, shutdown: CancellationToken) -> Result<(), EngineError> {
+    let reaped = super::cli::reap_orphans(&e.children_dir());
+    if !reaped.is_empty() {
+        tracing::warn!(count = reaped.len(), "reaped agent processes left by a previous REEF");
+    }
+    let f = e.factory.clone();
+    f.sync_agents(&format!("reef:{}", e.id)).await?;
+    let sem = Arc::new(tokio::sync::Semaphore::new(f.config.engine.workers));
+    let mut changes = f.ports.changes.watch(None).await?;
+    let mut jobs = JoinSet::new();
+    let mut rotate = 0usize;
+    loop {
+        while let Some(r) = jobs.try_join_next() {
+            if let Err(err) = r {
+                tracing::error!(error = %err, "a job panicked");
+            }
+        }
+        let permit = tokio::select! {
+            p = sem.clone().acquire_owned() => p.map_err(|_| EngineError::Stopped("worker semaphore closed".into()))?,
+            _ = shutdown.cancelled() => break,
+        };
+        rotate = rotate.wrapping_add(1);
+        let claimed = match try_claim(&e, rotate).await {
+            Ok(c) => c,
+            Err(err) => {
+                tracing::warn!(error = %err, "claim failed; retrying");
+                None
+            }
+        };
+        match claimed {
+            Some((task, slot)) => {
+                let (e2, cancel) = (e.clone(), shutdown.child_token());
+                jobs.spawn(async move {
+                    run_job(&e2, task, slot, cancel).await;
+                    drop(permit);
+                });
+            }
+            None => {
+                drop(permit);
+                // Woken by any change (a new task, a decision, a resume); the timeout covers
+                // what produces no change: leases expiring, a new day lifting a cap.
+                tokio::select! {
+                    _ = changes.next() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        }
+    }
+    // Children are stopped through the jobs' cancellation; their tasks go back to pending.
+    while jobs.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Why a running job was told to stop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StopReason {
+    LeaseLost,
+    Operator,
+    Shutdown,
+}
+
+#[tracing::instrument(skip_all, fields(task = %task.id))]
+async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken) {
+    let f = &e.factory;
+    let token = task.lease.as_ref().map(|l| l.token.clone()).unwrap_or_default();
+    let agent_name = task.assigned_to.clone().unwrap_or_default();
+    let Some(agent) = f.config.agent(&agent_name).cloned() else {
+        let _ = f
+            .ports
+            .tasks
+            .finish(&task.id, &token, Outcome::NeedsHuman { reason: format!("agent {agent_name:?} is not configured") }, f.now())
+            .await;
+        slot.release(e).await;
+        return;
+    };
+    let cancel = CancellationToken::new();
+    let stop = Arc::new(std::sync::Mutex::new(None::<StopReason>));
+
+    // Heartbeat: renew the lease and the slot; watch for operator stops and lost leases.
+    let slot = &slot;
+    let hb = {
+        let (cancel, stop, shutdown) = (cancel.clone(), stop.clone(), shutdown.clone());
+        let (id, token, agent) = (task.id.clone(), token.clone(), agent.name.clone());
+        let period = f.config.engine.lease / 3;
+        async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(period) => {}
+                    _ = shutdown.cancelled() => { *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::Shutdown); cancel.cancel(); return; }
+                    _ = cancel.cancelled() => return,
+                }
+                if let Err(err) = f.ports.tasks.renew(&id, &token, f.config.engine.lease, f.now()).await {
+                    if matches!(err, StoreError::LeaseLost { .. } | StoreError::NotFound { .. }) {
+                        *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::LeaseLost);
+                        cancel.cancel();
+                        return;
+                    }
+                }
+                slot.renew(e).await;
+                let _ = f.ports.agents.heartbeat(&agent, AgentStatus::Working, Some(&id), f.now()).await;
+                if effective_hold(f, &agent).await.ok().flatten() == Some(Hold::Stop) {
+                    *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::Operator);
+                    cancel.cancel();
+                    return;
+                }
+            }
+        }
+    };
+    let work = async {
+        let r = execute(e, &task, &token, &agent, cancel.clone()).await;
+        cancel.cancel();
+        r
+    };
+    let (result, ()) = tokio::join!(work, hb);
+    let reason = *stop.lock().unwrap_or_else(|p| p.into_inner());
+    finish(e, &task, &token, &agent, result, reason).await;
+    let _ = f.ports.agents.heartbeat(&agent.name, AgentStatus::Idle, None, f.now()).await;
+    slot.release(e).await;
+}
+
+enum Ran {
+    /// The gate sent the task elsewhere (awaiting approval, needs human); nothing more to do.
+    Gated,
+    Done(Result<super::exec::ExecSuccess, ExecError>, Gate),
+}
+
+async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, cancel: CancellationToken) -> Ran {
+    let f = &e.factory;
+    let now = f.now();
+    let gate = f.config.policy.gate(task.action_class.as_deref());
+    match gate {
+        Gate::NeverAuto => {
+            let reason = format!("action class {:?} is never automatic: a person must do it", task.action_class.as_deref().unwrap_or(""));
+            let _ = f.ports.tasks.finish(&task.id, token, Outcome::NeedsHuman { reason: reason.clone() }, now).await;
+            let _ =
+                f.event("task.needs_human", &format!("agent:{}", agent.name), Some(&task.id), serde_json::json!({"reason": reason})).await;
+            return Ran::Gated;
+        }
+        Gate::ApproveBefore => {
+            let covered = f
+                .ports
+                .approvals
+                .list(None, 1000)
+                .await
+                .map(|l| {
+                    l.items.into_iter().any(|a| a.task_id == task.id && a.status == ApprovalStatus::Approved && a.attempt == task.attempts)
+                })
+                .unwrap_or(false);
+            if !covered {
+                let req = NewApproval {
+                    task_id: task.id.clone(),
+                    action_class: task.action_class.clone().unwrap_or_default(),
+                    summary: task.title.clone(),
+                    work_products: task.work_products.clone(),
+                    requested_by: format!("agent:{}", agent.name),
+                    expires_at: Some(now + chrono::Duration::from_std(f.config.policy.expiry).unwrap_or_default()),
+                    // It covers the run that follows the decision: this claim's attempt + 1.
+                    attempt: task.attempts + 1,
+                };
+                match f.ports.approvals.request(req, now).await {
+                    Ok(a) => {
+                        let _ = f.ports.tasks.transition(&task.id, &[TaskStatus::Claimed], TaskStatus::AwaitingApproval, None, now).await;
+                        let _ = f
+                            .event(
+                                "approval.requested",
+                                &format!("agent:{}", agent.name),
+                                Some(&task.id),
+                                serde_json::json!({"approval": a.id, "action_class": a.action_class, "summary": a.summary}),
+                            )
+                            .await;
+                    }
+                    Err(err) => tracing::error!(error = %err, "could not request approval; the lease will expire and the task comes back"),
+                }
+                return Ran::Gated;
+            }
+        }
+        Gate::Auto | Gate::NotifyAfter => {}
+    }
+    if let Err(err) = f.ports.tasks.start(&task.id, token, now).await {
+        return Ran::Done(Err(ExecError::Failed(format!("could not start: {err}"))), gate);
+    }
+    let _ = f.event("task.running", &format!("agent:{}", agent.name), Some(&task.id), serde_json::json!({"attempt": task.attempts})).await;
+    let job = Job {
+        task: task.clone(),
+        agent: agent.clone(),
+        tier: task.model_tier.or(agent.model_tier).unwrap_or(ModelTier::Cheap),
+        attempt: task.attempts,
+        idempotency_key: Job::idempotency_key_for(task),
+        workdir: e.workdir(task),
+        memories: vec![],
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(64);
+    let fwd = async {
+        while let Some(line) = rx.recv().await {
+            let _ = f.event("task.output", &format!("agent:{}", agent.name), Some(&task.id), serde_json::json!({"line": line})).await;
+        }
+    };
+    let exec = e.executor_for(task);
+    let (r, ()) = tokio::join!(exec.run(&job, tx, cancel), fwd);
+    Ran::Done(r, gate)
+}
+
+async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: Ran, stop: Option<StopReason>) {
+    let f = &e.factory;
+    let now = f.now();
+    let Ran::Done(result, gate) = ran else { return };
+    let actor = format!("agent:{}", agent.name);
+    let max = task.max_attempts.unwrap_or(f.config.engine.max_attempts);
+    let (outcome, kind, detail) = match result {
+        Ok(s) => {
+            let review = task.metadata.get("review").and_then(|v| v.as_bool()).unwrap_or(false);
+            let kind = if review { "task.review" } else { "task.done" };
+            (Outcome::Succeeded { result: s.output, work_products: s.work_products, review }, kind, serde_json::json!({"cost": s.cost}))
+        }
+        Err(ExecError::Cancelled) => match stop {
+            // Someone else holds the task now: nothing of ours may be written to it.
+            Some(StopReason::LeaseLost) | None => {
+                tracing::warn!(task = %task.id, "lease lost while running; the result is dropped");
+                return;
+            }
+            Some(StopReason::Operator) => {
+                (Outcome::Retry { error: "stopped by the operator".into() }, "task.stopped", serde_json::json!({}))
+            }
+            Some(StopReason::Shutdown) => (Outcome::Retry { error: "worker shut down".into() }, "task.requeued", serde_json::json!({})),
+        },
+        Err(ExecError::BudgetRefused(why)) => {
+            // Held, not cancelled: the task waits until the period ends or the cap is raised.
+            let _ = f.ports.agents.heartbeat(&agent.name, AgentStatus::CapReached, None, now).await;
+            let _ = f
+                .event(
+                    "budget.cap_reached",
+                    &actor,
+                    Some(&format!("agent:{}", agent.name)),
+                    serde_json::json!({"task": task.id, "reason": why}),
+                )
+                .await;
+            (Outcome::Retry { error: format!("held: {why}") }, "task.held", serde_json::json!({}))
+        }
+        Err(err) if err.is_final() => (Outcome::Failed { error: err.to_string() }, "task.failed", serde_json::json!({})),
+        Err(err) if task.attempts >= max => {
+            (Outcome::Failed { error: format!("{err} (after {} attempts)", task.attempts) }, "task.failed", serde_json::json!({}))
+        }
+        Err(err) => {
+            let cur = task.model_tier.or(agent.model_tier).unwrap_or(ModelTier::Cheap);
+            if err.escalates() {
+                if let Some(next) = cur.escalate() {
+                    let _ = f.ports.tasks.set_tier(&task.id, next, now).await;
+                }
+            }
+            (Outcome::Retry { error: err.to_string() }, "task.retry", serde_json::json!({}))
+        }
+    };
+    match f.ports.tasks.finish(&task.id, token, outcome, now).await {
+        Ok(t) => {
+            let _ =
+                f.event(kind, &actor, Some(&task.id), serde_json::json!({"status": t.status, "detail": detail, "error": t.error})).await;
+            if gate == Gate::NotifyAfter && t.status == TaskStatus::Done {
+                let _ =
+                    f.event("approval.notify_after", &actor, Some(&task.id), serde_json::json!({"action_class": task.action_class})).await;
+            }
+        }
+        Err(StoreError::LeaseLost { .. }) => {
+            tracing::warn!(task = %task.id, "finished after losing the lease; another worker owns the task, result dropped")
+        }
+        Err(err) => {
+            tracing::error!(task = %task.id, error = %err, "could not record the outcome; the lease will expire and the task comes back")
+        }
+    }
+}
