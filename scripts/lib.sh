@@ -59,3 +59,12 @@ wait_for_port() {
   done
   return 0
 }
+
+# Installs the LiteLLM proxy into a venv at $1 (about 3 minutes the first time).
+ensure_litellm() {
+  local venv="$1"
+  [ -x "$venv/bin/litellm" ] && return 0
+  python3 -c 'import venv, ensurepip' 2>/dev/null || ensure_apt_packages python3-venv python3-pip || return 1
+  step "installing the LiteLLM proxy into $venv (first run only)"
+  python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check 'litellm[proxy]' && [ -x "$venv/bin/litellm" ]
+}

@@ -38,6 +38,13 @@ else
   echo "MongoDB half: against REEF_TEST_MONGODB_URI (credentials not shown)."
 fi
 
+# The real LiteLLM proxy for the engine tests (they start it on 127.0.0.1 with a test config).
+if ensure_litellm "$cache/litellm-venv"; then
+  export REEF_LITELLM_BIN="$cache/litellm-venv/bin/litellm"
+else
+  echo "LiteLLM: could not be installed; the engine tests that need it will report themselves skipped."
+fi
+
 step "formatting and lints"
 ensure_rust_components rustfmt clippy
 cargo fmt --all --check

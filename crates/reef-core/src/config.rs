@@ -118,6 +118,8 @@ pub struct EngineSection {
     pub workers: Option<usize>,
     /// Overall limit on running tasks across every process and machine.
     pub max_running: Option<u32>,
+    /// How long a budget reservation outlives a worker that died holding it.
+    pub reservation_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -167,6 +169,7 @@ pub struct EngineConfig {
     pub litellm_config: Option<PathBuf>,
     pub workers: usize,
     pub max_running: Option<u32>,
+    pub reservation_ttl: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -180,6 +183,7 @@ impl Default for EngineConfig {
             litellm_config: None,
             workers: 4,
             max_running: None,
+            reservation_ttl: std::time::Duration::from_secs(600),
         }
     }
 }
@@ -219,6 +223,9 @@ pub struct StoreSection {
 pub struct LlmSection {
     pub base_url: Option<String>,
     pub api_key: Option<Secret>,
+    /// Gateway model name per tier (default: the tier's own name, as litellm-config.yaml names them).
+    #[serde(default)]
+    pub tiers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -261,6 +268,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub llm_base_url: String,
     pub llm_api_key: Option<Secret>,
+    /// Gateway model name for each tier.
+    pub llm_models: BTreeMap<ModelTier, String>,
     pub global_daily_cap: Usd,
     pub provider_monthly_caps: BTreeMap<String, Usd>,
     pub task_default_cap: Usd,
@@ -376,6 +385,12 @@ impl Config {
             ));
         }
         let llm_api_key = env("REEF_LLM_API_KEY").map(Secret::new).or(file.llm.api_key.clone());
+        let mut llm_models: BTreeMap<ModelTier, String> = ModelTier::ALL.iter().map(|t| (*t, t.as_str().to_string())).collect();
+        for (tier, model) in &file.llm.tiers {
+            let t =
+                tier.parse::<ModelTier>().map_err(|e| bad(&format!("llm.tiers.{tier}"), e, "use local, cheap, mid or frontier as keys"))?;
+            llm_models.insert(t, model.clone());
+        }
 
         let global_daily_cap = dollars("caps.global_daily_usd", file.caps.global_daily_usd.unwrap_or(100.0))?;
         let task_default_cap = dollars("caps.task_default_usd", file.caps.task_default_usd.unwrap_or(5.0))?;
@@ -439,6 +454,11 @@ impl Config {
             litellm_config: e.litellm_config.clone(),
             workers: positive("engine.workers", e.workers.map(|w| w as u64), d.workers as u64)? as usize,
             max_running: e.max_running,
+            reservation_ttl: std::time::Duration::from_secs(positive(
+                "engine.reservation_seconds",
+                e.reservation_seconds,
+                d.reservation_ttl.as_secs(),
+            )?),
         };
         for (i, r) in file.routing.iter().enumerate() {
             if let Some(a) = &r.agent {
@@ -516,6 +536,7 @@ impl Config {
             data_dir,
             llm_base_url,
             llm_api_key,
+            llm_models,
             global_daily_cap,
             provider_monthly_caps,
             task_default_cap,

@@ -33,6 +33,8 @@ pub struct StatusReport {
     pub tasks: Vec<(TaskStatus, u64)>,
     pub caps_today: Vec<CapUse>,
     pub pending_approvals: usize,
+    /// The engine process holding the dispatcher lease, if one is active.
+    pub dispatcher: Option<String>,
     pub malformed: Vec<Malformed>,
 }
 
@@ -202,6 +204,7 @@ impl Factory {
             tasks,
             caps_today: self.caps_today().await?,
             pending_approvals: approvals.items.len(),
+            dispatcher: self.ports.leases.holder("dispatcher", self.now()).await?,
             malformed: approvals.malformed,
         })
     }

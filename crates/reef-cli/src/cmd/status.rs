@@ -26,6 +26,7 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
             ));
         }
         s.push_str(&format!("\npending approvals  {}\n", r.pending_approvals));
+        s.push_str(&format!("dispatcher         {}\n", r.dispatcher.as_deref().unwrap_or("none active (start `reef serve`)")));
         s
     });
     Ok(())

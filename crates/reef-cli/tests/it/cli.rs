@@ -1,44 +1,10 @@
 //! The `reef` binary as a user runs it: separate processes sharing one store file.
 
+use crate::common::Env;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        let e = Self { dir: tempfile::tempdir().unwrap() };
-        e.write_config("");
-        e
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_reef"));
-        c.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("REEF_DATA_DIR", self.dir.path())
-            .env("REEF_CONFIG", self.dir.path().join("config.toml"))
-            .env("HOSTNAME", "testhost")
-            .env("USER", "tester");
-        c
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().unwrap();
-        assert!(out.status.success(), "reef {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut a = vec!["--json"];
-        a.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&a)).unwrap()
-    }
-    fn write_config(&self, text: &str) {
-        std::fs::write(self.dir.path().join("config.toml"), text).unwrap();
-    }
-}
 
 #[test]
 fn watch_in_one_process_sees_a_task_added_by_another() {

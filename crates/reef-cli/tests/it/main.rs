@@ -1,4 +1,7 @@
 //! One integration binary for the `reef` command: real processes against real store files.
 
 mod cli;
+mod common;
 mod deploy_files;
+mod engine;
+mod gateway;

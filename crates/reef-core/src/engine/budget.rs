@@ -25,7 +25,7 @@ impl Budget {
         let f = &self.factory;
         let scopes = super::control::apply_overrides(f, f.scopes_for(agent, provider, task)).await?;
         // Longer than any single call may take; a worker that dies leaves it to expire.
-        let expires_at = f.now() + chrono::Duration::from_std(f.config.engine.lease * 20).unwrap_or_default();
+        let expires_at = f.now() + chrono::Duration::from_std(f.config.engine.reservation_ttl).unwrap_or_default();
         let r = f
             .ports
             .ledger

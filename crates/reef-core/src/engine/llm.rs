@@ -73,7 +73,9 @@ impl Executor for LlmExecutor {
     }
 
     async fn run(&self, job: &Job, _progress: ProgressTx, cancel: CancellationToken) -> Result<ExecSuccess, ExecError> {
-        let model = job.agent.model.clone().unwrap_or_else(|| job.tier.as_str().to_string());
+        let model = job.agent.model.clone().unwrap_or_else(|| {
+            self.budget.factory.config.llm_models.get(&job.tier).cloned().unwrap_or_else(|| job.tier.as_str().to_string())
+        });
         let system = if job.agent.prompt.is_empty() {
             format!("You are {}, an agent of the factory.", job.agent.name)
         } else {

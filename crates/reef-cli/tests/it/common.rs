@@ -1,0 +1,87 @@
+//! Running the real `reef` binary against a store in a temp dir.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        let e = Self { dir: tempfile::tempdir().unwrap() };
+        e.write_config("");
+        e
+    }
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_reef"));
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("REEF_DATA_DIR", self.dir.path())
+            .env("REEF_CONFIG", self.dir.path().join("config.toml"))
+            .env("HOSTNAME", "testhost")
+            .env("USER", "tester");
+        c
+    }
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().unwrap();
+        assert!(out.status.success(), "reef {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.dir.path().join("config.toml"), text).unwrap();
+    }
+}
+
+impl Env {
+    /// Starts `reef serve` with extra environment; its log goes to `serve-<n>.log` in the dir.
+    pub fn serve(&self, role: &str, extra_env: &[(&str, &str)]) -> Child {
+        let n = std::fs::read_dir(self.dir.path()).map(|d| d.count()).unwrap_or(0);
+        let log = std::fs::File::create(self.dir.path().join(format!("serve-{n}.log"))).unwrap();
+        let mut c = self.cmd();
+        c.args(["serve", "--role", role]).env("REEF_LOG", "info").stdout(Stdio::null()).stderr(log);
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        c.spawn().unwrap()
+    }
+
+    pub fn tasks(&self) -> Vec<serde_json::Value> {
+        self.json(&["task", "list", "--limit", "100000"])["tasks"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn count(&self, status: &str) -> usize {
+        self.tasks().iter().filter(|t| t["status"] == status).count()
+    }
+}
+
+pub fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Polls `cond` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+pub fn sigterm(child: &mut Child) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = child.wait();
+}
+
+pub fn sigkill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}

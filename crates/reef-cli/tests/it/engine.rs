@@ -1,0 +1,196 @@
+//! The engine end to end: real `reef serve` processes on a real store file, the real LiteLLM
+//! proxy (mocked providers), real child processes.
+
+use crate::common::{sigkill, sigterm, wait_until, Env};
+use crate::gateway::gateway;
+use std::time::{Duration, Instant};
+
+fn llm_env(e: &Env, extra_config: &str) -> Option<Vec<(String, String)>> {
+    let g = gateway("engine test")?;
+    e.write_config(&format!("[engine]\nlease_seconds = 2\nlitellm_config = {:?}\n{extra_config}", g.config.display().to_string()));
+    Some(vec![("REEF_LLM_BASE_URL".into(), g.url.clone()), ("REEF_LLM_API_KEY".into(), g.key.clone())])
+}
+
+fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
+#[test]
+fn llm_tasks_run_through_the_gateway_and_their_spend_is_recorded() {
+    let e = Env::new();
+    let Some(env) = llm_env(&e, "") else { return };
+    e.ok(&["task", "add", "Summarise uptime-monitor pricing", "--type", "research"]);
+    e.ok(&["task", "add", "Write release notes", "--agent", "rex", "--tier", "cheap"]);
+    e.ok(&["task", "add", "Plan the launch", "--tier", "frontier", "--agent", "kev"]);
+    let mut serve = e.serve("both", &pairs(&env));
+    let done = wait_until(Duration::from_secs(60), || e.count("done") == 3);
+    sigterm(&mut serve);
+    assert!(
+        done,
+        "all three done: {:?}",
+        e.tasks().iter().map(|t| (t["title"].clone(), t["status"].clone(), t["error"].clone())).collect::<Vec<_>>()
+    );
+    let tasks = e.tasks();
+    let result = |title: &str| tasks.iter().find(|t| t["title"] == title).unwrap()["result"].as_str().unwrap().to_string();
+    assert!(result("Write release notes").starts_with("Cheap answer"), "ran on the cheap tier");
+    assert!(result("Plan the launch").starts_with("Frontier answer"));
+    assert!(result("Summarise uptime-monitor pricing").starts_with("Local draft"), "research routes to Scout, who starts local");
+    let s = e.json(&["status"]);
+    let spent = |agent: &str| {
+        s["caps_today"].as_array().unwrap().iter().find(|c| c["scope"].as_str().unwrap().starts_with(&format!("agent:{agent}:"))).unwrap()
+            ["spent"]
+            .as_i64()
+            .unwrap()
+    };
+    // 10 prompt + 20 completion tokens (LiteLLM's mock) at the test prices.
+    assert_eq!(spent("rex"), 50, "cheap: 10 × $0.000001 + 20 × $0.000002 = $0.00005");
+    assert_eq!(spent("kev"), 5_000, "frontier: $0.005");
+    assert_eq!(spent("scout"), 0, "local is free");
+    let glob = s["caps_today"][0]["reserved"].as_i64().unwrap();
+    assert_eq!(glob, 0, "every reservation was settled or released");
+}
+
+#[test]
+fn a_failing_tier_escalates_to_the_next_and_a_dead_model_fails_with_the_reason() {
+    let e = Env::new();
+    // `cheap` is mapped to a model that always answers 500; `mid` works.
+    let Some(env) = llm_env(&e, "[llm.tiers]\ncheap = \"broken\"\n") else { return };
+    e.ok(&["task", "add", "Needs a better model", "--agent", "rex", "--tier", "cheap"]);
+    let mut serve = e.serve("both", &pairs(&env));
+    let ok = wait_until(Duration::from_secs(60), || e.count("done") == 1);
+    sigterm(&mut serve);
+    assert!(ok, "{:?}", e.tasks());
+    let t = &e.tasks()[0];
+    assert_eq!(t["model_tier"], "mid", "escalated one tier");
+    assert!(t["result"].as_str().unwrap().starts_with("Mid answer"));
+    assert_eq!(t["attempts"], 2);
+}
+
+#[test]
+fn approve_before_never_runs_before_approval_even_across_a_crash() {
+    let e = Env::new();
+    let effects = e.dir.path().join("effects.log");
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 1\n[[executors]]\nname = \"deployer\"\nkinds = [\"deploy\"]\ncommand = [\"sh\", \"-c\", \"echo $REEF_IDEMPOTENCY_KEY >> {}; echo deployed\"]\n",
+        effects.display()
+    ));
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
+    let t = e.json(&["task", "add", "Deploy Invoicely", "--type", "deploy", "--agent", "rex", "--action-class", "production_deploy"]);
+    let id = t["_id"].as_str().unwrap().to_string();
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("awaiting_approval") == 1), "{:?}", e.tasks());
+    sigkill(&mut serve);
+    let mut serve = e.serve("both", &[]);
+    // Give the restarted engine several lease periods: it must not run the task.
+    let ran = wait_until(Duration::from_secs(4), || effects.exists());
+    assert!(!ran, "the deploy ran without approval");
+    assert_eq!(e.count("awaiting_approval"), 1);
+    let a = e.json(&["approvals"])["approvals"][0]["_id"].as_str().unwrap().to_string();
+    e.ok(&["approve", &a]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("done") == 1), "{:?}", e.tasks());
+    sigterm(&mut serve);
+    let log = std::fs::read_to_string(&effects).unwrap();
+    assert_eq!(log.lines().collect::<Vec<_>>(), vec![format!("reef-task-{id}")], "deployed once, with the task's idempotency key");
+}
+
+#[test]
+fn never_auto_goes_to_a_person_and_bad_executors_fail_clearly() {
+    let e = Env::new();
+    e.write_config(
+        "[engine]\nlease_seconds = 2\n[[executors]]\nname = \"ghost\"\nkinds = [\"ghost\"]\ncommand = [\"/nonexistent/agent-cli\", \"{prompt}\"]\n\
+         [[executors]]\nname = \"firehose\"\nkinds = [\"firehose\"]\ncommand = [\"sh\", \"-c\", \"head -c 52428800 /dev/zero | tr '\\\\0' x; echo\"]\noutput_cap_bytes = 65536\n\
+         [[executors]]\nname = \"silent\"\nkinds = [\"silent\"]\ncommand = [\"true\"]\n",
+    );
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
+    e.ok(&["task", "add", "Rotate the Stripe key", "--type", "ghost", "--agent", "rex", "--action-class", "security_change"]);
+    e.ok(&["task", "add", "Run a missing agent", "--type", "ghost", "--agent", "rex"]);
+    e.ok(&["task", "add", "Print 50 MB", "--type", "firehose", "--agent", "scout"]);
+    e.ok(&["task", "add", "Say nothing", "--type", "silent", "--agent", "blaze"]);
+    let mut serve = e.serve("both", &[]);
+    let settled = wait_until(Duration::from_secs(60), || {
+        e.tasks().iter().all(|t| ["done", "failed", "needs_human"].contains(&t["status"].as_str().unwrap()))
+    });
+    sigterm(&mut serve);
+    let tasks = e.tasks();
+    assert!(settled, "{tasks:?}");
+    let get = |title: &str| tasks.iter().find(|t| t["title"] == title).unwrap().clone();
+    assert_eq!(get("Rotate the Stripe key")["status"], "needs_human", "security changes are never automatic");
+    let missing = get("Run a missing agent");
+    assert_eq!(missing["status"], "failed");
+    assert!(missing["error"].as_str().unwrap().contains("not found"), "{missing}");
+    let big = get("Print 50 MB");
+    assert_eq!(big["status"], "done");
+    assert!(big["result"].as_str().unwrap().len() < 70_000, "50 MB of output is capped to the executor's limit");
+    assert!(big["result"].as_str().unwrap().contains("dropped by REEF"));
+    let silent = get("Say nothing");
+    assert_eq!(silent["status"], "failed", "an empty completion is a failure");
+    assert!(silent["error"].as_str().unwrap().contains("empty completion"));
+}
+
+#[test]
+fn a_gateway_answering_garbage_fails_the_task_and_the_engine_keeps_going() {
+    let e = Env::new();
+    // A fake gateway that answers every request with 200 and a body that is not JSON.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in listener.incoming().flatten() {
+            let mut s = s;
+            let mut buf = [0u8; 65536];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n<html>oops</ht>");
+        }
+    });
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\nmax_attempts = 1\nlitellm_config = {:?}\n",
+        crate::common::root().join("tests/fixtures/litellm-test.yaml").display().to_string()
+    ));
+    e.ok(&["task", "add", "Ask the broken gateway", "--agent", "rex", "--tier", "cheap"]);
+    let url = format!("http://127.0.0.1:{port}");
+    let mut serve = e.serve("both", &[("REEF_LLM_BASE_URL", url.as_str())]);
+    let failed = wait_until(Duration::from_secs(30), || e.count("failed") == 1);
+    // Still alive and working: a later task is taken too.
+    e.ok(&["task", "add", "Second try", "--agent", "rex", "--tier", "cheap"]);
+    let second = wait_until(Duration::from_secs(30), || e.count("failed") == 2);
+    let alive = serve.try_wait().unwrap().is_none();
+    sigterm(&mut serve);
+    assert!(failed && second, "{:?}", e.tasks());
+    assert!(alive, "the engine survived garbage");
+    let t = &e.tasks()[0];
+    assert!(t["error"].as_str().unwrap().contains("not a chat completion"), "{t}");
+}
+
+#[test]
+fn two_dispatchers_one_active_and_the_other_takes_over_within_the_lease() {
+    let e = Env::new();
+    e.write_config("[engine]\nlease_seconds = 2\n");
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
+    let mut a = e.serve("dispatcher", &[]);
+    assert!(wait_until(Duration::from_secs(20), || e.json(&["status"])["dispatcher"].is_string()));
+    let mut b = e.serve("dispatcher", &[]);
+    std::thread::sleep(Duration::from_secs(3)); // b has had more than a lease period to try
+    let holder = e.json(&["status"])["dispatcher"].as_str().unwrap().to_string();
+    assert!(holder.contains(&format!(":{}:", a.id())), "the first stays active: {holder}");
+    sigkill(&mut a);
+    let killed_at = Instant::now();
+    let took_over = wait_until(Duration::from_secs(10), || {
+        e.json(&["status"])["dispatcher"].as_str().is_some_and(|h| h.contains(&format!(":{}:", b.id())))
+    });
+    let took = killed_at.elapsed();
+    sigterm(&mut b);
+    assert!(took_over, "the standby took over");
+    assert!(took < Duration::from_secs(4), "within the lease (2 s) plus a renewal period: took {took:?}");
+}
