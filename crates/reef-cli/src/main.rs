@@ -85,6 +85,20 @@ enum Command {
     /// Spend caps.
     #[command(subcommand)]
     Cap(cmd::control::CapCmd),
+    /// The event feed, newest first.
+    Events {
+        /// Only kinds starting with this (e.g. `task.` or `budget.alert`).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only events about this task / scope / agent.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only events containing this text.
+        #[arg(long)]
+        text: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Watch the store and print every change as it happens (from any process).
     Watch {
         /// Only changes to this collection (e.g. tasks, approvals).
@@ -140,6 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore { file, force } => cmd::backup::restore(&f, &file, force, &out).await,
         Command::Demo => cmd::demo::run(&f, &out).await,
         Command::Watch { collection } => cmd::watch::run(&f, collection, &out).await,
+        Command::Events { kind, subject, text, limit } => cmd::events::run(&f, kind, subject, text, limit, &out).await,
         Command::Serve { role } => cmd::serve::run(&f, role, setup::config_path(cli.config.as_deref()).as_deref(), &out).await,
         Command::Pause { agent, reason } => {
             cmd::control::hold(&f, agent, Some(reef_core::engine::control::Hold::Pause), reason, &out).await

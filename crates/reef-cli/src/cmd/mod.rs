@@ -6,6 +6,7 @@ pub mod bench;
 pub mod config;
 pub mod control;
 pub mod demo;
+pub mod events;
 pub mod serve;
 pub mod status;
 pub mod task;

@@ -194,3 +194,117 @@ fn two_dispatchers_one_active_and_the_other_takes_over_within_the_lease() {
     assert!(took_over, "the standby took over");
     assert!(took < Duration::from_secs(4), "within the lease (2 s) plus a renewal period: took {took:?}");
 }
+
+/// Writes `n` seed-shaped tasks of type `kind` for `agent` into an archive and restores it.
+fn load_tasks(e: &Env, n: usize, kind: &str, agent: &str) -> Vec<String> {
+    use std::io::Write;
+    let path = e.dir.path().join("load.reef.gz");
+    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+    writeln!(gz, "{}", serde_json::json!({"reef_backup": 1})).unwrap();
+    let mut ids = vec![];
+    for i in 0..n {
+        let id = format!("load-{i:05}");
+        let doc = serde_json::json!({"_id": id, "title": format!("load {i}"), "status": "pending", "priority": (i % 3) as i64,
+            "created_at": "2026-11-21T08:00:00.000Z", "assigned_to": agent, "type": kind, "attempts": 0});
+        writeln!(gz, "{}", serde_json::json!({"c": "tasks", "d": doc})).unwrap();
+        ids.push(id);
+    }
+    gz.finish().unwrap();
+    e.ok(&["restore", "--force", path.to_str().unwrap()]);
+    ids
+}
+
+fn pids_with(marker: &str) -> Vec<i32> {
+    let mut v = vec![];
+    for d in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = d.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if String::from_utf8_lossy(&cmd).contains(marker) {
+                v.push(pid);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn serve_processes_killed_at_random_lose_nothing_and_repeat_no_outside_effect() {
+    use rand::{Rng, SeedableRng};
+    const N: usize = 1000;
+    let e = Env::new();
+    let fx = e.dir.path().join("fx");
+    std::fs::create_dir_all(&fx).unwrap();
+    let marker = format!("reef-crash-{}", std::process::id());
+    // The outside effect is one atomic step keyed on REEF's idempotency key (a receiver that
+    // dedupes, as a real one would). If REEF handed a retry another key, the retry's effect would
+    // land again under the new key: so effects == tasks although runs > tasks proves it did not.
+    let script = format!("echo $REEF_TASK_ID >> {d}/runs.log; mkdir -p {d}/effects/$REEF_IDEMPOTENCY_KEY; sleep 0.05; echo ok # {marker}", d = fx.display());
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\nworkers = 6\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\nmax_concurrent = 8\n\
+         [[executors]]\nname = \"effect\"\nkinds = [\"effect\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
+    ));
+    std::fs::write(e.dir.path().join("litellm-config.yaml"), std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap()).unwrap();
+    let ids = load_tasks(&e, N, "effect", "rex");
+    let mut procs: Vec<_> = (0..3).map(|_| e.serve("both", &[])).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
+    let start = Instant::now();
+    let mut kills = 0;
+    while e.count("done") < N && start.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(rng.random_range(200..1200)));
+        if kills < 12 {
+            let i = rng.random_range(0..procs.len());
+            sigkill(&mut procs[i]);
+            kills += 1;
+            procs[i] = e.serve("both", &[]);
+        }
+    }
+    for p in &mut procs {
+        sigterm(p);
+    }
+    let tasks = e.tasks();
+    let done: Vec<&str> = tasks.iter().filter(|t| t["status"] == "done").map(|t| t["_id"].as_str().unwrap()).collect();
+    assert_eq!(done.len(), N, "every task done after {kills} kills: {:?}", tasks.iter().filter(|t| t["status"] != "done").take(5).collect::<Vec<_>>());
+    assert_eq!(kills, 12, "the run lasted long enough to kill a process 12 times");
+    // Completed once: one task.done event per task.
+    let events = e.json(&["events", "--kind", "task.done", "--limit", "100000"]);
+    let mut per_task = std::collections::HashMap::<String, usize>::new();
+    for ev in events["events"].as_array().unwrap() {
+        *per_task.entry(ev["subject"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    assert_eq!(per_task.len(), N);
+    assert!(per_task.values().all(|n| *n == 1), "a task completed twice: {:?}", per_task.iter().filter(|(_, n)| **n > 1).take(3).collect::<Vec<_>>());
+    // Each outside effect once, under the task's key.
+    let keys: std::collections::HashSet<String> = std::fs::read_dir(fx.join("effects")).unwrap().flatten().map(|d| d.file_name().to_string_lossy().to_string()).collect();
+    assert_eq!(keys.len(), N, "one effect per task, under one key per task");
+    for id in &ids {
+        assert!(keys.contains(&format!("reef-task-{id}")), "task {id}'s effect happened under its key");
+    }
+    let runs = std::fs::read_to_string(fx.join("runs.log")).unwrap().lines().count();
+    eprintln!("crash test: {N} tasks, {kills} SIGKILLs, {runs} executions (re-runs after crashes: {})", runs - N);
+    assert!(wait_until(Duration::from_secs(5), || pids_with(&marker).is_empty()), "orphaned agent processes: {:?}", pids_with(&marker));
+}
+
+#[test]
+fn a_killed_worker_s_child_is_reaped_on_restart_and_its_task_comes_back_within_the_lease() {
+    let e = Env::new();
+    let flag = e.dir.path().join("second-run");
+    let marker = format!("reef-orphan-{}", std::process::id());
+    // First run hangs (long sleep in its own process group); the retry finishes at once.
+    let script = format!("if [ -f {f} ]; then echo finished; else touch {f}; sleep 300; fi # {marker}", f = flag.display());
+    e.write_config(&format!("[engine]\nlease_seconds = 2\n[[executors]]\nname = \"hang\"\nkinds = [\"hang\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"));
+    std::fs::write(e.dir.path().join("litellm-config.yaml"), std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap()).unwrap();
+    e.ok(&["task", "add", "Hang once", "--type", "hang", "--agent", "rex"]);
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || !pids_with(&marker).is_empty() && flag.exists()), "the agent started");
+    sigkill(&mut serve);
+    let orphans = pids_with(&marker);
+    assert!(!orphans.is_empty(), "killing REEF left its child running (the case reaping is for)");
+    let killed = Instant::now();
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(10), || pids_with(&marker).iter().all(|p| !orphans.contains(p))), "orphans reaped on restart");
+    assert!(wait_until(Duration::from_secs(20), || e.count("done") == 1), "{:?}", e.tasks());
+    let took = killed.elapsed();
+    sigterm(&mut serve);
+    assert!(took < Duration::from_secs(8), "re-dispatched within the lease (2 s) plus start-up: {took:?}");
+    assert_eq!(e.tasks()[0]["attempts"], 2);
+}
