@@ -308,3 +308,72 @@ fn a_killed_worker_s_child_is_reaped_on_restart_and_its_task_comes_back_within_t
     assert!(took < Duration::from_secs(8), "re-dispatched within the lease (2 s) plus start-up: {took:?}");
     assert_eq!(e.tasks()[0]["attempts"], 2);
 }
+
+#[test]
+fn sixty_four_concurrent_calls_with_a_pricier_fallback_never_pass_the_cap() {
+    use reef_core::engine::{budget::Budget, exec::*, llm::LlmExecutor, pricing::PriceBook};
+    let Some(g) = gateway("budget test") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = reef_core::config::Defaults { data_dir: dir.path().into(), machine_timezone: Some("UTC".into()), host: "test".into() };
+    // `flaky` always fails over to `frontier`, 100x its price: reservations must assume frontier.
+    let text = "[caps]\nglobal_daily_usd = 0.05\n[engine]\nllm_max_tokens = 20\n\
+                [[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\nmodel = \"flaky\"\n";
+    let cfg = reef_core::config::Config::resolve(Some(text), &|_| None, &defaults).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ports = reef_store::sqlite::SqliteStore::open(&dir.path().join("reef.db")).unwrap().ports();
+        let f = reef_core::factory::Factory::new(ports, std::sync::Arc::new(reef_core::SystemClock), std::sync::Arc::new(cfg));
+        let prices = PriceBook::from_litellm_yaml(&std::fs::read_to_string(&g.config).unwrap()).unwrap();
+        let budget = Budget { factory: f.clone(), prices: std::sync::Arc::new(prices) };
+        let exec = std::sync::Arc::new(LlmExecutor::new(&g.url, Some(reef_core::config::Secret::new(g.key.clone())), budget, 20, Duration::from_secs(60)));
+        let (task, _) = f.ports.tasks.create(reef_core::NewTask::titled("price check"), f.now()).await.unwrap();
+        let agent = f.config.agents[0].clone();
+        let mut hs = vec![];
+        for _ in 0..64 {
+            let (exec, task, agent) = (exec.clone(), task.clone(), agent.clone());
+            hs.push(tokio::spawn(async move {
+                let job = Job { idempotency_key: Job::idempotency_key_for(&task), task, agent, tier: reef_core::ModelTier::Cheap, attempt: 1, workdir: std::env::temp_dir(), memories: vec![] };
+                let (tx, _rx) = tokio::sync::mpsc::channel(1);
+                exec.run(&job, tx, tokio_util::sync::CancellationToken::new()).await
+            }));
+        }
+        let (mut ok, mut refused) = (0, 0);
+        for h in hs {
+            match h.await.unwrap() {
+                Ok(s) => {
+                    assert!(s.output.starts_with("Frontier answer"), "fell back to frontier");
+                    ok += 1
+                }
+                Err(ExecError::BudgetRefused(_)) => refused += 1,
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        let caps = f.caps_today().await.unwrap();
+        let global = &caps[0];
+        assert!(global.spent <= global.cap, "spent {} passed the cap {}", global.spent, global.cap);
+        assert_eq!(global.reserved, reef_core::Usd::ZERO, "nothing left held");
+        let calls = f.ports.ledger.spend(reef_core::SpendGroup::Agent, f.now() - chrono::Duration::hours(1), f.now() + chrono::Duration::hours(1)).await.unwrap();
+        assert_eq!(calls[0].cost, global.spent, "the ledger agrees with the recorded calls");
+        assert_eq!(global.spent, reef_core::Usd::from_dollars(0.005) * ok as i64, "each call settled at its real (fallback) cost");
+        assert!(ok >= 5 && refused > 0, "some calls fit, the rest were refused: {ok} ok, {refused} refused");
+    });
+}
+
+#[test]
+fn a_reservation_held_by_a_killed_worker_is_released_when_it_expires() {
+    let e = Env::new();
+    e.write_config(
+        "[engine]\nlease_seconds = 2\nreservation_seconds = 3\n\
+         [[executors]]\nname = \"slow\"\nkinds = [\"slow\"]\ncommand = [\"sleep\", \"300\"]\nsoft_cap_usd = 2\n",
+    );
+    std::fs::write(e.dir.path().join("litellm-config.yaml"), std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap()).unwrap();
+    e.ok(&["task", "add", "Slow CLI agent", "--type", "slow", "--agent", "rex"]);
+    let reserved = |e: &Env| e.json(&["status"])["caps_today"][0]["reserved"].as_i64().unwrap();
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || reserved(&e) == 2_000_000), "the soft cap is reserved up front");
+    sigkill(&mut serve);
+    e.ok(&["stop", "rex", "--reason", "test: keep the task from running again"]);
+    let mut serve = e.serve("dispatcher", &[]);
+    assert!(wait_until(Duration::from_secs(15), || reserved(&e) == 0), "the dead worker's reservation expired and was released");
+    sigterm(&mut serve);
+}
