@@ -85,6 +85,11 @@ enum Command {
     /// Spend caps.
     #[command(subcommand)]
     Cap(cmd::control::CapCmd),
+    /// Recurring tasks from the config, with their next run.
+    Schedules,
+    /// Pause, resume or run a schedule now.
+    #[command(subcommand)]
+    Schedule(cmd::schedule::ScheduleCmd),
     /// The event feed, newest first.
     Events {
         /// Only kinds starting with this (e.g. `task.` or `budget.alert`).
@@ -154,6 +159,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore { file, force } => cmd::backup::restore(&f, &file, force, &out).await,
         Command::Demo => cmd::demo::run(&f, &out).await,
         Command::Watch { collection } => cmd::watch::run(&f, collection, &out).await,
+        Command::Schedules => cmd::schedule::list(&f, &out).await,
+        Command::Schedule(c) => cmd::schedule::run(&f, c, &out).await,
         Command::Events { kind, subject, text, limit } => cmd::events::run(&f, kind, subject, text, limit, &out).await,
         Command::Serve { role } => cmd::serve::run(&f, role, setup::config_path(cli.config.as_deref()).as_deref(), &out).await,
         Command::Pause { agent, reason } => {

@@ -101,6 +101,8 @@ pub struct FileConfig {
     pub approvals: ApprovalsSection,
     #[serde(default)]
     pub executors: Vec<ExecutorSection>,
+    #[serde(default)]
+    pub schedules: Vec<crate::engine::schedule::ScheduleSection>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -278,6 +280,7 @@ pub struct Config {
     pub routing: Vec<crate::engine::routing::RouteRule>,
     pub policy: crate::engine::policy::ApprovalPolicy,
     pub executors: Vec<ExecutorConfig>,
+    pub schedules: Vec<crate::engine::schedule::Schedule>,
 }
 
 /// Seed 000's four agents and their daily caps.
@@ -528,6 +531,22 @@ impl Config {
             });
         }
 
+        let mut schedules = vec![];
+        for (i, sc) in file.schedules.iter().enumerate() {
+            let key = format!("schedules[{i}]");
+            let parsed = crate::engine::schedule::Schedule::parse(sc)
+                .map_err(|e| bad(&key, e, "use five-field cron like \"0 7 * * *\" and overlap = \"skip\" or \"allow\""))?;
+            if schedules.iter().any(|x: &crate::engine::schedule::Schedule| x.section.name == sc.name) {
+                return Err(bad(&format!("{key}.name"), format!("schedule {:?} is defined twice", sc.name), "give each a distinct name"));
+            }
+            if let Some(a) = &sc.agent {
+                if !agents.iter().any(|x| &x.name == a) {
+                    return Err(bad(&format!("{key}.agent"), format!("{a:?} is not a configured agent"), "name one of the [[agents]]"));
+                }
+            }
+            schedules.push(parsed);
+        }
+
         let operator = file.factory.operator.clone().or_else(|| env("USER")).unwrap_or_else(|| "operator".into());
         Ok(Config {
             timezone,
@@ -545,6 +564,7 @@ impl Config {
             routing: file.routing.clone(),
             policy,
             executors,
+            schedules,
         })
     }
 

@@ -4,7 +4,14 @@ use super::Out;
 use reef_core::factory::Factory;
 use reef_core::EventQuery;
 
-pub async fn run(f: &Factory, kind: Option<String>, subject: Option<String>, text: Option<String>, limit: usize, out: &Out) -> anyhow::Result<()> {
+pub async fn run(
+    f: &Factory,
+    kind: Option<String>,
+    subject: Option<String>,
+    text: Option<String>,
+    limit: usize,
+    out: &Out,
+) -> anyhow::Result<()> {
     let l = f.ports.events.recent(&EventQuery { kind_prefix: kind, subject, text, limit }).await?;
     out.print(&serde_json::json!({"events": l.items, "malformed": l.malformed}), || {
         let mut s = String::new();

@@ -238,12 +238,19 @@ fn serve_processes_killed_at_random_lose_nothing_and_repeat_no_outside_effect() 
     // The outside effect is one atomic step keyed on REEF's idempotency key (a receiver that
     // dedupes, as a real one would). If REEF handed a retry another key, the retry's effect would
     // land again under the new key: so effects == tasks although runs > tasks proves it did not.
-    let script = format!("echo $REEF_TASK_ID >> {d}/runs.log; mkdir -p {d}/effects/$REEF_IDEMPOTENCY_KEY; sleep 0.05; echo ok # {marker}", d = fx.display());
+    let script = format!(
+        "echo $REEF_TASK_ID >> {d}/runs.log; mkdir -p {d}/effects/$REEF_IDEMPOTENCY_KEY; sleep 0.05; echo ok # {marker}",
+        d = fx.display()
+    );
     e.write_config(&format!(
         "[engine]\nlease_seconds = 2\nworkers = 6\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\nmax_concurrent = 8\n\
          [[executors]]\nname = \"effect\"\nkinds = [\"effect\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
     ));
-    std::fs::write(e.dir.path().join("litellm-config.yaml"), std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap()).unwrap();
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
     let ids = load_tasks(&e, N, "effect", "rex");
     let mut procs: Vec<_> = (0..3).map(|_| e.serve("both", &[])).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
@@ -263,7 +270,12 @@ fn serve_processes_killed_at_random_lose_nothing_and_repeat_no_outside_effect() 
     }
     let tasks = e.tasks();
     let done: Vec<&str> = tasks.iter().filter(|t| t["status"] == "done").map(|t| t["_id"].as_str().unwrap()).collect();
-    assert_eq!(done.len(), N, "every task done after {kills} kills: {:?}", tasks.iter().filter(|t| t["status"] != "done").take(5).collect::<Vec<_>>());
+    assert_eq!(
+        done.len(),
+        N,
+        "every task done after {kills} kills: {:?}",
+        tasks.iter().filter(|t| t["status"] != "done").take(5).collect::<Vec<_>>()
+    );
     assert_eq!(kills, 12, "the run lasted long enough to kill a process 12 times");
     // Completed once: one task.done event per task.
     let events = e.json(&["events", "--kind", "task.done", "--limit", "100000"]);
@@ -272,9 +284,14 @@ fn serve_processes_killed_at_random_lose_nothing_and_repeat_no_outside_effect() 
         *per_task.entry(ev["subject"].as_str().unwrap().to_string()).or_default() += 1;
     }
     assert_eq!(per_task.len(), N);
-    assert!(per_task.values().all(|n| *n == 1), "a task completed twice: {:?}", per_task.iter().filter(|(_, n)| **n > 1).take(3).collect::<Vec<_>>());
+    assert!(
+        per_task.values().all(|n| *n == 1),
+        "a task completed twice: {:?}",
+        per_task.iter().filter(|(_, n)| **n > 1).take(3).collect::<Vec<_>>()
+    );
     // Each outside effect once, under the task's key.
-    let keys: std::collections::HashSet<String> = std::fs::read_dir(fx.join("effects")).unwrap().flatten().map(|d| d.file_name().to_string_lossy().to_string()).collect();
+    let keys: std::collections::HashSet<String> =
+        std::fs::read_dir(fx.join("effects")).unwrap().flatten().map(|d| d.file_name().to_string_lossy().to_string()).collect();
     assert_eq!(keys.len(), N, "one effect per task, under one key per task");
     for id in &ids {
         assert!(keys.contains(&format!("reef-task-{id}")), "task {id}'s effect happened under its key");
@@ -291,8 +308,14 @@ fn a_killed_worker_s_child_is_reaped_on_restart_and_its_task_comes_back_within_t
     let marker = format!("reef-orphan-{}", std::process::id());
     // First run hangs (long sleep in its own process group); the retry finishes at once.
     let script = format!("if [ -f {f} ]; then echo finished; else touch {f}; sleep 300; fi # {marker}", f = flag.display());
-    e.write_config(&format!("[engine]\nlease_seconds = 2\n[[executors]]\nname = \"hang\"\nkinds = [\"hang\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"));
-    std::fs::write(e.dir.path().join("litellm-config.yaml"), std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap()).unwrap();
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n[[executors]]\nname = \"hang\"\nkinds = [\"hang\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
+    ));
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
     e.ok(&["task", "add", "Hang once", "--type", "hang", "--agent", "rex"]);
     let mut serve = e.serve("both", &[]);
     assert!(wait_until(Duration::from_secs(20), || !pids_with(&marker).is_empty() && flag.exists()), "the agent started");
@@ -325,14 +348,28 @@ fn sixty_four_concurrent_calls_with_a_pricier_fallback_never_pass_the_cap() {
         let f = reef_core::factory::Factory::new(ports, std::sync::Arc::new(reef_core::SystemClock), std::sync::Arc::new(cfg));
         let prices = PriceBook::from_litellm_yaml(&std::fs::read_to_string(&g.config).unwrap()).unwrap();
         let budget = Budget { factory: f.clone(), prices: std::sync::Arc::new(prices) };
-        let exec = std::sync::Arc::new(LlmExecutor::new(&g.url, Some(reef_core::config::Secret::new(g.key.clone())), budget, 20, Duration::from_secs(60)));
+        let exec = std::sync::Arc::new(LlmExecutor::new(
+            &g.url,
+            Some(reef_core::config::Secret::new(g.key.clone())),
+            budget,
+            20,
+            Duration::from_secs(60),
+        ));
         let (task, _) = f.ports.tasks.create(reef_core::NewTask::titled("price check"), f.now()).await.unwrap();
         let agent = f.config.agents[0].clone();
         let mut hs = vec![];
         for _ in 0..64 {
             let (exec, task, agent) = (exec.clone(), task.clone(), agent.clone());
             hs.push(tokio::spawn(async move {
-                let job = Job { idempotency_key: Job::idempotency_key_for(&task), task, agent, tier: reef_core::ModelTier::Cheap, attempt: 1, workdir: std::env::temp_dir(), memories: vec![] };
+                let job = Job {
+                    idempotency_key: Job::idempotency_key_for(&task),
+                    task,
+                    agent,
+                    tier: reef_core::ModelTier::Cheap,
+                    attempt: 1,
+                    workdir: std::env::temp_dir(),
+                    memories: vec![],
+                };
                 let (tx, _rx) = tokio::sync::mpsc::channel(1);
                 exec.run(&job, tx, tokio_util::sync::CancellationToken::new()).await
             }));
@@ -352,7 +389,12 @@ fn sixty_four_concurrent_calls_with_a_pricier_fallback_never_pass_the_cap() {
         let global = &caps[0];
         assert!(global.spent <= global.cap, "spent {} passed the cap {}", global.spent, global.cap);
         assert_eq!(global.reserved, reef_core::Usd::ZERO, "nothing left held");
-        let calls = f.ports.ledger.spend(reef_core::SpendGroup::Agent, f.now() - chrono::Duration::hours(1), f.now() + chrono::Duration::hours(1)).await.unwrap();
+        let calls = f
+            .ports
+            .ledger
+            .spend(reef_core::SpendGroup::Agent, f.now() - chrono::Duration::hours(1), f.now() + chrono::Duration::hours(1))
+            .await
+            .unwrap();
         assert_eq!(calls[0].cost, global.spent, "the ledger agrees with the recorded calls");
         assert_eq!(global.spent, reef_core::Usd::from_dollars(0.005) * ok as i64, "each call settled at its real (fallback) cost");
         assert!(ok >= 5 && refused > 0, "some calls fit, the rest were refused: {ok} ok, {refused} refused");
@@ -366,7 +408,11 @@ fn a_reservation_held_by_a_killed_worker_is_released_when_it_expires() {
         "[engine]\nlease_seconds = 2\nreservation_seconds = 3\n\
          [[executors]]\nname = \"slow\"\nkinds = [\"slow\"]\ncommand = [\"sleep\", \"300\"]\nsoft_cap_usd = 2\n",
     );
-    std::fs::write(e.dir.path().join("litellm-config.yaml"), std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap()).unwrap();
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
     e.ok(&["task", "add", "Slow CLI agent", "--type", "slow", "--agent", "rex"]);
     let reserved = |e: &Env| e.json(&["status"])["caps_today"][0]["reserved"].as_i64().unwrap();
     let mut serve = e.serve("both", &[]);
@@ -376,4 +422,42 @@ fn a_reservation_held_by_a_killed_worker_is_released_when_it_expires() {
     let mut serve = e.serve("dispatcher", &[]);
     assert!(wait_until(Duration::from_secs(15), || reserved(&e) == 0), "the dead worker's reservation expired and was released");
     sigterm(&mut serve);
+}
+
+#[test]
+fn schedules_run_each_slot_once_and_respect_pause_and_overlap() {
+    let e = Env::new();
+    e.write_config(
+        "[engine]\nlease_seconds = 2\n\
+         [[executors]]\nname = \"note\"\nkinds = [\"note\"]\ncommand = [\"echo\", \"noted\"]\n\
+         [[executors]]\nname = \"hang\"\nkinds = [\"hang\"]\ncommand = [\"sleep\", \"300\"]\n\
+         [[schedules]]\nname = \"every-minute\"\ncron = \"* * * * *\"\ntitle = \"Heartbeat check\"\ntype = \"note\"\nagent = \"kev\"\n\
+         [[schedules]]\nname = \"long\"\ncron = \"0 0 1 1 *\"\ntitle = \"Long job\"\ntype = \"hang\"\nagent = \"rex\"\n",
+    );
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
+    let list = e.json(&["schedules"]);
+    assert_eq!(list["schedules"].as_array().unwrap().len(), 2);
+    assert!(list["schedules"][0]["next_run"].is_string());
+    // Run now creates one run; a second while it still runs is skipped (overlap = skip).
+    let first = e.json(&["schedule", "run", "long"]);
+    assert!(first["_id"].is_string());
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("running") == 1));
+    let second = e.json(&["schedule", "run", "long"]);
+    assert!(second["skipped"].is_string(), "overlap = skip refuses a second run while the first runs: {second}");
+    // The every-minute schedule fires once per minute boundary: wait for its first run.
+    let heartbeat = || e.tasks().into_iter().filter(|t| t["title"] == "Heartbeat check").count();
+    assert!(wait_until(Duration::from_secs(75), || heartbeat() >= 1), "a run at the next minute");
+    assert!(wait_until(Duration::from_secs(20), || e.tasks().iter().any(|t| t["title"] == "Heartbeat check" && t["status"] == "done")));
+    assert_eq!(heartbeat(), 1, "one run per slot");
+    e.ok(&["schedule", "pause", "every-minute"]);
+    assert_eq!(e.json(&["schedules"])["schedules"][0]["paused"], true);
+    e.ok(&["stop"]);
+    sigterm(&mut serve);
+    let bad = e.cmd().args(["schedule", "run", "nope"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("every-minute, long"));
 }

@@ -79,6 +79,7 @@ async fn active(e: &Engine, me: &str, shutdown: &CancellationToken) -> Result<bo
             }
             _ = tick.tick() => {
                 housekeeping(e).await?;
+                super::schedule::tick(f, &f.config.schedules).await?;
                 if last_slow.elapsed() >= Duration::from_secs(10) {
                     last_slow = Instant::now();
                     sweep(e).await?;

@@ -21,3 +21,4 @@ pub enum EngineError {
     #[error("engine stopped: {0}")]
     Stopped(String),
 }
+pub mod schedule;

@@ -1,0 +1,88 @@
+//! `reef schedules` and `reef schedule pause | resume | run NAME`.
+
+use super::Out;
+use clap::Subcommand;
+use reef_core::engine::schedule::{self, Schedule};
+use reef_core::factory::Factory;
+use reef_core::time::fmt_ts;
+
+#[derive(Subcommand)]
+pub enum ScheduleCmd {
+    /// Skip this schedule's slots until resumed.
+    Pause {
+        name: String,
+    },
+    Resume {
+        name: String,
+    },
+    /// Create a run now (the overlap policy still applies).
+    Run {
+        name: String,
+    },
+}
+
+fn find<'a>(f: &'a Factory, name: &str) -> anyhow::Result<&'a Schedule> {
+    f.config.schedules.iter().find(|s| s.section.name == name).ok_or_else(|| {
+        let known: Vec<&str> = f.config.schedules.iter().map(|s| s.section.name.as_str()).collect();
+        anyhow::anyhow!("no schedule {name:?} in the config (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") })
+    })
+}
+
+pub async fn list(f: &Factory, out: &Out) -> anyhow::Result<()> {
+    let now = f.now();
+    let mut rows = vec![];
+    for s in &f.config.schedules {
+        let st = schedule::state(f, &s.section.name).await?;
+        rows.push(serde_json::json!({
+            "name": s.section.name, "cron": s.section.cron, "title": s.section.title,
+            "next_run": s.next_slot(f.config.timezone, now).map(|t| fmt_ts(&t)),
+            "paused": st.paused, "last_slot": st.last_slot.map(|t| fmt_ts(&t)), "last_task": st.last_task,
+            "overlap": if s.skip_overlap { "skip" } else { "allow" },
+        }));
+    }
+    out.print(&serde_json::json!({"schedules": rows, "timezone": f.config.timezone.name()}), || {
+        let mut s = format!("{:<16} {:<14} {:<26} {:<7} {}\n", "NAME", "CRON", "NEXT RUN", "PAUSED", "TITLE");
+        for r in &rows {
+            s.push_str(&format!(
+                "{:<16} {:<14} {:<26} {:<7} {}\n",
+                r["name"].as_str().unwrap_or(""),
+                r["cron"].as_str().unwrap_or(""),
+                r["next_run"].as_str().unwrap_or("-"),
+                if r["paused"].as_bool().unwrap_or(false) { "yes" } else { "no" },
+                r["title"].as_str().unwrap_or("")
+            ));
+        }
+        if rows.is_empty() {
+            s.push_str("(no schedules; add [[schedules]] to the config)\n");
+        }
+        s
+    });
+    Ok(())
+}
+
+pub async fn run(f: &Factory, c: ScheduleCmd, out: &Out) -> anyhow::Result<()> {
+    let who = format!("operator:{}", f.config.operator);
+    match c {
+        ScheduleCmd::Pause { name } => {
+            find(f, &name)?;
+            schedule::set_paused(f, &name, true, &who).await?;
+            out.print(&serde_json::json!({"paused": name}), || format!("schedule {name} paused"));
+        }
+        ScheduleCmd::Resume { name } => {
+            find(f, &name)?;
+            schedule::set_paused(f, &name, false, &who).await?;
+            out.print(&serde_json::json!({"resumed": name}), || format!("schedule {name} resumed"));
+        }
+        ScheduleCmd::Run { name } => {
+            let s = find(f, &name)?;
+            let slot = format!("manual:{}", reef_core::new_id());
+            match schedule::start_run(f, s, &slot, &who).await? {
+                Some(t) => out.print(&t, || format!("schedule {name}: created task {}", t.id)),
+                None => out.print(&serde_json::json!({"skipped": name}), || {
+                    format!("schedule {name}: skipped, its previous run is not finished (overlap = skip)")
+                }),
+            }
+        }
+    }
+    Ok(())
+}
