@@ -64,6 +64,9 @@ pub struct AddArgs {
     /// Park it in the backlog instead of queueing it.
     #[arg(long)]
     pub backlog: bool,
+    /// Have another agent, on another model, review the result before it counts as done.
+    #[arg(long)]
+    pub review: bool,
 }
 
 #[derive(Args)]
@@ -128,6 +131,7 @@ pub async fn run(cmd: TaskCmd, f: &Factory, out: &Out) -> anyhow::Result<()> {
                 idempotency_key: a.idempotency_key,
                 max_attempts: None,
                 backlog: a.backlog,
+                review: a.review,
             };
             let t = f.create_task(new, &actor).await?;
             out.print(&t, || format!("created task {} ({}): {}", t.id, t.status, t.title));

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 fn llm_env(e: &Env, extra_config: &str) -> Option<Vec<(String, String)>> {
     let g = gateway("engine test")?;
+    // Lines before the first [table] of `extra_config` belong to [engine].
     e.write_config(&format!("[engine]\nlease_seconds = 2\nlitellm_config = {:?}\n{extra_config}", g.config.display().to_string()));
     Some(vec![("REEF_LLM_BASE_URL".into(), g.url.clone()), ("REEF_LLM_API_KEY".into(), g.key.clone())])
 }
@@ -460,4 +461,38 @@ fn schedules_run_each_slot_once_and_respect_pause_and_overlap() {
     sigterm(&mut serve);
     let bad = e.cmd().args(["schedule", "run", "nope"]).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("every-minute, long"));
+}
+
+#[test]
+fn review_by_another_agent_approves_or_sends_back_with_feedback_up_to_the_round_limit() {
+    for (reviewer_model, expect) in [("reviewer-approve", "done"), ("reviewer-revise", "needs_human")] {
+        let e = Env::new();
+        let Some(env) = llm_env(
+            &e,
+            &format!(
+                "max_review_rounds = 2\n[llm.tiers]\nmid = {reviewer_model:?}\n\
+                 [[executors]]\nname = \"builder\"\nkinds = [\"build\"]\ncommand = [\"sh\", \"-c\", \"echo built attempt $REEF_ATTEMPT\"]\n"
+            ),
+        ) else {
+            return;
+        };
+        e.ok(&["task", "add", "Build the signup form", "--type", "build", "--agent", "rex", "--tier", "cheap", "--review"]);
+        let mut serve = e.serve("both", &pairs(&env));
+        let settled = wait_until(Duration::from_secs(60), || e.count(expect) == 1);
+        sigterm(&mut serve);
+        let t = e.tasks()[0].clone();
+        assert!(settled, "{reviewer_model}: {t}");
+        let comments = t["comments"].as_array().cloned().unwrap_or_default();
+        assert!(comments.iter().all(|c| c["author"] == "agent:kev"), "Kev reviews Rex's work: {comments:?}");
+        if expect == "done" {
+            assert_eq!(comments.len(), 1);
+            assert!(comments[0]["body"].as_str().unwrap().contains("approved"));
+            assert_eq!(t["result"], "built attempt 1\n");
+        } else {
+            assert_eq!(comments.len(), 2, "two review rounds, then a person");
+            assert!(comments[0]["body"].as_str().unwrap().contains("add a test for the empty form"));
+            assert_eq!(t["attempts"], 2, "the feedback went back to the builder once");
+            assert!(t["error"].as_str().unwrap().contains("after 2 rounds"));
+        }
+    }
 }

@@ -265,6 +265,9 @@ pub struct NewTask {
     /// Start in `backlog` instead of `pending` (or `blocked` when it has dependencies).
     #[serde(default)]
     pub backlog: bool,
+    /// Have a different agent, on a different model, review the result before it counts as done.
+    #[serde(default)]
+    pub review: bool,
 }
 
 /// Largest title and description REEF accepts, so one bad caller cannot bloat every listing.
@@ -330,7 +333,11 @@ impl NewTask {
             work_products: WorkProducts::default(),
             result: None,
             error: None,
-            metadata: Default::default(),
+            metadata: if self.review {
+                [("review".to_string(), serde_json::Value::Bool(true))].into_iter().collect()
+            } else {
+                Default::default()
+            },
         }
     }
 }
@@ -385,3 +392,18 @@ pub struct Malformed {
     pub id: String,
     pub reason: String,
 }
+
+impl Task {
+    /// Whether the task asked for a review before it counts as done.
+    pub fn wants_review(&self) -> bool {
+        self.metadata.get("review").and_then(|v| v.as_bool()).unwrap_or(false)
+    }
+
+    /// Review rounds so far, counted from the reviewers' comments.
+    pub fn review_rounds(&self) -> u32 {
+        self.comments.iter().filter(|c| c.body.starts_with(REVIEW_PREFIX)).count() as u32
+    }
+}
+
+/// Reviewers' comments start with this, so rounds can be counted from the thread.
+pub const REVIEW_PREFIX: &str = "[review] ";

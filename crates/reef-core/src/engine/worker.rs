@@ -241,6 +241,58 @@ enum Ran {
     /// The gate sent the task elsewhere (awaiting approval, needs human); nothing more to do.
     Gated,
     Done(Result<super::exec::ExecSuccess, ExecError>, Gate),
+    /// The work succeeded and a reviewer gave a verdict on it.
+    Reviewed(super::exec::ExecSuccess, Review),
+}
+
+/// A reviewer's verdict.
+#[derive(Debug)]
+enum Review {
+    Approved {
+        reviewer: String,
+        note: String,
+    },
+    Revise {
+        reviewer: String,
+        feedback: String,
+    },
+    /// The review could not run (budget, gateway): the result waits in `review` for a person.
+    Unavailable(String),
+}
+
+/// A reviewer other than the builder: the orchestrator, else the first other agent.
+fn pick_reviewer(cfg: &crate::config::Config, builder: &str) -> Option<AgentConfig> {
+    cfg.agents
+        .iter()
+        .find(|a| a.name != builder && a.role == "orchestrator")
+        .or_else(|| cfg.agents.iter().find(|a| a.name != builder))
+        .cloned()
+}
+
+async fn review(e: &Engine, job: &Job, output: &str, tx: super::exec::ProgressTx, cancel: CancellationToken) -> Review {
+    let f = &e.factory;
+    let Some(reviewer) = pick_reviewer(&f.config, &job.agent.name) else { return Review::Unavailable("no other agent to review".into()) };
+    // A different model too: at least one rung above the builder's, never below mid.
+    let tier = job.tier.escalate().unwrap_or(ModelTier::Frontier).max(ModelTier::Mid);
+    let mut t = job.task.clone();
+    t.title = format!("Review: {}", job.task.title);
+    t.description = format!(
+        "You review work done by {} for this task:\n\n{}\n{}\n\nTheir result:\n{}\n\nAnswer APPROVE if it is complete and correct, otherwise REVISE followed by what must change.",
+        job.agent.name, job.task.title, job.task.description, output
+    );
+    t.error = None;
+    let rjob = Job { task: t, agent: AgentConfig { model: None, ..reviewer.clone() }, tier, ..job.clone() };
+    match e.llm.run(&rjob, tx, cancel).await {
+        Ok(v) => {
+            let text = v.output.trim().to_string();
+            if text.to_uppercase().starts_with("APPROVE") {
+                Review::Approved { reviewer: reviewer.name, note: text }
+            } else {
+                Review::Revise { reviewer: reviewer.name, feedback: text }
+            }
+        }
+        Err(err) => Review::Unavailable(err.to_string()),
+    }
 }
 
 async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, cancel: CancellationToken) -> Ran {
@@ -315,22 +367,35 @@ async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, canc
         }
     };
     let exec = e.executor_for(task);
-    let (r, ()) = tokio::join!(exec.run(&job, tx, cancel), fwd);
-    Ran::Done(r, gate)
+    let work = async {
+        let r = exec.run(&job, tx.clone(), cancel.clone()).await;
+        match r {
+            Ok(s) if task.wants_review() => {
+                let verdict = review(e, &job, &s.output, tx, cancel).await;
+                Ran::Reviewed(s, verdict)
+            }
+            other => {
+                drop(tx);
+                Ran::Done(other, gate)
+            }
+        }
+    };
+    let (ran, ()) = tokio::join!(work, fwd);
+    ran
 }
 
 async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: Ran, stop: Option<StopReason>) {
     let f = &e.factory;
     let now = f.now();
-    let Ran::Done(result, gate) = ran else { return };
     let actor = format!("agent:{}", agent.name);
+    let (result, gate) = match ran {
+        Ran::Gated => return,
+        Ran::Done(r, g) => (r, g),
+        Ran::Reviewed(s, verdict) => return finish_reviewed(e, task, token, &actor, s, verdict).await,
+    };
     let max = task.max_attempts.unwrap_or(f.config.engine.max_attempts);
     let (outcome, kind, detail) = match result {
-        Ok(s) => {
-            let review = task.metadata.get("review").and_then(|v| v.as_bool()).unwrap_or(false);
-            let kind = if review { "task.review" } else { "task.done" };
-            (Outcome::Succeeded { result: s.output, work_products: s.work_products, review }, kind, serde_json::json!({"cost": s.cost}))
-        }
+        Ok(s) => ("task.done", s).into_outcome(),
         Err(ExecError::Cancelled) => match stop {
             // Someone else holds the task now: nothing of ours may be written to it.
             Some(StopReason::LeaseLost) | None => {
@@ -384,5 +449,72 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
         Err(err) => {
             tracing::error!(task = %task.id, error = %err, "could not record the outcome; the lease will expire and the task comes back")
         }
+    }
+}
+
+trait IntoOutcome {
+    fn into_outcome(self) -> (Outcome, &'static str, serde_json::Value);
+}
+
+impl IntoOutcome for (&'static str, super::exec::ExecSuccess) {
+    fn into_outcome(self) -> (Outcome, &'static str, serde_json::Value) {
+        let (kind, s) = self;
+        (Outcome::Succeeded { result: s.output, work_products: s.work_products, review: false }, kind, serde_json::json!({"cost": s.cost}))
+    }
+}
+
+/// Records a reviewed result: approved → done; changes asked → back to the builder with the
+/// feedback in the thread (up to the round limit, then a person); no reviewer → waits in review.
+async fn finish_reviewed(e: &Engine, task: &Task, token: &str, actor: &str, s: super::exec::ExecSuccess, verdict: Review) {
+    let f = &e.factory;
+    let now = f.now();
+    let max_rounds = f.config.engine.max_review_rounds;
+    let (outcome, kind, note) = match verdict {
+        Review::Approved { reviewer, note } => {
+            let _ = f
+                .ports
+                .tasks
+                .comment(
+                    &task.id,
+                    Comment { author: format!("agent:{reviewer}"), body: format!("{REVIEW_PREFIX}approved: {note}"), at: now },
+                )
+                .await;
+            (
+                Outcome::Succeeded { result: s.output, work_products: s.work_products, review: false },
+                "task.done",
+                serde_json::json!({"reviewed_by": reviewer}),
+            )
+        }
+        Review::Revise { reviewer, feedback } => {
+            let _ = f
+                .ports
+                .tasks
+                .comment(&task.id, Comment { author: format!("agent:{reviewer}"), body: format!("{REVIEW_PREFIX}{feedback}"), at: now })
+                .await;
+            if task.review_rounds() + 1 >= max_rounds {
+                (
+                    Outcome::NeedsHuman { reason: format!("review still asks for changes after {max_rounds} rounds: {feedback}") },
+                    "task.needs_human",
+                    serde_json::json!({"reviewed_by": reviewer}),
+                )
+            } else {
+                (
+                    Outcome::Retry { error: format!("review by {reviewer} asked for changes") },
+                    "task.revise",
+                    serde_json::json!({"reviewed_by": reviewer}),
+                )
+            }
+        }
+        Review::Unavailable(why) => (
+            Outcome::Succeeded { result: s.output, work_products: s.work_products, review: true },
+            "task.review",
+            serde_json::json!({"review_unavailable": why}),
+        ),
+    };
+    match f.ports.tasks.finish(&task.id, token, outcome, now).await {
+        Ok(t) => {
+            let _ = f.event(kind, actor, Some(&task.id), serde_json::json!({"status": t.status, "detail": note})).await;
+        }
+        Err(err) => tracing::warn!(task = %task.id, error = %err, "could not record the reviewed outcome"),
     }
 }
