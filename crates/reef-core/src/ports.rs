@@ -37,7 +37,12 @@ pub trait TaskQueue: Send + Sync {
     /// Extends the lease, only under the current lease token.
     async fn renew(&self, id: &str, token: &str, ttl: Duration, now: Timestamp) -> StoreResult<Task>;
     /// Ends an attempt, only under the current lease token; clears the lease.
-    async fn finish(&self, id: &str, token: &str, outcome: Outcome, now: Timestamp) -> StoreResult<Task>;
+    async fn finish(&self, id: &str, token: &str, outcome: Outcome, now: Timestamp) -> StoreResult<Task> {
+        self.finish_with(id, token, outcome, None, now).await
+    }
+    /// `finish`, appending `event` in the same atomic write, so a crash cannot record the
+    /// outcome without its event (or the event without the outcome).
+    async fn finish_with(&self, id: &str, token: &str, outcome: Outcome, event: Option<Event>, now: Timestamp) -> StoreResult<Task>;
     /// Moves a task from one of `from` to `to` (operator actions, unblocking, approvals);
     /// clears any lease. `Conflict` when it is in another state.
     async fn transition(&self, id: &str, from: &[TaskStatus], to: TaskStatus, note: Option<&str>, now: Timestamp) -> StoreResult<Task>;

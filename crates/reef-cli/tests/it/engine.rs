@@ -382,7 +382,7 @@ fn sixty_four_concurrent_calls_with_a_pricier_fallback_never_pass_the_cap() {
                     assert!(s.output.starts_with("Frontier answer"), "fell back to frontier");
                     ok += 1
                 }
-                Err(ExecError::BudgetRefused(_)) => refused += 1,
+                Err(ExecError::BudgetRefused { .. }) => refused += 1,
                 Err(other) => panic!("unexpected {other}"),
             }
         }
@@ -495,4 +495,81 @@ fn review_by_another_agent_approves_or_sends_back_with_feedback_up_to_the_round_
             assert!(t["error"].as_str().unwrap().contains("after 2 rounds"));
         }
     }
+}
+
+#[test]
+fn operator_stop_returns_running_work_to_pending_and_resume_runs_it_again() {
+    let e = Env::new();
+    let flag = e.dir.path().join("ran-once");
+    let script = format!("if [ -f {f} ]; then echo finished; else touch {f}; sleep 300; fi", f = flag.display());
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n[[executors]]\nname = \"slow\"\nkinds = [\"slow\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
+    ));
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
+    e.ok(&["task", "add", "Long build", "--type", "slow", "--agent", "rex"]);
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("running") == 1));
+    e.ok(&["stop", "rex", "--reason", "hotfix first"]);
+    assert!(wait_until(Duration::from_secs(10), || e.count("pending") == 1), "stopped work goes back to pending: {:?}", e.tasks());
+    let t = &e.tasks()[0];
+    assert_eq!(t["error"], "stopped by the operator");
+    // Held while stopped: several lease periods pass without it running.
+    assert!(!wait_until(Duration::from_secs(3), || e.count("running") == 1), "a stopped agent takes no work");
+    e.ok(&["resume", "rex"]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("done") == 1), "{:?}", e.tasks());
+    sigterm(&mut serve);
+    let audit_actions: Vec<String> = e.json(&["events", "--kind", "control."])["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(audit_actions, vec!["control.resume", "control.stop"], "both decisions recorded");
+}
+
+#[test]
+fn an_agent_at_its_cap_is_held_and_an_audited_override_releases_its_queue() {
+    let e = Env::new();
+    // Blaze's $10 cap against a CLI agent that reserves $6 a run: the second run does not fit.
+    e.write_config(
+        "[engine]\nlease_seconds = 2\n[caps]\ntask_default_usd = 100\n[[agents]]\nname = \"blaze\"\nrole = \"marketing\"\ndaily_cap_usd = 10\n\
+         [[executors]]\nname = \"poster\"\nkinds = [\"post\"]\ncommand = [\"sh\", \"-c\", \"echo '{\\\"result\\\":\\\"posted\\\",\\\"total_cost_usd\\\":5}'\"]\nsoft_cap_usd = 6\n",
+    );
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
+    e.ok(&["task", "add", "Post one", "--type", "post", "--agent", "blaze", "--priority", "2"]);
+    e.ok(&["task", "add", "Post two", "--type", "post", "--agent", "blaze", "--priority", "1"]);
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("done") == 1));
+    assert!(wait_until(Duration::from_secs(10), || e.json(&["events", "--kind", "budget.cap_reached"])["events"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())));
+    assert_eq!(e.count("pending"), 1, "the second task is held, not cancelled: {:?}", e.tasks());
+    let blaze = e.json(&["status"])["caps_today"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["scope"].as_str().unwrap().starts_with("agent:blaze"))
+        .unwrap()
+        .clone();
+    assert_eq!(blaze["spent"], 5_000_000, "the agent's reported cost was settled");
+    let attempts = e.tasks().iter().find(|t| t["title"] == "Post two").unwrap()["attempts"].as_u64().unwrap();
+    assert!(attempts <= 2, "a held task is not retried in a loop: {attempts} attempts");
+    e.ok(&["cap", "override", "blaze", "--usd", "20", "--reason", "launch day"]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("done") == 2), "{:?}", e.tasks());
+    // A task whose own budget cannot cover a run goes to a person with the fix, not the agent.
+    e.ok(&["task", "add", "Post three", "--type", "post", "--agent", "blaze", "--budget", "1"]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("needs_human") == 1), "{:?}", e.tasks());
+    sigterm(&mut serve);
+    let t3 = e.tasks().into_iter().find(|t| t["title"] == "Post three").unwrap();
+    assert!(t3["error"].as_str().unwrap().contains("--budget"), "{t3}");
+    let ov = e.json(&["events", "--kind", "cap.override"]);
+    assert_eq!(ov["events"][0]["data"]["reason"], "launch day");
 }

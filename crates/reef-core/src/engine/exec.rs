@@ -76,8 +76,8 @@ pub enum ExecError {
     ProviderDown(String),
     #[error("request refused as malformed: {0}")]
     BadRequest(String),
-    #[error("budget refused: {0}")]
-    BudgetRefused(String),
+    #[error("{message}")]
+    BudgetRefused { scope: String, requested: crate::Usd, message: String },
     #[error("the gateway answered something that is not a chat completion: {0}")]
     Garbage(String),
     #[error("no output and no work product: an empty completion is not a success")]
@@ -102,7 +102,7 @@ impl ExecError {
     }
     /// Retrying cannot help: the request itself or the setup is wrong, or money ran out.
     pub fn is_final(&self) -> bool {
-        matches!(self, Self::BadRequest(_) | Self::NotRunnable(_) | Self::BudgetRefused(_))
+        matches!(self, Self::BadRequest(_) | Self::NotRunnable(_) | Self::BudgetRefused { .. })
     }
 }
 
@@ -113,4 +113,16 @@ pub type ProgressTx = tokio::sync::mpsc::Sender<String>;
 pub trait Executor: Send + Sync {
     fn name(&self) -> &str;
     async fn run(&self, job: &Job, progress: ProgressTx, cancel: CancellationToken) -> Result<ExecSuccess, ExecError>;
+}
+
+impl ExecError {
+    /// Maps a store error from a reservation: a refusal keeps its scope, anything else fails.
+    pub fn from_reserve(e: crate::StoreError) -> Self {
+        match e {
+            crate::StoreError::BudgetRefused { ref scope, requested, .. } => {
+                Self::BudgetRefused { scope: scope.clone(), requested, message: e.to_string() }
+            }
+            other => Self::Failed(format!("reserving budget: {other}")),
+        }
+    }
 }

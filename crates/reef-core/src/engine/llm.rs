@@ -85,10 +85,8 @@ impl Executor for LlmExecutor {
         let prompt_tokens = estimate_tokens(&[&system, &user]);
         let worst = self.budget.worst_case(&model, prompt_tokens, self.max_tokens).map_err(ExecError::NotRunnable)?;
         let provider = self.budget.prices.provider(&model).map(String::from);
-        let hold = self.budget.reserve(&job.agent.name, Some(&job.task), provider.as_deref(), worst).await.map_err(|e| match e {
-            StoreError::BudgetRefused { .. } => ExecError::BudgetRefused(e.to_string()),
-            other => ExecError::Failed(format!("reserving budget: {other}")),
-        })?;
+        let hold =
+            self.budget.reserve(&job.agent.name, Some(&job.task), provider.as_deref(), worst).await.map_err(ExecError::from_reserve)?;
 
         let req = CreateChatCompletionRequest {
             model: model.clone(),

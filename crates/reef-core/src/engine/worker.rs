@@ -70,13 +70,48 @@ async fn acquire_slot(e: &Engine, agent: &AgentConfig) -> StoreResult<Option<Slo
     Ok(Some(Slot { names, holder }))
 }
 
-/// Whether an agent at its cap has room again (a new period began, or the operator raised it).
+fn cap_hold_key(agent: &str) -> String {
+    format!("cap_hold:agent:{agent}")
+}
+
+/// The same kind of scope for the period in force now (e.g. today's instead of yesterday's).
+fn current_period(f: &crate::factory::Factory, s: &str) -> String {
+    let (tz, now) = (f.config.timezone, f.now());
+    let parts: Vec<&str> = s.split(':').collect();
+    match parts.as_slice() {
+        ["agent", a, "day", _] => ScopeKey::agent_day(a, tz, now).0,
+        ["global", "day", _] => ScopeKey::global_day(tz, now).0,
+        ["provider", p, "month", _] => ScopeKey::provider_month(p, tz, now).0,
+        _ => s.to_string(),
+    }
+}
+
+/// Whether an agent held at a cap may work again: the refusing scope's period ended, or the
+/// refused amount now fits (the operator raised the cap, or reservations were released).
 async fn cap_has_room(e: &Engine, agent: &str) -> StoreResult<bool> {
     let f = &e.factory;
-    let scopes = super::control::apply_overrides(f, f.scopes_for(agent, None, None)).await?;
-    let keys: Vec<ScopeKey> = scopes.iter().map(|s| s.scope.clone()).collect();
-    let totals = f.ports.ledger.totals(&keys).await?;
-    Ok(scopes.iter().all(|s| totals.iter().find(|t| t.scope == s.scope).is_none_or(|t| t.spent + t.reserved < s.cap)))
+    let Some(hold) = f.ports.settings.get(&cap_hold_key(agent)).await? else { return Ok(true) };
+    let scope = hold["scope"].as_str().unwrap_or("").to_string();
+    let requested = Usd(hold["requested"].as_i64().unwrap_or(0));
+    let room = if current_period(f, &scope) != scope {
+        true
+    } else {
+        let key = ScopeKey(scope.clone());
+        let t = f.ports.ledger.totals(std::slice::from_ref(&key)).await?;
+        match t.first() {
+            None => true,
+            Some(t) => {
+                let cap = super::control::apply_overrides(f, vec![ScopeCap { scope: key, cap: t.cap }]).await?[0].cap;
+                t.spent + t.reserved + requested <= cap
+            }
+        }
+    };
+    if room {
+        f.ports.settings.delete(&cap_hold_key(agent)).await?;
+        f.ports.agents.heartbeat(agent, AgentStatus::Idle, None, f.now()).await?;
+        f.event("agent.cap_cleared", "reef", Some(&format!("agent:{agent}")), serde_json::json!({"scope": scope})).await?;
+    }
+    Ok(room)
 }
 
 /// Claims the next task some eligible agent can run, with its slot.
@@ -85,19 +120,14 @@ async fn try_claim(e: &Engine, rotate: usize) -> StoreResult<Option<(Task, Slot)
     if super::control::hold_of(f, None).await?.is_some() {
         return Ok(None);
     }
-    let states = f.ports.agents.list().await?.items;
     let n = f.config.agents.len();
     for i in 0..n {
         let agent = &f.config.agents[(i + rotate) % n];
         if effective_hold(f, &agent.name).await?.is_some() {
             continue;
         }
-        if states.iter().any(|s| s.id == agent.name && s.status == AgentStatus::CapReached) {
-            if !cap_has_room(e, &agent.name).await? {
-                continue;
-            }
-            f.ports.agents.heartbeat(&agent.name, AgentStatus::Idle, None, f.now()).await?;
-            f.event("agent.cap_cleared", "reef", Some(&format!("agent:{}", agent.name)), serde_json::json!({})).await?;
+        if !cap_has_room(e, &agent.name).await? {
+            continue;
         }
         let Some(slot) = acquire_slot(e, agent).await? else { continue };
         let filter = ClaimFilter { agents: Some(vec![agent.name.clone()]), include_unassigned: false };
@@ -233,7 +263,9 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
     let (result, ()) = tokio::join!(work, hb);
     let reason = *stop.lock().unwrap_or_else(|p| p.into_inner());
     finish(e, &task, &token, &agent, result, reason).await;
-    let _ = f.ports.agents.heartbeat(&agent.name, AgentStatus::Idle, None, f.now()).await;
+    let held = f.ports.settings.get(&cap_hold_key(&agent.name)).await.ok().flatten().is_some();
+    let status = if held { AgentStatus::CapReached } else { AgentStatus::Idle };
+    let _ = f.ports.agents.heartbeat(&agent.name, status, None, f.now()).await;
     slot.release(e).await;
 }
 
@@ -407,18 +439,19 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
             }
             Some(StopReason::Shutdown) => (Outcome::Retry { error: "worker shut down".into() }, "task.requeued", serde_json::json!({})),
         },
-        Err(ExecError::BudgetRefused(why)) => {
-            // Held, not cancelled: the task waits until the period ends or the cap is raised.
+        Err(ExecError::BudgetRefused { scope, message, .. }) if scope.starts_with("task:") => {
+            let reason = format!("{message} (fix: raise the task's budget with `reef task add --budget`, or caps.task_default_usd)");
+            (Outcome::NeedsHuman { reason }, "task.needs_human", serde_json::json!({"scope": scope}))
+        }
+        Err(ExecError::BudgetRefused { scope, requested, message }) => {
+            // Held, not cancelled: the agent takes no work until the period ends or the cap is
+            // raised; its tasks stay queued.
+            let hold = serde_json::json!({"scope": scope, "requested": requested, "at": time::fmt_ts(&now)});
+            let _ = f.ports.settings.put(&cap_hold_key(&agent.name), hold).await;
             let _ = f.ports.agents.heartbeat(&agent.name, AgentStatus::CapReached, None, now).await;
-            let _ = f
-                .event(
-                    "budget.cap_reached",
-                    &actor,
-                    Some(&format!("agent:{}", agent.name)),
-                    serde_json::json!({"task": task.id, "reason": why}),
-                )
-                .await;
-            (Outcome::Retry { error: format!("held: {why}") }, "task.held", serde_json::json!({}))
+            let data = serde_json::json!({"task": task.id, "scope": scope, "reason": message, "alert": true});
+            let _ = f.event("budget.cap_reached", &actor, Some(&format!("agent:{}", agent.name)), data).await;
+            (Outcome::Retry { error: format!("held: {message}") }, "task.held", serde_json::json!({}))
         }
         Err(err) if err.is_final() => (Outcome::Failed { error: err.to_string() }, "task.failed", serde_json::json!({})),
         Err(err) if task.attempts >= max => {
@@ -434,10 +467,11 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
             (Outcome::Retry { error: err.to_string() }, "task.retry", serde_json::json!({}))
         }
     };
-    match f.ports.tasks.finish(&task.id, token, outcome, now).await {
+    let (status, error) = summary(&outcome);
+    let data = serde_json::json!({"status": status, "detail": detail, "error": error});
+    let ev = Event { id: new_id(), kind: kind.into(), at: now, actor: actor.clone(), subject: Some(task.id.clone()), data };
+    match f.ports.tasks.finish_with(&task.id, token, outcome, Some(ev), now).await {
         Ok(t) => {
-            let _ =
-                f.event(kind, &actor, Some(&task.id), serde_json::json!({"status": t.status, "detail": detail, "error": t.error})).await;
             if gate == Gate::NotifyAfter && t.status == TaskStatus::Done {
                 let _ =
                     f.event("approval.notify_after", &actor, Some(&task.id), serde_json::json!({"action_class": task.action_class})).await;
@@ -511,10 +545,22 @@ async fn finish_reviewed(e: &Engine, task: &Task, token: &str, actor: &str, s: s
             serde_json::json!({"review_unavailable": why}),
         ),
     };
-    match f.ports.tasks.finish(&task.id, token, outcome, now).await {
-        Ok(t) => {
-            let _ = f.event(kind, actor, Some(&task.id), serde_json::json!({"status": t.status, "detail": note})).await;
-        }
+    let (status, error) = summary(&outcome);
+    let data = serde_json::json!({"status": status, "detail": note, "error": error});
+    let ev = Event { id: new_id(), kind: kind.into(), at: now, actor: actor.into(), subject: Some(task.id.clone()), data };
+    match f.ports.tasks.finish_with(&task.id, token, outcome, Some(ev), now).await {
+        Ok(_) => {}
         Err(err) => tracing::warn!(task = %task.id, error = %err, "could not record the reviewed outcome"),
+    }
+}
+
+/// The state an outcome leaves the task in, and its error, for the outcome's event.
+fn summary(o: &Outcome) -> (TaskStatus, Option<&str>) {
+    match o {
+        Outcome::Succeeded { review: true, .. } => (TaskStatus::Review, None),
+        Outcome::Succeeded { .. } => (TaskStatus::Done, None),
+        Outcome::Retry { error } => (TaskStatus::Pending, Some(error)),
+        Outcome::Failed { error } => (TaskStatus::Failed, Some(error)),
+        Outcome::NeedsHuman { reason } => (TaskStatus::NeedsHuman, Some(reason)),
     }
 }

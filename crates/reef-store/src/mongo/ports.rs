@@ -192,7 +192,7 @@ impl TaskQueue for MongoStore {
         self.fenced_update(id, token, doc! {"$set": {"lease.expires_at": date(&ttl(&now, lease_ttl))}}).await
     }
 
-    async fn finish(&self, id: &str, token: &str, outcome: Outcome, now: Timestamp) -> StoreResult<Task> {
+    async fn finish_with(&self, id: &str, token: &str, outcome: Outcome, event: Option<Event>, now: Timestamp) -> StoreResult<Task> {
         let mut set = doc! {"updated_at": date(&now)};
         let mut unset = doc! {"lease": ""};
         match outcome {
@@ -219,7 +219,34 @@ impl TaskQueue for MongoStore {
                 set.insert("error", reason);
             }
         }
-        self.fenced_update(id, token, doc! {"$set": set, "$unset": unset}).await
+        let update = doc! {"$set": set, "$unset": unset};
+        let Some(ev) = event else { return self.fenced_update(id, token, update).await };
+        // On a replica set the outcome and its event commit together; a standalone server has
+        // no transactions, so the event follows the (fenced) outcome.
+        match self.start_txn().await? {
+            Some(mut s) => {
+                let after = self
+                    .coll(c::TASKS)
+                    .find_one_and_update(q::fenced(id_filter(id), token), update)
+                    .return_document(ReturnDocument::After)
+                    .session(&mut s)
+                    .await
+                    .map_err(mongo_err)?;
+                let Some(d) = after else {
+                    s.abort_transaction().await.map_err(mongo_err)?;
+                    self.get_doc(c::TASKS, id, "task").await?;
+                    return Err(StoreError::LeaseLost { task_id: id.into() });
+                };
+                self.coll(c::EVENTS).insert_one(doc_of(&ev)?).session(&mut s).await.map_err(mongo_err)?;
+                s.commit_transaction().await.map_err(mongo_err)?;
+                parse_one(c::TASKS, &d)
+            }
+            None => {
+                let t = self.fenced_update(id, token, update).await?;
+                EventLog::append(self, ev).await?;
+                Ok(t)
+            }
+        }
     }
 
     async fn transition(&self, id: &str, from: &[TaskStatus], to: TaskStatus, note: Option<&str>, now: Timestamp) -> StoreResult<Task> {

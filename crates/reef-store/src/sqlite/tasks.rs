@@ -248,9 +248,16 @@ impl TaskQueue for SqliteStore {
         .await
     }
 
-    async fn finish(&self, id: &str, token: &str, outcome: Outcome, now: Timestamp) -> StoreResult<Task> {
+    async fn finish_with(&self, id: &str, token: &str, outcome: Outcome, event: Option<Event>, now: Timestamp) -> StoreResult<Task> {
         let (id, token) = (id.to_string(), token.to_string());
         self.write(move |tx| {
+            if let Some(ev) = &event {
+                tx.execute(
+                    "INSERT OR IGNORE INTO events (id, doc) VALUES (?1, ?2)",
+                    params![ev.id, serde_json::to_string(ev).map_err(json_err)?],
+                )
+                .map_err(db_err)?;
+            }
             let mut v = load_fenced(tx, &id, &token)?;
             let o = obj(&mut v);
             o.remove("lease");

@@ -134,6 +134,26 @@ async fn stale_lease_token_cannot_complete(f: Fixture) {
     let err = p.tasks.finish(&t.id, "not-the-token", Outcome::Failed { error: "x".into() }, t0()).await.unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost { .. }), "wrong token must be fenced, got {err:?}");
     assert_eq!(p.tasks.get(&t.id).await.unwrap().status, TaskStatus::Claimed, "a fenced write changes nothing");
+    let ev = |id: &str| Event {
+        id: id.into(),
+        kind: "task.failed".into(),
+        at: t0(),
+        actor: "agent:rex".into(),
+        subject: Some(t.id.clone()),
+        data: json!({}),
+    };
+    assert!(matches!(
+        p.tasks.finish_with(&t.id, "stale", Outcome::Failed { error: "x".into() }, Some(ev("e-stale")), t0()).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    let tok = c.lease.as_ref().unwrap().token.clone();
+    p.tasks.finish_with(&t.id, &tok, Outcome::Failed { error: "x".into() }, Some(ev("e-ok")), t0()).await.unwrap();
+    let evs = p.events.recent(&EventQuery { subject: Some(t.id.clone()), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(
+        evs.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        vec!["e-ok"],
+        "the outcome's event is written with it, and only with it"
+    );
 }
 
 async fn expired_lease_is_reclaimed_and_old_holder_fenced(f: Fixture) {
