@@ -366,7 +366,8 @@ async fn drive_to(f: &Factory, t: &Task, target: TaskStatus, agent: &str) -> any
                         work_products: wp,
                         requested_by: format!("agent:{agent}"),
                         expires_at: Some(now + chrono::Duration::hours(24)),
-                        attempt: 1,
+                        // It covers the run after the decision: the claim that follows is attempt 2.
+                        attempt: 2,
                     },
                     now,
                 )

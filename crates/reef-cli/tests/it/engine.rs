@@ -573,3 +573,85 @@ fn an_agent_at_its_cap_is_held_and_an_audited_override_releases_its_queue() {
     let ov = e.json(&["events", "--kind", "cap.override"]);
     assert_eq!(ov["events"][0]["data"]["reason"], "launch day");
 }
+
+#[test]
+fn reef_serve_takes_the_demo_to_done_and_approved_work_runs_after_approval() {
+    let e = Env::new();
+    let Some(env) = llm_env(&e, "") else { return };
+    e.ok(&["demo"]);
+    let before = e.json(&["status"])["caps_today"][0]["spent"].as_i64().unwrap();
+    let pending: Vec<String> = e.tasks().iter().filter(|t| t["status"] == "pending").map(|t| t["_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(pending.len(), 2);
+    let mut serve = e.serve("both", &pairs(&env));
+    let status_of = |id: &str| e.json(&["task", "show", id])["task"]["status"].as_str().unwrap().to_string();
+    assert!(wait_until(Duration::from_secs(60), || pending.iter().all(|id| status_of(id) == "done")), "{:?}", e.tasks());
+    let a = e.json(&["approvals"])["approvals"].as_array().unwrap().iter().find(|a| a["action_class"] == "production_deploy").unwrap().clone();
+    e.ok(&["approve", a["_id"].as_str().unwrap()]);
+    let deploy = a["task_id"].as_str().unwrap().to_string();
+    assert!(wait_until(Duration::from_secs(60), || status_of(&deploy) == "done"), "the approved deploy ran: {}", status_of(&deploy));
+    assert_eq!(e.json(&["approvals"])["approvals"].as_array().unwrap().len(), 1, "the approval covered the run: not asked again");
+    sigterm(&mut serve);
+    let after = e.json(&["status"])["caps_today"][0]["spent"].as_i64().unwrap();
+    assert!(after > before, "the runs' spend shows in reef status ({before} → {after})");
+}
+
+#[test]
+fn unreadable_tasks_are_reported_and_the_engine_keeps_working() {
+    use std::io::Write;
+    let e = Env::new();
+    e.write_config("[engine]\nlease_seconds = 2\n[[executors]]\nname = \"note\"\nkinds = [\"note\"]\ncommand = [\"echo\", \"noted\"]\n");
+    std::fs::write(e.dir.path().join("litellm-config.yaml"), std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap()).unwrap();
+    // Another program writes a task REEF cannot read (priority as text, no title).
+    let path = e.dir.path().join("bad.reef.gz");
+    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+    writeln!(gz, "{}", serde_json::json!({"reef_backup": 1})).unwrap();
+    let bad = serde_json::json!({"_id": "bad-1", "status": "pending", "priority": "urgent", "created_at": "2026-11-21T08:00:00.000Z", "assigned_to": "rex", "type": "note"});
+    writeln!(gz, "{}", serde_json::json!({"c": "tasks", "d": bad})).unwrap();
+    gz.finish().unwrap();
+    e.ok(&["restore", "--force", path.to_str().unwrap()]);
+    e.ok(&["task", "add", "A readable task", "--type", "note", "--agent", "rex"]);
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("done") == 1));
+    let alive = serve.try_wait().unwrap().is_none();
+    sigterm(&mut serve);
+    assert!(alive);
+    let listing = e.json(&["task", "list"]);
+    let m = &listing["malformed"][0];
+    assert_eq!(m["id"], "bad-1");
+    assert!(m["reason"].as_str().unwrap().contains("priority") || m["reason"].as_str().unwrap().contains("title"), "{m}");
+    let show = e.cmd().args(["task", "show", "bad-1"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&show.stderr).contains("bad-1"), "the error names the document");
+}
+
+#[test]
+fn an_unanswered_approval_expires_cancels_its_task_and_budget_alerts_fire_once_per_threshold() {
+    let e = Env::new();
+    // Approvals expire after ~2 s; Kev's $1 cap against a CLI agent that reports $0.85 a run.
+    e.write_config(
+        "[engine]\nlease_seconds = 2\n[approvals]\nexpiry_hours = 0.0006\n\
+         [[agents]]\nname = \"kev\"\nrole = \"orchestrator\"\ndaily_cap_usd = 1\n\
+         [[executors]]\nname = \"spender\"\nkinds = [\"spend\"]\ncommand = [\"sh\", \"-c\", \"echo '{\\\"result\\\":\\\"ok\\\",\\\"total_cost_usd\\\":0.85}'\"]\nsoft_cap_usd = 0.9\n",
+    );
+    std::fs::write(e.dir.path().join("litellm-config.yaml"), std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap()).unwrap();
+    e.ok(&["task", "add", "Email every customer", "--type", "spend", "--agent", "kev", "--action-class", "customer_message"]);
+    e.ok(&["task", "add", "Spend most of the cap", "--type", "spend", "--agent", "kev"]);
+    let mut serve = e.serve("both", &[]);
+    let cancelled = wait_until(Duration::from_secs(30), || e.count("cancelled") == 1);
+    let spent = wait_until(Duration::from_secs(30), || e.count("done") == 1);
+    let alerts = || -> Vec<u64> {
+        let ev = e.json(&["events", "--kind", "budget.alert", "--subject", &e.json(&["status"])["caps_today"][1]["scope"].as_str().unwrap().to_string()]);
+        let mut v: Vec<u64> = ev["events"].as_array().unwrap().iter().map(|x| x["data"]["threshold"].as_u64().unwrap()).collect();
+        v.sort();
+        v
+    };
+    let fired = wait_until(Duration::from_secs(20), || alerts() == vec![50, 80]);
+    std::thread::sleep(Duration::from_secs(11)); // one more alert sweep: nothing new
+    let again = alerts();
+    sigterm(&mut serve);
+    assert!(cancelled, "the expired request cancelled its task: {:?}", e.tasks());
+    let t = e.tasks().into_iter().find(|t| t["title"] == "Email every customer").unwrap();
+    assert!(t["error"].as_str().unwrap().contains("expired"), "{t}");
+    assert!(e.json(&["events", "--kind", "approval.expired"])["events"][0]["data"]["alert"] == true);
+    assert!(spent && fired, "85 % of Kev's cap raises the 50 % and 80 % alerts: {:?}", alerts());
+    assert_eq!(again, vec![50, 80], "each threshold alerts once per period");
+}
