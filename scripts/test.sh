@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_rust
-ensure_apt_packages build-essential pkg-config python3
+ensure_apt_packages build-essential pkg-config python3 git
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reef/target}"
 cache="$HOME/.cache/reef"
 mkdir -p "$cache"

@@ -158,6 +158,10 @@ pub struct ExecutorSection {
     /// Tools the agent must not use, per action class (`default` for the rest).
     #[serde(default)]
     pub disallowed_tools: BTreeMap<String, Vec<String>>,
+    /// Appended when a retry can resume the agent's previous session (`{session_id}` is filled
+    /// in), e.g. `["--resume", "{session_id}"]` for Claude Code.
+    #[serde(default)]
+    pub resume_args: Vec<String>,
 }
 
 /// How the engine runs, validated.
@@ -201,6 +205,7 @@ pub struct ExecutorConfig {
     pub pass_env: Vec<String>,
     pub allowed_tools: BTreeMap<String, Vec<String>>,
     pub disallowed_tools: BTreeMap<String, Vec<String>>,
+    pub resume_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -528,6 +533,7 @@ impl Config {
                 pass_env: x.pass_env.clone(),
                 allowed_tools: x.allowed_tools.clone(),
                 disallowed_tools: x.disallowed_tools.clone(),
+                resume_args: x.resume_args.clone(),
             });
         }
 

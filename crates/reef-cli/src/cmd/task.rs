@@ -67,6 +67,9 @@ pub struct AddArgs {
     /// Have another agent, on another model, review the result before it counts as done.
     #[arg(long)]
     pub review: bool,
+    /// A local git repository to work in (CLI agents get a worktree of it on branch reef/<task>).
+    #[arg(long)]
+    pub repo: Option<String>,
 }
 
 #[derive(Args)]
@@ -132,6 +135,7 @@ pub async fn run(cmd: TaskCmd, f: &Factory, out: &Out) -> anyhow::Result<()> {
                 max_attempts: None,
                 backlog: a.backlog,
                 review: a.review,
+                repository: a.repo.map(|r| std::fs::canonicalize(&r).map(|p| p.display().to_string()).unwrap_or(r)),
             };
             let t = f.create_task(new, &actor).await?;
             out.print(&t, || format!("created task {} ({}): {}", t.id, t.status, t.title));

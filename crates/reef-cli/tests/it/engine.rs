@@ -580,12 +580,14 @@ fn reef_serve_takes_the_demo_to_done_and_approved_work_runs_after_approval() {
     let Some(env) = llm_env(&e, "") else { return };
     e.ok(&["demo"]);
     let before = e.json(&["status"])["caps_today"][0]["spent"].as_i64().unwrap();
-    let pending: Vec<String> = e.tasks().iter().filter(|t| t["status"] == "pending").map(|t| t["_id"].as_str().unwrap().to_string()).collect();
+    let pending: Vec<String> =
+        e.tasks().iter().filter(|t| t["status"] == "pending").map(|t| t["_id"].as_str().unwrap().to_string()).collect();
     assert_eq!(pending.len(), 2);
     let mut serve = e.serve("both", &pairs(&env));
     let status_of = |id: &str| e.json(&["task", "show", id])["task"]["status"].as_str().unwrap().to_string();
     assert!(wait_until(Duration::from_secs(60), || pending.iter().all(|id| status_of(id) == "done")), "{:?}", e.tasks());
-    let a = e.json(&["approvals"])["approvals"].as_array().unwrap().iter().find(|a| a["action_class"] == "production_deploy").unwrap().clone();
+    let a =
+        e.json(&["approvals"])["approvals"].as_array().unwrap().iter().find(|a| a["action_class"] == "production_deploy").unwrap().clone();
     e.ok(&["approve", a["_id"].as_str().unwrap()]);
     let deploy = a["task_id"].as_str().unwrap().to_string();
     assert!(wait_until(Duration::from_secs(60), || status_of(&deploy) == "done"), "the approved deploy ran: {}", status_of(&deploy));
@@ -600,7 +602,11 @@ fn unreadable_tasks_are_reported_and_the_engine_keeps_working() {
     use std::io::Write;
     let e = Env::new();
     e.write_config("[engine]\nlease_seconds = 2\n[[executors]]\nname = \"note\"\nkinds = [\"note\"]\ncommand = [\"echo\", \"noted\"]\n");
-    std::fs::write(e.dir.path().join("litellm-config.yaml"), std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap()).unwrap();
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
     // Another program writes a task REEF cannot read (priority as text, no title).
     let path = e.dir.path().join("bad.reef.gz");
     let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
@@ -632,14 +638,19 @@ fn an_unanswered_approval_expires_cancels_its_task_and_budget_alerts_fire_once_p
          [[agents]]\nname = \"kev\"\nrole = \"orchestrator\"\ndaily_cap_usd = 1\n\
          [[executors]]\nname = \"spender\"\nkinds = [\"spend\"]\ncommand = [\"sh\", \"-c\", \"echo '{\\\"result\\\":\\\"ok\\\",\\\"total_cost_usd\\\":0.85}'\"]\nsoft_cap_usd = 0.9\n",
     );
-    std::fs::write(e.dir.path().join("litellm-config.yaml"), std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap()).unwrap();
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
     e.ok(&["task", "add", "Email every customer", "--type", "spend", "--agent", "kev", "--action-class", "customer_message"]);
     e.ok(&["task", "add", "Spend most of the cap", "--type", "spend", "--agent", "kev"]);
     let mut serve = e.serve("both", &[]);
     let cancelled = wait_until(Duration::from_secs(30), || e.count("cancelled") == 1);
     let spent = wait_until(Duration::from_secs(30), || e.count("done") == 1);
     let alerts = || -> Vec<u64> {
-        let ev = e.json(&["events", "--kind", "budget.alert", "--subject", &e.json(&["status"])["caps_today"][1]["scope"].as_str().unwrap().to_string()]);
+        let ev =
+            e.json(&["events", "--kind", "budget.alert", "--subject", e.json(&["status"])["caps_today"][1]["scope"].as_str().unwrap()]);
         let mut v: Vec<u64> = ev["events"].as_array().unwrap().iter().map(|x| x["data"]["threshold"].as_u64().unwrap()).collect();
         v.sort();
         v
@@ -654,4 +665,46 @@ fn an_unanswered_approval_expires_cancels_its_task_and_budget_alerts_fire_once_p
     assert!(e.json(&["events", "--kind", "approval.expired"])["events"][0]["data"]["alert"] == true);
     assert!(spent && fired, "85 % of Kev's cap raises the 50 % and 80 % alerts: {:?}", alerts());
     assert_eq!(again, vec![50, 80], "each threshold alerts once per period");
+}
+
+#[test]
+fn a_task_naming_a_repository_works_in_its_own_worktree_and_a_retry_resumes_the_session() {
+    let e = Env::new();
+    let repo = e.dir.path().join("product-repo");
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.email=t@t", "-c", "user.name=t", "-C", repo.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&["init", "-q"]);
+    std::fs::write(repo.join("README"), "product\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-qm", "init"]);
+    // A stand-in for Claude Code: fails its first run (reporting a session), succeeds when resumed.
+    let script = r#"if [ "$1" = "--resume" ]; then printf '{"result":"resumed %s on %s","session_id":"%s"}' "$2" "$(git rev-parse --abbrev-ref HEAD)" "$2"; else echo '{"session_id":"sess-42"}'; exit 1; fi"#;
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n[[executors]]\nname = \"claude\"\nkinds = [\"build\"]\ncommand = [\"sh\", \"-c\", {script:?}, \"agent\"]\nresume_args = [\"--resume\", \"{{session_id}}\"]\n"
+    ));
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
+    let t = e.json(&["task", "add", "Add the pricing page", "--type", "build", "--agent", "rex", "--repo", repo.to_str().unwrap()]);
+    let id = t["_id"].as_str().unwrap().to_string();
+    let mut serve = e.serve("both", &[]);
+    let done = wait_until(Duration::from_secs(30), || e.count("done") == 1);
+    sigterm(&mut serve);
+    let t = e.json(&["task", "show", &id])["task"].clone();
+    assert!(done, "{t}");
+    let branch = format!("reef/{}", &id[id.len() - 12..]);
+    assert_eq!(t["result"], format!("resumed sess-42 on {branch}"), "the retry resumed the session, inside the worktree");
+    assert_eq!(t["work_products"]["branch"], branch);
+    assert!(git(&["worktree", "list"]).contains(&branch), "a worktree of the product's repository");
+    assert!(!git(&["rev-parse", "--abbrev-ref", "HEAD"]).starts_with("reef/"), "the main checkout stays on its own branch");
 }

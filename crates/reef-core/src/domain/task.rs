@@ -268,6 +268,9 @@ pub struct NewTask {
     /// Have a different agent, on a different model, review the result before it counts as done.
     #[serde(default)]
     pub review: bool,
+    /// A local git repository the work happens in (CLI agents get their own worktree of it).
+    #[serde(default)]
+    pub repository: Option<String>,
 }
 
 /// Largest title and description REEF accepts, so one bad caller cannot bloat every listing.
@@ -330,7 +333,7 @@ impl NewTask {
             budget_usd: self.budget_usd,
             idempotency_key: self.idempotency_key,
             comments: vec![],
-            work_products: WorkProducts::default(),
+            work_products: WorkProducts { repository: self.repository, ..Default::default() },
             result: None,
             error: None,
             metadata: if self.review {

@@ -129,6 +129,43 @@ impl CliExecutor {
             .collect()
     }
 
+    /// `argv`, plus the resume arguments when a previous session of this task is known.
+    pub fn argv_resuming(&self, job: &Job, session: Option<&str>) -> Vec<String> {
+        let mut v = self.argv(job);
+        if let Some(sid) = session {
+            v.extend(self.cfg.resume_args.iter().map(|a| a.replace("{session_id}", sid)));
+        }
+        v
+    }
+
+    /// A git worktree of the task's repository on branch `reef/<task>`, made once per task.
+    fn prepare_workdir(&self, job: &Job) -> Result<Option<String>, ExecError> {
+        let Some(repo) = job.task.work_products.repository.as_deref() else {
+            return std::fs::create_dir_all(&job.workdir)
+                .map(|_| None)
+                .map_err(|e| ExecError::NotRunnable(format!("cannot create the task directory {}: {e}", job.workdir.display())));
+        };
+        let branch = format!("reef/{}", &job.task.id[job.task.id.len().saturating_sub(12)..]);
+        if job.workdir.join(".git").exists() {
+            return Ok(Some(branch));
+        }
+        if let Some(parent) = job.workdir.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let out = std::process::Command::new("git")
+            .args(["-C", repo, "worktree", "add", "-B", &branch])
+            .arg(&job.workdir)
+            .output()
+            .map_err(|e| ExecError::NotRunnable(format!("cannot run git for repository {repo}: {e}")))?;
+        if !out.status.success() {
+            return Err(ExecError::NotRunnable(format!(
+                "git worktree add in {repo} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(Some(branch))
+    }
+
     fn env(&self, job: &Job) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = BASE_ENV
             .iter()
@@ -151,6 +188,10 @@ impl CliExecutor {
         env.push(("REEF_AGENT".into(), job.agent.name.clone()));
         env
     }
+}
+
+fn session_of(output: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(output.trim()).ok()?.get("session_id")?.as_str().map(String::from)
 }
 
 /// Claude Code's `--output-format json` carries its cost and its result text.
@@ -181,7 +222,12 @@ impl Executor for CliExecutor {
     }
 
     async fn run(&self, job: &Job, progress: ProgressTx, cancel: CancellationToken) -> Result<ExecSuccess, ExecError> {
-        let argv = self.argv(job);
+        let session_key = format!("session:{}", job.task.id);
+        let session = match &self.budget {
+            Some(b) => b.factory.ports.settings.get(&session_key).await.ok().flatten().and_then(|v| v.as_str().map(String::from)),
+            None => None,
+        };
+        let argv = self.argv_resuming(job, session.as_deref());
         let hold = match (&self.budget, self.cfg.soft_cap) {
             (Some(b), Some(cap)) => Some(b.reserve(&job.agent.name, Some(&job.task), None, cap).await.map_err(ExecError::from_reserve)?),
             _ => None,
@@ -191,10 +237,13 @@ impl Executor for CliExecutor {
                 let _ = b.release(&h).await;
             }
         };
-        if let Err(e) = std::fs::create_dir_all(&job.workdir) {
-            release(hold).await;
-            return Err(ExecError::NotRunnable(format!("cannot create the task directory {}: {e}", job.workdir.display())));
-        }
+        let branch = match self.prepare_workdir(job) {
+            Ok(b) => b,
+            Err(e) => {
+                release(hold).await;
+                return Err(e);
+            }
+        };
         let mut cmd = tokio::process::Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .current_dir(&job.workdir)
@@ -283,7 +332,14 @@ impl Executor for CliExecutor {
         let stdout = out_task.await.map(|k| k.text()).unwrap_or_default();
         let stderr = err_task.await.map(|k| k.text()).unwrap_or_default();
 
-        let (reported_cost, result, work_products) = reported(&stdout);
+        let (reported_cost, result, mut work_products) = reported(&stdout);
+        if work_products.branch.is_none() {
+            work_products.branch = branch;
+        }
+        // Remember the agent's session so a retry can resume it (Claude Code reports `session_id`).
+        if let (Some(b), Some(sid)) = (&self.budget, session_of(&stdout)) {
+            let _ = b.factory.ports.settings.put(&session_key, serde_json::json!(sid)).await;
+        }
         // What the agent reports, else the whole soft cap: an overshoot is recorded, never hidden.
         if let (Some(b), Some(h)) = (&self.budget, &hold) {
             let spent = reported_cost.or(self.cfg.soft_cap).unwrap_or_default();
@@ -388,6 +444,7 @@ mod argv_tests {
             pass_env: vec![],
             allowed_tools: allowed,
             disallowed_tools: disallowed,
+            resume_args: vec!["--resume".into(), "{session_id}".into()],
         };
         let x = CliExecutor::new(cfg, None, std::env::temp_dir());
         let mut task = crate::NewTask::titled("Build the form").into_task("t1".into(), crate::Timestamp::default());
@@ -409,5 +466,7 @@ mod argv_tests {
         let mut deploy = job.clone();
         deploy.task.action_class = Some("production_deploy".into());
         assert_eq!(x.argv(&deploy)[4], "", "the (approved) deploy task gets its own list");
+        assert_eq!(x.argv_resuming(&job, Some("sess-1")).last().map(String::as_str), Some("sess-1"), "a retry resumes the session");
+        assert_eq!(x.argv_resuming(&job, None).len(), 9, "a first run does not");
     }
 }
