@@ -291,6 +291,7 @@ async fn dispatch(n: usize, out: &Out) -> anyhow::Result<()> {
         cli: vec![],
         id: "bench".into(),
         data_dir: dir.path().into(),
+        embedder: None,
     });
     let stop = tokio_util::sync::CancellationToken::new();
     let d = tokio::spawn(dispatcher::run(engine.clone(), stop.clone()));

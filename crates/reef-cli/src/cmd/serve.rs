@@ -60,7 +60,11 @@ pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> anyhow::Result<A
     let cli =
         f.config.executors.iter().map(|x| Arc::new(CliExecutor::new(x.clone(), Some(budget.clone()), data_dir.join("children")))).collect();
     let id = format!("{}:{}:{}", crate::setup::host_name(), std::process::id(), &reef_core::new_id()[24..]);
-    Ok(Arc::new(Engine { factory: f.clone(), budget, llm, cli, id, data_dir }))
+    // Memories are found with the embedder that made them: hashing for now (the demo's); the
+    // model-backed embedders replace it through the same port.
+    let embedder: Option<Arc<dyn reef_core::embed::Embedder>> =
+        Some(Arc::new(reef_core::embed::HashingEmbedder { dim: crate::cmd::demo::DEMO_DIM }));
+    Ok(Arc::new(Engine { factory: f.clone(), budget, llm, cli, id, data_dir, embedder }))
 }
 
 pub async fn run(f: &Factory, role: Role, config_file: Option<&Path>, out: &Out) -> anyhow::Result<()> {

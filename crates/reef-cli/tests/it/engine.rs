@@ -708,3 +708,39 @@ fn a_task_naming_a_repository_works_in_its_own_worktree_and_a_retry_resumes_the_
     assert!(git(&["worktree", "list"]).contains(&branch), "a worktree of the product's repository");
     assert!(!git(&["rev-parse", "--abbrev-ref", "HEAD"]).starts_with("reef/"), "the main checkout stays on its own branch");
 }
+
+#[test]
+fn the_agent_gets_the_task_s_memories_and_its_action_class_tool_lists() {
+    let e = Env::new();
+    let seen = e.dir.path().join("prompt.txt");
+    // A stand-in CLI agent that, like Claude Code, refuses a tool its --disallowedTools names.
+    let script = format!(
+        r#"printf '%s' "$1" > {p}; if echo "$1" | grep -q 'Deploy' && echo "$3" | grep -q 'wrangler deploy'; then echo "refused: Bash(wrangler deploy) is not allowed" >&2; exit 3; fi; echo done"#,
+        p = seen.display()
+    );
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\nmax_attempts = 1\n[[executors]]\nname = \"claude\"\nkinds = [\"build\"]\n\
+         command = [\"sh\", \"-c\", {script:?}, \"agent\", \"{{prompt}}\", \"--disallowedTools\", \"{{disallowed_tools}}\"]\n\
+         disallowed_tools = {{ default = [\"Bash(wrangler deploy:*)\"], production_deploy = [] }}\n"
+    ));
+    std::fs::write(
+        e.dir.path().join("litellm-config.yaml"),
+        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
+    )
+    .unwrap();
+    e.ok(&["demo"]); // memories about QuickForm's Stripe webhooks, among others
+    e.ok(&["task", "add", "Harden the Stripe webhook signature check", "--type", "build", "--agent", "rex", "--product", "quickform"]);
+    e.ok(&["pause", "blaze"]); // keep the demo's other queued work out of the way
+    let mut serve = e.serve("worker", &[]);
+    let title_status = |title: &str| e.tasks().into_iter().find(|t| t["title"] == title).map(|t| t["status"].as_str().unwrap().to_string());
+    assert!(wait_until(Duration::from_secs(30), || title_status("Harden the Stripe webhook signature check").as_deref() == Some("done")));
+    let prompt = std::fs::read_to_string(&seen).unwrap();
+    assert!(prompt.contains("Relevant memories"), "{prompt}");
+    assert!(prompt.contains("Stripe webhook signature verification added"), "the product's Stripe memory is in the prompt: {prompt}");
+    // A build task that sets out to deploy: the agent was told it may not.
+    e.ok(&["task", "add", "Deploy QuickForm from the build task", "--type", "build", "--agent", "rex"]);
+    assert!(wait_until(Duration::from_secs(30), || title_status("Deploy QuickForm from the build task").as_deref() == Some("failed")));
+    sigterm(&mut serve);
+    let t = e.tasks().into_iter().find(|t| t["title"] == "Deploy QuickForm from the build task").unwrap();
+    assert!(t["error"].as_str().unwrap().contains("not allowed"), "{t}");
+}

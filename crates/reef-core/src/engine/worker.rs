@@ -390,7 +390,7 @@ async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, canc
         attempt: task.attempts,
         idempotency_key: Job::idempotency_key_for(task),
         workdir: e.workdir(task),
-        memories: vec![],
+        memories: e.memories_for(task, 5).await,
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(64);
     let fwd = async {
