@@ -221,6 +221,46 @@ pub struct Ports {
     pub archive: Arc<dyn Archive>,
 }
 
+impl Ports {
+    /// Every port served by one store value.
+    pub fn from_store<S>(kind: StoreKind, s: Arc<S>) -> Self
+    where
+        S: TaskQueue
+            + EventLog
+            + AuditLog
+            + ChangeFeed
+            + Agents
+            + Ledger
+            + Approvals
+            + Metrics
+            + Memory
+            + Graph
+            + Revenue
+            + Leases
+            + Settings
+            + Archive
+            + 'static,
+    {
+        Ports {
+            kind,
+            tasks: s.clone(),
+            events: s.clone(),
+            audit: s.clone(),
+            changes: s.clone(),
+            agents: s.clone(),
+            ledger: s.clone(),
+            approvals: s.clone(),
+            metrics: s.clone(),
+            memory: s.clone(),
+            graph: s.clone(),
+            revenue: s.clone(),
+            leases: s.clone(),
+            settings: s.clone(),
+            archive: s,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum StoreKind {
     /// The embedded SQLite file at this path.

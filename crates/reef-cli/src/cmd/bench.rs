@@ -71,15 +71,7 @@ async fn throughput(n: usize, w: usize) -> anyhow::Result<(f64, usize)> {
         hs.push(tokio::spawn(async move {
             let me = format!("w{k}");
             while let Some(t) = p.tasks.claim(&me, &ClaimFilter::default(), Duration::from_secs(30), SystemClock.now()).await? {
-                let tok = t.lease.as_ref().map(|l| l.token.clone()).unwrap_or_default();
-                p.tasks
-                    .finish(
-                        &t.id,
-                        &tok,
-                        Outcome::Succeeded { result: String::new(), work_products: Default::default(), review: false },
-                        SystemClock.now(),
-                    )
-                    .await?;
+                complete(&p, &t).await?;
                 seen.lock().map_err(|_| StoreError::Backend("lock".into()))?.push(t.id);
             }
             Ok::<_, StoreError>(())
@@ -122,15 +114,7 @@ async fn latency(n: usize, w: usize) -> anyhow::Result<Histogram<u64>> {
                     Some(t) => {
                         let at = Instant::now();
                         // Finish it, as a worker would, so its lease never expires into a second claim.
-                        let tok = t.lease.as_ref().map(|l| l.token.clone()).unwrap_or_default();
-                        p.tasks
-                            .finish(
-                                &t.id,
-                                &tok,
-                                Outcome::Succeeded { result: String::new(), work_products: Default::default(), review: false },
-                                SystemClock.now(),
-                            )
-                            .await?;
+                        complete(&p, &t).await?;
                         let started = loop {
                             if let Some(s) = enq.lock().ok().and_then(|m| m.get(&t.id).copied()) {
                                 break s;
@@ -358,4 +342,11 @@ async fn dispatch(n: usize, out: &Out) -> anyhow::Result<()> {
         )
     });
     Ok(())
+}
+
+/// Completes a claimed task the way a worker with nothing to do would.
+async fn complete(p: &Ports, t: &Task) -> StoreResult<()> {
+    let tok = t.lease.as_ref().map(|l| l.token.clone()).unwrap_or_default();
+    let ok = Outcome::Succeeded { result: String::new(), work_products: Default::default(), review: false };
+    p.tasks.finish(&t.id, &tok, ok, SystemClock.now()).await.map(|_| ())
 }

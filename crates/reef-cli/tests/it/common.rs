@@ -51,6 +51,12 @@ impl Env {
         c.spawn().unwrap()
     }
 
+    /// Puts the shipped litellm-config.yaml (model prices) beside the config file.
+    pub fn with_prices(&self) {
+        std::fs::write(self.dir.path().join("litellm-config.yaml"), std::fs::read_to_string(root().join("litellm-config.yaml")).unwrap())
+            .unwrap();
+    }
+
     pub fn tasks(&self) -> Vec<serde_json::Value> {
         self.json(&["task", "list", "--limit", "100000"])["tasks"].as_array().cloned().unwrap_or_default()
     }

@@ -75,11 +75,7 @@ fn approve_before_never_runs_before_approval_even_across_a_crash() {
         "[engine]\nlease_seconds = 1\n[[executors]]\nname = \"deployer\"\nkinds = [\"deploy\"]\ncommand = [\"sh\", \"-c\", \"echo $REEF_IDEMPOTENCY_KEY >> {}; echo deployed\"]\n",
         effects.display()
     ));
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     let t = e.json(&["task", "add", "Deploy Invoicely", "--type", "deploy", "--agent", "rex", "--action-class", "production_deploy"]);
     let id = t["_id"].as_str().unwrap().to_string();
     let mut serve = e.serve("both", &[]);
@@ -106,11 +102,7 @@ fn never_auto_goes_to_a_person_and_bad_executors_fail_clearly() {
          [[executors]]\nname = \"firehose\"\nkinds = [\"firehose\"]\ncommand = [\"sh\", \"-c\", \"head -c 52428800 /dev/zero | tr '\\\\0' x; echo\"]\noutput_cap_bytes = 65536\n\
          [[executors]]\nname = \"silent\"\nkinds = [\"silent\"]\ncommand = [\"true\"]\n",
     );
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     e.ok(&["task", "add", "Rotate the Stripe key", "--type", "ghost", "--agent", "rex", "--action-class", "security_change"]);
     e.ok(&["task", "add", "Run a missing agent", "--type", "ghost", "--agent", "rex"]);
     e.ok(&["task", "add", "Print 50 MB", "--type", "firehose", "--agent", "scout"]);
@@ -174,11 +166,7 @@ fn a_gateway_answering_garbage_fails_the_task_and_the_engine_keeps_going() {
 fn two_dispatchers_one_active_and_the_other_takes_over_within_the_lease() {
     let e = Env::new();
     e.write_config("[engine]\nlease_seconds = 2\n");
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     let mut a = e.serve("dispatcher", &[]);
     assert!(wait_until(Duration::from_secs(20), || e.json(&["status"])["dispatcher"].is_string()));
     let mut b = e.serve("dispatcher", &[]);
@@ -247,11 +235,7 @@ fn serve_processes_killed_at_random_lose_nothing_and_repeat_no_outside_effect() 
         "[engine]\nlease_seconds = 2\nworkers = 6\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\nmax_concurrent = 8\n\
          [[executors]]\nname = \"effect\"\nkinds = [\"effect\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
     ));
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     let ids = load_tasks(&e, N, "effect", "rex");
     let mut procs: Vec<_> = (0..3).map(|_| e.serve("both", &[])).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
@@ -312,11 +296,7 @@ fn a_killed_worker_s_child_is_reaped_on_restart_and_its_task_comes_back_within_t
     e.write_config(&format!(
         "[engine]\nlease_seconds = 2\n[[executors]]\nname = \"hang\"\nkinds = [\"hang\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
     ));
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     e.ok(&["task", "add", "Hang once", "--type", "hang", "--agent", "rex"]);
     let mut serve = e.serve("both", &[]);
     assert!(wait_until(Duration::from_secs(20), || !pids_with(&marker).is_empty() && flag.exists()), "the agent started");
@@ -409,11 +389,7 @@ fn a_reservation_held_by_a_killed_worker_is_released_when_it_expires() {
         "[engine]\nlease_seconds = 2\nreservation_seconds = 3\n\
          [[executors]]\nname = \"slow\"\nkinds = [\"slow\"]\ncommand = [\"sleep\", \"300\"]\nsoft_cap_usd = 2\n",
     );
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     e.ok(&["task", "add", "Slow CLI agent", "--type", "slow", "--agent", "rex"]);
     let reserved = |e: &Env| e.json(&["status"])["caps_today"][0]["reserved"].as_i64().unwrap();
     let mut serve = e.serve("both", &[]);
@@ -435,11 +411,7 @@ fn schedules_run_each_slot_once_and_respect_pause_and_overlap() {
          [[schedules]]\nname = \"every-minute\"\ncron = \"* * * * *\"\ntitle = \"Heartbeat check\"\ntype = \"note\"\nagent = \"kev\"\n\
          [[schedules]]\nname = \"long\"\ncron = \"0 0 1 1 *\"\ntitle = \"Long job\"\ntype = \"hang\"\nagent = \"rex\"\n",
     );
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     let list = e.json(&["schedules"]);
     assert_eq!(list["schedules"].as_array().unwrap().len(), 2);
     assert!(list["schedules"][0]["next_run"].is_string());
@@ -505,11 +477,7 @@ fn operator_stop_returns_running_work_to_pending_and_resume_runs_it_again() {
     e.write_config(&format!(
         "[engine]\nlease_seconds = 2\n[[executors]]\nname = \"slow\"\nkinds = [\"slow\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
     ));
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     e.ok(&["task", "add", "Long build", "--type", "slow", "--agent", "rex"]);
     let mut serve = e.serve("both", &[]);
     assert!(wait_until(Duration::from_secs(20), || e.count("running") == 1));
@@ -539,11 +507,7 @@ fn an_agent_at_its_cap_is_held_and_an_audited_override_releases_its_queue() {
         "[engine]\nlease_seconds = 2\n[caps]\ntask_default_usd = 100\n[[agents]]\nname = \"blaze\"\nrole = \"marketing\"\ndaily_cap_usd = 10\n\
          [[executors]]\nname = \"poster\"\nkinds = [\"post\"]\ncommand = [\"sh\", \"-c\", \"echo '{\\\"result\\\":\\\"posted\\\",\\\"total_cost_usd\\\":5}'\"]\nsoft_cap_usd = 6\n",
     );
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     e.ok(&["task", "add", "Post one", "--type", "post", "--agent", "blaze", "--priority", "2"]);
     e.ok(&["task", "add", "Post two", "--type", "post", "--agent", "blaze", "--priority", "1"]);
     let mut serve = e.serve("both", &[]);
@@ -602,11 +566,7 @@ fn unreadable_tasks_are_reported_and_the_engine_keeps_working() {
     use std::io::Write;
     let e = Env::new();
     e.write_config("[engine]\nlease_seconds = 2\n[[executors]]\nname = \"note\"\nkinds = [\"note\"]\ncommand = [\"echo\", \"noted\"]\n");
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     // Another program writes a task REEF cannot read (priority as text, no title).
     let path = e.dir.path().join("bad.reef.gz");
     let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
@@ -638,11 +598,7 @@ fn an_unanswered_approval_expires_cancels_its_task_and_budget_alerts_fire_once_p
          [[agents]]\nname = \"kev\"\nrole = \"orchestrator\"\ndaily_cap_usd = 1\n\
          [[executors]]\nname = \"spender\"\nkinds = [\"spend\"]\ncommand = [\"sh\", \"-c\", \"echo '{\\\"result\\\":\\\"ok\\\",\\\"total_cost_usd\\\":0.85}'\"]\nsoft_cap_usd = 0.9\n",
     );
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     e.ok(&["task", "add", "Email every customer", "--type", "spend", "--agent", "kev", "--action-class", "customer_message"]);
     e.ok(&["task", "add", "Spend most of the cap", "--type", "spend", "--agent", "kev"]);
     let mut serve = e.serve("both", &[]);
@@ -690,11 +646,7 @@ fn a_task_naming_a_repository_works_in_its_own_worktree_and_a_retry_resumes_the_
     e.write_config(&format!(
         "[engine]\nlease_seconds = 2\n[[executors]]\nname = \"claude\"\nkinds = [\"build\"]\ncommand = [\"sh\", \"-c\", {script:?}, \"agent\"]\nresume_args = [\"--resume\", \"{{session_id}}\"]\n"
     ));
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     let t = e.json(&["task", "add", "Add the pricing page", "--type", "build", "--agent", "rex", "--repo", repo.to_str().unwrap()]);
     let id = t["_id"].as_str().unwrap().to_string();
     let mut serve = e.serve("both", &[]);
@@ -723,11 +675,7 @@ fn the_agent_gets_the_task_s_memories_and_its_action_class_tool_lists() {
          command = [\"sh\", \"-c\", {script:?}, \"agent\", \"{{prompt}}\", \"--disallowedTools\", \"{{disallowed_tools}}\"]\n\
          disallowed_tools = {{ default = [\"Bash(wrangler deploy:*)\"], production_deploy = [] }}\n"
     ));
-    std::fs::write(
-        e.dir.path().join("litellm-config.yaml"),
-        std::fs::read_to_string(crate::common::root().join("litellm-config.yaml")).unwrap(),
-    )
-    .unwrap();
+    e.with_prices();
     e.ok(&["demo"]); // memories about QuickForm's Stripe webhooks, among others
     e.ok(&["task", "add", "Harden the Stripe webhook signature check", "--type", "build", "--agent", "rex", "--product", "quickform"]);
     e.ok(&["pause", "blaze"]); // keep the demo's other queued work out of the way

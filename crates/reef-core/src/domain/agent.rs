@@ -79,3 +79,31 @@ pub struct AgentRevision {
     #[serde(with = "ts")]
     pub at: Timestamp,
 }
+
+/// Applies a config to an agent (or to none yet): the changed agent and the revision recording
+/// the change, or `Unchanged` when the config is what the agent already has.
+pub enum ConfigChange {
+    Unchanged(Agent),
+    Changed(Agent, AgentRevision),
+}
+
+pub fn apply_config(existing: Option<Agent>, config: AgentConfig, author: &str, now: Timestamp) -> ConfigChange {
+    let mut agent = match existing {
+        Some(a) if a.config == config => return ConfigChange::Unchanged(a),
+        Some(a) => a,
+        None => Agent {
+            id: config.name.clone(),
+            config: config.clone(),
+            status: AgentStatus::Idle,
+            heartbeat_at: None,
+            current_task: None,
+            revision: 0,
+            updated_at: now,
+        },
+    };
+    agent.config = config.clone();
+    agent.revision += 1;
+    agent.updated_at = now;
+    let rev = AgentRevision { agent: agent.id.clone(), revision: agent.revision, config, author: author.into(), at: now };
+    ConfigChange::Changed(agent, rev)
+}

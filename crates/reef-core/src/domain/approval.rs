@@ -79,3 +79,24 @@ pub struct NewApproval {
     pub expires_at: Option<Timestamp>,
     pub attempt: u32,
 }
+
+impl NewApproval {
+    /// The pending request as first stored.
+    pub fn into_approval(self, id: String, now: Timestamp) -> Approval {
+        Approval {
+            id,
+            task_id: self.task_id,
+            action_class: self.action_class,
+            summary: self.summary,
+            work_products: self.work_products,
+            requested_by: self.requested_by,
+            created_at: now,
+            expires_at: self.expires_at,
+            status: ApprovalStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+            reason: None,
+            attempt: self.attempt,
+        }
+    }
+}

@@ -67,6 +67,23 @@ pub struct ReserveRequest {
     pub agent: Option<String>,
 }
 
+impl ReserveRequest {
+    /// The reservation this request becomes once every scope accepted it.
+    pub fn to_reservation(&self, now: Timestamp) -> Reservation {
+        Reservation {
+            id: self.id.clone(),
+            scopes: self.scopes.iter().map(|s| s.scope.clone()).collect(),
+            amount: self.amount,
+            state: ReservationState::Open,
+            created_at: now,
+            expires_at: self.expires_at,
+            settled: None,
+            task_id: self.task_id.clone(),
+            agent: self.agent.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReservationState {

@@ -51,3 +51,34 @@ impl Budget {
         self.factory.ports.ledger.release(&hold.reservation.id, self.factory.now()).await.map(|_| ())
     }
 }
+
+impl Budget {
+    /// Records one call of `job`'s agent in `llm_calls` (with its monthly roll-ups).
+    pub async fn record_call(
+        &self,
+        job: &super::exec::Job,
+        model: String,
+        provider: Option<String>,
+        tokens: (u64, u64),
+        cost: Usd,
+        latency: std::time::Duration,
+    ) -> StoreResult<()> {
+        let f = &self.factory;
+        f.record_call(LlmCall {
+            id: new_id(),
+            at: f.now(),
+            agent: job.agent.name.clone(),
+            product: job.task.product.clone(),
+            task_id: Some(job.task.id.clone()),
+            model,
+            provider,
+            prompt_tokens: tokens.0,
+            completion_tokens: tokens.1,
+            cost,
+            latency_ms: latency.as_millis() as u64,
+            error: None,
+            finished_at: Some(f.now()),
+        })
+        .await
+    }
+}

@@ -348,24 +348,7 @@ impl Executor for CliExecutor {
         let cost = reported_cost.unwrap_or_default();
         if let (Some(b), Some(c)) = (&self.budget, reported_cost) {
             // CLI agents' spend goes into llm_calls too, under the executor's name.
-            let f = &b.factory;
-            let _ = f
-                .record_call(LlmCall {
-                    id: new_id(),
-                    at: f.now(),
-                    agent: job.agent.name.clone(),
-                    product: job.task.product.clone(),
-                    task_id: Some(job.task.id.clone()),
-                    model: format!("cli:{}", self.cfg.name),
-                    provider: None,
-                    prompt_tokens: 0,
-                    completion_tokens: 0,
-                    cost: c,
-                    latency_ms: started.elapsed().as_millis() as u64,
-                    error: None,
-                    finished_at: Some(f.now()),
-                })
-                .await;
+            let _ = b.record_call(job, format!("cli:{}", self.cfg.name), None, (0, 0), c, started.elapsed()).await;
         }
         match end {
             End::Timeout => Err(ExecError::Timeout(started.elapsed().as_secs())),

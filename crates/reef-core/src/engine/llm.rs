@@ -150,24 +150,7 @@ impl Executor for LlmExecutor {
         let (pt, ct) = resp.usage.as_ref().map(|u| (u.prompt_tokens as u64, u.completion_tokens as u64)).unwrap_or((prompt_tokens, 0));
         let cost = header_cost.or_else(|| self.budget.prices.cost(&model, pt, ct)).unwrap_or_default();
         self.budget.settle(&hold, cost).await.map_err(|e| ExecError::Failed(format!("settling budget: {e}")))?;
-        let f = &self.budget.factory;
-        let _ = f
-            .record_call(LlmCall {
-                id: new_id(),
-                at: f.now(),
-                agent: job.agent.name.clone(),
-                product: job.task.product.clone(),
-                task_id: Some(job.task.id.clone()),
-                model: model.clone(),
-                provider,
-                prompt_tokens: pt,
-                completion_tokens: ct,
-                cost,
-                latency_ms: latency.as_millis() as u64,
-                error: None,
-                finished_at: Some(f.now()),
-            })
-            .await;
+        let _ = self.budget.record_call(job, model.clone(), provider, (pt, ct), cost, latency).await;
         let content = resp.choices.into_iter().next().and_then(|c| c.message.content).unwrap_or_default();
         if content.trim().is_empty() {
             return Err(ExecError::Empty);

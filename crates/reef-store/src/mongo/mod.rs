@@ -233,24 +233,7 @@ impl MongoStore {
     }
 
     pub fn ports(&self) -> Ports {
-        let s = Arc::new(self.clone());
-        Ports {
-            kind: StoreKind::Mongo(format!("{} (database {})", self.redacted_uri, self.db.name())),
-            tasks: s.clone(),
-            events: s.clone(),
-            audit: s.clone(),
-            changes: s.clone(),
-            agents: s.clone(),
-            ledger: s.clone(),
-            approvals: s.clone(),
-            metrics: s.clone(),
-            memory: s.clone(),
-            graph: s.clone(),
-            revenue: s.clone(),
-            leases: s.clone(),
-            settings: s.clone(),
-            archive: s,
-        }
+        Ports::from_store(StoreKind::Mongo(format!("{} (database {})", self.redacted_uri, self.db.name())), Arc::new(self.clone()))
     }
 }
 

@@ -349,28 +349,11 @@ impl AuditLog for MongoStore {
 impl Agents for MongoStore {
     async fn upsert(&self, config: AgentConfig, author: &str, now: Timestamp) -> StoreResult<Agent> {
         let existing = self.coll(c::AGENT_STATE).find_one(doc! {"_id": &config.name}).await.map_err(mongo_err)?;
-        let mut agent = match existing {
-            Some(d) => {
-                let a: Agent = parse_one(c::AGENT_STATE, &d)?;
-                if a.config == config {
-                    return Ok(a);
-                }
-                a
-            }
-            None => Agent {
-                id: config.name.clone(),
-                config: config.clone(),
-                status: AgentStatus::Idle,
-                heartbeat_at: None,
-                current_task: None,
-                revision: 0,
-                updated_at: now,
-            },
+        let existing = existing.map(|d| parse_one::<Agent>(c::AGENT_STATE, &d)).transpose()?;
+        let (agent, rev) = match apply_config(existing, config, author, now) {
+            ConfigChange::Unchanged(a) => return Ok(a),
+            ConfigChange::Changed(a, r) => (a, r),
         };
-        agent.config = config.clone();
-        agent.revision += 1;
-        agent.updated_at = now;
-        let rev = AgentRevision { agent: agent.id.clone(), revision: agent.revision, config, author: author.into(), at: now };
         let mut rd = doc_of(&rev)?;
         rd.insert("_id", format!("{}:{}", rev.agent, rev.revision));
         // The revision's unique _id makes two concurrent edits of one agent conflict, not merge.
@@ -466,17 +449,7 @@ impl Ledger for MongoStore {
                 requested: req.amount,
             });
         }
-        let r = Reservation {
-            id: req.id.clone(),
-            scopes: req.scopes.iter().map(|s| s.scope.clone()).collect(),
-            amount: req.amount,
-            state: ReservationState::Open,
-            created_at: now,
-            expires_at: req.expires_at,
-            settled: None,
-            task_id: req.task_id.clone(),
-            agent: req.agent.clone(),
-        };
+        let r = req.to_reservation(now);
         let rd = doc_of(&r)?;
         match session.as_mut() {
             Some(s) => {
@@ -651,21 +624,7 @@ impl Approvals for MongoStore {
         if req.summary.len() > 64 * 1024 {
             return Err(StoreError::Invalid(format!("approval summary is {} bytes; the limit is 65536", req.summary.len())));
         }
-        let a = Approval {
-            id: new_id(),
-            task_id: req.task_id,
-            action_class: req.action_class,
-            summary: req.summary,
-            work_products: req.work_products,
-            requested_by: req.requested_by,
-            created_at: now,
-            expires_at: req.expires_at,
-            status: ApprovalStatus::Pending,
-            decided_by: None,
-            decided_at: None,
-            reason: None,
-            attempt: req.attempt,
-        };
+        let a = req.into_approval(new_id(), now);
         self.coll(c::APPROVALS).insert_one(doc_of(&a)?).await.map_err(mongo_err)?;
         Ok(a)
     }

@@ -77,17 +77,7 @@ impl Ledger for SqliteStore {
                 )
                 .map_err(db_err)?;
             }
-            let r = Reservation {
-                id: req.id.clone(),
-                scopes: req.scopes.iter().map(|s| s.scope.clone()).collect(),
-                amount: req.amount,
-                state: ReservationState::Open,
-                created_at: now,
-                expires_at: req.expires_at,
-                settled: None,
-                task_id: req.task_id.clone(),
-                agent: req.agent.clone(),
-            };
+            let r = req.to_reservation(now);
             let exists: bool = tx
                 .query_row("SELECT 1 FROM reservations WHERE id = ?1", [&r.id], |_| Ok(true))
                 .optional()

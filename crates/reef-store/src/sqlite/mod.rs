@@ -103,24 +103,7 @@ impl SqliteStore {
     }
 
     pub fn ports(&self) -> Ports {
-        let s = Arc::new(self.clone());
-        Ports {
-            kind: StoreKind::Embedded(self.inner.path.display().to_string()),
-            tasks: s.clone(),
-            events: s.clone(),
-            audit: s.clone(),
-            changes: s.clone(),
-            agents: s.clone(),
-            ledger: s.clone(),
-            approvals: s.clone(),
-            metrics: s.clone(),
-            memory: s.clone(),
-            graph: s.clone(),
-            revenue: s.clone(),
-            leases: s.clone(),
-            settings: s.clone(),
-            archive: s,
-        }
+        Ports::from_store(StoreKind::Embedded(self.inner.path.display().to_string()), Arc::new(self.clone()))
     }
 
     /// Runs `f` on the connection off the async runtime.

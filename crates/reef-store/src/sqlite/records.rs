@@ -95,28 +95,11 @@ impl Agents for SqliteStore {
         self.write(move |tx| {
             let existing: Option<String> =
                 tx.query_row("SELECT doc FROM agent_state WHERE id = ?1", [&config.name], |r| r.get(0)).optional().map_err(db_err)?;
-            let mut agent = match existing {
-                Some(doc) => {
-                    let a: Agent = parse_doc("agent_state", &config.name, &doc).map_err(malformed)?;
-                    if a.config == config {
-                        return Ok(a);
-                    }
-                    a
-                }
-                None => Agent {
-                    id: config.name.clone(),
-                    config: config.clone(),
-                    status: AgentStatus::Idle,
-                    heartbeat_at: None,
-                    current_task: None,
-                    revision: 0,
-                    updated_at: now,
-                },
+            let existing = existing.map(|doc| parse_doc::<Agent>("agent_state", &config.name, &doc).map_err(malformed)).transpose()?;
+            let (agent, rev) = match apply_config(existing, config, &author, now) {
+                ConfigChange::Unchanged(a) => return Ok(a),
+                ConfigChange::Changed(a, r) => (a, r),
             };
-            agent.config = config.clone();
-            agent.revision += 1;
-            agent.updated_at = now;
-            let rev = AgentRevision { agent: agent.id.clone(), revision: agent.revision, config, author, at: now };
             tx.execute(
                 "INSERT INTO agent_revisions (id, doc) VALUES (?1, ?2)",
                 params![format!("{}:{}", rev.agent, rev.revision), serde_json::to_string(&rev).map_err(json_err)?],
@@ -191,21 +174,7 @@ impl Approvals for SqliteStore {
             return Err(StoreError::Invalid(format!("approval summary is {} bytes; the limit is 65536", req.summary.len())));
         }
         self.write(move |tx| {
-            let a = Approval {
-                id: new_id(),
-                task_id: req.task_id,
-                action_class: req.action_class,
-                summary: req.summary,
-                work_products: req.work_products,
-                requested_by: req.requested_by,
-                created_at: now,
-                expires_at: req.expires_at,
-                status: ApprovalStatus::Pending,
-                decided_by: None,
-                decided_at: None,
-                reason: None,
-                attempt: req.attempt,
-            };
+            let a = req.into_approval(new_id(), now);
             tx.execute("INSERT INTO approvals (id, doc) VALUES (?1, ?2)", params![a.id, serde_json::to_string(&a).map_err(json_err)?])
                 .map_err(db_err)?;
             Ok(a)
