@@ -407,7 +407,7 @@ fn schedules_run_each_slot_once_and_respect_pause_and_overlap() {
     e.write_config(
         "[engine]\nlease_seconds = 2\n\
          [[executors]]\nname = \"note\"\nkinds = [\"note\"]\ncommand = [\"echo\", \"noted\"]\n\
-         [[executors]]\nname = \"hang\"\nkinds = [\"hang\"]\ncommand = [\"sleep\", \"300\"]\n\
+         [[executors]]\nname = \"hang\"\nkinds = [\"hang\"]\ncommand = [\"sh\", \"-c\", \"sleep 300 # reef-shutdown-marker\"]\n\
          [[schedules]]\nname = \"every-minute\"\ncron = \"* * * * *\"\ntitle = \"Heartbeat check\"\ntype = \"note\"\nagent = \"kev\"\n\
          [[schedules]]\nname = \"long\"\ncron = \"0 0 1 1 *\"\ntitle = \"Long job\"\ntype = \"hang\"\nagent = \"rex\"\n",
     );
@@ -429,8 +429,12 @@ fn schedules_run_each_slot_once_and_respect_pause_and_overlap() {
     assert_eq!(heartbeat(), 1, "one run per slot");
     e.ok(&["schedule", "pause", "every-minute"]);
     assert_eq!(e.json(&["schedules"])["schedules"][0]["paused"], true);
-    e.ok(&["stop"]);
+    // Shutting the engine down stops the running child and puts its task back in the queue.
     sigterm(&mut serve);
+    let long = e.tasks().into_iter().find(|t| t["title"] == "Long job").unwrap();
+    assert_eq!(long["status"], "pending", "{long}");
+    assert_eq!(long["error"], "worker shut down");
+    assert!(pids_with("reef-shutdown-marker").is_empty(), "no agent process outlives reef serve");
     let bad = e.cmd().args(["schedule", "run", "nope"]).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("every-minute, long"));
 }
