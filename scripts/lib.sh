@@ -68,3 +68,19 @@ ensure_litellm() {
   step "installing the LiteLLM proxy into $venv (first run only)"
   python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check 'litellm[proxy]' && [ -x "$venv/bin/litellm" ]
 }
+
+# The desktop app's system libraries (WebKitGTK and friends) and what its tests use (Xvfb,
+# WebKitWebDriver, a D-Bus session with a notification daemon, ImageMagick for screenshots).
+APP_PACKAGES="file libssl-dev libxdo-dev libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev xvfb xauth webkit2gtk-driver dbus dbus-x11 dunst imagemagick"
+
+ensure_node() {
+  command -v npm >/dev/null 2>&1 || ensure_apt_packages nodejs npm
+}
+
+# Builds the web UI into ui/dist (the app embeds it at compile time).
+build_ui() {
+  ensure_node
+  step "building the UI"
+  # `npm ci` trips over rollup's optional dependencies on lockfiles made elsewhere; install is safe.
+  (cd ui && npm install --no-audit --no-fund --silent && npm run --silent build)
+}

@@ -7,6 +7,8 @@ source scripts/lib.sh
 
 ensure_rust
 ensure_apt_packages build-essential pkg-config python3 git
+# shellcheck disable=SC2086
+ensure_apt_packages $APP_PACKAGES
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reef/target}"
 cache="$HOME/.cache/reef"
 mkdir -p "$cache"
@@ -44,6 +46,10 @@ if ensure_litellm "$cache/litellm-venv"; then
 else
   echo "LiteLLM: could not be installed; the engine tests that need it will report themselves skipped."
 fi
+
+build_ui
+step "UI unit tests (vitest)"
+(cd ui && npx vitest run)
 
 step "formatting and lints"
 ensure_rust_components rustfmt clippy

@@ -1,0 +1,80 @@
+//! Typed events from the store's watch to the window: the UI never polls for state changes.
+//! When the store goes away the window is told, and the watch resumes from its last token.
+
+use futures::StreamExt;
+use reef_core::factory::Factory;
+use reef_core::ResumeToken;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tauri::AppHandle;
+use tauri_specta::Event;
+use tokio_util::sync::CancellationToken;
+
+/// A document changed in the store (by this app, the engine, the CLI or another program).
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, Event)]
+pub struct StoreChanged {
+    pub collection: String,
+    pub id: String,
+    pub op: String,
+}
+
+/// The store's connection as the window should show it.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, Event)]
+pub struct StoreStatus {
+    pub connected: bool,
+    pub message: String,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn run(app: AppHandle, f: Factory, shutdown: CancellationToken) {
+    let mut from: Option<ResumeToken> = None;
+    let mut notifier = crate::notify::Notifier::default();
+    refresh_tray(&app, &f).await;
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match f.ports.changes.watch(from.clone()).await {
+            Ok(mut s) => {
+                let _ = StoreStatus { connected: true, message: f.ports.kind.to_string() }.emit(&app);
+                backoff = Duration::from_millis(500);
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        c = s.next() => match c {
+                            Some(Ok(c)) => {
+                                from = Some(c.token.clone());
+                                notifier.on_change(&app, &f, &c.collection, c.op, &c.id).await;
+                                if c.collection == "approvals" {
+                                    refresh_tray(&app, &f).await;
+                                }
+                                let op = format!("{:?}", c.op).to_lowercase();
+                                let _ = StoreChanged { collection: c.collection, id: c.id, op }.emit(&app);
+                            }
+                            Some(Err(e)) => {
+                                let _ = StoreStatus { connected: false, message: e.to_string() }.emit(&app);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                if matches!(e, reef_core::StoreError::HistoryLost(_)) {
+                    from = None;
+                }
+                let _ = StoreStatus { connected: false, message: e.to_string() }.emit(&app);
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(15));
+    }
+}
+
+async fn refresh_tray(app: &AppHandle, f: &Factory) {
+    if let Ok(l) = f.ports.approvals.list(Some(reef_core::ApprovalStatus::Pending), 10_000).await {
+        crate::tray::set_pending(app, l.items.len());
+    }
+}

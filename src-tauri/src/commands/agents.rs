@@ -1,0 +1,46 @@
+//! Agents: status, caps, holds.
+
+use crate::dto::*;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use reef_core::engine::control::{hold_of, set_hold, Hold};
+use tauri::State;
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_agents(state: State<'_, AppState>) -> AppResult<Vec<AgentDto>> {
+    let f = state.factory()?;
+    let stored = f.ports.agents.list().await?.items;
+    let mut out = vec![];
+    for a in &f.config.agents {
+        let s = stored.iter().find(|x| x.id == a.name);
+        let hold = hold_of(f, Some(&a.name)).await?.map(|h| format!("{h:?}").to_lowercase());
+        out.push(AgentDto {
+            name: a.name.clone(),
+            role: a.role.clone(),
+            capabilities: a.capabilities.clone(),
+            status: s.map(|s| s.status.as_str().to_string()).unwrap_or_else(|| "offline".into()),
+            heartbeat_at: s.and_then(|s| s.heartbeat_at.as_ref()).map(reef_core::time::fmt_ts),
+            current_task: s.and_then(|s| s.current_task.clone()),
+            daily_cap_usd: a.daily_cap_usd.dollars(),
+            tier: a.model_tier.map(|t| t.as_str().into()),
+            revision: s.map(|s| s.revision).unwrap_or(0),
+            hold,
+        });
+    }
+    Ok(out)
+}
+
+/// `hold`: "pause", "stop", or null to resume; `agent` null for the whole factory.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_agent_hold(state: State<'_, AppState>, agent: Option<String>, hold: Option<String>) -> AppResult<()> {
+    let f = state.factory()?;
+    let h = match hold.as_deref() {
+        None => None,
+        Some("pause") => Some(Hold::Pause),
+        Some("stop") => Some(Hold::Stop),
+        Some(o) => return Err(AppError::invalid(format!("{o:?} is not pause or stop"))),
+    };
+    Ok(set_hold(f, agent.as_deref(), h, &state.operator()?, Some("from the desktop app")).await?)
+}

@@ -1,0 +1,33 @@
+//! The overview's numbers.
+
+use crate::dto::*;
+use crate::error::AppResult;
+use crate::state::AppState;
+use tauri::State;
+
+#[tauri::command]
+#[specta::specta]
+pub async fn status(state: State<'_, AppState>) -> AppResult<StatusDto> {
+    let f = state.factory()?;
+    let r = f.status().await?;
+    Ok(StatusDto {
+        store: r.store.to_string(),
+        remote: matches!(r.store, reef_core::StoreKind::Mongo(_)),
+        timezone: r.timezone,
+        operator: f.config.operator.clone(),
+        tasks: r.tasks.iter().map(|(s, n)| CountDto { status: s.as_str().into(), count: *n as u32 }).collect(),
+        caps_today: r
+            .caps_today
+            .iter()
+            .map(|c| CapDto {
+                scope: c.scope.clone(),
+                cap_usd: c.cap.dollars(),
+                spent_usd: c.spent.dollars(),
+                reserved_usd: c.reserved.dollars(),
+            })
+            .collect(),
+        pending_approvals: r.pending_approvals as u32,
+        dispatcher: r.dispatcher,
+        malformed: r.malformed.iter().map(Into::into).collect(),
+    })
+}

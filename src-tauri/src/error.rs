@@ -1,0 +1,54 @@
+//! The one error the window receives: a `code` it can branch on and a message for people.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, Serialize, specta::Type, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    NotFound,
+    LeaseLost,
+    Conflict,
+    BudgetRefused,
+    Malformed,
+    Invalid,
+    DimensionMismatch,
+    HistoryLost,
+    Unavailable,
+    Backend,
+    /// The store is still being opened (or could not be).
+    NotReady,
+}
+
+#[derive(Debug, Clone, Serialize, specta::Type, thiserror::Error)]
+#[error("{message}")]
+pub struct AppError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl From<reef_core::StoreError> for AppError {
+    fn from(e: reef_core::StoreError) -> Self {
+        use reef_core::ErrorCode as C;
+        let code = match e.code() {
+            C::NotFound => ErrorCode::NotFound,
+            C::LeaseLost => ErrorCode::LeaseLost,
+            C::Conflict => ErrorCode::Conflict,
+            C::BudgetRefused => ErrorCode::BudgetRefused,
+            C::Malformed => ErrorCode::Malformed,
+            C::Invalid => ErrorCode::Invalid,
+            C::DimensionMismatch => ErrorCode::DimensionMismatch,
+            C::HistoryLost => ErrorCode::HistoryLost,
+            C::Unavailable => ErrorCode::Unavailable,
+            C::Backend => ErrorCode::Backend,
+        };
+        Self { code, message: e.to_string() }
+    }
+}
+
+impl AppError {
+    pub fn invalid(m: impl Into<String>) -> Self {
+        Self { code: ErrorCode::Invalid, message: m.into() }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,83 @@
+//! Native notifications for what needs the operator: new approval requests, budget alerts at
+//! 80/100 %, failed tasks, stuck agents. Each is shown once per thing it is about.
+
+use reef_core::factory::Factory;
+use reef_core::{ChangeOp, Event};
+use std::collections::HashSet;
+use tauri::AppHandle;
+use tauri_plugin_notification::NotificationExt;
+
+#[derive(Default)]
+pub struct Notifier {
+    shown: HashSet<String>,
+}
+
+/// The title and body for an event that deserves a notification, if it does.
+pub fn message_for(e: &Event) -> Option<(String, String)> {
+    let d = &e.data;
+    match e.kind.as_str() {
+        "approval.requested" => Some((
+            "Approval needed".into(),
+            d["summary"].as_str().or(d["action_class"].as_str()).unwrap_or("a task waits for you").to_string(),
+        )),
+        "budget.alert" if d["threshold"].as_u64().unwrap_or(0) >= 80 => Some((
+            format!("Budget at {}%", d["threshold"]),
+            format!(
+                "{} — ${:.2} of ${:.2}",
+                e.subject.as_deref().unwrap_or(""),
+                d["spent"].as_i64().unwrap_or(0) as f64 / 1e6,
+                d["cap"].as_i64().unwrap_or(0) as f64 / 1e6
+            ),
+        )),
+        "budget.cap_reached" => Some(("Agent held at its cap".into(), e.subject.clone().unwrap_or_default())),
+        "task.failed" => Some(("Task failed".into(), d["error"].as_str().unwrap_or("see the task").chars().take(160).collect())),
+        "task.stuck" => Some(("Agent stuck".into(), d["reason"].as_str().unwrap_or("no progress").to_string())),
+        "approval.expired" => Some(("Approval expired".into(), "A request expired unanswered; its task was cancelled.".into())),
+        _ => None,
+    }
+}
+
+impl Notifier {
+    /// Notifies for a newly inserted event, once.
+    pub async fn on_change(&mut self, app: &AppHandle, f: &Factory, collection: &str, op: ChangeOp, id: &str) {
+        if collection != "events" || op != ChangeOp::Insert || !self.shown.insert(id.to_string()) {
+            return;
+        }
+        let Ok(l) = f.ports.events.recent(&reef_core::EventQuery { limit: 50, ..Default::default() }).await else { return };
+        let Some(e) = l.items.into_iter().find(|e| e.id == id) else { return };
+        if let Some((title, body)) = message_for(&e) {
+            let _ = app.notification().builder().title(title).body(body).show();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: &str, data: serde_json::Value) -> Event {
+        Event {
+            id: "e".into(),
+            kind: kind.into(),
+            at: Default::default(),
+            actor: "reef".into(),
+            subject: Some("agent:rex:day:2026-11-21".into()),
+            data,
+        }
+    }
+
+    #[test]
+    fn only_what_needs_the_operator_notifies() {
+        assert_eq!(
+            message_for(&ev("approval.requested", serde_json::json!({"summary": "Deploy Invoicely"}))).unwrap().1,
+            "Deploy Invoicely"
+        );
+        assert!(message_for(&ev("budget.alert", serde_json::json!({"threshold": 50}))).is_none(), "50 % is an event, not a notification");
+        assert!(message_for(&ev("budget.alert", serde_json::json!({"threshold": 80, "spent": 32000000, "cap": 40000000})))
+            .unwrap()
+            .1
+            .contains("$32.00 of $40.00"));
+        assert!(message_for(&ev("task.done", serde_json::json!({}))).is_none());
+        assert!(message_for(&ev("task.failed", serde_json::json!({"error": "boom"}))).is_some());
+    }
+}

@@ -1,0 +1,41 @@
+import { describe, expect, it } from "vitest";
+import { age, capLevel, capUse, matches, money, scopeLabel, until, windowOf } from "./format";
+
+describe("format", () => {
+  it("shows money the way the CLI does", () => {
+    expect(money(24.9)).toBe("$24.90");
+    expect(money(0.0005)).toBe("$0.0005");
+    expect(money(1234.5)).toBe("$1,234.50");
+  });
+  it("ages and expiries are relative to now", () => {
+    const now = Date.parse("2026-11-21T10:00:00Z");
+    expect(age("2026-11-21T09:59:30Z", now)).toBe("30 s");
+    expect(age("2026-11-21T07:00:00Z", now)).toBe("3 h");
+    expect(age(null, now)).toBe("—");
+    expect(until("2026-11-21T09:00:00Z", now)).toBe("expired");
+    expect(until("2026-11-21T12:00:00Z", now)).toBe("in 2 h");
+  });
+  it("cap use counts reservations and flags 80 and 100 %", () => {
+    expect(capUse(30, 10, 40)).toBe(100);
+    expect(capLevel(capUse(30, 3, 40))).toBe("warn");
+    expect(capLevel(50)).toBe("ok");
+    expect(capUse(1, 0, 0)).toBe(0);
+  });
+  it("names scopes for people", () => {
+    expect(scopeLabel("agent:rex:day:2026-11-21")).toBe("Rex");
+    expect(scopeLabel("global:day:2026-11-21")).toBe("Factory");
+  });
+  it("draws only the visible window of a long list", () => {
+    const w = windowOf(100_000, 36, 36_000, 720);
+    expect(w.first).toBe(992);
+    expect(w.last).toBe(1028);
+    expect(w.height).toBe(3_600_000);
+    expect(windowOf(3, 36, 0, 720).last).toBe(3);
+  });
+  it("filters tasks by title, id, agent or product", () => {
+    const t = { title: "Deploy Invoicely", id: "abc", assigned_to: "rex", product: "invoicely" };
+    expect(matches(t, "deploy")).toBe(true);
+    expect(matches(t, "REX")).toBe(true);
+    expect(matches(t, "scout")).toBe(false);
+  });
+});
