@@ -58,3 +58,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test (workspace)"
 cargo test --workspace --locked -- --show-output
+
+step "desktop app end to end (real window under Xvfb, WebKitWebDriver)"
+cargo build --locked -p reef-app -p reef-cli
+(cd tests/e2e && npm install --no-audit --no-fund --silent)
+export REEF_SCREENSHOTS="${REEF_SCREENSHOTS:-$PWD/target/screenshots}"
+xvfb-run -a -s "-screen 0 1440x900x24" dbus-run-session -- node --test --test-concurrency=1 tests/e2e/app.test.mjs
+echo "Screenshots of every view: $REEF_SCREENSHOTS"

@@ -1,0 +1,114 @@
+// End-to-end tests of the real REEF desktop app under Xvfb, driven through WebKitWebDriver.
+// Each test runs against a fresh embedded store seeded with `reef demo`; screenshots of every
+// view go to $REEF_SCREENSHOTS (default target/screenshots) so a person can look at them.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import net from "node:net";
+import { remote } from "webdriverio";
+
+const root = resolve(import.meta.dirname, "../..");
+const target = process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, ".cache/reef/target");
+const app = join(target, "debug/reef-app");
+const reef = join(target, "debug/reef");
+const shots = process.env.REEF_SCREENSHOTS ?? join(root, "target/screenshots");
+mkdirSync(shots, { recursive: true });
+
+const dataDir = mkdtempSync(join(tmpdir(), "reef-e2e-"));
+const config = join(dataDir, "config.toml");
+writeFileSync(config, "");
+const env = { ...process.env, REEF_DATA_DIR: dataDir, REEF_CONFIG: config, TAURI_WEBVIEW_AUTOMATION: "true" };
+const cli = (...args) => JSON.parse(execFileSync(reef, ["--json", ...args], { env }).toString());
+
+function freePort() {
+  return new Promise((ok) => { const s = net.createServer(); s.listen(0, () => { const p = s.address().port; s.close(() => ok(p)); }); });
+}
+async function waitPort(port, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const up = await new Promise((ok) => { const c = net.connect(port, "127.0.0.1", () => { c.end(); ok(true); }); c.on("error", () => ok(false)); });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listened on ${port}`);
+}
+
+let driver, browser;
+before(async () => {
+  cli("demo");
+  const port = await freePort();
+  driver = spawn("WebKitWebDriver", [`--port=${port}`], { env, stdio: "ignore" });
+  await waitPort(port, 15000);
+  browser = await remote({
+    hostname: "127.0.0.1", port, logLevel: "error",
+    capabilities: { "webkitgtk:browserOptions": { binary: app, args: [] } },
+  });
+  // The window is up once the overview has its numbers.
+  await browser.$("h1=Overview").waitForExist({ timeout: 30000 });
+  await browser.$(".cap").waitForExist({ timeout: 30000 });
+});
+after(async () => {
+  await browser?.deleteSession().catch(() => {});
+  driver?.kill();
+});
+
+async function open(view) {
+  await (await browser.$(`button[data-view="${view}"]`)).click();
+  await browser.$("h1").waitForExist();
+}
+async function shot(name) {
+  await browser.pause(500); // let the last DOM change paint before the picture
+  await browser.saveScreenshot(join(shots, `${name}.png`));
+}
+
+test("every view opens on demo data and shows it", async () => {
+  const s = cli("status");
+  const agents = await browser.$$(".agent");
+  assert.equal(agents.length, 4, "four agents on the overview");
+  await shot("overview");
+  await open("tasks");
+  await browser.$("[data-task]").waitForExist({ timeout: 10000 });
+  const total = s.tasks.reduce((n, [, c]) => n + c, 0);
+  assert.match(await browser.$(".states button").getText(), new RegExp(`all ${total}`));
+  await (await browser.$("[data-task]")).click();
+  await browser.$(".detail .big").waitForExist();
+  await shot("tasks");
+  await open("approvals");
+  await browser.$("[data-approval]").waitForExist({ timeout: 10000 });
+  assert.equal((await browser.$$("[data-approval]")).length, 2);
+  await shot("approvals");
+  await open("agents");
+  await browser.$("table").waitForExist();
+  await shot("agents");
+  await open("events");
+  await browser.$(".ev").waitForExist({ timeout: 10000 });
+  await shot("events");
+});
+
+test("approving in the inbox moves the task back to the queue", async () => {
+  await open("approvals");
+  const first = await browser.$("[data-approval]");
+  const id = await first.getAttribute("data-approval");
+  const taskId = cli("approvals").approvals.find((a) => a._id === id).task_id;
+  await (await first.$("button.primary")).click();
+  await browser.waitUntil(() => cli("task", "show", taskId).task.status === "pending", { timeout: 10000, timeoutMsg: "task not back in the queue" });
+  // The inbox updates through the store's event, without a reload.
+  await browser.waitUntil(async () => (await browser.$$("[data-approval]")).length === 1, { timeout: 10000 });
+});
+
+test("a task created elsewhere appears through an event", async () => {
+  await open("tasks");
+  const t = cli("task", "add", "Created by another process", "--agent", "scout");
+  await browser.waitUntil(async () => (await browser.$(`[data-task="${t._id}"]`)).isExisting(), { timeout: 10000, timeoutMsg: "new task did not appear" });
+});
+
+test("a task created in the window lands in the store", async () => {
+  await open("tasks");
+  await (await browser.$("button=New task")).click();
+  await (await browser.$("form.create input[placeholder=Title]")).setValue("Made in the app");
+  await (await browser.$("form.create button[type=submit]")).click();
+  await browser.waitUntil(() => cli("task", "list", "--limit", "1000").tasks.some((t) => t.title === "Made in the app"), { timeout: 10000 });
+});
