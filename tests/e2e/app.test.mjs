@@ -112,3 +112,25 @@ test("a task created in the window lands in the store", async () => {
   await (await browser.$("form.create button[type=submit]")).click();
   await browser.waitUntil(() => cli("task", "list", "--limit", "1000").tasks.some((t) => t.title === "Made in the app"), { timeout: 10000 });
 });
+
+test("a new approval request raises a native notification (seen on D-Bus)", async () => {
+  // A notification daemon and a monitor on this test's session bus.
+  const dunst = spawn("dunst", [], { env, stdio: "ignore" });
+  const monitor = spawn("dbus-monitor", ["--session", "interface='org.freedesktop.Notifications',member='Notify'"], { env });
+  let seen = "";
+  monitor.stdout.on("data", (d) => (seen += d.toString()));
+  await new Promise((r) => setTimeout(r, 500)); // the monitor subscribes before anything is sent
+  // An engine whose deploy executor is gated by the approval policy.
+  writeFileSync(config, '[engine]\nlease_seconds = 2\n[[executors]]\nname = "deployer"\nkinds = ["deploy"]\ncommand = ["echo", "deployed"]\n');
+  writeFileSync(join(dataDir, "litellm-config.yaml"), execFileSync("cat", [join(root, "litellm-config.yaml")]));
+  const serve = spawn(reef, ["serve", "--role", "worker"], { env, stdio: "ignore" });
+  try {
+    cli("task", "add", "Ship the notification test", "--type", "deploy", "--agent", "rex", "--action-class", "production_deploy");
+    await browser.waitUntil(async () => seen.includes("Approval needed"), { timeout: 20000, timeoutMsg: `no Notify call; monitor saw: ${seen.slice(0, 400)}` });
+    assert.match(seen, /Ship the notification test/);
+  } finally {
+    serve.kill("SIGTERM");
+    monitor.kill();
+    dunst.kill();
+  }
+});
