@@ -225,3 +225,85 @@ impl From<&Event> for EventDto {
         }
     }
 }
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct ScheduleDto {
+    pub name: String,
+    pub cron: String,
+    pub title: String,
+    pub agent: Option<String>,
+    pub next_run: Option<String>,
+    pub last_slot: Option<String>,
+    pub paused: bool,
+    pub overlap: String,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct SpendRowDto {
+    pub key: String,
+    pub usd: f64,
+    pub calls: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct RevenueRowDto {
+    pub product: String,
+    pub month: String,
+    pub currency: String,
+    /// Major units (dollars, euros), per currency: never converted.
+    pub amount: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct ProductDto {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub deploy_target: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct RevenueDto {
+    pub rows: Vec<RevenueRowDto>,
+    pub products: Vec<ProductDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct MemoryHitDto {
+    pub id: String,
+    pub content: String,
+    pub kind: String,
+    pub agent: Option<String>,
+    pub product: Option<String>,
+    pub created_at: String,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct MemorySearchDto {
+    /// Which search ran: exact_scan, sqlite_vec or vector_search_index.
+    pub method: String,
+    pub hits: Vec<MemoryHitDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct EntityDto {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub depth: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct EdgeDto {
+    pub from: String,
+    pub to: String,
+    pub kind: String,
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct GraphDto {
+    pub nodes: Vec<EntityDto>,
+    pub edges: Vec<EdgeDto>,
+}

@@ -33,6 +33,13 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::agents::list_agents,
             commands::agents::set_agent_hold,
             commands::events::recent_events,
+            commands::insight::list_schedules,
+            commands::insight::schedule_action,
+            commands::insight::spend,
+            commands::insight::revenue,
+            commands::insight::search_memory,
+            commands::insight::list_entities,
+            commands::insight::traverse,
         ])
         .events(collect_events![StoreChanged, StoreStatus])
         // One type per DTO: the window reads what commands return and sends what they take.

@@ -86,6 +86,32 @@ test("every view opens on demo data and shows it", async () => {
   await open("events");
   await browser.$(".ev").waitForExist({ timeout: 10000 });
   await shot("events");
+  await open("schedules");
+  await browser.$(".empty").waitForExist({ timeout: 10000 });
+  await shot("schedules");
+  await open("graph");
+  await browser.waitUntil(async () => Number(await browser.$(".graph").getAttribute("data-nodes")) > 3, { timeout: 15000, timeoutMsg: "graph did not draw" });
+  await shot("graph");
+  await open("revenue");
+  await browser.$(".u-over").waitForExist({ timeout: 10000 });
+  const tables = [];
+  for (const t of await browser.$$("table.totals")) tables.push(await t.getText());
+  assert.match(tables.join("\n"), /QuickForm/);
+  assert.match(tables.join("\n"), /€17\.00/, "euros stay euros");
+  await shot("revenue");
+  await open("spend");
+  await browser.$(".kpi").waitForExist({ timeout: 10000 });
+  await shot("spend");
+});
+
+test("memory search returns scored results and says which search ran", async () => {
+  await open("memory");
+  await (await browser.$("input.q")).setValue("stripe webhook signature");
+  await (await browser.$("form.bar button[type=submit]")).click();
+  await browser.$(".hit").waitForExist({ timeout: 10000 });
+  assert.match(await browser.$(".method").getText(), /exact scan/);
+  assert.match(await (await browser.$$(".hit"))[0].getText(), /Stripe webhook signature/);
+  await shot("memory");
 });
 
 test("approving in the inbox moves the task back to the queue", async () => {

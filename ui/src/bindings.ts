@@ -21,6 +21,15 @@ export const commands = {
 	/**  `hold`: "pause", "stop", or null to resume; `agent` null for the whole factory. */
 	setAgentHold: (agent: string | null, hold: string | null) => typedError<null, AppError>(__TAURI_INVOKE("set_agent_hold", { agent, hold })),
 	recentEvents: (kind: string | null, subject: string | null, text: string | null, limit: number) => typedError<EventDto[], AppError>(__TAURI_INVOKE("recent_events", { kind, subject, text, limit })),
+	listSchedules: () => typedError<ScheduleDto[], AppError>(__TAURI_INVOKE("list_schedules")),
+	/**  `action`: "pause", "resume" or "run". */
+	scheduleAction: (name: string, action: string) => typedError<null, AppError>(__TAURI_INVOKE("schedule_action", { name, action })),
+	/**  Spend over the last `days` days grouped by "agent", "model", "product" or "day". */
+	spend: (group: string, days: number) => typedError<SpendRowDto[], AppError>(__TAURI_INVOKE("spend", { group, days })),
+	revenue: () => typedError<RevenueDto, AppError>(__TAURI_INVOKE("revenue")),
+	searchMemory: (query: string, agent: string | null, product: string | null, kind: string | null) => typedError<MemorySearchDto, AppError>(__TAURI_INVOKE("search_memory", { query, agent, product, kind })),
+	listEntities: () => typedError<EntityDto[], AppError>(__TAURI_INVOKE("list_entities")),
+	traverse: (start: string, depth: number) => typedError<GraphDto, AppError>(__TAURI_INVOKE("traverse", { start, depth })),
 };
 
 /** Events */
@@ -83,6 +92,20 @@ export type CountDto = {
 
 export type DecisionDto = "approve" | "reject" | "revise";
 
+export type EdgeDto = {
+	from: string,
+	to: string,
+	kind: string,
+	weight: number | null,
+};
+
+export type EntityDto = {
+	id: string,
+	kind: string,
+	name: string,
+	depth: number,
+};
+
 export type ErrorCode = "not_found" | "lease_lost" | "conflict" | "budget_refused" | "malformed" | "invalid" | "dimension_mismatch" | "history_lost" | "unavailable" | "backend" | 
 /**  The store is still being opened (or could not be). */
 "not_ready";
@@ -96,10 +119,31 @@ export type EventDto = {
 	data: string,
 };
 
+export type GraphDto = {
+	nodes: EntityDto[],
+	edges: EdgeDto[],
+};
+
 export type MalformedDto = {
 	collection: string,
 	id: string,
 	reason: string,
+};
+
+export type MemoryHitDto = {
+	id: string,
+	content: string,
+	kind: string,
+	agent: string | null,
+	product: string | null,
+	created_at: string,
+	score: number | null,
+};
+
+export type MemorySearchDto = {
+	/**  Which search ran: exact_scan, sqlite_vec or vector_search_index. */
+	method: string,
+	hits: MemoryHitDto[],
 };
 
 export type NewTaskDto = {
@@ -112,6 +156,43 @@ export type NewTaskDto = {
 	product: string | null,
 	action_class: string | null,
 	review: boolean | null,
+};
+
+export type ProductDto = {
+	id: string,
+	name: string,
+	status: string,
+	deploy_target: string | null,
+};
+
+export type RevenueDto = {
+	rows: RevenueRowDto[],
+	products: ProductDto[],
+};
+
+export type RevenueRowDto = {
+	product: string,
+	month: string,
+	currency: string,
+	/**  Major units (dollars, euros), per currency: never converted. */
+	amount: number | null,
+};
+
+export type ScheduleDto = {
+	name: string,
+	cron: string,
+	title: string,
+	agent: string | null,
+	next_run: string | null,
+	last_slot: string | null,
+	paused: boolean,
+	overlap: string,
+};
+
+export type SpendRowDto = {
+	key: string,
+	usd: number | null,
+	calls: number,
 };
 
 export type StatusDto = {

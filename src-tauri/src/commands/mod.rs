@@ -3,5 +3,6 @@
 pub mod agents;
 pub mod approvals;
 pub mod events;
+pub mod insight;
 pub mod status;
 pub mod tasks;

@@ -1,11 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { age, capLevel, capUse, matches, money, scopeLabel, until, windowOf } from "./format";
+import { amount, age, capLevel, capUse, matches, money, scopeLabel, until, windowOf } from "./format";
 
 describe("format", () => {
   it("shows money the way the CLI does", () => {
     expect(money(24.9)).toBe("$24.90");
     expect(money(0.0005)).toBe("$0.0005");
     expect(money(1234.5)).toBe("$1,234.50");
+  });
+  it("shows revenue in its own currency", () => {
+    expect(amount(17, "eur")).toBe("€17.00");
+    expect(amount(9, "usd")).toBe("$9.00");
+    expect(amount(5, "zzz")).toMatch(/ZZZ\s5\.00/);
   });
   it("ages and expiries are relative to now", () => {
     const now = Date.parse("2026-11-21T10:00:00Z");

@@ -5,6 +5,15 @@ export function money(usd: number): string {
   return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
 
+/** An amount in its own currency (revenue is never converted). */
+export function amount(value: number, currency: string): string {
+  try {
+    return new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() }).format(value);
+  } catch {
+    return `${value.toFixed(2)} ${currency.toUpperCase()}`;
+  }
+}
+
 /** "12 s", "4 min", "3 h", "2 d" ago; "—" for no time. */
 export function age(iso: string | null | undefined, now: number = Date.now()): string {
   if (!iso) return "—";

@@ -1,0 +1,147 @@
+//! Schedules, spend, revenue, memory search and the knowledge graph.
+
+use crate::dto::*;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use reef_core::engine::schedule;
+use reef_core::*;
+use tauri::State;
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_schedules(state: State<'_, AppState>) -> AppResult<Vec<ScheduleDto>> {
+    let f = state.factory()?;
+    let mut out = vec![];
+    for s in &f.config.schedules {
+        let st = schedule::state(f, &s.section.name).await?;
+        out.push(ScheduleDto {
+            name: s.section.name.clone(),
+            cron: s.section.cron.clone(),
+            title: s.section.title.clone(),
+            agent: s.section.agent.clone(),
+            next_run: s.next_slot(f.config.timezone, f.now()).map(|t| time::fmt_ts(&t)),
+            last_slot: st.last_slot.map(|t| time::fmt_ts(&t)),
+            paused: st.paused,
+            overlap: if s.skip_overlap { "skip".into() } else { "allow".into() },
+        });
+    }
+    Ok(out)
+}
+
+/// `action`: "pause", "resume" or "run".
+#[tauri::command]
+#[specta::specta]
+pub async fn schedule_action(state: State<'_, AppState>, name: String, action: String) -> AppResult<()> {
+    let f = state.factory()?;
+    let who = state.operator()?;
+    let s = f.config.schedules.iter().find(|s| s.section.name == name).ok_or_else(|| AppError::invalid(format!("no schedule {name:?}")))?;
+    match action.as_str() {
+        "pause" => schedule::set_paused(f, &name, true, &who).await?,
+        "resume" => schedule::set_paused(f, &name, false, &who).await?,
+        "run" => {
+            schedule::start_run(f, s, &format!("manual:{}", new_id()), &who).await?;
+        }
+        other => return Err(AppError::invalid(format!("{other:?} is not pause, resume or run"))),
+    }
+    Ok(())
+}
+
+/// Spend over the last `days` days grouped by "agent", "model", "product" or "day".
+#[tauri::command]
+#[specta::specta]
+pub async fn spend(state: State<'_, AppState>, group: String, days: u32) -> AppResult<Vec<SpendRowDto>> {
+    let f = state.factory()?;
+    let g = match group.as_str() {
+        "agent" => SpendGroup::Agent,
+        "model" => SpendGroup::Model,
+        "product" => SpendGroup::Product,
+        "day" => SpendGroup::Day,
+        o => return Err(AppError::invalid(format!("{o:?} is not agent, model, product or day"))),
+    };
+    let now = f.now();
+    let rows = f.ports.ledger.spend(g, now - chrono::Duration::days(days.max(1) as i64), now + chrono::Duration::minutes(1)).await?;
+    Ok(rows.into_iter().map(|r| SpendRowDto { key: r.key, usd: r.cost.dollars(), calls: r.calls as u32 }).collect())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn revenue(state: State<'_, AppState>) -> AppResult<RevenueDto> {
+    let f = state.factory()?;
+    let rows = f.ports.revenue.by_product_month().await?;
+    let products = f.ports.revenue.products().await?.items;
+    Ok(RevenueDto {
+        rows: rows
+            .into_iter()
+            .map(|r| RevenueRowDto { product: r.product, month: r.month, currency: r.currency, amount: r.amount_minor as f64 / 100.0 })
+            .collect(),
+        products: products
+            .into_iter()
+            .map(|p| ProductDto { id: p.id, name: p.name, status: p.status, deploy_target: p.deploy_target })
+            .collect(),
+    })
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn search_memory(
+    state: State<'_, AppState>,
+    query: String,
+    agent: Option<String>,
+    product: Option<String>,
+    kind: Option<String>,
+) -> AppResult<MemorySearchDto> {
+    let f = state.factory()?;
+    if query.trim().is_empty() {
+        return Err(AppError::invalid("type something to search for"));
+    }
+    let Some(dim) = f.ports.memory.dimension().await? else { return Ok(MemorySearchDto { method: "none".into(), hits: vec![] }) };
+    let e = reef_core::embed::HashingEmbedder { dim };
+    let filter = MemoryFilter {
+        agent: agent.filter(|s| !s.is_empty()),
+        product: product.filter(|s| !s.is_empty()),
+        kind: kind.filter(|s| !s.is_empty()),
+        ..Default::default()
+    };
+    let r = f.ports.memory.search(&e.embed_one(&query), &filter, 20).await?;
+    Ok(MemorySearchDto {
+        method: serde_json::to_value(r.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        hits: r
+            .hits
+            .into_iter()
+            .map(|h| MemoryHitDto {
+                id: h.doc.id,
+                content: h.doc.content,
+                kind: h.doc.kind,
+                agent: h.doc.agent,
+                product: h.doc.product,
+                created_at: time::fmt_ts(&h.doc.created_at),
+                score: h.score as f64,
+            })
+            .collect(),
+    })
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_entities(state: State<'_, AppState>) -> AppResult<Vec<EntityDto>> {
+    let f = state.factory()?;
+    Ok(f.ports
+        .graph
+        .entities(None, 5000)
+        .await?
+        .items
+        .into_iter()
+        .map(|e| EntityDto { id: e.id, kind: e.kind, name: e.name, depth: 0 })
+        .collect())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn traverse(state: State<'_, AppState>, start: String, depth: u32) -> AppResult<GraphDto> {
+    let f = state.factory()?;
+    let t = f.ports.graph.traverse(&start, depth.clamp(1, 6)).await?;
+    Ok(GraphDto {
+        nodes: t.nodes.into_iter().map(|(e, d)| EntityDto { id: e.id, kind: e.kind, name: e.name, depth: d }).collect(),
+        edges: t.edges.into_iter().map(|r| EdgeDto { from: r.from, to: r.to, kind: r.kind, weight: r.weight }).collect(),
+    })
+}
