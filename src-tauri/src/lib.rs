@@ -5,6 +5,7 @@
 mod bridge;
 mod commands;
 mod dto;
+mod engine;
 mod error;
 mod notify;
 mod state;
@@ -33,6 +34,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::agents::list_agents,
             commands::agents::set_agent_hold,
             commands::events::recent_events,
+            commands::status::engine_status,
+            commands::status::quit_app,
             commands::insight::list_schedules,
             commands::insight::schedule_action,
             commands::insight::spend,
@@ -41,7 +44,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::insight::list_entities,
             commands::insight::traverse,
         ])
-        .events(collect_events![StoreChanged, StoreStatus])
+        .events(collect_events![StoreChanged, StoreStatus, tray::QuitRequested])
         // One type per DTO: the window reads what commands return and sends what they take.
         .disable_serde_phases()
 }
@@ -74,6 +77,10 @@ pub fn run() {
                 match reef_store::host::open_factory(config.as_deref()).await {
                     Ok(f) => {
                         handle.state::<AppState>().set(f.clone());
+                        let mode = engine::start(&f, config.as_deref(), stop.clone()).await;
+                        if let Ok(mut slot) = handle.state::<AppState>().engine.lock() {
+                            *slot = Some(mode);
+                        }
                         bridge::run(handle, f, stop).await;
                     }
                     Err(e) => {

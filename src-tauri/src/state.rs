@@ -9,6 +9,8 @@ pub struct AppState {
     factory: OnceCell<Factory>,
     /// Why the store could not be opened, for the window's banner.
     pub open_error: std::sync::Mutex<Option<String>>,
+    /// Whether this app runs the engine.
+    pub engine: std::sync::Mutex<Option<crate::engine::EngineDto>>,
 }
 
 impl AppState {

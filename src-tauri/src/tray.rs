@@ -10,6 +10,12 @@ use tauri::{AppHandle, Manager};
 
 pub const TRAY_ID: &str = "reef";
 
+/// The operator asked to quit while this app runs the engine; the window asks to confirm.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, specta::Type, tauri_specta::Event)]
+pub struct QuitRequested {
+    pub reason: String,
+}
+
 pub fn install(app: &AppHandle) -> tauri::Result<()> {
     let item = |id: &str, label: &str| MenuItem::with_id(app, id, label, true, None::<&str>);
     let menu = Menu::with_items(
@@ -45,7 +51,21 @@ fn show_window(app: &AppHandle) {
 fn on_menu(app: &AppHandle, id: &str) {
     match id {
         "open" => show_window(app),
-        "quit" => app.exit(0),
+        "quit" => {
+            // Quitting stops an engine that runs here: say so first, in the window.
+            let here = app.state::<AppState>().engine.lock().ok().and_then(|e| e.as_ref().map(|e| e.mode == "here")).unwrap_or(false);
+            if here {
+                show_window(app);
+                let _ = tauri_specta::Event::emit(
+                    &QuitRequested {
+                        reason: "REEF runs the engine in this app; quitting stops it and running tasks go back to the queue.".into(),
+                    },
+                    app,
+                );
+            } else {
+                app.exit(0);
+            }
+        }
         other => {
             let (app, other) = (app.clone(), other.to_string());
             tauri::async_runtime::spawn(async move {

@@ -40,7 +40,9 @@ let driver, browser;
 before(async () => {
   cli("demo");
   const port = await freePort();
-  driver = spawn("WebKitWebDriver", [`--port=${port}`], { env, stdio: "ignore" });
+  // The app starts in the data dir, where no litellm-config.yaml is: it runs no engine of its
+  // own, so the tests decide when work runs (one test starts `reef serve` itself).
+  driver = spawn("WebKitWebDriver", [`--port=${port}`], { env, stdio: "ignore", cwd: dataDir });
   await waitPort(port, 15000);
   browser = await remote({
     hostname: "127.0.0.1", port, logLevel: "error",
@@ -68,6 +70,8 @@ test("every view opens on demo data and shows it", async () => {
   const s = cli("status");
   const agents = await browser.$$(".agent");
   assert.equal(agents.length, 4, "four agents on the overview");
+  await browser.$(".engine").waitForExist({ timeout: 10000 });
+  assert.match(await browser.$(".engine").getText(), /engine: off/, "no prices here, so no engine: and the overview says so");
   await shot("overview");
   await open("tasks");
   await browser.$("[data-task]").waitForExist({ timeout: 10000 });

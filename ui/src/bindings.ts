@@ -21,6 +21,10 @@ export const commands = {
 	/**  `hold`: "pause", "stop", or null to resume; `agent` null for the whole factory. */
 	setAgentHold: (agent: string | null, hold: string | null) => typedError<null, AppError>(__TAURI_INVOKE("set_agent_hold", { agent, hold })),
 	recentEvents: (kind: string | null, subject: string | null, text: string | null, limit: number) => typedError<EventDto[], AppError>(__TAURI_INVOKE("recent_events", { kind, subject, text, limit })),
+	/**  Whether this app runs the engine, another process does, or this is a remote window. */
+	engineStatus: () => typedError<EngineDto, AppError>(__TAURI_INVOKE("engine_status")),
+	/**  Quits REEF (the window asked the operator first when the engine runs here). */
+	quitApp: () => typedError<null, AppError>(__TAURI_INVOKE("quit_app")),
 	listSchedules: () => typedError<ScheduleDto[], AppError>(__TAURI_INVOKE("list_schedules")),
 	/**  `action`: "pause", "resume" or "run". */
 	scheduleAction: (name: string, action: string) => typedError<null, AppError>(__TAURI_INVOKE("schedule_action", { name, action })),
@@ -34,6 +38,7 @@ export const commands = {
 
 /** Events */
 export const events = {
+	quitRequested: makeEvent<QuitRequested, QuitRequested>("quit-requested"),
 	storeChanged: makeEvent<StoreChanged, StoreChanged>("store-changed"),
 	storeStatus: makeEvent<StoreStatus, StoreStatus>("store-status"),
 };
@@ -97,6 +102,12 @@ export type EdgeDto = {
 	to: string,
 	kind: string,
 	weight: number | null,
+};
+
+export type EngineDto = {
+	/**  "here" (this app runs it), "elsewhere" (another process does), "remote", or "off". */
+	mode: string,
+	detail: string,
 };
 
 export type EntityDto = {
@@ -163,6 +174,11 @@ export type ProductDto = {
 	name: string,
 	status: string,
 	deploy_target: string | null,
+};
+
+/**  The operator asked to quit while this app runs the engine; the window asks to confirm. */
+export type QuitRequested = {
+	reason: string,
 };
 
 export type RevenueDto = {

@@ -10,7 +10,7 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-pub use reef_store::host::{config_path, host_name};
+pub use reef_store::host::config_path;
 
 pub fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
     Ok(reef_store::host::load_config(explicit)?)

@@ -103,6 +103,15 @@ pub struct FileConfig {
     pub executors: Vec<ExecutorSection>,
     #[serde(default)]
     pub schedules: Vec<crate::engine::schedule::ScheduleSection>,
+    #[serde(default)]
+    pub app: AppSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AppSection {
+    /// Remote mode: this machine only watches and decides; it runs no engine or telemetry.
+    pub remote: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -286,6 +295,8 @@ pub struct Config {
     pub policy: crate::engine::policy::ApprovalPolicy,
     pub executors: Vec<ExecutorConfig>,
     pub schedules: Vec<crate::engine::schedule::Schedule>,
+    /// Watch and decide only (a laptop pointed at the server's MongoDB).
+    pub remote: bool,
 }
 
 /// Seed 000's four agents and their daily caps.
@@ -553,6 +564,20 @@ impl Config {
             schedules.push(parsed);
         }
 
+        let remote = match env("REEF_REMOTE").as_deref() {
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(o) => return Err(bad("REEF_REMOTE", format!("{o:?} is not true or false"), "use REEF_REMOTE=1 or unset it")),
+            None => file.app.remote.unwrap_or(false),
+        };
+        if remote && matches!(store, StoreChoice::Embedded { .. }) {
+            return Err(bad(
+                "app.remote / REEF_REMOTE",
+                "remote mode needs a MongoDB store: the embedded store lives on this machine, so there is no remote factory to watch",
+                "set REEF_MONGODB_URI to the server's MongoDB, or turn remote mode off",
+            ));
+        }
+
         let operator = file.factory.operator.clone().or_else(|| env("USER")).unwrap_or_else(|| "operator".into());
         Ok(Config {
             timezone,
@@ -571,6 +596,7 @@ impl Config {
             policy,
             executors,
             schedules,
+            remote,
         })
     }
 
@@ -708,6 +734,9 @@ mod tests {
         assert_eq!(e.key, "executors[0].command");
         let e = Config::resolve(Some("[[routing]]\nkind = \"x\"\nagent = \"nobody\""), &no_env, &defaults()).unwrap_err();
         assert_eq!(e.key, "routing[0].agent");
+        let e = Config::resolve(Some("[app]\nremote = true"), &no_env, &defaults()).unwrap_err();
+        assert_eq!(e.key, "app.remote / REEF_REMOTE", "remote mode with the embedded store is refused: {e}");
+        assert!(e.problem.contains("embedded store lives on this machine"));
         let e = Config::resolve(Some("[engine]\nlease_seconds = 0"), &no_env, &defaults()).unwrap_err();
         assert_eq!(e.key, "engine.lease_seconds");
         let e = Config::resolve(Some("[[agents]]\nname=\"a\"\nrole=\"r\"\ndaily_cap_usd=1\nmodel_tier=\"huge\""), &no_env, &defaults())

@@ -12,6 +12,9 @@ pub trait Embedder: Send + Sync {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String>;
 }
 
+/// The dimension REEF's hashing embedder uses (the demo's memories are made with it).
+pub const HASHING_DIM: usize = 384;
+
 /// Signed feature hashing of lower-cased words and word pairs. Not semantic: texts sharing words
 /// score high, synonyms do not. Deterministic and instant, so demo data needs no model.
 #[derive(Debug, Clone)]

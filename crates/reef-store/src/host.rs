@@ -60,3 +60,52 @@ pub async fn open_factory(explicit: Option<&Path>) -> Result<Factory, HostError>
     let ports = crate::open(&cfg.store).await?;
     Ok(Factory::new(ports, Arc::new(SystemClock), Arc::new(cfg)))
 }
+
+/// Where the LiteLLM config with the model prices is: the configured path, else beside the
+/// config file, else in the working directory.
+pub fn litellm_config_path(cfg: &Config, config_file: Option<&Path>) -> Result<PathBuf, HostError> {
+    if let Some(p) = &cfg.engine.litellm_config {
+        return if p.exists() {
+            Ok(p.clone())
+        } else {
+            Err(HostError::Config(format!("engine.litellm_config {} does not exist", p.display())))
+        };
+    }
+    let candidates: Vec<PathBuf> = config_file
+        .and_then(|c| c.parent())
+        .map(|d| d.join("litellm-config.yaml"))
+        .into_iter()
+        .chain([PathBuf::from("litellm-config.yaml")])
+        .collect();
+    candidates.iter().find(|p| p.exists()).cloned().ok_or_else(|| {
+        HostError::Config(format!(
+            "no litellm-config.yaml found (looked at {}); REEF needs its model prices to reserve budget (fix: set engine.litellm_config)",
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// The engine (dispatcher + workers' shared parts) for `f`, as `reef serve` and the app run it.
+pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> Result<Arc<reef_core::engine::runtime::Engine>, HostError> {
+    use reef_core::engine::{budget::Budget, cli::CliExecutor, llm::LlmExecutor, pricing::PriceBook, runtime::Engine};
+    let path = litellm_config_path(&f.config, config_file)?;
+    let text = std::fs::read_to_string(&path).map_err(|e| HostError::Config(format!("reading {}: {e}", path.display())))?;
+    let prices = PriceBook::from_litellm_yaml(&text).map_err(|e| HostError::Config(format!("{}: {e}", path.display())))?;
+    let budget = Budget { factory: f.clone(), prices: Arc::new(prices) };
+    let llm = Arc::new(LlmExecutor::new(
+        &f.config.llm_base_url,
+        f.config.llm_api_key.clone(),
+        budget.clone(),
+        f.config.engine.llm_max_tokens,
+        std::time::Duration::from_secs(600),
+    ));
+    let data_dir = f.config.data_dir.clone();
+    let cli =
+        f.config.executors.iter().map(|x| Arc::new(CliExecutor::new(x.clone(), Some(budget.clone()), data_dir.join("children")))).collect();
+    let id = format!("{}:{}:{}", host_name(), std::process::id(), &reef_core::new_id()[24..]);
+    // Memories are found with the embedder that made them: hashing for now; the model-backed
+    // embedders replace it through the same port.
+    let embedder: Option<Arc<dyn reef_core::embed::Embedder>> =
+        Some(Arc::new(reef_core::embed::HashingEmbedder { dim: reef_core::embed::HASHING_DIM }));
+    Ok(Arc::new(Engine { factory: f.clone(), budget, llm, cli, id, data_dir, embedder }))
+}

@@ -31,3 +31,24 @@ pub async fn status(state: State<'_, AppState>) -> AppResult<StatusDto> {
         malformed: r.malformed.iter().map(Into::into).collect(),
     })
 }
+
+/// Whether this app runs the engine, another process does, or this is a remote window.
+#[tauri::command]
+#[specta::specta]
+pub async fn engine_status(state: State<'_, AppState>) -> AppResult<crate::engine::EngineDto> {
+    state.factory()?;
+    Ok(state
+        .engine
+        .lock()
+        .ok()
+        .and_then(|e| e.clone())
+        .unwrap_or(crate::engine::EngineDto { mode: "off".into(), detail: "starting".into() }))
+}
+
+/// Quits REEF (the window asked the operator first when the engine runs here).
+#[tauri::command]
+#[specta::specta]
+pub async fn quit_app(app: tauri::AppHandle) -> AppResult<()> {
+    app.exit(0);
+    Ok(())
+}

@@ -9,6 +9,8 @@ export const live = $state({
   version: 0,
   /** Changes per collection, so a view reloads only for what it shows. */
   touched: {} as Record<string, number>,
+  /** Set when the operator asked to quit while this app runs the engine. */
+  quit: "" as string,
 });
 
 let started = false;
@@ -19,6 +21,9 @@ export async function startLive() {
   await events.storeChanged.listen((e) => {
     live.version += 1;
     live.touched[e.payload.collection] = (live.touched[e.payload.collection] ?? 0) + 1;
+  });
+  await events.quitRequested.listen((e) => {
+    live.quit = e.payload.reason;
   });
   await events.storeStatus.listen((e) => {
     live.connected = e.payload.connected;

@@ -9,7 +9,7 @@ use reef_core::*;
 use serde_json::json;
 use std::time::Duration;
 
-pub const DEMO_DIM: usize = 384;
+pub const DEMO_DIM: usize = reef_core::embed::HASHING_DIM;
 
 pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
     let now = f.now();
