@@ -36,6 +36,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::events::recent_events,
             commands::status::engine_status,
             commands::status::quit_app,
+            commands::status::first_paint,
             commands::insight::list_schedules,
             commands::insight::schedule_action,
             commands::insight::spend,
@@ -49,7 +50,15 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         .disable_serde_phases()
 }
 
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// When this process started (as near as the app can tell), for the cold-start figure.
+pub fn started() -> std::time::Instant {
+    *STARTED.get_or_init(std::time::Instant::now)
+}
+
 pub fn run() {
+    started();
     let filter = tracing_subscriber::EnvFilter::try_from_env("REEF_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
     let builder = specta_builder();

@@ -25,6 +25,11 @@ export const commands = {
 	engineStatus: () => typedError<EngineDto, AppError>(__TAURI_INVOKE("engine_status")),
 	/**  Quits REEF (the window asked the operator first when the engine runs here). */
 	quitApp: () => typedError<null, AppError>(__TAURI_INVOKE("quit_app")),
+	/**
+	 *  The window calls this once it has drawn its first view: the cold-start figure
+	 *  `scripts/bench-app.sh` reports (written to REEF_BENCH_PAINT_FILE when set).
+	 */
+	firstPaint: () => typedError<number, AppError>(__TAURI_INVOKE("first_paint")),
 	listSchedules: () => typedError<ScheduleDto[], AppError>(__TAURI_INVOKE("list_schedules")),
 	/**  `action`: "pause", "resume" or "run". */
 	scheduleAction: (name: string, action: string) => typedError<null, AppError>(__TAURI_INVOKE("schedule_action", { name, action })),

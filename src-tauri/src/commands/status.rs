@@ -52,3 +52,16 @@ pub async fn quit_app(app: tauri::AppHandle) -> AppResult<()> {
     app.exit(0);
     Ok(())
 }
+
+/// The window calls this once it has drawn its first view: the cold-start figure
+/// `scripts/bench-app.sh` reports (written to REEF_BENCH_PAINT_FILE when set).
+#[tauri::command]
+#[specta::specta]
+pub async fn first_paint() -> AppResult<u32> {
+    let ms = crate::started().elapsed().as_millis() as u32;
+    tracing::info!(ms, "first paint");
+    if let Some(p) = std::env::var_os("REEF_BENCH_PAINT_FILE") {
+        let _ = std::fs::write(p, ms.to_string());
+    }
+    Ok(ms)
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The desktop app's footprint, against its targets: idle memory of the whole process tree
+# (≤ 150 MB), cold start to first paint (≤ 1 s) and the .deb size (≤ 15 MB). Release build,
+# under Xvfb, on the demo factory. Run from a fresh shell; takes a few minutes the first time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+ensure_rust
+# shellcheck disable=SC2086
+ensure_apt_packages build-essential pkg-config $APP_PACKAGES
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reef/target}"
+build_ui
+step "building the release app and its .deb"
+(cd ui && npm install --no-audit --no-fund --silent --no-save @tauri-apps/cli@2)
+(cd src-tauri && ../ui/node_modules/.bin/tauri build --bundles deb --config '{"build":{"beforeBuildCommand":""}}' >/dev/null)
+cargo build --locked --release -p reef-cli
+app="$CARGO_TARGET_DIR/release/reef-app"
+deb=$(ls -t "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb | head -1)
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export REEF_DATA_DIR="$work/data" REEF_CONFIG="$work/config.toml"
+: > "$REEF_CONFIG"
+"$CARGO_TARGET_DIR/release/reef" demo >/dev/null
+
+# Paints the window several times (cold = a fresh process each time) and keeps the median.
+export REEF_BENCH_PAINT_FILE="$work/paint"
+paints=()
+for i in 1 2 3 4 5; do
+  rm -f "$REEF_BENCH_PAINT_FILE"
+  xvfb-run -a -s "-screen 0 1440x900x24" dbus-run-session -- bash -c '
+    "$0" & pid=$!
+    for _ in $(seq 1 200); do [ -s "$REEF_BENCH_PAINT_FILE" ] && break; sleep 0.05; done
+    if [ "$1" = 5 ]; then
+      sleep 10   # idle: the first view drawn, nothing to do
+      total=0
+      for p in $pid $(pgrep -P $pid) $(for c in $(pgrep -P $pid); do pgrep -P $c; done); do
+        kb=$(awk "/^Pss:/ {print \$2}" /proc/$p/smaps_rollup 2>/dev/null || echo 0)
+        total=$((total + ${kb:-0}))
+      done
+      echo "$total" > "$REEF_BENCH_PAINT_FILE.mem"
+    fi
+    kill $pid; wait $pid 2>/dev/null || true' "$app" "$i"
+  paints+=("$(cat "$REEF_BENCH_PAINT_FILE")")
+done
+median=$(printf '%s\n' "${paints[@]}" | sort -n | sed -n 3p)
+mem_mb=$(( $(cat "$REEF_BENCH_PAINT_FILE.mem") / 1024 ))
+deb_mb=$(awk -v b="$(stat -c %s "$deb")" 'BEGIN { printf "%.1f", b / 1048576 }')
+ok() { if awk "BEGIN { exit !($1) }"; then echo "✓"; else echo "✗"; fi; }
+echo
+echo "cold start to first paint  median ${median} ms of ${paints[*]}   target ≤ 1000 ms $(ok "$median <= 1000")"
+echo "idle memory (PSS, tree)    ${mem_mb} MB   target ≤ 150 MB $(ok "$mem_mb <= 150")"
+echo ".deb                       ${deb_mb} MB ($(basename "$deb"))   target ≤ 15 MB $(ok "$deb_mb <= 15")"
