@@ -1,7 +1,12 @@
 //! Typed events from the store's watch to the window: the UI never polls for state changes.
 //! When the store goes away the window is told, and the watch resumes from its last token.
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
+
+/// Changes drained into one batch at most.
+const BULK_LIMIT: usize = 5000;
+/// Batches up to this size are sent (and notified) change by change.
+const NOTIFY_LIMIT: usize = 20;
 use reef_core::factory::Factory;
 use reef_core::ResumeToken;
 use serde::{Deserialize, Serialize};
@@ -40,14 +45,35 @@ pub async fn run(app: AppHandle, f: Factory, shutdown: CancellationToken) {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         c = s.next() => match c {
-                            Some(Ok(c)) => {
-                                from = Some(c.token.clone());
-                                notifier.on_change(&app, &f, &c.collection, c.op, &c.id).await;
-                                if c.collection == "approvals" {
+                            Some(Ok(first)) => {
+                                // Whatever else is already waiting goes out with it: a bulk write
+                                // (a restore, a big import) becomes one event per collection, not
+                                // one per document, so the window is not flooded.
+                                let mut batch = vec![first];
+                                while batch.len() < BULK_LIMIT {
+                                    match s.next().now_or_never() {
+                                        Some(Some(Ok(c))) => batch.push(c),
+                                        _ => break,
+                                    }
+                                }
+                                from = batch.last().map(|c| c.token.clone());
+                                let small = batch.len() <= NOTIFY_LIMIT;
+                                let mut bulk: std::collections::BTreeSet<String> = Default::default();
+                                for c in &batch {
+                                    if small {
+                                        notifier.on_change(&app, &f, &c.collection, c.op, &c.id).await;
+                                        let op = format!("{:?}", c.op).to_lowercase();
+                                        let _ = StoreChanged { collection: c.collection.clone(), id: c.id.clone(), op }.emit(&app);
+                                    } else {
+                                        bulk.insert(c.collection.clone());
+                                    }
+                                }
+                                for collection in bulk {
+                                    let _ = StoreChanged { collection, id: "*".into(), op: "bulk".into() }.emit(&app);
+                                }
+                                if batch.iter().any(|c| c.collection == "approvals") {
                                     refresh_tray(&app, &f).await;
                                 }
-                                let op = format!("{:?}", c.op).to_lowercase();
-                                let _ = StoreChanged { collection: c.collection, id: c.id, op }.emit(&app);
                             }
                             Some(Err(e)) => {
                                 let _ = StoreStatus { connected: false, message: e.to_string() }.emit(&app);

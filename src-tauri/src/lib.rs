@@ -77,6 +77,16 @@ pub fn run() {
         })
         .setup(move |app| {
             builder.mount_events(app);
+            #[cfg(target_os = "linux")]
+            if let Some(w) = app.get_webview_window("main") {
+                // One document, no back/forward: WebKit's smallest caches are enough.
+                let _ = w.with_webview(|wv| {
+                    use webkit2gtk::{WebContextExt, WebViewExt};
+                    if let Some(ctx) = wv.inner().context() {
+                        ctx.set_cache_model(webkit2gtk::CacheModel::DocumentViewer);
+                    }
+                });
+            }
             if let Err(e) = tray::install(app.handle()) {
                 tracing::warn!(error = %e, "no system tray here; REEF runs without one");
             }

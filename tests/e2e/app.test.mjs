@@ -164,3 +164,29 @@ test("a new approval request raises a native notification (seen on D-Bus)", asyn
     dunst.kill();
   }
 });
+
+test("the task board stays windowed with 100,000 tasks", async () => {
+  const { gzipSync } = await import("node:zlib");
+  const lines = [JSON.stringify({ reef_backup: 1 })];
+  for (let i = 0; i < 100_000; i++) {
+    const d = { _id: `bulk-${String(i).padStart(6, "0")}`, title: `Bulk task ${i}`, status: "pending", priority: 0, created_at: "2026-11-20T08:00:00.000Z", assigned_to: null, attempts: 0 };
+    lines.push(JSON.stringify({ c: "tasks", d }));
+  }
+  const file = join(dataDir, "bulk.reef.gz");
+  writeFileSync(file, gzipSync(lines.join("\n") + "\n"));
+  execFileSync(reef, ["restore", "--force", file], { env });
+  await open("overview");
+  await open("tasks");
+  await (await browser.$("button*=pending")).click();
+  await browser.waitUntil(async () => /showing the first/.test(await browser.$(".states").getText()), { timeout: 30000, timeoutMsg: "the pending list did not load" });
+  assert.match(await browser.$(".states").getText(), /pending 100,?0\d\d/, "the count comes from the store, not the loaded rows");
+  const rowsAt = async () => (await browser.$$(".row")).length;
+  const before = await rowsAt();
+  const scrolled = await browser.execute(() => { const l = document.querySelector(".list"); l.scrollTop = l.scrollHeight / 2; return [l.scrollTop, l.scrollHeight, l.clientHeight]; });
+  await browser.pause(500);
+  const probe = await browser.execute(() => [...document.querySelectorAll(".row .title")].slice(0, 3).map((e) => e.textContent).join("|"));
+  const after = await rowsAt();
+  assert.ok(before < 80 && after < 80, `only the visible window is in the DOM (${before}, then ${after} rows)`);
+  assert.match(probe, /Bulk task \d{4,5}/, `the middle of the list is drawn after scrolling (scrollTop, height, viewport: ${scrolled})`);
+  await shot("tasks-100k");
+});

@@ -44,3 +44,21 @@ export function errorText(e: unknown): string {
   if (e && typeof e === "object" && "message" in e) return String((e as { message: unknown }).message);
   return String(e);
 }
+
+/**
+ * Wraps a loader so at most one runs at a time and a burst of triggers causes one more run
+ * after the current one, not one run each.
+ */
+export function singleFlight(load: () => Promise<void>): () => void {
+  let running = false;
+  let again = false;
+  const run = async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try { await load(); } finally {
+      running = false;
+      if (again) { again = false; run(); }
+    }
+  };
+  return () => { run(); };
+}
