@@ -5,7 +5,7 @@ use futures::{FutureExt, StreamExt};
 
 /// Changes drained into one batch at most.
 const BULK_LIMIT: usize = 5000;
-/// Batches up to this size are sent (and notified) change by change.
+/// Batches up to this size are sent change by change (notifications never depend on it).
 const NOTIFY_LIMIT: usize = 20;
 use reef_core::factory::Factory;
 use reef_core::ResumeToken;
@@ -59,9 +59,11 @@ pub async fn run(app: AppHandle, f: Factory, shutdown: CancellationToken) {
                                 from = batch.last().map(|c| c.token.clone());
                                 let small = batch.len() <= NOTIFY_LIMIT;
                                 let mut bulk: std::collections::BTreeSet<String> = Default::default();
+                                let new_events: Vec<String> =
+                                    batch.iter().filter(|c| c.collection == "events" && c.op == reef_core::ChangeOp::Insert).map(|c| c.id.clone()).collect();
+                                notifier.on_events(&app, &f, &new_events).await;
                                 for c in &batch {
                                     if small {
-                                        notifier.on_change(&app, &f, &c.collection, c.op, &c.id).await;
                                         let op = format!("{:?}", c.op).to_lowercase();
                                         let _ = StoreChanged { collection: c.collection.clone(), id: c.id.clone(), op }.emit(&app);
                                     } else {

@@ -307,3 +307,19 @@ pub struct GraphDto {
     pub nodes: Vec<EntityDto>,
     pub edges: Vec<EdgeDto>,
 }
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct SeriesDto {
+    pub metric: String,
+    /// Unix seconds.
+    pub t: Vec<f64>,
+    pub v: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct HostDto {
+    pub host: String,
+    /// What the host says of its GPUs (or why it has none to show).
+    pub gpu: Option<String>,
+    pub series: Vec<SeriesDto>,
+}

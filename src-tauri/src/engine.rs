@@ -26,6 +26,10 @@ pub async fn start(f: &Factory, config_file: Option<&std::path::Path>, shutdown:
     match reef_store::host::build_engine(f, config_file) {
         Ok(e) => {
             let id = e.id.clone();
+            let (f3, s3, every) = (f.clone(), shutdown.clone(), f.config.engine.telemetry_every);
+            tauri::async_runtime::spawn(async move {
+                let _ = reef_core::sampler::run(f3, reef_store::host::host_name(), every, s3).await;
+            });
             let (e2, s2) = (e.clone(), shutdown.clone());
             tauri::async_runtime::spawn(async move {
                 if let Err(err) = dispatcher::run(e2, s2).await {

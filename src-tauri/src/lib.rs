@@ -44,6 +44,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::insight::search_memory,
             commands::insight::list_entities,
             commands::insight::traverse,
+            commands::insight::hardware,
         ])
         .events(collect_events![StoreChanged, StoreStatus, tray::QuitRequested])
         // One type per DTO: the window reads what commands return and sends what they take.

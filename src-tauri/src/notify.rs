@@ -2,7 +2,7 @@
 //! 80/100 %, failed tasks, stuck agents. Each is shown once per thing it is about.
 
 use reef_core::factory::Factory;
-use reef_core::{ChangeOp, Event};
+use reef_core::Event;
 use std::collections::HashSet;
 use tauri::AppHandle;
 use tauri_plugin_notification::NotificationExt;
@@ -38,15 +38,20 @@ pub fn message_for(e: &Event) -> Option<(String, String)> {
 }
 
 impl Notifier {
-    /// Notifies for a newly inserted event, once.
-    pub async fn on_change(&mut self, app: &AppHandle, f: &Factory, collection: &str, op: ChangeOp, id: &str) {
-        if collection != "events" || op != ChangeOp::Insert || !self.shown.insert(id.to_string()) {
+    /// Notifies, once each, for the events among `ids` (new documents in `events`) that need the
+    /// operator. One read of the feed however many ids a batch brought.
+    pub async fn on_events(&mut self, app: &AppHandle, f: &Factory, ids: &[String]) {
+        let fresh: HashSet<&String> = ids.iter().filter(|id| !self.shown.contains(*id)).collect();
+        if fresh.is_empty() {
             return;
         }
-        let Ok(l) = f.ports.events.recent(&reef_core::EventQuery { limit: 50, ..Default::default() }).await else { return };
-        let Some(e) = l.items.into_iter().find(|e| e.id == id) else { return };
-        if let Some((title, body)) = message_for(&e) {
-            let _ = app.notification().builder().title(title).body(body).show();
+        let limit = (fresh.len() + 50).min(1000);
+        let Ok(l) = f.ports.events.recent(&reef_core::EventQuery { limit, ..Default::default() }).await else { return };
+        for e in l.items.iter().rev().filter(|e| fresh.contains(&e.id)) {
+            self.shown.insert(e.id.clone());
+            if let Some((title, body)) = message_for(e) {
+                let _ = app.notification().builder().title(title).body(body).show();
+            }
         }
     }
 }

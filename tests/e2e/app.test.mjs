@@ -165,6 +165,23 @@ test("a new approval request raises a native notification (seen on D-Bus)", asyn
   }
 });
 
+test("the hardware view shows this host's samples and why it has no GPU charts", async () => {
+  // Open the view first: the samples an engine writes reach it through the store's watch.
+  await open("hardware");
+  const serve = spawn(reef, ["serve", "--role", "worker"], { env, stdio: "ignore" });
+  try {
+    await browser.pause(2000);
+    const raw = await browser.executeAsync((done) => { window.__TAURI_INTERNALS__.invoke("hardware", { hours: 6 }).then((r) => done(JSON.stringify(r).slice(0, 300))).catch((e) => done("ERR " + JSON.stringify(e))); });
+    console.log("hardware:", raw);
+    await browser.$("[data-host]").waitForExist({ timeout: 20000 });
+    await browser.$(".u-over").waitForExist({ timeout: 10000 });
+    assert.match(await browser.$(".gpu").getText(), /NVIDIA/, "says why there is no GPU section");
+    await shot("hardware");
+  } finally {
+    serve.kill("SIGTERM");
+  }
+});
+
 test("the task board stays windowed with 100,000 tasks", async () => {
   const { gzipSync } = await import("node:zlib");
   const lines = [JSON.stringify({ reef_backup: 1 })];

@@ -39,6 +39,8 @@ export const commands = {
 	searchMemory: (query: string, agent: string | null, product: string | null, kind: string | null) => typedError<MemorySearchDto, AppError>(__TAURI_INVOKE("search_memory", { query, agent, product, kind })),
 	listEntities: () => typedError<EntityDto[], AppError>(__TAURI_INVOKE("list_entities")),
 	traverse: (start: string, depth: number) => typedError<GraphDto, AppError>(__TAURI_INVOKE("traverse", { start, depth })),
+	/**  CPU, RAM, disk and GPU over the last `hours`, per host, with what each host says of its GPU. */
+	hardware: (hours: number) => typedError<HostDto[], AppError>(__TAURI_INVOKE("hardware", { hours })),
 };
 
 /** Events */
@@ -140,6 +142,13 @@ export type GraphDto = {
 	edges: EdgeDto[],
 };
 
+export type HostDto = {
+	host: string,
+	/**  What the host says of its GPUs (or why it has none to show). */
+	gpu: string | null,
+	series: SeriesDto[],
+};
+
 export type MalformedDto = {
 	collection: string,
 	id: string,
@@ -208,6 +217,13 @@ export type ScheduleDto = {
 	last_slot: string | null,
 	paused: boolean,
 	overlap: string,
+};
+
+export type SeriesDto = {
+	metric: string,
+	/**  Unix seconds. */
+	t: (number | null)[],
+	v: (number | null)[],
 };
 
 export type SpendRowDto = {

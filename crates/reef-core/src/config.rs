@@ -131,6 +131,8 @@ pub struct EngineSection {
     pub max_running: Option<u32>,
     /// How long a budget reservation outlives a worker that died holding it.
     pub reservation_seconds: Option<u64>,
+    /// Hardware sampling interval (default 60).
+    pub telemetry_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -185,6 +187,7 @@ pub struct EngineConfig {
     pub workers: usize,
     pub max_running: Option<u32>,
     pub reservation_ttl: std::time::Duration,
+    pub telemetry_every: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -199,6 +202,7 @@ impl Default for EngineConfig {
             workers: 4,
             max_running: None,
             reservation_ttl: std::time::Duration::from_secs(600),
+            telemetry_every: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -477,6 +481,11 @@ impl Config {
                 "engine.reservation_seconds",
                 e.reservation_seconds,
                 d.reservation_ttl.as_secs(),
+            )?),
+            telemetry_every: std::time::Duration::from_secs(positive(
+                "engine.telemetry_seconds",
+                e.telemetry_seconds,
+                d.telemetry_every.as_secs(),
             )?),
         };
         for (i, r) in file.routing.iter().enumerate() {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod factory;
 pub mod money;
 pub mod ports;
+pub mod sampler;
 pub mod time;
 
 pub use domain::agent::*;

@@ -26,6 +26,11 @@ pub async fn run(f: &Factory, role: Role, config_file: Option<&Path>, out: &Out)
         let (e, s) = (engine.clone(), shutdown.clone());
         tasks.spawn(async move { worker::run(e, s).await.map_err(anyhow::Error::from) });
     }
+    if !f.config.remote {
+        let (f2, s) = (f.clone(), shutdown.clone());
+        let every = f.config.engine.telemetry_every;
+        tasks.spawn(async move { reef_core::sampler::run(f2, reef_store::host::host_name(), every, s).await.map_err(anyhow::Error::from) });
+    }
     if !out.json {
         eprintln!("reef serve ({role:?}) as {} on {}; gateway {}. Ctrl-C stops cleanly.", engine.id, f.ports.kind, f.config.llm_base_url);
     }

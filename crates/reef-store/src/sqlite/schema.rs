@@ -181,8 +181,15 @@ CREATE TABLE settings (
 );
 "#;
 
+/// Hardware samples announce themselves too, so views of them update without polling.
+const V3: &str = r#"
+CREATE TRIGGER metrics_insert_change AFTER INSERT ON metrics BEGIN
+  INSERT INTO changes (coll, op, doc_id) VALUES ('metrics', 'insert', NEW.seq);
+END;
+"#;
+
 fn migrations() -> Vec<String> {
-    vec![format!("{V1}\n{}", triggers()), V2.to_string()]
+    vec![format!("{V1}\n{}", triggers()), V2.to_string(), V3.to_string()]
 }
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
