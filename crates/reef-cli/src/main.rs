@@ -85,6 +85,12 @@ enum Command {
     /// Spend caps.
     #[command(subcommand)]
     Cap(cmd::control::CapCmd),
+    /// Search the factory's memory.
+    #[command(subcommand)]
+    Memory(cmd::knowledge::MemoryCmd),
+    /// The knowledge graph.
+    #[command(subcommand)]
+    Graph(cmd::knowledge::GraphCmd),
     /// Recurring tasks from the config, with their next run.
     Schedules,
     /// Pause, resume or run a schedule now.
@@ -159,6 +165,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore { file, force } => cmd::backup::restore(&f, &file, force, &out).await,
         Command::Demo => cmd::demo::run(&f, &out).await,
         Command::Watch { collection } => cmd::watch::run(&f, collection, &out).await,
+        Command::Memory(c) => cmd::knowledge::memory(&f, c, &out).await,
+        Command::Graph(c) => cmd::knowledge::graph(&f, c, &out).await,
         Command::Schedules => cmd::schedule::list(&f, &out).await,
         Command::Schedule(c) => cmd::schedule::run(&f, c, &out).await,
         Command::Events { kind, subject, text, limit } => cmd::events::run(&f, kind, subject, text, limit, &out).await,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod events;
+pub mod knowledge;
 pub mod schedule;
 pub mod serve;
 pub mod status;

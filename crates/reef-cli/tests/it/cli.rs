@@ -142,3 +142,21 @@ fn task_add_rejects_bad_arguments_clearly() {
     let out = e.cmd().args(["task", "add", &big]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("limit is 1000"));
 }
+
+#[test]
+fn memory_search_and_graph_show_work_on_the_demo() {
+    let e = Env::new();
+    e.ok(&["demo"]);
+    let r = e.json(&["memory", "search", "stripe webhook signature", "-k", "3"]);
+    assert_eq!(r["method"], "exact_scan", "the result says which search ran");
+    assert!(r["hits"][0]["doc"]["content"].as_str().unwrap().contains("Stripe webhook signature"), "{r}");
+    assert!(r["hits"][0]["score"].as_f64().unwrap() > r["hits"][2]["score"].as_f64().unwrap());
+    let only_qf = e.json(&["memory", "search", "launch", "--product", "quickform"]);
+    assert!(only_qf["hits"].as_array().unwrap().iter().all(|h| h["doc"]["product"] == "quickform"));
+    let g = e.json(&["graph", "show", "agent:kev", "--depth", "1"]);
+    let depths: Vec<u64> = g["nodes"].as_array().unwrap().iter().map(|n| n[1].as_u64().unwrap()).collect();
+    assert!(depths.iter().all(|d| *d <= 1), "depth 1 stops at direct neighbours: {depths:?}");
+    assert_eq!(g["nodes"].as_array().unwrap().len(), 4, "Kev and the three agents he delegates to");
+    let bad = e.cmd().args(["graph", "show", "nobody"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("entity nobody"));
+}
