@@ -323,3 +323,31 @@ pub struct HostDto {
     pub gpu: Option<String>,
     pub series: Vec<SeriesDto>,
 }
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct CapSettingDto {
+    pub agent: String,
+    pub daily_usd: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct GateDto {
+    pub action_class: String,
+    pub gate: String,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct SettingsDto {
+    pub store: String,
+    pub remote: bool,
+    pub timezone: String,
+    pub operator: String,
+    pub gateway: String,
+    /// Whether a gateway key is set (never the key itself).
+    pub gateway_key_set: bool,
+    pub global_daily_cap_usd: f64,
+    pub agent_caps: Vec<CapSettingDto>,
+    pub gates: Vec<GateDto>,
+    pub config_file: Option<String>,
+    pub notifications: crate::notify::Prefs,
+}

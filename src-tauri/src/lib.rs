@@ -45,6 +45,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::insight::list_entities,
             commands::insight::traverse,
             commands::insight::hardware,
+            commands::settings::settings,
+            commands::settings::set_notification_prefs,
         ])
         .events(collect_events![StoreChanged, StoreStatus, tray::QuitRequested])
         // One type per DTO: the window reads what commands return and sends what they take.

@@ -12,6 +12,46 @@ pub struct Notifier {
     shown: HashSet<String>,
 }
 
+/// Which notifications the operator wants; kept in the store so every window agrees.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, specta::Type)]
+pub struct Prefs {
+    pub approvals: bool,
+    pub budget: bool,
+    pub failures: bool,
+    pub stuck: bool,
+}
+
+impl Default for Prefs {
+    fn default() -> Self {
+        Self { approvals: true, budget: true, failures: true, stuck: true }
+    }
+}
+
+const PREFS_KEY: &str = "app:notifications";
+
+impl Prefs {
+    pub async fn load(f: &Factory) -> Prefs {
+        f.ports.settings.get(PREFS_KEY).await.ok().flatten().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+    }
+
+    pub async fn save(&self, f: &Factory, who: &str) -> reef_core::StoreResult<()> {
+        let v = serde_json::to_value(self).unwrap_or_default();
+        f.ports.settings.put(PREFS_KEY, v.clone()).await?;
+        f.audit(who, "settings.notifications", PREFS_KEY, serde_json::Value::Null, v, None).await
+    }
+
+    /// Whether an event of `kind` may notify.
+    pub fn allows(&self, kind: &str) -> bool {
+        match kind {
+            "approval.requested" | "approval.expired" => self.approvals,
+            "budget.alert" | "budget.cap_reached" => self.budget,
+            "task.failed" => self.failures,
+            "task.stuck" => self.stuck,
+            _ => true,
+        }
+    }
+}
+
 /// The title and body for an event that deserves a notification, if it does.
 pub fn message_for(e: &Event) -> Option<(String, String)> {
     let d = &e.data;
@@ -47,8 +87,12 @@ impl Notifier {
         }
         let limit = (fresh.len() + 50).min(1000);
         let Ok(l) = f.ports.events.recent(&reef_core::EventQuery { limit, ..Default::default() }).await else { return };
+        let prefs = Prefs::load(f).await;
         for e in l.items.iter().rev().filter(|e| fresh.contains(&e.id)) {
             self.shown.insert(e.id.clone());
+            if !prefs.allows(&e.kind) {
+                continue;
+            }
             if let Some((title, body)) = message_for(e) {
                 let _ = app.notification().builder().title(title).body(body).show();
             }
@@ -84,5 +128,13 @@ mod tests {
             .contains("$32.00 of $40.00"));
         assert!(message_for(&ev("task.done", serde_json::json!({}))).is_none());
         assert!(message_for(&ev("task.failed", serde_json::json!({"error": "boom"}))).is_some());
+    }
+
+    #[test]
+    fn preferences_silence_what_the_operator_turned_off() {
+        let p = Prefs { budget: false, ..Prefs::default() };
+        assert!(!p.allows("budget.alert"));
+        assert!(p.allows("approval.requested"));
+        assert!(!Prefs { approvals: false, ..p }.allows("approval.expired"));
     }
 }

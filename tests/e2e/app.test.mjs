@@ -108,6 +108,24 @@ test("every view opens on demo data and shows it", async () => {
   await shot("spend");
 });
 
+test("settings show the connection and save notification preferences in the store", async () => {
+  await open("settings");
+  await browser.$("[data-pref=budget]").waitForExist({ timeout: 10000 });
+  assert.match(await browser.$("dl").getText(), /embedded SQLite/);
+  await (await browser.$("[data-pref=budget]")).click();
+  await (await browser.$("button=Save")).click();
+  await browser.$("span=saved").waitForExist({ timeout: 5000 });
+  // Read back from the store: leave the view and come back.
+  await open("events");
+  await open("settings");
+  await browser.$("[data-pref=budget]").waitForExist({ timeout: 10000 });
+  assert.equal(await (await browser.$("[data-pref=budget]")).isSelected(), false, "the preference was saved");
+  await shot("settings");
+  // Back on for the notification test that follows.
+  await (await browser.$("[data-pref=budget]")).click();
+  await (await browser.$("button=Save")).click();
+});
+
 test("memory search returns scored results and says which search ran", async () => {
   await open("memory");
   await (await browser.$("input.q")).setValue("stripe webhook signature");

@@ -41,6 +41,8 @@ export const commands = {
 	traverse: (start: string, depth: number) => typedError<GraphDto, AppError>(__TAURI_INVOKE("traverse", { start, depth })),
 	/**  CPU, RAM, disk and GPU over the last `hours`, per host, with what each host says of its GPU. */
 	hardware: (hours: number) => typedError<HostDto[], AppError>(__TAURI_INVOKE("hardware", { hours })),
+	settings: () => typedError<SettingsDto, AppError>(__TAURI_INVOKE("settings")),
+	setNotificationPrefs: (prefs: Prefs) => typedError<null, AppError>(__TAURI_INVOKE("set_notification_prefs", { prefs })),
 };
 
 /** Events */
@@ -91,6 +93,11 @@ export type CapDto = {
 	reserved_usd: number | null,
 };
 
+export type CapSettingDto = {
+	agent: string,
+	daily_usd: number | null,
+};
+
 export type CommentDto = {
 	author: string,
 	body: string,
@@ -135,6 +142,11 @@ export type EventDto = {
 	actor: string,
 	subject: string | null,
 	data: string,
+};
+
+export type GateDto = {
+	action_class: string,
+	gate: string,
 };
 
 export type GraphDto = {
@@ -183,6 +195,14 @@ export type NewTaskDto = {
 	review: boolean | null,
 };
 
+/**  Which notifications the operator wants; kept in the store so every window agrees. */
+export type Prefs = {
+	approvals: boolean,
+	budget: boolean,
+	failures: boolean,
+	stuck: boolean,
+};
+
 export type ProductDto = {
 	id: string,
 	name: string,
@@ -224,6 +244,21 @@ export type SeriesDto = {
 	/**  Unix seconds. */
 	t: (number | null)[],
 	v: (number | null)[],
+};
+
+export type SettingsDto = {
+	store: string,
+	remote: boolean,
+	timezone: string,
+	operator: string,
+	gateway: string,
+	/**  Whether a gateway key is set (never the key itself). */
+	gateway_key_set: boolean,
+	global_daily_cap_usd: number | null,
+	agent_caps: CapSettingDto[],
+	gates: GateDto[],
+	config_file: string | null,
+	notifications: Prefs,
 };
 
 export type SpendRowDto = {

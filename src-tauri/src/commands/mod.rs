@@ -4,5 +4,6 @@ pub mod agents;
 pub mod approvals;
 pub mod events;
 pub mod insight;
+pub mod settings;
 pub mod status;
 pub mod tasks;
