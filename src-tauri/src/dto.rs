@@ -351,3 +351,11 @@ pub struct SettingsDto {
     pub config_file: Option<String>,
     pub notifications: crate::notify::Prefs,
 }
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct StoreTestDto {
+    pub ok: bool,
+    pub message: String,
+    pub replica_set: bool,
+    pub version: Option<String>,
+}

@@ -47,6 +47,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::insight::hardware,
             commands::settings::settings,
             commands::settings::set_notification_prefs,
+            commands::settings::test_store_uri,
         ])
         .events(collect_events![StoreChanged, StoreStatus, tray::QuitRequested])
         // One type per DTO: the window reads what commands return and sends what they take.

@@ -120,6 +120,13 @@ test("settings show the connection and save notification preferences in the stor
   await open("settings");
   await browser.$("[data-pref=budget]").waitForExist({ timeout: 10000 });
   assert.equal(await (await browser.$("[data-pref=budget]")).isSelected(), false, "the preference was saved");
+  // A connection string is tried before anything uses it; the answer never shows the password.
+  await (await browser.$("[data-uri]")).setValue("mongodb://adam:hunter2@127.0.0.1:1/?serverSelectionTimeoutMS=500");
+  await (await browser.$("button=Test")).click();
+  await browser.$("[data-test-result]").waitForExist({ timeout: 20000 });
+  const verdict = await browser.$("[data-test-result]").getText();
+  assert.match(verdict, /cannot reach MongoDB/);
+  assert.doesNotMatch(verdict, /hunter2/);
   await shot("settings");
   // Back on for the notification test that follows.
   await (await browser.$("[data-pref=budget]")).click();

@@ -43,6 +43,11 @@ export const commands = {
 	hardware: (hours: number) => typedError<HostDto[], AppError>(__TAURI_INVOKE("hardware", { hours })),
 	settings: () => typedError<SettingsDto, AppError>(__TAURI_INVOKE("settings")),
 	setNotificationPrefs: (prefs: Prefs) => typedError<null, AppError>(__TAURI_INVOKE("set_notification_prefs", { prefs })),
+	/**
+	 *  Tries a MongoDB connection string without saving it: reachable? replica set? version?
+	 *  The answer never contains the password.
+	 */
+	testStoreUri: (uri: string) => typedError<StoreTestDto, AppError>(__TAURI_INVOKE("test_store_uri", { uri })),
 };
 
 /** Events */
@@ -290,6 +295,13 @@ export type StoreChanged = {
 export type StoreStatus = {
 	connected: boolean,
 	message: string,
+};
+
+export type StoreTestDto = {
+	ok: boolean,
+	message: string,
+	replica_set: boolean,
+	version: string | null,
 };
 
 export type TaskDto = {

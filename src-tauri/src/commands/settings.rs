@@ -33,3 +33,42 @@ pub async fn set_notification_prefs(state: State<'_, AppState>, prefs: Prefs) ->
     let f = state.factory()?;
     Ok(prefs.save(f, &state.operator()?).await?)
 }
+
+/// Tries a MongoDB connection string without saving it: reachable? replica set? version?
+/// The answer never contains the password.
+#[tauri::command]
+#[specta::specta]
+pub async fn test_store_uri(uri: String) -> AppResult<StoreTestDto> {
+    let shown = reef_core::config::redact_uri(&uri);
+    if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+        return Ok(StoreTestDto {
+            ok: false,
+            message: format!("{shown:?} is not a MongoDB connection string (mongodb://user:pass@host:27017/?replicaSet=rs0)"),
+            replica_set: false,
+            version: None,
+        });
+    }
+    let probe = tokio::time::timeout(std::time::Duration::from_secs(15), reef_store::mongo::MongoStore::connect(&uri, "factory")).await;
+    Ok(match probe {
+        Ok(Ok(s)) => {
+            let c = s.capabilities();
+            StoreTestDto {
+                ok: true,
+                message: format!(
+                    "Connected to {shown}: MongoDB {}{}",
+                    c.version,
+                    if c.replica_set { ", replica set (change streams and transactions)" } else { ", standalone (REEF would poll)" }
+                ),
+                replica_set: c.replica_set,
+                version: Some(c.version.clone()),
+            }
+        }
+        Ok(Err(e)) => StoreTestDto {
+            ok: false,
+            message: reef_core::config::redact_uri(&e.to_string()).replace(&uri, &shown),
+            replica_set: false,
+            version: None,
+        },
+        Err(_) => StoreTestDto { ok: false, message: format!("no answer from {shown} within 15 s"), replica_set: false, version: None },
+    })
+}
