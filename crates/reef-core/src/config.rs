@@ -133,6 +133,8 @@ pub struct EngineSection {
     pub reservation_seconds: Option<u64>,
     /// Hardware sampling interval (default 60).
     pub telemetry_seconds: Option<u64>,
+    /// GPU utilisation at which new work skips the local tier (default 90).
+    pub busy_gpu_percent: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -188,6 +190,7 @@ pub struct EngineConfig {
     pub max_running: Option<u32>,
     pub reservation_ttl: std::time::Duration,
     pub telemetry_every: std::time::Duration,
+    pub busy_gpu_percent: f64,
 }
 
 impl Default for EngineConfig {
@@ -203,6 +206,7 @@ impl Default for EngineConfig {
             max_running: None,
             reservation_ttl: std::time::Duration::from_secs(600),
             telemetry_every: std::time::Duration::from_secs(60),
+            busy_gpu_percent: 90.0,
         }
     }
 }
@@ -487,6 +491,13 @@ impl Config {
                 e.telemetry_seconds,
                 d.telemetry_every.as_secs(),
             )?),
+            busy_gpu_percent: match e.busy_gpu_percent {
+                Some(p) if !(p.is_finite() && (0.0..=100.0).contains(&p)) => {
+                    return Err(bad("engine.busy_gpu_percent", format!("{p} is not a percentage"), "use a number from 0 to 100"))
+                }
+                Some(p) => p,
+                None => d.busy_gpu_percent,
+            },
         };
         for (i, r) in file.routing.iter().enumerate() {
             if let Some(a) = &r.agent {

@@ -696,3 +696,70 @@ fn the_agent_gets_the_task_s_memories_and_its_action_class_tool_lists() {
     let t = e.tasks().into_iter().find(|t| t["title"] == "Deploy QuickForm from the build task").unwrap();
     assert!(t["error"].as_str().unwrap().contains("not allowed"), "{t}");
 }
+
+#[test]
+fn work_skips_the_local_tier_while_the_local_gpu_is_busy() {
+    use reef_core::engine::{budget::Budget, dispatcher, pricing::PriceBook, runtime::Engine};
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = reef_core::config::Defaults { data_dir: dir.path().into(), machine_timezone: Some("UTC".into()), host: "test".into() };
+    let cfg = reef_core::config::Config::resolve(Some("[engine]\nlease_seconds = 2\n"), &|_| None, &defaults).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ports = reef_store::sqlite::SqliteStore::open(&dir.path().join("reef.db")).unwrap().ports();
+        let f = reef_core::factory::Factory::new(ports, std::sync::Arc::new(reef_core::SystemClock), std::sync::Arc::new(cfg));
+        let engine = std::sync::Arc::new(Engine {
+            factory: f.clone(),
+            budget: Budget { factory: f.clone(), prices: std::sync::Arc::new(PriceBook::default()) },
+            llm: std::sync::Arc::new(reef_core::engine::llm::LlmExecutor::new(
+                "http://127.0.0.1:9",
+                None,
+                Budget { factory: f.clone(), prices: Default::default() },
+                10,
+                Duration::from_secs(1),
+            )),
+            cli: vec![],
+            id: "gpu-test".into(),
+            data_dir: dir.path().into(),
+            embedder: None,
+        });
+        let stop = tokio_util::sync::CancellationToken::new();
+        let d = tokio::spawn(dispatcher::run(engine, stop.clone()));
+        let route_of = |title: &'static str| {
+            let f = f.clone();
+            async move {
+                let mut n = reef_core::NewTask::titled(title);
+                n.role = Some("research".into()); // Scout, who starts on the local tier
+                let t = f.create_task(n, "test").await.unwrap();
+                for _ in 0..100 {
+                    let got = f.ports.tasks.get(&t.id).await.unwrap();
+                    if let Some(tier) = got.model_tier {
+                        return (got.assigned_to.unwrap(), tier);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                panic!("{title} was not routed");
+            }
+        };
+        assert_eq!(route_of("idle GPU").await, ("scout".into(), reef_core::ModelTier::Local));
+        let busy = reef_core::MetricSample {
+            timestamp: f.now(),
+            source: reef_core::MetricSource { host: "dreamteam".into(), metric: "gpu0.util_percent".into() },
+            value: 98.0,
+        };
+        f.ports.metrics.record(&[busy]).await.unwrap();
+        assert_eq!(
+            route_of("busy GPU").await,
+            ("scout".into(), reef_core::ModelTier::Cheap),
+            "a busy local GPU sends new work one tier up"
+        );
+        let ev = f
+            .ports
+            .events
+            .recent(&reef_core::EventQuery { kind_prefix: Some("task.routed".into()), limit: 1, ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(ev.items[0].data["note"], "local GPU busy");
+        stop.cancel();
+        let _ = d.await;
+    });
+}

@@ -125,9 +125,25 @@ async fn on_task(e: &Engine, id: &str) -> Result<(), EngineError> {
 
 async fn route_one(e: &Engine, t: &Task) -> Result<(), EngineError> {
     let f = &e.factory;
-    if let Some(r) = route(t, &f.config.agents, &f.config.routing) {
+    if let Some(mut r) = route(t, &f.config.agents, &f.config.routing) {
+        let mut note = None;
+        // Hardware-aware: work that would start on the local tier skips it while the GPUs the local
+        // models run on are busy (unless the task itself asked for local).
+        if r.tier == ModelTier::Local && t.model_tier.is_none() {
+            let now = f.now();
+            let mut samples = vec![];
+            for m in ["gpu0.util_percent", "gpu1.util_percent"] {
+                samples
+                    .extend(f.ports.metrics.query(None, m, now - chrono::Duration::minutes(5), now + chrono::Duration::minutes(1)).await?);
+            }
+            if super::routing::local_gpu_busy(&samples, now, chrono::Duration::minutes(5), f.config.engine.busy_gpu_percent) {
+                r.tier = ModelTier::Cheap;
+                note = Some("local GPU busy");
+            }
+        }
         if f.ports.tasks.route(&t.id, &r.agent, r.tier, f.now()).await? {
-            f.event("task.routed", "reef:dispatcher", Some(&t.id), serde_json::json!({"agent": r.agent, "tier": r.tier})).await?;
+            f.event("task.routed", "reef:dispatcher", Some(&t.id), serde_json::json!({"agent": r.agent, "tier": r.tier, "note": note}))
+                .await?;
         }
     }
     Ok(())

@@ -40,6 +40,19 @@ pub fn route(task: &Task, agents: &[AgentConfig], rules: &[RouteRule]) -> Option
     Some(Route { agent: agent.name.clone(), tier })
 }
 
+/// Whether the GPUs the local tier runs on are busy: any host's latest GPU utilisation sample
+/// (no older than `fresh`) at or above `threshold` percent.
+pub fn local_gpu_busy(samples: &[crate::MetricSample], now: crate::Timestamp, fresh: chrono::Duration, threshold: f64) -> bool {
+    let mut latest: std::collections::BTreeMap<(&str, &str), &crate::MetricSample> = Default::default();
+    for s in samples.iter().filter(|s| s.source.metric.ends_with(".util_percent") && now - s.timestamp <= fresh) {
+        let k = (s.source.host.as_str(), s.source.metric.as_str());
+        if latest.get(&k).is_none_or(|o| o.timestamp < s.timestamp) {
+            latest.insert(k, s);
+        }
+    }
+    latest.values().any(|s| s.value >= threshold)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +80,25 @@ mod tests {
             "kev",
             "unknown work goes to the orchestrator"
         );
+    }
+
+    #[test]
+    fn a_busy_local_gpu_is_seen_only_from_fresh_samples() {
+        use crate::{MetricSample, MetricSource};
+        let now = crate::time::parse_ts("2026-11-21T10:00:00Z").unwrap();
+        let s = |m: &str, v: f64, mins: i64| MetricSample {
+            timestamp: now - chrono::Duration::minutes(mins),
+            source: MetricSource { host: "dreamteam".into(), metric: m.into() },
+            value: v,
+        };
+        let fresh = chrono::Duration::minutes(5);
+        assert!(local_gpu_busy(&[s("gpu0.util_percent", 97.0, 1)], now, fresh, 90.0));
+        assert!(!local_gpu_busy(&[s("gpu0.util_percent", 97.0, 30)], now, fresh, 90.0), "stale samples do not count");
+        assert!(
+            !local_gpu_busy(&[s("gpu0.util_percent", 97.0, 3), s("gpu0.util_percent", 20.0, 1)], now, fresh, 90.0),
+            "the latest sample decides"
+        );
+        assert!(!local_gpu_busy(&[s("cpu.percent", 100.0, 1)], now, fresh, 90.0));
     }
 
     #[test]
