@@ -763,3 +763,30 @@ fn work_skips_the_local_tier_while_the_local_gpu_is_busy() {
         let _ = d.await;
     });
 }
+
+#[test]
+fn finished_work_becomes_memories_and_graph_edges() {
+    let e = Env::new();
+    e.write_config("[engine]\nlease_seconds = 2\n[[executors]]\nname = \"writer\"\nkinds = [\"research\"]\ncommand = [\"echo\", \"Uptime monitors price their free tier at five monitors; paid plans start at nine dollars.\"]\n");
+    e.with_prices();
+    let t = e.json(&["task", "add", "Research uptime monitor pricing", "--type", "research", "--agent", "scout", "--product", "pagepulse"]);
+    let id = t["_id"].as_str().unwrap().to_string();
+    let mut serve = e.serve("worker", &[]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("done") == 1));
+    sigterm(&mut serve);
+    let m = e.json(&["memory", "search", "uptime monitor free tier pricing", "--product", "pagepulse"]);
+    let top = &m["hits"][0]["doc"];
+    assert!(top["content"].as_str().unwrap().contains("free tier at five monitors"), "{m}");
+    assert_eq!(top["type"], "task_result");
+    assert_eq!(top["agent"], "scout");
+    assert_eq!(top["metadata"]["task_id"], id);
+    let g = e.json(&["graph", "show", "agent:scout", "--depth", "2"]);
+    let edges: Vec<String> = g["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{}-{}-{}", r["from"].as_str().unwrap(), r["type"].as_str().unwrap(), r["to"].as_str().unwrap()))
+        .collect();
+    assert!(edges.contains(&format!("agent:scout-completed-task:{id}")), "{edges:?}");
+    assert!(edges.contains(&"agent:scout-worked_on-product:pagepulse".to_string()), "{edges:?}");
+}

@@ -22,7 +22,104 @@ pub struct Engine {
     pub embedder: Option<Arc<dyn crate::embed::Embedder>>,
 }
 
+/// Splits text into chunks of about `max` characters at paragraph, line or word boundaries.
+pub fn chunks(text: &str, max: usize) -> Vec<String> {
+    let mut out = vec![];
+    let mut cur = String::new();
+    for word in text.split_inclusive(char::is_whitespace) {
+        if cur.len() + word.len() > max && !cur.trim().is_empty() {
+            out.push(cur.trim().to_string());
+            cur.clear();
+        }
+        cur.push_str(word);
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
 impl Engine {
+    /// What finished work leaves behind: its result as memories (chunked, with agent, product,
+    /// type and task), and the knowledge graph's record of who worked on what.
+    pub async fn remember(&self, task: &Task, agent: &str, output: &str) -> crate::StoreResult<usize> {
+        let f = &self.factory;
+        let now = f.now();
+        let mut written = 0;
+        if let Some(emb) = &self.embedder {
+            let pieces = chunks(output, 1200);
+            let vectors = emb.embed(&pieces).await.unwrap_or_default();
+            for (i, (text, v)) in pieces.iter().zip(vectors).enumerate() {
+                let doc = crate::MemoryDoc {
+                    id: format!("task:{}:{}:{i}", task.id, task.attempts),
+                    content: text.clone(),
+                    kind: "task_result".into(),
+                    agent: Some(agent.into()),
+                    product: task.product.clone(),
+                    embedding: v,
+                    created_at: now,
+                    metadata: serde_json::json!({"task_id": task.id, "task_type": task.kind, "title": task.title, "embedder": emb.name()}),
+                };
+                match f.ports.memory.put(doc).await {
+                    Ok(()) => written += 1,
+                    // Another embedder made this index: the result is kept on the task, not in memory.
+                    Err(crate::StoreError::DimensionMismatch { .. }) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let g = &f.ports.graph;
+        let agent_id = format!("agent:{agent}");
+        g.upsert_entity(crate::Entity {
+            id: agent_id.clone(),
+            kind: "agent".into(),
+            name: agent.into(),
+            properties: serde_json::json!({}),
+        })
+        .await?;
+        let task_id = format!("task:{}", task.id);
+        g.upsert_entity(crate::Entity {
+            id: task_id.clone(),
+            kind: "task".into(),
+            name: task.title.clone(),
+            properties: serde_json::json!({"type": task.kind}),
+        })
+        .await?;
+        g.relate(crate::Relationship {
+            from: agent_id.clone(),
+            to: task_id.clone(),
+            kind: "completed".into(),
+            weight: 1.0,
+            created_at: now,
+        })
+        .await?;
+        if let Some(p) = &task.product {
+            let product_id = format!("product:{p}");
+            g.relate(crate::Relationship {
+                from: task_id.clone(),
+                to: product_id.clone(),
+                kind: "for_product".into(),
+                weight: 1.0,
+                created_at: now,
+            })
+            .await?;
+            g.relate(crate::Relationship { from: agent_id, to: product_id, kind: "worked_on".into(), weight: 0.5, created_at: now })
+                .await?;
+        }
+        if let Some(repo) = &task.work_products.repository {
+            let repo_id = format!("repo:{repo}");
+            g.upsert_entity(crate::Entity {
+                id: repo_id.clone(),
+                kind: "repository".into(),
+                name: repo.clone(),
+                properties: serde_json::json!({}),
+            })
+            .await?;
+            g.relate(crate::Relationship { from: task_id, to: repo_id, kind: "changed".into(), weight: 1.0, created_at: now }).await?;
+        }
+        Ok(written)
+    }
+
     /// The memories most relevant to a task (its product's first), for the executor's prompt.
     /// A memory index made by another embedder (other dimension) is skipped, with a warning.
     pub async fn memories_for(&self, task: &Task, k: usize) -> Vec<String> {
@@ -70,5 +167,17 @@ impl Engine {
             .and_then(|k| self.cli.iter().find(|c| c.cfg.kinds.iter().any(|x| x == k)))
             .map(|c| c.clone() as Arc<dyn Executor>)
             .unwrap_or_else(|| self.llm.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chunks_break_at_words_and_keep_everything() {
+        let text = "alpha beta gamma delta ".repeat(100);
+        let c = super::chunks(&text, 100);
+        assert!(c.iter().all(|p| p.len() <= 100), "{:?}", c.iter().map(|p| p.len()).max());
+        assert_eq!(c.join(" ").split_whitespace().count(), 400);
+        assert!(super::chunks("   ", 10).is_empty());
     }
 }

@@ -470,8 +470,17 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
     let (status, error) = summary(&outcome);
     let data = serde_json::json!({"status": status, "detail": detail, "error": error});
     let ev = Event { id: new_id(), kind: kind.into(), at: now, actor: actor.clone(), subject: Some(task.id.clone()), data };
+    let remembered = match &outcome {
+        Outcome::Succeeded { result, review: false, .. } => Some(result.clone()),
+        _ => None,
+    };
     match f.ports.tasks.finish_with(&task.id, token, outcome, Some(ev), now).await {
         Ok(t) => {
+            if let Some(r) = remembered {
+                if let Err(err) = e.remember(&t, &agent.name, &r).await {
+                    tracing::warn!(task = %t.id, error = %err, "could not record the result in memory and the graph");
+                }
+            }
             if gate == Gate::NotifyAfter && t.status == TaskStatus::Done {
                 let _ =
                     f.event("approval.notify_after", &actor, Some(&task.id), serde_json::json!({"action_class": task.action_class})).await;
