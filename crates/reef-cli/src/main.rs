@@ -85,6 +85,11 @@ enum Command {
     /// Spend caps.
     #[command(subcommand)]
     Cap(cmd::control::CapCmd),
+    /// Success rate, cost and latency per agent × model tier × task type.
+    Analytics {
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
     /// Search the factory's memory.
     #[command(subcommand)]
     Memory(cmd::knowledge::MemoryCmd),
@@ -165,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore { file, force } => cmd::backup::restore(&f, &file, force, &out).await,
         Command::Demo => cmd::demo::run(&f, &out).await,
         Command::Watch { collection } => cmd::watch::run(&f, collection, &out).await,
+        Command::Analytics { days } => cmd::analytics::run(&f, days, &out).await,
         Command::Memory(c) => cmd::knowledge::memory(&f, c, &out).await,
         Command::Graph(c) => cmd::knowledge::graph(&f, c, &out).await,
         Command::Schedules => cmd::schedule::list(&f, &out).await,

@@ -135,6 +135,9 @@ pub struct EngineSection {
     pub telemetry_seconds: Option<u64>,
     /// GPU utilisation at which new work skips the local tier (default 90).
     pub busy_gpu_percent: Option<f64>,
+    /// Start one tier higher where an agent's work of a type keeps failing on the cheaper tier
+    /// (outcome analytics; off by default).
+    pub learn_tiers: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -191,6 +194,7 @@ pub struct EngineConfig {
     pub reservation_ttl: std::time::Duration,
     pub telemetry_every: std::time::Duration,
     pub busy_gpu_percent: f64,
+    pub learn_tiers: bool,
 }
 
 impl Default for EngineConfig {
@@ -207,6 +211,7 @@ impl Default for EngineConfig {
             reservation_ttl: std::time::Duration::from_secs(600),
             telemetry_every: std::time::Duration::from_secs(60),
             busy_gpu_percent: 90.0,
+            learn_tiers: false,
         }
     }
 }
@@ -498,6 +503,7 @@ impl Config {
                 Some(p) => p,
                 None => d.busy_gpu_percent,
             },
+            learn_tiers: e.learn_tiers.unwrap_or(false),
         };
         for (i, r) in file.routing.iter().enumerate() {
             if let Some(a) = &r.agent {

@@ -65,6 +65,12 @@ fn a_failing_tier_escalates_to_the_next_and_a_dead_model_fails_with_the_reason()
     assert_eq!(t["model_tier"], "mid", "escalated one tier");
     assert!(t["result"].as_str().unwrap().starts_with("Mid answer"));
     assert_eq!(t["attempts"], 2);
+    // Outcome analytics see both attempts: one failure on cheap, one success on mid.
+    let rows = e.json(&["analytics"]);
+    let row = |tier: &str| rows.as_array().unwrap().iter().find(|r| r["agent"] == "rex" && r["tier"] == tier).cloned().unwrap();
+    assert_eq!((row("cheap")["attempts"].as_u64(), row("cheap")["successes"].as_u64()), (Some(1), Some(0)));
+    assert_eq!((row("mid")["attempts"].as_u64(), row("mid")["successes"].as_u64()), (Some(1), Some(1)));
+    assert!(row("mid")["cost"].as_i64().unwrap() > 0, "the successful call's cost is counted");
 }
 
 #[test]

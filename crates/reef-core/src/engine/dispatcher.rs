@@ -141,6 +141,14 @@ async fn route_one(e: &Engine, t: &Task) -> Result<(), EngineError> {
                 note = Some("local GPU busy");
             }
         }
+        if f.config.engine.learn_tiers && t.model_tier.is_none() {
+            let rows = learned_rows(f).await?;
+            let learned = super::analytics::learned_tier(&rows, &r.agent, t.kind.as_deref().unwrap_or("(none)"), r.tier, 5, 0.5);
+            if learned != r.tier {
+                r.tier = learned;
+                note = Some("the cheaper tier keeps failing this work");
+            }
+        }
         if f.ports.tasks.route(&t.id, &r.agent, r.tier, f.now()).await? {
             f.event("task.routed", "reef:dispatcher", Some(&t.id), serde_json::json!({"agent": r.agent, "tier": r.tier, "note": note}))
                 .await?;
@@ -270,4 +278,22 @@ async fn stuck(e: &Engine) -> Result<(), EngineError> {
         }
     }
     Ok(())
+}
+
+/// Outcome rows for learned routing, recomputed at most once a minute.
+async fn learned_rows(f: &crate::factory::Factory) -> Result<Vec<super::analytics::OutcomeRow>, EngineError> {
+    type Cached = Option<(Instant, Vec<super::analytics::OutcomeRow>)>;
+    static CACHE: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
+    if let Ok(c) = CACHE.lock() {
+        if let Some((at, rows)) = c.as_ref() {
+            if at.elapsed() < Duration::from_secs(60) {
+                return Ok(rows.clone());
+            }
+        }
+    }
+    let rows = super::analytics::outcomes(f, 30).await?;
+    if let Ok(mut c) = CACHE.lock() {
+        *c = Some((Instant::now(), rows.clone()));
+    }
+    Ok(rows)
 }

@@ -21,4 +21,5 @@ pub enum EngineError {
     #[error("engine stopped: {0}")]
     Stopped(String),
 }
+pub mod analytics;
 pub mod schedule;

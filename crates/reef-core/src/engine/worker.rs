@@ -468,7 +468,14 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
         }
     };
     let (status, error) = summary(&outcome);
-    let data = serde_json::json!({"status": status, "detail": detail, "error": error});
+    let tier = task.model_tier.or(agent.model_tier).unwrap_or(ModelTier::Cheap);
+    let cost = detail.get("cost").and_then(|c| c.as_i64()).unwrap_or(0);
+    // Outcome analytics read these: who, on which tier, what type, at what cost, how long.
+    let data = serde_json::json!({
+        "status": status, "detail": detail, "error": error,
+        "agent": agent.name, "tier": tier.as_str(), "task_type": task.kind.as_deref().unwrap_or("(none)"),
+        "cost": cost, "latency_ms": (now - task.claimed_at.unwrap_or(now)).num_milliseconds().max(0),
+    });
     let ev = Event { id: new_id(), kind: kind.into(), at: now, actor: actor.clone(), subject: Some(task.id.clone()), data };
     let remembered = match &outcome {
         Outcome::Succeeded { result, review: false, .. } => Some(result.clone()),
