@@ -125,6 +125,8 @@ pub trait Approvals: Send + Sync {
     async fn get(&self, id: &str) -> StoreResult<Approval>;
     /// Newest first.
     async fn list(&self, status: Option<ApprovalStatus>, limit: usize) -> StoreResult<Listing<Approval>>;
+    /// Every request about one task, newest first.
+    async fn for_task(&self, task_id: &str) -> StoreResult<Vec<Approval>>;
     /// Decides a pending, unexpired request; `Conflict` when it was already decided or expired.
     async fn decide(&self, id: &str, decision: Decision, who: &str, reason: Option<&str>, now: Timestamp) -> StoreResult<Approval>;
     /// Marks pending requests past their expiry as expired and returns them.

@@ -117,13 +117,14 @@ async fn cap_has_room(e: &Engine, agent: &str) -> StoreResult<bool> {
 /// Claims the next task some eligible agent can run, with its slot.
 async fn try_claim(e: &Engine, rotate: usize) -> StoreResult<Option<(Task, Slot)>> {
     let f = &e.factory;
+    // The factory's hold is read once per pass; each agent adds only its own.
     if super::control::hold_of(f, None).await?.is_some() {
         return Ok(None);
     }
     let n = f.config.agents.len();
     for i in 0..n {
         let agent = &f.config.agents[(i + rotate) % n];
-        if effective_hold(f, &agent.name).await?.is_some() {
+        if super::control::hold_of(f, Some(&agent.name)).await?.is_some() {
             continue;
         }
         if !cap_has_room(e, &agent.name).await? {
@@ -343,11 +344,9 @@ async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, canc
             let covered = f
                 .ports
                 .approvals
-                .list(None, 1000)
+                .for_task(&task.id)
                 .await
-                .map(|l| {
-                    l.items.into_iter().any(|a| a.task_id == task.id && a.status == ApprovalStatus::Approved && a.attempt == task.attempts)
-                })
+                .map(|l| l.into_iter().any(|a| a.status == ApprovalStatus::Approved && a.attempt == task.attempts))
                 .unwrap_or(false);
             if !covered {
                 let req = NewApproval {

@@ -638,6 +638,10 @@ impl Approvals for MongoStore {
         Ok(listing(c::APPROVALS, self.find_all(c::APPROVALS, f, Some(doc! {"created_at": -1}), Some(limit as i64)).await?))
     }
 
+    async fn for_task(&self, task_id: &str) -> StoreResult<Vec<Approval>> {
+        Ok(listing(c::APPROVALS, self.find_all(c::APPROVALS, doc! {"task_id": task_id}, Some(doc! {"created_at": -1}), None).await?).items)
+    }
+
     async fn decide(&self, id: &str, decision: Decision, who: &str, reason: Option<&str>, now: Timestamp) -> StoreResult<Approval> {
         let mut f = id_filter(id);
         f.insert("status", "pending");

@@ -243,6 +243,7 @@ pub fn indexes() -> Vec<(&'static str, IndexModel)> {
         ),
         ("tasks", idx(doc! {"parent_id": 1}, Some(named("reef_parent")))),
         ("approvals", idx(doc! {"status": 1, "created_at": -1}, Some(named("reef_status")))),
+        ("approvals", idx(doc! {"task_id": 1}, Some(named("reef_task")))),
         ("audit", idx(doc! {"subject": 1, "at": -1}, Some(named("reef_subject")))),
         ("events", idx(doc! {"subject": 1}, Some(named("reef_subject")))),
         ("agent_revisions", idx(doc! {"agent": 1, "revision": -1}, Some(named("reef_agent")))),

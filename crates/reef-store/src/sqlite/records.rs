@@ -210,6 +210,15 @@ impl Approvals for SqliteStore {
         .await
     }
 
+    async fn for_task(&self, task_id: &str) -> StoreResult<Vec<Approval>> {
+        let task_id = task_id.to_string();
+        self.read(move |c| {
+            let rows = fetch_pairs(c, "SELECT id, doc FROM approvals WHERE task_id = ?1 ORDER BY created_at DESC", [task_id])?;
+            Ok(listing("approvals", rows).items)
+        })
+        .await
+    }
+
     async fn decide(&self, id: &str, decision: Decision, who: &str, reason: Option<&str>, now: Timestamp) -> StoreResult<Approval> {
         let (id, who, reason) = (id.to_string(), who.to_string(), reason.map(String::from));
         self.write(move |tx| {

@@ -188,8 +188,14 @@ CREATE TRIGGER metrics_insert_change AFTER INSERT ON metrics BEGIN
 END;
 "#;
 
+/// The approval gate looks requests up by task.
+const V4: &str = r#"
+ALTER TABLE approvals ADD COLUMN task_id TEXT GENERATED ALWAYS AS (json_extract(doc, '$.task_id')) VIRTUAL;
+CREATE INDEX approvals_task ON approvals (task_id);
+"#;
+
 fn migrations() -> Vec<String> {
-    vec![format!("{V1}\n{}", triggers()), V2.to_string(), V3.to_string()]
+    vec![format!("{V1}\n{}", triggers()), V2.to_string(), V3.to_string(), V4.to_string()]
 }
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

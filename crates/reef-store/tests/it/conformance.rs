@@ -398,6 +398,9 @@ async fn approvals_are_decided_once(f: Fixture) {
     let expired = a.expire_due(t0() + chrono::Duration::hours(2)).await.unwrap();
     assert_eq!(expired.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), vec![y.id.clone()]);
     assert!(matches!(a.decide(&y.id, Decision::Approve, "operator:adam", None, t0()).await, Err(StoreError::Conflict(_))));
+    let for_t = a.for_task("t").await.unwrap();
+    assert_eq!(for_t.len(), 2, "both requests about task t");
+    assert!(a.for_task("other").await.unwrap().is_empty());
     let got = a.get(&x.id).await.unwrap();
     assert_eq!(got.decided_by.as_deref(), Some("operator:adam"));
     assert_eq!(got.work_products.preview_url.as_deref(), Some("https://preview.example/qf"));
