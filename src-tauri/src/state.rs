@@ -11,6 +11,8 @@ pub struct AppState {
     pub open_error: std::sync::Mutex<Option<String>>,
     /// Whether this app runs the engine.
     pub engine: std::sync::Mutex<Option<crate::engine::EngineDto>>,
+    /// The memory embedder, made on the first search (its model loads then, not at start-up).
+    embedder: std::sync::OnceLock<std::sync::Arc<dyn reef_core::embed::Embedder>>,
 }
 
 impl AppState {
@@ -23,6 +25,15 @@ impl AppState {
             code: ErrorCode::NotReady,
             message: self.open_error.lock().ok().and_then(|e| e.clone()).unwrap_or_else(|| "the store is still opening".into()),
         })
+    }
+
+    pub fn embedder(&self) -> AppResult<std::sync::Arc<dyn reef_core::embed::Embedder>> {
+        let f = self.factory()?;
+        if let Some(e) = self.embedder.get() {
+            return Ok(e.clone());
+        }
+        let e = reef_store::host::embedder(&f.config).map_err(|e| AppError::invalid(e.to_string()))?;
+        Ok(self.embedder.get_or_init(|| e).clone())
     }
 
     /// Who acts from this window, for the audit log.

@@ -102,6 +102,11 @@ test("every view opens on demo data and shows it", async () => {
   for (const t of await browser.$$("table.totals")) tables.push(await t.getText());
   assert.match(tables.join("\n"), /QuickForm/);
   assert.match(tables.join("\n"), /€17\.00/, "euros stay euros");
+  // The demo's subscriptions: 14 × $9 + 6 × $19 = $240 a month in USD, €17 in EUR.
+  assert.match(await browser.$("[data-kpi=mrr-usd]").getText(), /\$240\.00/);
+  assert.match(await browser.$("[data-kpi=mrr-eur]").getText(), /€17\.00/);
+  assert.match(await browser.$("[data-kpi=self-funding]").getText(), /×|—/);
+  assert.match(await browser.$("table.books").getText(), /Net|Invoicely/);
   await shot("revenue");
   await open("spend");
   await browser.$(".kpi").waitForExist({ timeout: 10000 });

@@ -20,6 +20,11 @@ export const commands = {
 	listAgents: () => typedError<AgentDto[], AppError>(__TAURI_INVOKE("list_agents")),
 	/**  `hold`: "pause", "stop", or null to resume; `agent` null for the whole factory. */
 	setAgentHold: (agent: string | null, hold: string | null) => typedError<null, AppError>(__TAURI_INVOKE("set_agent_hold", { agent, hold })),
+	/**
+	 *  Success rate, cost and latency per agent × tier × task type over the last `days` days, from
+	 *  each attempt's outcome event (the same figures `reef analytics` prints).
+	 */
+	agentOutcomes: (days: number) => typedError<OutcomeDto[], AppError>(__TAURI_INVOKE("agent_outcomes", { days })),
 	recentEvents: (kind: string | null, subject: string | null, text: string | null, limit: number) => typedError<EventDto[], AppError>(__TAURI_INVOKE("recent_events", { kind, subject, text, limit })),
 	/**  Whether this app runs the engine, another process does, or this is a remote window. */
 	engineStatus: () => typedError<EngineDto, AppError>(__TAURI_INVOKE("engine_status")),
@@ -36,7 +41,7 @@ export const commands = {
 	/**  Spend over the last `days` days grouped by "agent", "model", "product" or "day". */
 	spend: (group: string, days: number) => typedError<SpendRowDto[], AppError>(__TAURI_INVOKE("spend", { group, days })),
 	revenue: () => typedError<RevenueDto, AppError>(__TAURI_INVOKE("revenue")),
-	searchMemory: (query: string, agent: string | null, product: string | null, kind: string | null) => typedError<MemorySearchDto, AppError>(__TAURI_INVOKE("search_memory", { query, agent, product, kind })),
+	searchMemory: (query: string, agent: string | null, product: string | null, kind: string | null, since: string | null, until: string | null) => typedError<MemorySearchDto, AppError>(__TAURI_INVOKE("search_memory", { query, agent, product, kind, since, until })),
 	listEntities: () => typedError<EntityDto[], AppError>(__TAURI_INVOKE("list_entities")),
 	traverse: (start: string, depth: number) => typedError<GraphDto, AppError>(__TAURI_INVOKE("traverse", { start, depth })),
 	/**  CPU, RAM, disk and GPU over the last `hours`, per host, with what each host says of its GPU. */
@@ -185,7 +190,29 @@ export type MemoryHitDto = {
 export type MemorySearchDto = {
 	/**  Which search ran: exact_scan, sqlite_vec or vector_search_index. */
 	method: string,
+	/**  Which model embedded the query (all-minilm-l6-v2, gateway:embed, hashing). */
+	embedder: string,
 	hits: MemoryHitDto[],
+};
+
+export type MoneyDto = {
+	currency: string,
+	amount: number | null,
+};
+
+export type MonthBooksDto = {
+	month: string,
+	revenue_usd: number | null,
+	llm_spend_usd: number | null,
+	self_funding: number | null,
+};
+
+export type MrrDto = {
+	product: string,
+	currency: string,
+	/**  Major units a month. */
+	mrr: number | null,
+	subscriptions: number,
 };
 
 export type NewTaskDto = {
@@ -200,12 +227,32 @@ export type NewTaskDto = {
 	review: boolean | null,
 };
 
+export type OutcomeDto = {
+	agent: string,
+	tier: string,
+	task_type: string,
+	attempts: number,
+	successes: number,
+	success_rate: number | null,
+	cost_usd: number | null,
+	avg_latency_ms: number,
+};
+
 /**  Which notifications the operator wants; kept in the store so every window agrees. */
 export type Prefs = {
 	approvals: boolean,
 	budget: boolean,
 	failures: boolean,
 	stuck: boolean,
+};
+
+/**  One product's all-time revenue (per currency) against its LLM spend. */
+export type ProductBooksDto = {
+	product: string,
+	revenue: MoneyDto[],
+	llm_spend_usd: number | null,
+	/**  USD revenue minus LLM spend. */
+	net_usd: number | null,
 };
 
 export type ProductDto = {
@@ -223,6 +270,15 @@ export type QuitRequested = {
 export type RevenueDto = {
 	rows: RevenueRowDto[],
 	products: ProductDto[],
+	mrr: MrrDto[],
+	books: ProductBooksDto[],
+	months: MonthBooksDto[],
+	/**  All-time USD revenue ÷ LLM spend; `None` before any spend. */
+	self_funding: number | null,
+	revenue_usd: number | null,
+	llm_spend_usd: number | null,
+	/**  Revenue in other currencies, left out of the ratio (never converted). */
+	other_currencies: MoneyDto[],
 };
 
 export type RevenueRowDto = {

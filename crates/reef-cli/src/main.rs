@@ -1,6 +1,7 @@
 //! `reef`: the headless side of REEF — operator commands, demo data, backups and benchmarks.
 
 mod cmd;
+mod http;
 mod setup;
 
 use clap::{Parser, Subcommand};
@@ -93,6 +94,9 @@ enum Command {
     /// Search the factory's memory.
     #[command(subcommand)]
     Memory(cmd::knowledge::MemoryCmd),
+    /// Revenue: the books, manual entries, CSV import, Stripe pull, products.
+    #[command(subcommand)]
+    Revenue(cmd::revenue::RevenueCmd),
     /// The knowledge graph.
     #[command(subcommand)]
     Graph(cmd::knowledge::GraphCmd),
@@ -172,6 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Watch { collection } => cmd::watch::run(&f, collection, &out).await,
         Command::Analytics { days } => cmd::analytics::run(&f, days, &out).await,
         Command::Memory(c) => cmd::knowledge::memory(&f, c, &out).await,
+        Command::Revenue(c) => cmd::revenue::run(&f, c, &out).await,
         Command::Graph(c) => cmd::knowledge::graph(&f, c, &out).await,
         Command::Schedules => cmd::schedule::list(&f, &out).await,
         Command::Schedule(c) => cmd::schedule::run(&f, c, &out).await,

@@ -27,7 +27,9 @@ pub fn describe(e: &anyhow::Error) -> (String, String) {
         _ => None,
     });
     let code = store
-        .map(|s| serde_json::to_value(s.code()).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())
+        .map(|s| s.code())
+        .or_else(|| e.downcast_ref::<reef_core::memory::MemoryError>().map(|m| m.code()))
+        .map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())
         .unwrap_or_else(|| "error".into());
     (code, format!("{e:#}"))
 }

@@ -105,6 +105,74 @@ pub struct FileConfig {
     pub schedules: Vec<crate::engine::schedule::ScheduleSection>,
     #[serde(default)]
     pub app: AppSection,
+    #[serde(default)]
+    pub memory: MemorySection,
+    #[serde(default)]
+    pub serve: ServeSection,
+    #[serde(default)]
+    pub stripe: StripeSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSection {
+    /// Where `reef serve` answers HTTP (the Stripe webhook), e.g. "127.0.0.1:8787".
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSection {
+    /// How old a webhook signature may be (Stripe's default: 300).
+    pub tolerance_seconds: Option<u64>,
+    /// Pull events every this many minutes when REEF_STRIPE_API_KEY is set (0: only on demand).
+    pub pull_minutes: Option<u64>,
+    /// The Stripe API's address (tests point it at a local stand-in).
+    pub api_base: Option<String>,
+}
+
+/// Stripe as a revenue source. The secrets come from the environment only, never a file.
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    pub webhook_secret: Option<Secret>,
+    /// A restricted key with read access to events, for pull mode.
+    pub api_key: Option<Secret>,
+    pub api_base: String,
+    pub tolerance_seconds: u64,
+    pub pull_every: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySection {
+    /// `auto` (MiniLM when its files are present, else hashing), `minilm`, `gateway` or `hashing`.
+    pub embedder: Option<String>,
+    /// Where the MiniLM files (config.json, tokenizer.json, model.safetensors) are.
+    pub model_dir: Option<PathBuf>,
+    /// The gateway's model name for embeddings (LiteLLM's `embed` tier).
+    pub gateway_model: Option<String>,
+    /// What the gateway's model returns (nomic-embed-text: 768).
+    pub gateway_dimension: Option<usize>,
+    /// How many memories the LLM executor is given with a task (0 turns it off).
+    pub recall: Option<usize>,
+}
+
+/// Which embedder turns text into vectors for memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbedderChoice {
+    Auto,
+    MiniLm,
+    Gateway,
+    Hashing,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemoryConfig {
+    pub embedder: EmbedderChoice,
+    pub model_dir: PathBuf,
+    pub gateway_model: String,
+    pub gateway_dimension: usize,
+    pub recall: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -310,6 +378,10 @@ pub struct Config {
     pub schedules: Vec<crate::engine::schedule::Schedule>,
     /// Watch and decide only (a laptop pointed at the server's MongoDB).
     pub remote: bool,
+    pub memory: MemoryConfig,
+    /// Where `reef serve` answers HTTP; `None` serves nothing.
+    pub listen: Option<std::net::SocketAddr>,
+    pub stripe: StripeConfig,
 }
 
 /// Seed 000's four agents and their daily caps.
@@ -367,6 +439,8 @@ pub struct Defaults {
     /// The machine's timezone name, if it could be read.
     pub machine_timezone: Option<String>,
     pub host: String,
+    /// Where downloaded models live (`~/.cache/reef` on Linux).
+    pub cache_dir: PathBuf,
 }
 
 impl Config {
@@ -603,6 +677,72 @@ impl Config {
                 "set REEF_MONGODB_URI to the server's MongoDB, or turn remote mode off",
             ));
         }
+        let m = &file.memory;
+        let embedder_name = env("REEF_EMBEDDER").filter(|s| !s.is_empty()).or(m.embedder.clone()).unwrap_or_else(|| "auto".into());
+        let embedder = match embedder_name.as_str() {
+            "auto" => EmbedderChoice::Auto,
+            "minilm" => EmbedderChoice::MiniLm,
+            "gateway" => EmbedderChoice::Gateway,
+            "hashing" => EmbedderChoice::Hashing,
+            o => {
+                return Err(bad(
+                    "REEF_EMBEDDER / memory.embedder",
+                    format!("{o:?} is not an embedder"),
+                    "use auto, minilm, gateway or hashing",
+                ))
+            }
+        };
+        let gateway_dimension = match m.gateway_dimension {
+            Some(0) => return Err(bad("memory.gateway_dimension", "must be greater than 0", "nomic-embed-text returns 768")),
+            Some(d) if d > 8192 => {
+                return Err(bad("memory.gateway_dimension", format!("{d} dimensions is more than REEF indexes (8192)"), "check the model"))
+            }
+            Some(d) => d,
+            None => 768,
+        };
+        let listen = match env("REEF_LISTEN").filter(|s| !s.is_empty()).or(file.serve.listen.clone()) {
+            None => None,
+            Some(a) => Some(
+                a.parse::<std::net::SocketAddr>()
+                    .map_err(|_| bad("REEF_LISTEN / serve.listen", format!("{a:?} is not an address:port"), "use e.g. 127.0.0.1:8787"))?,
+            ),
+        };
+        let st = &file.stripe;
+        let api_base = st.api_base.clone().unwrap_or_else(|| "https://api.stripe.com".into());
+        if !(api_base.starts_with("https://") || api_base.starts_with("http://127.0.0.1") || api_base.starts_with("http://localhost")) {
+            return Err(bad("stripe.api_base", format!("{api_base:?} is not an https URL"), "leave it out for https://api.stripe.com"));
+        }
+        let webhook_secret = env("REEF_STRIPE_WEBHOOK_SECRET").filter(|s| !s.is_empty()).map(Secret::new);
+        if let Some(w) = &webhook_secret {
+            if !w.expose().starts_with("whsec_") {
+                return Err(bad(
+                    "REEF_STRIPE_WEBHOOK_SECRET",
+                    "is not a webhook signing secret (those start with whsec_)",
+                    "copy the endpoint's signing secret from the Stripe dashboard or `stripe listen`",
+                ));
+            }
+        }
+        let stripe = StripeConfig {
+            webhook_secret,
+            api_key: env("REEF_STRIPE_API_KEY").filter(|s| !s.is_empty()).map(Secret::new),
+            api_base,
+            tolerance_seconds: st.tolerance_seconds.unwrap_or(300),
+            pull_every: match st.pull_minutes.unwrap_or(15) {
+                0 => None,
+                m => Some(std::time::Duration::from_secs(m * 60)),
+            },
+        };
+        let memory = MemoryConfig {
+            embedder,
+            model_dir: env("REEF_EMBED_MODEL_DIR")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .or(m.model_dir.clone())
+                .unwrap_or_else(|| defaults.cache_dir.join("models").join("all-minilm-l6-v2")),
+            gateway_model: m.gateway_model.clone().unwrap_or_else(|| "embed".into()),
+            gateway_dimension,
+            recall: m.recall.unwrap_or(5).min(50),
+        };
 
         let operator = file.factory.operator.clone().or_else(|| env("USER")).unwrap_or_else(|| "operator".into());
         Ok(Config {
@@ -623,6 +763,9 @@ impl Config {
             executors,
             schedules,
             remote,
+            memory,
+            listen,
+            stripe,
         })
     }
 
@@ -706,7 +849,12 @@ mod tests {
     use super::*;
 
     fn defaults() -> Defaults {
-        Defaults { data_dir: "/tmp/reef-test".into(), machine_timezone: Some("UTC".into()), host: "box".into() }
+        Defaults {
+            data_dir: "/tmp/reef-test".into(),
+            machine_timezone: Some("UTC".into()),
+            host: "box".into(),
+            cache_dir: "/tmp/reef-cache".into(),
+        }
     }
     fn no_env(_: &str) -> Option<String> {
         None

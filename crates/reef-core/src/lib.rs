@@ -1,15 +1,18 @@
 //! reef-core: REEF's domain model, the ports its stores implement, and the engines built on them.
 //! It knows no host and no store: Tauri, MongoDB and SQLite live in other crates.
 
+pub mod books;
 pub mod config;
 pub mod domain;
 pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod factory;
+pub mod memory;
 pub mod money;
 pub mod ports;
 pub mod sampler;
+pub mod stripe;
 pub mod time;
 
 pub use domain::agent::*;

@@ -10,7 +10,7 @@ use crate::domain::approval::{Approval, ApprovalStatus, Decision, NewApproval};
 use crate::domain::event::{AuditEntry, Event, ResumeToken};
 use crate::domain::knowledge::{Entity, MemoryDoc, MemoryFilter, MemorySearch, Relationship, Traversal};
 use crate::domain::ledger::{LlmCall, Reservation, ReserveRequest, ScopeKey, ScopeTotal, SpendGroup, SpendRow};
-use crate::domain::revenue::{Product, RevenueEvent, RevenueRow};
+use crate::domain::revenue::{Product, RevenueEvent, RevenueRow, Subscription};
 use crate::domain::task::{ClaimFilter, Comment, Listing, NewTask, Outcome, Task, TaskQuery, TaskStatus};
 use crate::domain::telemetry::MetricSample;
 use crate::error::StoreResult;
@@ -148,9 +148,15 @@ pub trait Memory: Send + Sync {
     async fn put(&self, doc: MemoryDoc) -> StoreResult<()>;
     async fn get(&self, id: &str) -> StoreResult<MemoryDoc>;
     async fn search(&self, query: &[f32], filter: &MemoryFilter, k: usize) -> StoreResult<MemorySearch>;
-    /// The dimension of the stored embeddings, once any exist.
+    /// The index's dimension: the recorded identity's (`memory::INDEX_KEY` in settings), else
+    /// that of the stored embeddings, once any exist. `put` and `search` are checked against it.
     async fn dimension(&self) -> StoreResult<Option<usize>>;
     async fn count(&self) -> StoreResult<u64>;
+    /// Up to `limit` documents with ids after `after`, in id order (for paging through all).
+    async fn scan(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<MemoryDoc>>;
+    /// Replaces the embeddings of existing documents and records `embedder` in their metadata;
+    /// unknown ids are skipped. Used by reembed, which switches the index identity first.
+    async fn set_embeddings(&self, updates: Vec<(String, Vec<f32>)>, embedder: &str) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -173,6 +179,12 @@ pub trait Revenue: Send + Sync {
     async fn record(&self, event: RevenueEvent) -> StoreResult<bool>;
     /// Per product, month (UTC) and currency.
     async fn by_product_month(&self) -> StoreResult<Vec<RevenueRow>>;
+    /// The product of the first event recorded with this reference (e.g. the charge a refund undoes).
+    async fn product_of_reference(&self, reference: &str) -> StoreResult<Option<String>>;
+    /// Stores the subscription unless the store holds a report of it that is newer; `true`
+    /// when this one was kept.
+    async fn upsert_subscription(&self, sub: Subscription) -> StoreResult<bool>;
+    async fn subscriptions(&self) -> StoreResult<Vec<Subscription>>;
 }
 
 /// Small named settings shared by every REEF process (factory pause, cap overrides, alert marks).
@@ -290,6 +302,7 @@ pub mod collections {
     pub const EVENTS: &str = "events";
     pub const PRODUCTS: &str = "products";
     pub const REVENUE: &str = "revenue";
+    pub const SUBSCRIPTIONS: &str = "subscriptions";
     pub const APPROVALS: &str = "approvals";
     pub const METRICS: &str = "metrics";
     pub const ENTITIES: &str = "entities";
@@ -302,7 +315,7 @@ pub mod collections {
     pub const SETTINGS: &str = "settings";
 
     /// Everything a backup carries, in restore order.
-    pub const ALL: [&str; 18] = [
+    pub const ALL: [&str; 19] = [
         PRODUCTS,
         AGENT_STATE,
         AGENT_REVISIONS,
@@ -318,6 +331,7 @@ pub mod collections {
         ENTITIES,
         RELATIONSHIPS,
         REVENUE,
+        SUBSCRIPTIONS,
         LEASES,
         CURSORS,
         SETTINGS,

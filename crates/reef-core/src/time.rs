@@ -22,6 +22,15 @@ pub fn parse_ts(s: &str) -> Result<Timestamp, chrono::ParseError> {
     Ok(from_millis(t.timestamp_millis()))
 }
 
+/// A day (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 time, as people type them in filters.
+pub fn parse_when(s: &str) -> Result<Timestamp, String> {
+    let s = s.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    parse_ts(s).map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))
+}
+
 pub fn from_millis(ms: i64) -> Timestamp {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }

@@ -46,6 +46,7 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Config, HostError> {
         data_dir: dirs().map(|d| d.data_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".reef")),
         machine_timezone: iana_time_zone::get_timezone().ok(),
         host: host_name(),
+        cache_dir: dirs().map(|d| d.cache_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".reef-cache")),
     };
     let env = |k: &str| std::env::var(k).ok();
     Config::resolve(text.as_deref(), &env, &defaults).map_err(|e| match &path {
@@ -85,6 +86,11 @@ pub fn litellm_config_path(cfg: &Config, config_file: Option<&Path>) -> Result<P
     })
 }
 
+/// The embedder the config names (MiniLM loads on first use, so this is cheap).
+pub fn embedder(cfg: &Config) -> Result<Arc<dyn reef_core::embed::Embedder>, HostError> {
+    reef_embed::from_config(cfg).map_err(|e| HostError::Config(e.to_string()))
+}
+
 /// The engine (dispatcher + workers' shared parts) for `f`, as `reef serve` and the app run it.
 pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> Result<Arc<reef_core::engine::runtime::Engine>, HostError> {
     use reef_core::engine::{budget::Budget, cli::CliExecutor, llm::LlmExecutor, pricing::PriceBook, runtime::Engine};
@@ -103,9 +109,6 @@ pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> Result<Arc<reef_
     let cli =
         f.config.executors.iter().map(|x| Arc::new(CliExecutor::new(x.clone(), Some(budget.clone()), data_dir.join("children")))).collect();
     let id = format!("{}:{}:{}", host_name(), std::process::id(), &reef_core::new_id()[24..]);
-    // Memories are found with the embedder that made them: hashing for now; the model-backed
-    // embedders replace it through the same port.
-    let embedder: Option<Arc<dyn reef_core::embed::Embedder>> =
-        Some(Arc::new(reef_core::embed::HashingEmbedder { dim: reef_core::embed::HASHING_DIM }));
+    let embedder = Some(embedder(&f.config)?);
     Ok(Arc::new(Engine { factory: f.clone(), budget, llm, cli, id, data_dir, embedder }))
 }

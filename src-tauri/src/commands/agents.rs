@@ -44,3 +44,25 @@ pub async fn set_agent_hold(state: State<'_, AppState>, agent: Option<String>, h
     };
     Ok(set_hold(f, agent.as_deref(), h, &state.operator()?, Some("from the desktop app")).await?)
 }
+
+/// Success rate, cost and latency per agent × tier × task type over the last `days` days, from
+/// each attempt's outcome event (the same figures `reef analytics` prints).
+#[tauri::command]
+#[specta::specta]
+pub async fn agent_outcomes(state: State<'_, AppState>, days: u32) -> AppResult<Vec<OutcomeDto>> {
+    let f = state.factory()?;
+    let rows = reef_core::engine::analytics::outcomes(f, days.clamp(1, 365)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| OutcomeDto {
+            success_rate: r.success_rate(),
+            agent: r.agent,
+            tier: r.tier,
+            task_type: r.task_type,
+            attempts: r.attempts,
+            successes: r.successes,
+            cost_usd: r.cost.dollars(),
+            avg_latency_ms: r.avg_latency_ms as u32,
+        })
+        .collect())
+}

@@ -67,17 +67,51 @@ pub async fn spend(state: State<'_, AppState>, group: String, days: u32) -> AppR
 #[specta::specta]
 pub async fn revenue(state: State<'_, AppState>) -> AppResult<RevenueDto> {
     let f = state.factory()?;
-    let rows = f.ports.revenue.by_product_month().await?;
+    let b = reef_core::books::books(&f.ports, f.now()).await?;
     let products = f.ports.revenue.products().await?.items;
+    let major = |m: i64| m as f64 / 100.0;
+    let money = |m: &std::collections::BTreeMap<String, i64>| -> Vec<MoneyDto> {
+        m.iter().map(|(c, v)| MoneyDto { currency: c.clone(), amount: major(*v) }).collect()
+    };
     Ok(RevenueDto {
-        rows: rows
+        rows: b
+            .by_month
             .into_iter()
-            .map(|r| RevenueRowDto { product: r.product, month: r.month, currency: r.currency, amount: r.amount_minor as f64 / 100.0 })
+            .map(|r| RevenueRowDto { product: r.product, month: r.month, currency: r.currency, amount: major(r.amount_minor) })
             .collect(),
         products: products
             .into_iter()
             .map(|p| ProductDto { id: p.id, name: p.name, status: p.status, deploy_target: p.deploy_target })
             .collect(),
+        mrr: b
+            .mrr
+            .into_iter()
+            .map(|m| MrrDto { product: m.product, currency: m.currency, mrr: major(m.mrr_minor), subscriptions: m.subscriptions as u32 })
+            .collect(),
+        books: b
+            .products
+            .iter()
+            .map(|p| ProductBooksDto {
+                product: p.product.clone(),
+                revenue: money(&p.revenue),
+                llm_spend_usd: p.llm_spend.dollars(),
+                net_usd: p.net_usd,
+            })
+            .collect(),
+        months: b
+            .months
+            .into_iter()
+            .map(|m| MonthBooksDto {
+                month: m.month,
+                revenue_usd: major(m.revenue_usd_minor),
+                llm_spend_usd: m.llm_spend.dollars(),
+                self_funding: m.self_funding,
+            })
+            .collect(),
+        self_funding: b.self_funding,
+        revenue_usd: major(b.revenue_usd_minor),
+        llm_spend_usd: b.llm_spend.dollars(),
+        other_currencies: money(&b.other_currencies),
     })
 }
 
@@ -89,22 +123,31 @@ pub async fn search_memory(
     agent: Option<String>,
     product: Option<String>,
     kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
 ) -> AppResult<MemorySearchDto> {
     let f = state.factory()?;
     if query.trim().is_empty() {
         return Err(AppError::invalid("type something to search for"));
     }
-    let Some(dim) = f.ports.memory.dimension().await? else { return Ok(MemorySearchDto { method: "none".into(), hits: vec![] }) };
-    let e = reef_core::embed::HashingEmbedder { dim };
+    if f.ports.memory.count().await? == 0 {
+        return Ok(MemorySearchDto { method: "none".into(), embedder: String::new(), hits: vec![] });
+    }
+    let day = |s: Option<String>| s.filter(|s| !s.trim().is_empty()).map(|s| time::parse_when(&s).map_err(AppError::invalid)).transpose();
     let filter = MemoryFilter {
         agent: agent.filter(|s| !s.is_empty()),
         product: product.filter(|s| !s.is_empty()),
         kind: kind.filter(|s| !s.is_empty()),
+        since: day(since)?,
+        until: day(until)?,
         ..Default::default()
     };
-    let r = f.ports.memory.search(&e.embed_one(&query), &filter, 20).await?;
+    let embedder = state.embedder()?;
+    let index = reef_core::memory::MemoryIndex::new(f.ports.clone(), embedder.clone());
+    let r = index.search(&query, &filter, 20).await?;
     Ok(MemorySearchDto {
         method: serde_json::to_value(r.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        embedder: embedder.name().to_string(),
         hits: r
             .hits
             .into_iter()

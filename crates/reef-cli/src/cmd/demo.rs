@@ -3,13 +3,10 @@
 //! Running it again adds nothing (everything carries a fixed id or idempotency key).
 
 use super::Out;
-use reef_core::embed::HashingEmbedder;
 use reef_core::factory::Factory;
 use reef_core::*;
 use serde_json::json;
 use std::time::Duration;
-
-pub const DEMO_DIM: usize = reef_core::embed::HASHING_DIM;
 
 pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
     let now = f.now();
@@ -22,19 +19,17 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
         ("pagepulse", "PagePulse", "building", Some("cloudflare"), None, vec![]),
     ];
     for (id, name, status, deploy, auth, stripe) in &products {
-        f.ports
-            .revenue
-            .upsert_product(Product {
-                id: id.to_string(),
-                name: name.to_string(),
-                status: status.to_string(),
-                deploy_target: deploy.map(String::from),
-                auth_provider: auth.map(String::from),
-                payment_provider: Some("stripe".into()),
-                stripe_ids: stripe.iter().map(|s| s.to_string()).collect(),
-                created_at: now - chrono::Duration::days(120),
-            })
-            .await?;
+        let p = Product {
+            id: id.to_string(),
+            name: name.to_string(),
+            status: status.to_string(),
+            deploy_target: deploy.map(String::from),
+            auth_provider: auth.map(String::from),
+            payment_provider: Some("stripe".into()),
+            stripe_ids: stripe.iter().map(|s| s.to_string()).collect(),
+            created_at: now - chrono::Duration::days(120),
+        };
+        reef_core::books::save_product(&f.ports, p, now).await?;
     }
 
     // Revenue over the last four months, per product; one refund, one sale in euros.
@@ -54,6 +49,7 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
                         at,
                         source: "demo".into(),
                         data: json!({}),
+                        reference: None,
                     })
                     .await?
                 {
@@ -73,6 +69,7 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
             at: now - chrono::Duration::days(3),
             source: "demo".into(),
             data: json!({}),
+            reference: None,
         })
         .await?;
     f.ports
@@ -86,8 +83,36 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
             at: now - chrono::Duration::days(5),
             source: "demo".into(),
             data: json!({}),
+            reference: None,
         })
         .await?;
+
+    // Subscriptions, for MRR: QuickForm at $9 a month, Invoicely at $19 (one paying in euros,
+    // one cancelled, one still trialing — neither of those two counts).
+    let subs: Vec<(String, &str, &str, &str, i64)> = (0..14)
+        .map(|i| (format!("demo_sub_qf_{i}"), "quickform", "active", "usd", 900))
+        .chain((0..6).map(|i| (format!("demo_sub_inv_{i}"), "invoicely", "active", "usd", 1900)))
+        .chain([
+            ("demo_sub_inv_eur".to_string(), "invoicely", "active", "eur", 1700),
+            ("demo_sub_qf_gone".to_string(), "quickform", "canceled", "usd", 900),
+            ("demo_sub_pp_trial".to_string(), "pagepulse", "trialing", "usd", 500),
+        ])
+        .collect();
+    for (id, product, status, currency, monthly) in subs {
+        f.ports
+            .revenue
+            .upsert_subscription(Subscription {
+                id,
+                product: product.into(),
+                customer: None,
+                status: status.into(),
+                currency: currency.into(),
+                monthly_minor: monthly,
+                updated_at: now - chrono::Duration::days(2),
+                source: "demo".into(),
+            })
+            .await?;
+    }
 
     // The knowledge graph.
     let ents = [
@@ -131,7 +156,7 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
         f.ports.graph.relate(Relationship { from: a.into(), to: b.into(), kind: k.into(), weight: w, created_at: now }).await?;
     }
 
-    // Memories (hashing embeddings: `reef memory reembed` replaces them with a real model's).
+    // Memories, embedded by the configured embedder (MiniLM once scripts/setup-model.sh ran).
     let notes = [
         ("scout", "quickform", "research", "Form builders with Stripe payments convert best when the checkout is embedded in the form."),
         ("rex", "quickform", "task_result", "Deployed QuickForm to Cloudflare Workers; cold start 40 ms, bundle 180 KB."),
@@ -144,21 +169,22 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
         ("blaze", "invoicely", "note", "Cold email to accounting firms: 3.1% reply rate, mostly asking about multi-currency."),
         ("rex", "pagepulse", "task_result", "PagePulse checker prototype pings 1k URLs per minute from one Worker."),
     ];
-    let e = HashingEmbedder { dim: DEMO_DIM };
-    for (i, (agent, product, kind, text)) in notes.iter().enumerate() {
-        f.ports
-            .memory
-            .put(MemoryDoc {
-                id: format!("demo_mem_{i}"),
-                content: text.to_string(),
-                kind: kind.to_string(),
-                agent: Some(agent.to_string()),
-                product: Some(product.to_string()),
-                embedding: e.embed_one(text),
-                created_at: now - chrono::Duration::hours(6 * i as i64 + 1),
-                metadata: json!({"embedder": "hashing", "source": "demo"}),
-            })
-            .await?;
+    let index = reef_core::memory::MemoryIndex::new(f.ports.clone(), reef_store::host::embedder(&f.config)?);
+    let items = notes
+        .iter()
+        .enumerate()
+        .map(|(i, (agent, product, kind, text))| reef_core::memory::NewMemory {
+            id: format!("demo_mem_{i}"),
+            content: text.to_string(),
+            kind: kind.to_string(),
+            agent: Some(agent.to_string()),
+            product: Some(product.to_string()),
+            created_at: now - chrono::Duration::hours(6 * i as i64 + 1),
+            metadata: json!({"source": "demo"}),
+        })
+        .collect();
+    if let Err(e) = index.remember(items).await {
+        eprintln!("demo memories not written: {e}");
     }
 
     // Tasks in every state.

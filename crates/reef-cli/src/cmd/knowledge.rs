@@ -2,8 +2,8 @@
 
 use super::Out;
 use clap::Subcommand;
-use reef_core::embed::HashingEmbedder;
 use reef_core::factory::Factory;
+use reef_core::memory::{MemoryIndex, NewMemory};
 use reef_core::*;
 
 #[derive(Subcommand)]
@@ -17,9 +17,36 @@ pub enum MemoryCmd {
         product: Option<String>,
         #[arg(long = "type")]
         kind: Option<String>,
+        /// Only memories made on or after this day (YYYY-MM-DD, UTC) or time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only memories made before this day or time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only memories whose text contains this (case-insensitive).
+        #[arg(long)]
+        text: Option<String>,
         #[arg(long, short = 'k', default_value_t = 10)]
         limit: usize,
     },
+    /// Write a memory (an agent's note, research); long text is chunked.
+    Remember {
+        content: String,
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        product: Option<String>,
+        #[arg(long = "type", default_value = "note")]
+        kind: String,
+    },
+    /// Re-embed every memory with the configured embedder (resumes if interrupted).
+    Reembed,
+    /// Which embedder made the index, and how many memories it holds.
+    Status,
+}
+
+fn when(flag: &str, s: &str) -> anyhow::Result<Timestamp> {
+    reef_core::time::parse_when(s).map_err(|e| anyhow::anyhow!("{flag} {e}"))
 }
 
 #[derive(Subcommand)]
@@ -33,30 +60,113 @@ pub enum GraphCmd {
 }
 
 pub async fn memory(f: &Factory, c: MemoryCmd, out: &Out) -> anyhow::Result<()> {
-    let MemoryCmd::Search { query, agent, product, kind, limit } = c;
-    anyhow::ensure!(!query.trim().is_empty(), "give something to search for");
-    let Some(dim) = f.ports.memory.dimension().await? else {
-        out.print(&serde_json::json!({"hits": [], "method": null}), || "no memories yet (try `reef demo`)".into());
-        return Ok(());
-    };
-    // The index's own embedder (hashing, until model embedders are configured).
-    let q = HashingEmbedder { dim }.embed_one(&query);
-    let r = f.ports.memory.search(&q, &MemoryFilter { agent, product, kind, ..Default::default() }, limit).await?;
-    out.print(&r, || {
-        let method = serde_json::to_value(r.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-        let mut s = format!("{} results · method: {method}\n", r.hits.len());
-        for h in &r.hits {
-            s.push_str(&format!(
-                "{:>6.3}  [{}] {} · {} — {}\n",
-                h.score,
-                h.doc.kind,
-                h.doc.agent.as_deref().unwrap_or("-"),
-                h.doc.product.as_deref().unwrap_or("-"),
-                h.doc.content
-            ));
+    let embedder = reef_store::host::embedder(&f.config)?;
+    let index = MemoryIndex::new(f.ports.clone(), embedder.clone());
+    match c {
+        MemoryCmd::Search { query, agent, product, kind, since, until, text, limit } => {
+            anyhow::ensure!(!query.trim().is_empty(), "give something to search for");
+            anyhow::ensure!((1..=1000).contains(&limit), "-k must be between 1 and 1000");
+            let since = since.map(|s| when("--since", &s)).transpose()?;
+            let until = until.map(|s| when("--until", &s)).transpose()?;
+            if f.ports.memory.count().await? == 0 {
+                out.print(&serde_json::json!({"hits": [], "method": null}), || "no memories yet (try `reef demo`)".into());
+                return Ok(());
+            }
+            let r = index.search(&query, &MemoryFilter { agent, product, kind, since, until, text }, limit).await?;
+            out.print(&r, || {
+                let method = serde_json::to_value(r.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                let mut s = format!("{} results · method: {method} · embedder: {}\n", r.hits.len(), embedder.name());
+                for h in &r.hits {
+                    s.push_str(&format!(
+                        "{:>6.3}  [{}] {} · {} — {}\n",
+                        h.score,
+                        h.doc.kind,
+                        h.doc.agent.as_deref().unwrap_or("-"),
+                        h.doc.product.as_deref().unwrap_or("-"),
+                        h.doc.content
+                    ));
+                }
+                s
+            });
         }
-        s
-    });
+        MemoryCmd::Remember { content, agent, product, kind } => {
+            anyhow::ensure!(!content.trim().is_empty(), "give the text to remember");
+            let id = reef_core::new_id();
+            let items: Vec<NewMemory> = reef_core::engine::runtime::chunks(&content, 1200)
+                .into_iter()
+                .enumerate()
+                .map(|(i, text)| NewMemory {
+                    id: format!("note:{id}:{i}"),
+                    content: text,
+                    kind: kind.clone(),
+                    agent: agent.clone(),
+                    product: product.clone(),
+                    created_at: f.now(),
+                    metadata: serde_json::json!({"source": "cli", "operator": f.config.operator}),
+                })
+                .collect();
+            let n = index.remember(items).await?;
+            out.print(&serde_json::json!({"written": n}), || format!("remembered in {n} chunk(s)"));
+        }
+        MemoryCmd::Reembed => {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_message(format!("re-embedding with {}", embedder.name()));
+            let p = index
+                .reembed(|p| {
+                    bar.set_length(p.total);
+                    bar.set_position(p.done);
+                })
+                .await?;
+            bar.finish_and_clear();
+            out.print(
+                &serde_json::json!({"embedder": embedder.name(), "dimension": embedder.dimension(), "done": p.done, "skipped": p.skipped}),
+                || {
+                    format!(
+                        "{} memories now embedded by {} ({} dimensions){}",
+                        p.done,
+                        embedder.name(),
+                        embedder.dimension(),
+                        if p.skipped > 0 { format!("; {} were already done by an earlier run", p.skipped) } else { String::new() }
+                    )
+                },
+            );
+        }
+        MemoryCmd::Status => {
+            let ident = index.identity().await?;
+            let count = f.ports.memory.count().await?;
+            let v = serde_json::json!({"index": ident, "count": count, "configured": {"embedder": embedder.name(), "dimension": embedder.dimension()}});
+            out.print(&v, || {
+                let idx = match &ident {
+                    Some(i) => format!(
+                        "{} ({} dimensions){}",
+                        i.embedder,
+                        i.dimension,
+                        i.reembedding_from
+                            .as_ref()
+                            .map(|f| format!(", reembed from {f} unfinished: run `reef memory reembed`"))
+                            .unwrap_or_default()
+                    ),
+                    None => "empty".into(),
+                };
+                let warn = match &ident {
+                    Some(i) if i.embedder != embedder.name() => {
+                        "\nthe configured embedder differs from the index's: run `reef memory reembed`"
+                    }
+                    _ => "",
+                };
+                format!(
+                    "memories: {count}\nindex: {idx}\nconfigured embedder: {} ({} dimensions){warn}",
+                    embedder.name(),
+                    embedder.dimension()
+                )
+            });
+        }
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod control;
 pub mod demo;
 pub mod events;
 pub mod knowledge;
+pub mod revenue;
 pub mod schedule;
 pub mod serve;
 pub mod status;

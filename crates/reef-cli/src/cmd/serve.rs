@@ -31,6 +31,22 @@ pub async fn run(f: &Factory, role: Role, config_file: Option<&Path>, out: &Out)
         let every = f.config.engine.telemetry_every;
         tasks.spawn(async move { reef_core::sampler::run(f2, reef_store::host::host_name(), every, s).await.map_err(anyhow::Error::from) });
     }
+    if let Some(addr) = f.config.listen {
+        let (f2, s) = (f.clone(), shutdown.clone());
+        tasks.spawn(async move { crate::http::run(f2, addr, s).await });
+    }
+    if let (Some(key), Some(every)) = (f.config.stripe.api_key.clone(), f.config.stripe.pull_every) {
+        if !f.config.remote {
+            let pull = reef_core::stripe::StripePull {
+                ports: f.ports.clone(),
+                api_base: f.config.stripe.api_base.clone(),
+                api_key: key,
+                http: reqwest::Client::new(),
+            };
+            let s = shutdown.clone();
+            tasks.spawn(async move { pull.run(every, s).await.map_err(anyhow::Error::from) });
+        }
+    }
     if !out.json {
         eprintln!("reef serve ({role:?}) as {} on {}; gateway {}. Ctrl-C stops cleanly.", engine.id, f.ports.kind, f.config.llm_base_url);
     }

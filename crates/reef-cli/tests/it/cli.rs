@@ -160,3 +160,54 @@ fn memory_search_and_graph_show_work_on_the_demo() {
     let bad = e.cmd().args(["graph", "show", "nobody"]).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("entity nobody"));
 }
+
+#[test]
+fn reembed_moves_the_demo_from_hashing_to_minilm_and_search_becomes_semantic() {
+    let Some(model) = crate::common::model_dir() else { return };
+    let e = Env::new();
+    let model = model.to_str().unwrap();
+    let run = |embedder: &str, args: &[&str]| {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        e.cmd().args(&a).env("REEF_EMBEDDER", embedder).env("REEF_EMBED_MODEL_DIR", model).output().unwrap()
+    };
+    assert!(run("hashing", &["demo"]).status.success());
+    let st: serde_json::Value = serde_json::from_slice(&run("minilm", &["memory", "status"]).stdout).unwrap();
+    assert_eq!(st["index"]["embedder"], "hashing");
+    assert_eq!(st["configured"]["embedder"], "all-minilm-l6-v2");
+    // The model cannot search vectors it did not make: a clear error, not nonsense scores.
+    let out = run("minilm", &["memory", "search", "payments"]);
+    assert!(!out.status.success());
+    let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], "dimension_mismatch", "{err}");
+    let msg = err["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("built with hashing") && msg.contains("reef memory reembed"), "{msg}");
+
+    let out = run("minilm", &["memory", "reembed"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((r["embedder"].as_str(), r["done"].as_u64(), r["dimension"].as_u64()), (Some("all-minilm-l6-v2"), Some(10), Some(384)));
+    // A second run finds nothing left to do.
+    let again: serde_json::Value = serde_json::from_slice(&run("minilm", &["memory", "reembed"]).stdout).unwrap();
+    assert_eq!(again["skipped"], 10);
+
+    // No word in common with the memory it should find: only a real model gets this right.
+    let q = "taking card payments inside a form";
+    let hits: serde_json::Value = serde_json::from_slice(&run("minilm", &["memory", "search", q, "-k", "3"]).stdout).unwrap();
+    let top = hits["hits"][0]["doc"]["content"].as_str().unwrap();
+    assert!(top.contains("Stripe payments") || top.contains("Stripe webhook"), "top hit for {q:?}: {top}");
+    // Now hashing is the stranger.
+    assert!(!run("hashing", &["memory", "search", "payments"]).status.success());
+
+    let out =
+        run("minilm", &["memory", "remember", "Churned customers cite missing CSV export", "--product", "invoicely", "--type", "research"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let f: serde_json::Value = serde_json::from_slice(
+        &run("minilm", &["memory", "search", "why do users cancel", "--type", "research", "--since", "2020-01-01"]).stdout,
+    )
+    .unwrap();
+    assert!(f["hits"].as_array().unwrap().iter().all(|h| h["doc"]["type"] == "research"));
+    assert!(f["hits"][0]["doc"]["content"].as_str().unwrap().contains("Churned"), "{f}");
+    let bad = run("minilm", &["memory", "search", "x", "--since", "last tuesday"]);
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("--since \\\"last tuesday\\\" is not a date"), "{bad:?}");
+}

@@ -91,3 +91,17 @@ pub fn sigkill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The MiniLM model's folder, or `None` (after saying SKIPPED) where it was not fetched.
+/// scripts/test.sh fetches it and sets REEF_REQUIRE_MODEL, so CI never skips.
+pub fn model_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var("REEF_EMBED_MODEL_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+        std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/reef/models/all-minilm-l6-v2")
+    });
+    if dir.join("model.safetensors").is_file() {
+        return Some(dir);
+    }
+    assert!(std::env::var("REEF_REQUIRE_MODEL").is_err(), "REEF_REQUIRE_MODEL is set but the model is not in {}", dir.display());
+    eprintln!("SKIPPED: the MiniLM model is not in {} (run scripts/setup-model.sh)", dir.display());
+    None
+}

@@ -324,7 +324,12 @@ fn sixty_four_concurrent_calls_with_a_pricier_fallback_never_pass_the_cap() {
     use reef_core::engine::{budget::Budget, exec::*, llm::LlmExecutor, pricing::PriceBook};
     let Some(g) = gateway("budget test") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let defaults = reef_core::config::Defaults { data_dir: dir.path().into(), machine_timezone: Some("UTC".into()), host: "test".into() };
+    let defaults = reef_core::config::Defaults {
+        data_dir: dir.path().into(),
+        machine_timezone: Some("UTC".into()),
+        host: "test".into(),
+        cache_dir: dir.path().into(),
+    };
     // `flaky` always fails over to `frontier`, 100x its price: reservations must assume frontier.
     let text = "[caps]\nglobal_daily_usd = 0.05\n[engine]\nllm_max_tokens = 20\n\
                 [[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\nmodel = \"flaky\"\n";
@@ -707,7 +712,12 @@ fn the_agent_gets_the_task_s_memories_and_its_action_class_tool_lists() {
 fn work_skips_the_local_tier_while_the_local_gpu_is_busy() {
     use reef_core::engine::{budget::Budget, dispatcher, pricing::PriceBook, runtime::Engine};
     let dir = tempfile::tempdir().unwrap();
-    let defaults = reef_core::config::Defaults { data_dir: dir.path().into(), machine_timezone: Some("UTC".into()), host: "test".into() };
+    let defaults = reef_core::config::Defaults {
+        data_dir: dir.path().into(),
+        machine_timezone: Some("UTC".into()),
+        host: "test".into(),
+        cache_dir: dir.path().into(),
+    };
     let cfg = reef_core::config::Config::resolve(Some("[engine]\nlease_seconds = 2\n"), &|_| None, &defaults).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -795,4 +805,34 @@ fn finished_work_becomes_memories_and_graph_edges() {
         .collect();
     assert!(edges.contains(&format!("agent:scout-completed-task:{id}")), "{edges:?}");
     assert!(edges.contains(&"agent:scout-worked_on-product:pagepulse".to_string()), "{edges:?}");
+}
+
+#[test]
+fn the_gateway_embedder_writes_and_searches_memory_through_the_real_proxy() {
+    let e = Env::new();
+    let Some(g) = gateway("gateway embedder test") else { return };
+    // The fixture's `embed` model answers [0.1, 0.2, 0.3] (a mocked provider behind the real proxy).
+    let run = |dim: usize, key: &str, args: &[&str]| {
+        e.write_config(&format!("[memory]\nembedder = \"gateway\"\ngateway_dimension = {dim}\n"));
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        e.cmd().args(&a).env("REEF_LLM_BASE_URL", &g.url).env("REEF_LLM_API_KEY", key).output().unwrap()
+    };
+    let out = run(3, &g.key, &["memory", "remember", "Invoicely needs multi-currency invoices", "--product", "invoicely"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let st: serde_json::Value = serde_json::from_slice(&run(3, &g.key, &["memory", "status"]).stdout).unwrap();
+    assert_eq!(st["index"], serde_json::json!({"embedder": "gateway:embed", "dimension": 3}));
+    let hits: serde_json::Value = serde_json::from_slice(&run(3, &g.key, &["memory", "search", "currencies"]).stdout).unwrap();
+    assert_eq!(hits["hits"][0]["doc"]["product"], "invoicely", "{hits}");
+
+    // A model that answers another size than configured is caught before anything is stored.
+    let out = run(768, &g.key, &["memory", "remember", "something else"]);
+    let msg = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success() && msg.contains("built with gateway:embed (3 dimensions)"), "{msg}");
+    // A wrong key: the gateway's refusal is reported (LiteLLM answers 400 "No connected db" for a
+    // key that is not its master key and has no key database), the key itself never.
+    let out = run(3, "sk-wrong-key-1234", &["memory", "search", "currencies"]);
+    let msg = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success() && msg.contains("the gateway's embed embeddings: HTTP 4") && !msg.contains("sk-wrong-key-1234"), "{msg}");
+    assert_eq!(e.json(&["memory", "status"])["count"], 1, "nothing was written by the failed calls");
 }

@@ -5,3 +5,4 @@ mod common;
 mod deploy_files;
 mod engine;
 mod gateway;
+mod revenue;

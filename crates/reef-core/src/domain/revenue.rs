@@ -50,6 +50,37 @@ pub struct RevenueEvent {
     pub source: String,
     #[serde(default)]
     pub data: serde_json::Value,
+    /// What the money moved through (a Stripe charge id), so a later refund finds its product.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// A recurring subscription as last reported by its source; MRR is summed from these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// The source's id (Stripe `sub_…`).
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub product: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    /// The source's status (Stripe: active, trialing, past_due, canceled, unpaid, …).
+    pub status: String,
+    pub currency: String,
+    /// The recurring amount normalised to one month, in minor units.
+    pub monthly_minor: i64,
+    /// When the source last changed it: an older report never overwrites a newer one.
+    #[serde(with = "ts")]
+    pub updated_at: Timestamp,
+    #[serde(default)]
+    pub source: String,
+}
+
+impl Subscription {
+    /// Whether it counts towards MRR: paying now, or late but not given up on.
+    pub fn counts_for_mrr(&self) -> bool {
+        matches!(self.status.as_str(), "active" | "past_due")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

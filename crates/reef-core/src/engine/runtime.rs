@@ -46,26 +46,26 @@ impl Engine {
         let f = &self.factory;
         let now = f.now();
         let mut written = 0;
-        if let Some(emb) = &self.embedder {
-            let pieces = chunks(output, 1200);
-            let vectors = emb.embed(&pieces).await.unwrap_or_default();
-            for (i, (text, v)) in pieces.iter().zip(vectors).enumerate() {
-                let doc = crate::MemoryDoc {
+        if let Some(index) = self.memory_index() {
+            let items = chunks(output, 1200)
+                .into_iter()
+                .enumerate()
+                .map(|(i, text)| crate::memory::NewMemory {
                     id: format!("task:{}:{}:{i}", task.id, task.attempts),
-                    content: text.clone(),
+                    content: text,
                     kind: "task_result".into(),
                     agent: Some(agent.into()),
                     product: task.product.clone(),
-                    embedding: v,
                     created_at: now,
-                    metadata: serde_json::json!({"task_id": task.id, "task_type": task.kind, "title": task.title, "embedder": emb.name()}),
-                };
-                match f.ports.memory.put(doc).await {
-                    Ok(()) => written += 1,
-                    // Another embedder made this index: the result is kept on the task, not in memory.
-                    Err(crate::StoreError::DimensionMismatch { .. }) => break,
-                    Err(e) => return Err(e),
-                }
+                    metadata: serde_json::json!({"task_id": task.id, "task_type": task.kind, "title": task.title}),
+                })
+                .collect();
+            match index.remember(items).await {
+                Ok(n) => written = n,
+                Err(crate::memory::MemoryError::Store(e)) => return Err(e),
+                // Another embedder's index, or the model failed: the result is kept on the task,
+                // and the work is not failed for want of a memory.
+                Err(e) => tracing::warn!(task = %task.id, error = %e, "task result not written to memory"),
             }
         }
         let g = &f.ports.graph;
@@ -121,17 +121,14 @@ impl Engine {
     }
 
     /// The memories most relevant to a task (its product's first), for the executor's prompt.
-    /// A memory index made by another embedder (other dimension) is skipped, with a warning.
+    /// A memory index made by another embedder is skipped, with a warning.
     pub async fn memories_for(&self, task: &Task, k: usize) -> Vec<String> {
-        let Some(emb) = &self.embedder else { return vec![] };
+        let Some(index) = self.memory_index().filter(|_| k > 0) else { return vec![] };
         let text = format!("{}\n{}", task.title, task.description);
-        let Ok(mut v) = emb.embed(&[text]).await else { return vec![] };
-        let Some(q) = v.pop() else { return vec![] };
-        let m = &self.factory.ports.memory;
         let mut hits = vec![];
         if task.product.is_some() {
             let f = crate::MemoryFilter { product: task.product.clone(), ..Default::default() };
-            match m.search(&q, &f, k).await {
+            match index.search(&text, &f, k).await {
                 Ok(r) => hits.extend(r.hits),
                 Err(e) => {
                     tracing::warn!(error = %e, "memory search for a task failed; running without memories");
@@ -140,7 +137,7 @@ impl Engine {
             }
         }
         if hits.len() < k {
-            if let Ok(r) = m.search(&q, &crate::MemoryFilter::default(), k).await {
+            if let Ok(r) = index.search(&text, &crate::MemoryFilter::default(), k).await {
                 for h in r.hits {
                     if hits.len() < k && !hits.iter().any(|x| x.doc.id == h.doc.id) {
                         hits.push(h);
@@ -150,6 +147,10 @@ impl Engine {
         }
         // Unrelated text scores near zero; do not hand it to the model as if it mattered.
         hits.into_iter().filter(|h| h.score > 0.1).map(|h| h.doc.content).collect()
+    }
+
+    fn memory_index(&self) -> Option<crate::memory::MemoryIndex> {
+        self.embedder.as_ref().map(|e| crate::memory::MemoryIndex::new(self.factory.ports.clone(), e.clone()))
     }
 
     pub fn children_dir(&self) -> PathBuf {

@@ -389,7 +389,7 @@ async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, canc
         attempt: task.attempts,
         idempotency_key: Job::idempotency_key_for(task),
         workdir: e.workdir(task),
-        memories: e.memories_for(task, 5).await,
+        memories: e.memories_for(task, e.factory.config.memory.recall).await,
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(64);
     let fwd = async {

@@ -50,8 +50,25 @@ impl MongoStore {
             Ok(cur) => cur.try_collect().await.unwrap_or_default(),
             Err(e) => return self.vector_search_refused(&e.to_string()),
         };
-        if existing.iter().any(|d| d.get_str("name").ok() == Some(super::VECTOR_INDEX)) {
-            return;
+        if let Some(ix) = existing.iter().find(|d| d.get_str("name").ok() == Some(super::VECTOR_INDEX)) {
+            let dims = ix
+                .get_document("latestDefinition")
+                .or_else(|_| ix.get_document("definition"))
+                .ok()
+                .and_then(|d| d.get_array("fields").ok())
+                .and_then(|f| {
+                    f.iter().filter_map(|x| x.as_document()).find_map(|x| {
+                        x.get("numDimensions")
+                            .and_then(|b| b.as_i64().or_else(|| b.as_i32().map(i64::from)).or_else(|| b.as_f64().map(|f| f as i64)))
+                    })
+                });
+            if dims.is_none_or(|d| d as usize == dim) {
+                return;
+            }
+            // A reembed changed the dimension: the old index cannot answer the new vectors.
+            if let Err(e) = coll.drop_search_index(super::VECTOR_INDEX).await {
+                return self.vector_search_refused(&e.to_string());
+            }
         }
         let model = SearchIndexModel::builder()
             .definition(q::vector_index_definition(dim))
@@ -143,6 +160,10 @@ impl Memory for MongoStore {
     }
 
     async fn dimension(&self) -> StoreResult<Option<usize>> {
+        let ident = self.coll(c::SETTINGS).find_one(doc! {"_id": reef_core::memory::INDEX_KEY}).await.map_err(mongo_err)?;
+        if let Some(d) = ident.and_then(|d| doc_to_json(&d)["value"]["dimension"].as_u64()) {
+            return Ok(Some(d as usize));
+        }
         let d = self
             .coll(c::MEMORY)
             .find_one(doc! {"embedding.0": {"$exists": true}})
@@ -154,6 +175,38 @@ impl Memory for MongoStore {
 
     async fn count(&self) -> StoreResult<u64> {
         self.coll(c::MEMORY).count_documents(doc! {}).await.map_err(mongo_err)
+    }
+
+    async fn scan(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<MemoryDoc>> {
+        let f = after.map(|a| doc! {"_id": {"$gt": a}}).unwrap_or_default();
+        let mut cur = self.coll(c::MEMORY).find(f).sort(doc! {"_id": 1}).limit(limit as i64).await.map_err(mongo_err)?;
+        let mut out = vec![];
+        while let Some(d) = cur.try_next().await.map_err(mongo_err)? {
+            match parse::<MemoryDoc>(c::MEMORY, &d) {
+                Ok(m) => out.push(m),
+                // Keep paging: one unreadable document must not stop a reembed of the rest.
+                Err(e) => tracing::warn!(error = %e, "memory document REEF cannot read; skipped"),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_embeddings(&self, updates: Vec<(String, Vec<f32>)>, embedder: &str) -> StoreResult<()> {
+        let Some(dim) = updates.first().map(|u| u.1.len()) else { return Ok(()) };
+        self.ensure_vector_index(dim).await;
+        for (id, v) in updates {
+            let v = unit(&v)?;
+            // `metadata.embedder` cannot be set inside a null or missing metadata: make it an object.
+            self.coll(c::MEMORY)
+                .update_one(doc! {"_id": &id, "metadata": {"$not": {"$type": "object"}}}, doc! {"$set": {"metadata": {}}})
+                .await
+                .map_err(mongo_err)?;
+            self.coll(c::MEMORY)
+                .update_one(doc! {"_id": &id}, doc! {"$set": {"embedding": v, "metadata.embedder": embedder}})
+                .await
+                .map_err(mongo_err)?;
+        }
+        Ok(())
     }
 }
 
@@ -315,5 +368,43 @@ impl Revenue for MongoStore {
             });
         }
         Ok(out)
+    }
+
+    async fn product_of_reference(&self, reference: &str) -> StoreResult<Option<String>> {
+        let d = self
+            .coll(c::REVENUE)
+            .find_one(doc! {"reference": reference})
+            .sort(doc! {"at": 1})
+            .projection(doc! {"product": 1})
+            .await
+            .map_err(mongo_err)?;
+        Ok(d.and_then(|d| d.get_str("product").ok().map(String::from)))
+    }
+
+    async fn upsert_subscription(&self, sub: Subscription) -> StoreResult<bool> {
+        let at = mongodb::bson::DateTime::from_millis(sub.updated_at.timestamp_millis());
+        let mut d = doc_of(&sub)?;
+        d.remove("_id");
+        // Matches only a report no newer than this one; when a newer one exists the upsert's
+        // insert collides on _id, which means "keep the newer".
+        match self.coll(c::SUBSCRIPTIONS).update_one(doc! {"_id": &sub.id, "updated_at": {"$lte": at}}, doc! {"$set": d}).upsert(true).await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(mongo_err(e)),
+        }
+    }
+
+    async fn subscriptions(&self) -> StoreResult<Vec<Subscription>> {
+        let docs: Vec<Document> = self
+            .coll(c::SUBSCRIPTIONS)
+            .find(doc! {})
+            .sort(doc! {"_id": 1})
+            .await
+            .map_err(mongo_err)?
+            .try_collect()
+            .await
+            .map_err(mongo_err)?;
+        Ok(super::ports::listing::<Subscription>(c::SUBSCRIPTIONS, docs).items)
     }
 }

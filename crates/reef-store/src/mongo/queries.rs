@@ -250,6 +250,7 @@ pub fn indexes() -> Vec<(&'static str, IndexModel)> {
         ("relationships", idx(doc! {"from": 1}, Some(named("reef_from")))),
         ("memory", idx(doc! {"product": 1, "agent": 1}, Some(named("reef_meta")))),
         ("revenue", idx(doc! {"product": 1, "at": 1}, Some(named("reef_product")))),
+        ("revenue", idx(doc! {"reference": 1}, Some(named("reef_reference")))),
         ("reservations", idx(doc! {"state": 1, "expires_at": 1}, Some(named("reef_open")))),
     ]
 }

@@ -13,8 +13,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 /// The collections a watcher hears about.
-pub const WATCHED: [&str; 9] =
-    ["tasks", "approvals", "agent_state", "events", "products", "revenue", "entities", "relationships", "memory"];
+pub const WATCHED: [&str; 10] =
+    ["tasks", "approvals", "agent_state", "events", "products", "revenue", "subscriptions", "entities", "relationships", "memory"];
 const POLL: Duration = Duration::from_millis(500);
 const POLL_PREFIX: &str = "poll:";
 

@@ -28,6 +28,7 @@ fn export_sql(coll: &str) -> &'static str {
         c::RELATIONSHIPS => "SELECT json_set(doc, '$._id', id) FROM relationships",
         c::PRODUCTS => "SELECT doc FROM products",
         c::REVENUE => "SELECT doc FROM revenue",
+        c::SUBSCRIPTIONS => "SELECT doc FROM subscriptions",
         c::SETTINGS => "SELECT json_set(doc, '$._id', id) FROM settings",
         _ => "SELECT NULL WHERE 0",
     }
@@ -91,7 +92,9 @@ fn import_one(conn: &Connection, coll: &str, d: &Value) -> Result<(), StoreError
         | c::ENTITIES
         | c::RELATIONSHIPS
         | c::PRODUCTS
-        | c::REVENUE => conn.execute(&format!("INSERT OR REPLACE INTO {coll} (id, doc) VALUES (?1, ?2)"), params![id()?, doc]),
+        | c::REVENUE
+        | c::SUBSCRIPTIONS
+        | c::SETTINGS => conn.execute(&format!("INSERT OR REPLACE INTO {coll} (id, doc) VALUES (?1, ?2)"), params![id()?, doc]),
         other => return Err(StoreError::Invalid(format!("the archive names collection {other:?}, which REEF does not keep"))),
     };
     r.map(|_| ()).map_err(db_err)

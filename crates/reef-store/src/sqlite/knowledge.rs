@@ -74,6 +74,16 @@ fn memory_where(f: &MemoryFilter, args: &mut Vec<String>) -> String {
     w
 }
 
+/// The index's dimension: the recorded identity's, else the stored vectors'.
+fn index_dim(c: &rusqlite::Connection) -> Result<Option<usize>, StoreError> {
+    let ident: Option<String> =
+        c.query_row("SELECT doc FROM settings WHERE id = ?1", [reef_core::memory::INDEX_KEY], |r| r.get(0)).optional().map_err(db_err)?;
+    if let Some(d) = ident.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()).and_then(|v| v["value"]["dimension"].as_u64()) {
+        return Ok(Some(d as usize));
+    }
+    Ok(c.query_row("SELECT dim FROM memory LIMIT 1", [], |r| r.get::<_, i64>(0)).optional().map_err(db_err)?.map(|d| d as usize))
+}
+
 fn read_doc(id: &str, doc: &str, blob: &[u8]) -> Result<MemoryDoc, Malformed> {
     let mut v: serde_json::Value =
         serde_json::from_str(doc).map_err(|e| Malformed { collection: "memory".into(), id: id.into(), reason: e.to_string() })?;
@@ -114,10 +124,9 @@ impl Memory for SqliteStore {
         }
         let emb = normalise(&doc.embedding)?;
         self.write(move |tx| {
-            let dim: Option<i64> = tx.query_row("SELECT dim FROM memory LIMIT 1", [], |r| r.get(0)).optional().map_err(db_err)?;
-            if let Some(d) = dim {
-                if d as usize != emb.len() {
-                    return Err(StoreError::DimensionMismatch { expected: d as usize, got: emb.len() });
+            if let Some(d) = index_dim(tx)? {
+                if d != emb.len() {
+                    return Err(StoreError::DimensionMismatch { expected: d, got: emb.len() });
                 }
             }
             let mut v = serde_json::to_value(&doc).map_err(json_err)?;
@@ -151,14 +160,17 @@ impl Memory for SqliteStore {
         let q = normalise(query)?;
         let filter = filter.clone();
         self.read(move |c| {
-            if let Some(d) = c.query_row("SELECT dim FROM memory LIMIT 1", [], |r| r.get::<_, i64>(0)).optional().map_err(db_err)? {
-                if d as usize != q.len() {
-                    return Err(StoreError::DimensionMismatch { expected: d as usize, got: q.len() });
+            if let Some(d) = index_dim(c)? {
+                if d != q.len() {
+                    return Err(StoreError::DimensionMismatch { expected: d, got: q.len() });
                 }
             }
             let mut args = vec![];
             let w = memory_where(&filter, &mut args);
-            let mut st = c.prepare_cached(&format!("SELECT rowid, embedding FROM memory WHERE {w}")).map_err(db_err)?;
+            // Only vectors of the query's size are candidates: while a reembed changes the
+            // dimension, the documents it has not reached yet are left out rather than misread.
+            let mut st =
+                c.prepare_cached(&format!("SELECT rowid, embedding FROM memory WHERE {w} AND dim = {}", q.len())).map_err(db_err)?;
             let mut rows = st.query(rusqlite::params_from_iter(args.iter())).map_err(db_err)?;
             // Keep the best k in a small sorted buffer: k is tiny next to the candidate count.
             let mut best: Vec<(f32, i64)> = Vec::with_capacity(k + 1);
@@ -189,8 +201,46 @@ impl Memory for SqliteStore {
     }
 
     async fn dimension(&self) -> StoreResult<Option<usize>> {
-        self.read(|c| {
-            Ok(c.query_row("SELECT dim FROM memory LIMIT 1", [], |r| r.get::<_, i64>(0)).optional().map_err(db_err)?.map(|d| d as usize))
+        self.read(index_dim).await
+    }
+
+    async fn scan(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<MemoryDoc>> {
+        let after = after.unwrap_or("").to_string();
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT id, doc, embedding FROM memory WHERE id > ?1 ORDER BY id LIMIT ?2").map_err(db_err)?;
+            let rows = st
+                .query_map(params![after, limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?)))
+                .map_err(db_err)?;
+            let mut out = vec![];
+            for row in rows {
+                let (id, doc, blob) = row.map_err(db_err)?;
+                match read_doc(&id, &doc, &blob) {
+                    Ok(d) => out.push(d),
+                    // Keep paging: one unreadable document must not stop a reembed of the rest.
+                    Err(m) => tracing::warn!(id = %m.id, reason = %m.reason, "memory document REEF cannot read; skipped"),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_embeddings(&self, updates: Vec<(String, Vec<f32>)>, embedder: &str) -> StoreResult<()> {
+        let mut rows = Vec::with_capacity(updates.len());
+        for (id, v) in updates {
+            rows.push((id, normalise(&v)?));
+        }
+        let embedder = embedder.to_string();
+        self.write(move |tx| {
+            let mut st = tx
+                .prepare_cached(
+                    "UPDATE memory SET embedding = ?2, dim = ?3, doc = json_set(doc, '$.metadata', json_set(CASE WHEN json_type(doc, '$.metadata') = 'object' THEN json_extract(doc, '$.metadata') ELSE '{}' END, '$.embedder', ?4)) WHERE id = ?1",
+                )
+                .map_err(db_err)?;
+            for (id, v) in &rows {
+                st.execute(params![id, to_blob(v), v.len() as i64, embedder]).map_err(db_err)?;
+            }
+            Ok(())
         })
         .await
     }
@@ -365,6 +415,40 @@ impl Revenue for SqliteStore {
                 .query_map([], |r| Ok(RevenueRow { product: r.get(0)?, month: r.get(1)?, currency: r.get(2)?, amount_minor: r.get(3)? }))
                 .map_err(db_err)?;
             rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn product_of_reference(&self, reference: &str) -> StoreResult<Option<String>> {
+        let r = reference.to_string();
+        self.read(move |c| {
+            c.query_row("SELECT product FROM revenue WHERE reference = ?1 ORDER BY at LIMIT 1", [&r], |row| row.get(0))
+                .optional()
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn upsert_subscription(&self, sub: Subscription) -> StoreResult<bool> {
+        let doc = serde_json::to_string(&sub).map_err(json_err)?;
+        let at = fmt_ts(&sub.updated_at);
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "INSERT INTO subscriptions (id, doc) VALUES (?1, ?2)
+                     ON CONFLICT (id) DO UPDATE SET doc = excluded.doc WHERE subscriptions.updated_at <= ?3",
+                    params![sub.id, doc, at],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn subscriptions(&self) -> StoreResult<Vec<Subscription>> {
+        self.read(|c| {
+            let rows = fetch_pairs(c, "SELECT id, doc FROM subscriptions ORDER BY id", [])?;
+            Ok(listing("subscriptions", rows).items)
         })
         .await
     }

@@ -194,8 +194,25 @@ ALTER TABLE approvals ADD COLUMN task_id TEXT GENERATED ALWAYS AS (json_extract(
 CREATE INDEX approvals_task ON approvals (task_id);
 "#;
 
+/// Refunds find their product by the charge they undo; subscriptions carry MRR.
+const V5: &str = r#"
+ALTER TABLE revenue ADD COLUMN reference TEXT GENERATED ALWAYS AS (json_extract(doc, '$.reference')) VIRTUAL;
+CREATE INDEX revenue_reference ON revenue (reference) WHERE reference IS NOT NULL;
+CREATE TABLE subscriptions (
+  id TEXT PRIMARY KEY,
+  doc TEXT NOT NULL CHECK (json_valid(doc)),
+  updated_at TEXT GENERATED ALWAYS AS (json_extract(doc, '$.updated_at')) VIRTUAL
+);
+CREATE TRIGGER subscriptions_insert_change AFTER INSERT ON subscriptions BEGIN
+  INSERT INTO changes (coll, op, doc_id) VALUES ('subscriptions', 'insert', NEW.id);
+END;
+CREATE TRIGGER subscriptions_update_change AFTER UPDATE ON subscriptions BEGIN
+  INSERT INTO changes (coll, op, doc_id) VALUES ('subscriptions', 'update', NEW.id);
+END;
+"#;
+
 fn migrations() -> Vec<String> {
-    vec![format!("{V1}\n{}", triggers()), V2.to_string(), V3.to_string(), V4.to_string()]
+    vec![format!("{V1}\n{}", triggers()), V2.to_string(), V3.to_string(), V4.to_string(), V5.to_string()]
 }
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

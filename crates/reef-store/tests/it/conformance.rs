@@ -26,6 +26,7 @@ crate::conformance!(
     agent_config_changes_become_revisions,
     memory_search_ranks_by_similarity_within_filters,
     memory_rejects_mixed_dimensions,
+    memory_index_has_one_embedder_and_reembed_switches_it,
     graph_traversal_handles_cycles_and_depth,
     revenue_is_idempotent_and_kept_per_currency,
     archive_round_trips_into_a_fresh_store,
@@ -481,6 +482,76 @@ async fn memory_rejects_mixed_dimensions(f: Fixture) {
     assert_eq!(m.dimension().await.unwrap(), Some(3));
 }
 
+/// A real embedder (feature hashing) under another name and size: what a model swap looks like
+/// to the index, without needing the model in the store suite.
+struct Renamed(&'static str, reef_core::embed::HashingEmbedder);
+
+#[async_trait::async_trait]
+impl reef_core::embed::Embedder for Renamed {
+    fn name(&self) -> &str {
+        self.0
+    }
+    fn dimension(&self) -> usize {
+        self.1.dim
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        Ok(texts.iter().map(|t| self.1.embed_one(t)).collect())
+    }
+}
+
+async fn memory_index_has_one_embedder_and_reembed_switches_it(f: Fixture) {
+    use reef_core::memory::{MemoryError, MemoryIndex, NewMemory, INDEX_KEY};
+    let small: Arc<dyn reef_core::embed::Embedder> = Arc::new(Renamed("small", reef_core::embed::HashingEmbedder { dim: 16 }));
+    let big: Arc<dyn reef_core::embed::Embedder> = Arc::new(Renamed("big", reef_core::embed::HashingEmbedder { dim: 48 }));
+    let old = MemoryIndex::new(f.ports.clone(), small.clone());
+    let new = MemoryIndex::new(f.ports.clone(), big.clone());
+    let item = |i: usize| NewMemory {
+        id: format!("m{i:03}"),
+        content: format!("note {i} about {}", if i.is_multiple_of(2) { "stripe billing" } else { "vercel deploys" }),
+        kind: "note".into(),
+        agent: Some("scout".into()),
+        product: Some("qf".into()),
+        created_at: t0(),
+        metadata: if i == 3 { json!(null) } else { json!({"i": i}) },
+    };
+    assert_eq!(old.remember((0..150).map(item).collect()).await.unwrap(), 150);
+    assert_eq!(f.ports.memory.dimension().await.unwrap(), Some(16));
+    // The other embedder can neither write nor search this index: a clear error, nothing written.
+    let e = new.remember(vec![item(999)]).await.unwrap_err();
+    assert!(matches!(e, MemoryError::OtherEmbedder { .. }) && e.to_string().contains("reef memory reembed"), "{e}");
+    assert!(new.search("billing", &MemoryFilter::default(), 3).await.is_err());
+    assert_eq!(f.ports.memory.count().await.unwrap(), 150);
+
+    // A reembed killed part-way: simulate by re-embedding only the first page by hand, with the
+    // identity already switched (what reembed does first).
+    let first = f.ports.memory.scan(None, 64).await.unwrap();
+    assert_eq!(first.len(), 64);
+    assert!(first.windows(2).all(|w| w[0].id < w[1].id), "scan pages in id order");
+    let vs = big.embed(&first.iter().map(|d| d.content.clone()).collect::<Vec<_>>()).await.unwrap();
+    f.ports.memory.set_embeddings(first.iter().map(|d| d.id.clone()).zip(vs).collect(), "big").await.unwrap();
+    f.ports.settings.put(INDEX_KEY, json!({"embedder": "big", "dimension": 48, "reembedding_from": "small"})).await.unwrap();
+    // Mid-way, a search only sees vectors of the index's new size, never misreads old ones.
+    let mid = new.search("stripe billing", &MemoryFilter::default(), 200).await.unwrap();
+    assert_eq!(mid.hits.len(), 64);
+
+    let mut seen = vec![];
+    let p = new.reembed(|p| seen.push(p)).await.unwrap();
+    assert_eq!((p.done, p.total, p.skipped), (150, 150, 64), "the resumed run skips what the first run did");
+    assert!(seen.first().unwrap().done == 0 && seen.windows(2).all(|w| w[0].done <= w[1].done));
+    let ident = f.ports.settings.get(INDEX_KEY).await.unwrap().unwrap();
+    assert_eq!(ident, json!({"embedder": "big", "dimension": 48}));
+    assert_eq!(f.ports.memory.dimension().await.unwrap(), Some(48));
+    let all = new.search("stripe billing", &MemoryFilter::default(), 200).await.unwrap();
+    assert_eq!(all.hits.len(), 150, "every memory is searchable again, none lost");
+    assert!(all.hits[0].doc.content.contains("stripe billing"));
+    let three = f.ports.memory.get("m003").await.unwrap();
+    assert_eq!(three.metadata["embedder"], "big", "a document with null metadata gets its embedder recorded too");
+    assert_eq!(f.ports.memory.get("m004").await.unwrap().metadata["i"], 4, "other metadata is kept");
+    // Now the old embedder is the stranger.
+    assert!(matches!(old.remember(vec![item(500)]).await, Err(MemoryError::OtherEmbedder { .. })));
+    assert_eq!(new.remember(vec![item(500)]).await.unwrap(), 1);
+}
+
 async fn graph_traversal_handles_cycles_and_depth(f: Fixture) {
     let g = &f.ports.graph;
     for (id, kind) in [("a", "product"), ("b", "provider"), ("c", "repository"), ("d", "customer")] {
@@ -516,6 +587,7 @@ async fn revenue_is_idempotent_and_kept_per_currency(f: Fixture) {
         at: parse_ts(at).unwrap(),
         source: "stripe".into(),
         data: json!({}),
+        reference: Some(format!("ch_{id}")),
     };
     assert!(r.record(ev("evt_1", 900, "usd", "2026-10-03T00:00:00Z")).await.unwrap());
     assert!(!r.record(ev("evt_1", 900, "usd", "2026-10-03T00:00:00Z")).await.unwrap(), "a replayed event is not counted twice");
@@ -528,6 +600,26 @@ async fn revenue_is_idempotent_and_kept_per_currency(f: Fixture) {
         rows,
         vec![("2026-10".into(), "usd".into(), 900), ("2026-11".into(), "eur".into(), 1500), ("2026-11".into(), "usd".into(), 1000)]
     );
+    assert_eq!(r.product_of_reference("ch_evt_2").await.unwrap().as_deref(), Some("qf"));
+    assert_eq!(r.product_of_reference("ch_nope").await.unwrap(), None);
+
+    // Subscriptions: a late-arriving older report never overwrites a newer one.
+    let sub = |status: &str, at: &str, monthly: i64| Subscription {
+        id: "sub_1".into(),
+        product: "qf".into(),
+        customer: Some("cus_1".into()),
+        status: status.into(),
+        currency: "usd".into(),
+        monthly_minor: monthly,
+        updated_at: parse_ts(at).unwrap(),
+        source: "stripe".into(),
+    };
+    assert!(r.upsert_subscription(sub("active", "2026-11-01T00:00:00Z", 900)).await.unwrap());
+    assert!(r.upsert_subscription(sub("past_due", "2026-11-10T00:00:00Z", 1900)).await.unwrap());
+    assert!(!r.upsert_subscription(sub("canceled", "2026-11-05T00:00:00Z", 900)).await.unwrap(), "older report ignored");
+    let subs = r.subscriptions().await.unwrap();
+    assert_eq!(subs.len(), 1);
+    assert_eq!((subs[0].status.as_str(), subs[0].monthly_minor), ("past_due", 1900));
 }
 
 async fn archive_round_trips_into_a_fresh_store(f: Fixture) {
@@ -560,6 +652,20 @@ async fn archive_round_trips_into_a_fresh_store(f: Fixture) {
         )
         .await
         .unwrap();
+    p.settings.put("memory.index", json!({"embedder": "hashing", "dimension": 2})).await.unwrap();
+    p.revenue
+        .upsert_subscription(Subscription {
+            id: "sub_1".into(),
+            product: "qf".into(),
+            customer: None,
+            status: "active".into(),
+            currency: "usd".into(),
+            monthly_minor: 900,
+            updated_at: t0(),
+            source: "stripe".into(),
+        })
+        .await
+        .unwrap();
     let dump = p.archive.export().await.unwrap();
     let fresh = crate::harness::sqlite();
     for (coll, docs) in dump.clone() {
@@ -577,6 +683,8 @@ async fn archive_round_trips_into_a_fresh_store(f: Fixture) {
     assert_eq!(norm(again), norm(dump), "export → import → export is the identity");
     let m = fresh.ports.memory.get("m1").await.unwrap();
     assert!((m.embedding[0] - 0.6).abs() < 1e-6);
+    assert_eq!(fresh.ports.settings.get("memory.index").await.unwrap().unwrap()["embedder"], "hashing", "settings travel");
+    assert_eq!(fresh.ports.revenue.subscriptions().await.unwrap().len(), 1, "subscriptions travel");
     assert_eq!(
         fresh.ports.metrics.query(Some("dreamteam"), "cpu.percent", t0(), t0() + chrono::Duration::seconds(1)).await.unwrap().len(),
         1
