@@ -187,6 +187,34 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
         eprintln!("demo memories not written: {e}");
     }
 
+    // Three weeks of finished attempts, for the outcome analytics: QA on the cheap tier keeps
+    // failing (what learned routing would move up a tier), research on the local tier does fine.
+    let history: [(&str, &str, &str, u32, u32, i64, u64); 6] = [
+        ("rex", "cheap", "build", 8, 6, 40_000, 95_000),
+        ("rex", "cheap", "qa", 6, 2, 25_000, 60_000),
+        ("rex", "mid", "qa", 3, 3, 180_000, 70_000),
+        ("scout", "local", "research", 10, 9, 0, 140_000),
+        ("blaze", "cheap", "marketing", 6, 5, 15_000, 30_000),
+        ("kev", "mid", "plan", 4, 4, 90_000, 45_000),
+    ];
+    let mut n = 0i64;
+    for (agent, tier, kind, attempts, ok, cost, latency) in history {
+        for i in 0..attempts {
+            n += 1;
+            f.ports
+                .events
+                .append(Event {
+                    id: format!("demo_outcome_{agent}_{tier}_{kind}_{i}"),
+                    kind: if i < ok { "task.done" } else { "task.failed" }.into(),
+                    at: now - chrono::Duration::hours(5 * n),
+                    actor: format!("agent:{agent}"),
+                    subject: None,
+                    data: json!({"agent": agent, "tier": tier, "task_type": kind, "cost": cost, "latency_ms": latency, "source": "demo"}),
+                })
+                .await?;
+        }
+    }
+
     // Tasks in every state.
     // (title, agent, type, product, action class, priority, the state the demo leaves it in)
     type Spec<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>, i64, TaskStatus);

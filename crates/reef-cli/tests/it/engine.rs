@@ -793,7 +793,7 @@ fn finished_work_becomes_memories_and_graph_edges() {
     let m = e.json(&["memory", "search", "uptime monitor free tier pricing", "--product", "pagepulse"]);
     let top = &m["hits"][0]["doc"];
     assert!(top["content"].as_str().unwrap().contains("free tier at five monitors"), "{m}");
-    assert_eq!(top["type"], "task_result");
+    assert_eq!(top["type"], "research", "a research task's result is kept as research");
     assert_eq!(top["agent"], "scout");
     assert_eq!(top["metadata"]["task_id"], id);
     let g = e.json(&["graph", "show", "agent:scout", "--depth", "2"]);

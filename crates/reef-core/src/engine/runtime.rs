@@ -53,7 +53,8 @@ impl Engine {
                 .map(|(i, text)| crate::memory::NewMemory {
                     id: format!("task:{}:{}:{i}", task.id, task.attempts),
                     content: text,
-                    kind: "task_result".into(),
+                    // Research is kept as research, so a search filtered by type finds it.
+                    kind: if task.kind.as_deref() == Some("research") { "research" } else { "task_result" }.into(),
                     agent: Some(agent.into()),
                     product: task.product.clone(),
                     created_at: now,
