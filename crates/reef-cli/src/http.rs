@@ -43,7 +43,11 @@ async fn stripe_webhook(State(d): State<Deps>, headers: HeaderMap, body: Bytes) 
     if let Err(e) = stripe::verify(secret.expose(), header, &body, now, f.config.stripe.tolerance_seconds) {
         return refused(e);
     }
-    match (StripeIntake { ports: f.ports.clone(), via: "webhook" }).ingest(&body).await {
+    let intake = match StripeIntake::new(f.ports.clone(), "webhook").await {
+        Ok(i) => i,
+        Err(e) => return refused(StripeError::Store(e)),
+    };
+    match intake.ingest(&body).await {
         Ok(o) => {
             tracing::info!(event = %o.event, kind = %o.kind, result = %o.result, "Stripe event");
             (StatusCode::OK, Json(serde_json::to_value(&o).unwrap_or_default()))

@@ -22,7 +22,8 @@ pub struct HashingEmbedder {
     pub dim: usize,
 }
 
-fn fnv(s: &str) -> u64 {
+/// FNV-1a, 64 bits: a fast, stable hash of text (feature hashing here, content ids elsewhere).
+pub fn fnv(s: &str) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in s.bytes() {
         h ^= b as u64;

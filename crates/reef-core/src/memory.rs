@@ -155,6 +155,13 @@ impl MemoryIndex {
 
     /// Embeds the query and runs the filtered search.
     pub async fn search(&self, query: &str, filter: &MemoryFilter, k: usize) -> Result<MemorySearch, MemoryError> {
+        let q = self.embed_query(query).await?;
+        self.search_vector(&q, filter, k).await
+    }
+
+    /// The query's vector, after checking the index is this embedder's: embed once, then search
+    /// with several filters.
+    pub async fn embed_query(&self, query: &str) -> Result<Vec<f32>, MemoryError> {
         if let Some(id) = self.identity().await? {
             let mine = self.mine();
             if id.embedder != mine.embedder || id.dimension != mine.dimension {
@@ -166,8 +173,12 @@ impl MemoryIndex {
                 });
             }
         }
-        let q = self.embed(&[query.to_string()]).await?.pop().unwrap_or_default();
-        Ok(self.ports.memory.search(&q, filter, k).await?)
+        Ok(self.embed(&[query.to_string()]).await?.pop().unwrap_or_default())
+    }
+
+    /// A search with a vector from `embed_query`.
+    pub async fn search_vector(&self, q: &[f32], filter: &MemoryFilter, k: usize) -> Result<MemorySearch, MemoryError> {
+        Ok(self.ports.memory.search(q, filter, k).await?)
     }
 
     /// Re-embeds every memory with this process's embedder and makes it the index's identity.

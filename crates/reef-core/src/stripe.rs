@@ -172,12 +172,19 @@ fn monthly(unit: i64, quantity: i64, interval: &str, count: i64) -> i64 {
 
 /// Turns verified Stripe events into revenue and subscriptions.
 pub struct StripeIntake {
-    pub ports: Ports,
+    ports: Ports,
     /// `webhook` or `pull`: recorded with each event.
-    pub via: &'static str,
+    via: &'static str,
+    /// Read once per intake: a pull applies many events with one look at the products.
+    map: ProductMap,
 }
 
 impl StripeIntake {
+    pub async fn new(ports: Ports, via: &'static str) -> Result<Self, StoreError> {
+        let map = ProductMap::load(&ports).await?;
+        Ok(StripeIntake { ports, via, map })
+    }
+
     pub async fn ingest(&self, payload: &[u8]) -> Result<Outcome, StripeError> {
         let ev: Value = serde_json::from_slice(payload).map_err(|e| StripeError::BadPayload(e.to_string()))?;
         self.ingest_value(&ev).await
@@ -195,7 +202,7 @@ impl StripeIntake {
             product,
             note,
         };
-        let map = ProductMap::load(&self.ports).await?;
+        let map = &self.map;
         let money = |product: String, amount: i64, currency: &str, rk: RevenueKind, reference: Option<String>| {
             let currency = currency.to_ascii_lowercase();
             RevenueEvent {
@@ -391,7 +398,7 @@ impl StripePull {
             }
         }
         events.sort_by_key(|e| i(e, "created").unwrap_or(0));
-        let intake = StripeIntake { ports: self.ports.clone(), via: "pull" };
+        let intake = StripeIntake::new(self.ports.clone(), "pull").await?;
         let mut r = PullReport { fetched: events.len(), cursor: saved, ..Default::default() };
         for e in &events {
             let o = match intake.ingest_value(e).await {

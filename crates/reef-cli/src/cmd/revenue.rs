@@ -111,8 +111,8 @@ fn entry(f: &Factory, row: Row<'_>, source: &str) -> Result<RevenueEvent, String
     let id = match id.filter(|i| !i.trim().is_empty()) {
         Some(i) => format!("{source}:{}", i.trim()),
         None => {
-            use sha2_like::digest;
-            format!("{source}:{}", digest(&format!("{product}|{amount_minor}|{currency}|{kind:?}|{}", reef_core::time::fmt_ts(&at))))
+            let content = format!("{product}|{amount_minor}|{currency}|{kind:?}|{}", reef_core::time::fmt_ts(&at));
+            format!("{source}:{:016x}", reef_core::embed::fnv(&content))
         }
     };
     Ok(RevenueEvent {
@@ -126,18 +126,6 @@ fn entry(f: &Factory, row: Row<'_>, source: &str) -> Result<RevenueEvent, String
         data: serde_json::json!({"operator": f.config.operator}),
         reference: None,
     })
-}
-
-/// A short content hash for derived ids (FNV-1a 64, hex): collisions need identical rows anyway.
-mod sha2_like {
-    pub fn digest(s: &str) -> String {
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in s.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-        format!("{h:016x}")
-    }
 }
 
 fn money(minor: i64, currency: &str) -> String {

@@ -126,10 +126,17 @@ impl Engine {
     pub async fn memories_for(&self, task: &Task, k: usize) -> Vec<String> {
         let Some(index) = self.memory_index().filter(|_| k > 0) else { return vec![] };
         let text = format!("{}\n{}", task.title, task.description);
+        let q = match index.embed_query(&text).await {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::warn!(error = %e, "memory search for a task failed; running without memories");
+                return vec![];
+            }
+        };
         let mut hits = vec![];
         if task.product.is_some() {
             let f = crate::MemoryFilter { product: task.product.clone(), ..Default::default() };
-            match index.search(&text, &f, k).await {
+            match index.search_vector(&q, &f, k).await {
                 Ok(r) => hits.extend(r.hits),
                 Err(e) => {
                     tracing::warn!(error = %e, "memory search for a task failed; running without memories");
@@ -138,7 +145,7 @@ impl Engine {
             }
         }
         if hits.len() < k {
-            if let Ok(r) = index.search(&text, &crate::MemoryFilter::default(), k).await {
+            if let Ok(r) = index.search_vector(&q, &crate::MemoryFilter::default(), k).await {
                 for h in r.hits {
                     if hits.len() < k && !hits.iter().any(|x| x.doc.id == h.doc.id) {
                         hits.push(h);
