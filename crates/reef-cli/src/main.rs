@@ -86,6 +86,12 @@ enum Command {
     /// Spend caps.
     #[command(subcommand)]
     Cap(cmd::control::CapCmd),
+    /// An agent's prompt, model and caps, with their revisions and rollback.
+    #[command(subcommand)]
+    Agent(cmd::agent::AgentCmd),
+    /// The approval policy: which action classes wait for a person.
+    #[command(subcommand)]
+    Policy(cmd::agent::PolicyCmd),
     /// Success rate, cost and latency per agent × model tier × task type.
     Analytics {
         #[arg(long, default_value_t = 30)]
@@ -191,6 +197,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cancel { task, reason } => cmd::control::cancel(&f, &task, reason, &out).await,
         Command::Retry { task } => cmd::control::retry(&f, &task, &out).await,
         Command::Cap(c) => cmd::control::cap(&f, c, &out).await,
+        Command::Agent(c) => cmd::agent::agent(&f, c, &out).await,
+        Command::Policy(c) => cmd::agent::policy(&f, c, &out).await,
         Command::Bench(_) | Command::Config(_) => unreachable!("handled above"),
     }
 }

@@ -15,6 +15,8 @@ pub struct Factory {
     pub ports: Ports,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
+    /// This process's copy of the live config (agents, cap, gates as last edited).
+    pub(crate) live_cache: Arc<crate::live::LiveCache>,
 }
 
 /// One cap and how much of it is used, for `reef status` and the overview.
@@ -40,7 +42,7 @@ pub struct StatusReport {
 
 impl Factory {
     pub fn new(ports: Ports, clock: Arc<dyn Clock>, config: Arc<Config>) -> Self {
-        Self { ports, clock, config }
+        Self { ports, clock, config, live_cache: Default::default() }
     }
 
     pub fn now(&self) -> Timestamp {
@@ -147,11 +149,12 @@ impl Factory {
     }
 
     /// The scopes (with caps in force) that one LLM call by `agent` for `task` must fit in.
-    pub fn scopes_for(&self, agent: &str, provider: Option<&str>, task: Option<&Task>) -> Vec<ScopeCap> {
+    pub async fn scopes_for(&self, agent: &str, provider: Option<&str>, task: Option<&Task>) -> StoreResult<Vec<ScopeCap>> {
         let now = self.now();
         let tz = self.config.timezone;
-        let mut v = vec![ScopeCap { scope: ScopeKey::global_day(tz, now), cap: self.config.global_daily_cap }];
-        if let Some(a) = self.config.agent(agent) {
+        let live = self.live().await?;
+        let mut v = vec![ScopeCap { scope: ScopeKey::global_day(tz, now), cap: live.global_daily_cap }];
+        if let Some(a) = live.agent(agent) {
             v.push(ScopeCap { scope: ScopeKey::agent_day(agent, tz, now), cap: a.daily_cap_usd });
         }
         if let Some(p) = provider {
@@ -162,7 +165,7 @@ impl Factory {
         if let Some(t) = task {
             v.push(ScopeCap { scope: ScopeKey::task(&t.id), cap: t.budget_usd.unwrap_or(self.config.task_default_cap) });
         }
-        v
+        Ok(v)
     }
 
     /// Records one LLM call with its monthly roll-ups (in the factory's timezone).
@@ -175,8 +178,9 @@ impl Factory {
     pub async fn caps_today(&self) -> StoreResult<Vec<CapUse>> {
         let now = self.now();
         let tz = self.config.timezone;
-        let mut wanted = vec![(ScopeKey::global_day(tz, now), self.config.global_daily_cap)];
-        for a in &self.config.agents {
+        let live = self.live().await?;
+        let mut wanted = vec![(ScopeKey::global_day(tz, now), live.global_daily_cap)];
+        for a in &live.agents {
             wanted.push((ScopeKey::agent_day(&a.name, tz, now), a.daily_cap_usd));
         }
         let keys: Vec<ScopeKey> = wanted.iter().map(|(k, _)| k.clone()).collect();
@@ -207,14 +211,5 @@ impl Factory {
             dispatcher: self.ports.leases.holder("dispatcher", self.now()).await?,
             malformed: approvals.malformed,
         })
-    }
-
-    /// Makes sure every configured agent exists in the store with its configured settings.
-    pub async fn sync_agents(&self, author: &str) -> StoreResult<Vec<Agent>> {
-        let mut out = vec![];
-        for a in &self.config.agents {
-            out.push(self.ports.agents.upsert(a.clone(), author, self.now()).await?);
-        }
-        Ok(out)
     }
 }

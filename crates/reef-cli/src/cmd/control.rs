@@ -18,6 +18,11 @@ pub enum CapCmd {
         #[arg(long, short = 'r')]
         reason: String,
     },
+    /// Set the factory's standing daily cap (every day from now on). Agents' caps: `reef agent edit`.
+    Daily {
+        #[arg(long)]
+        usd: f64,
+    },
 }
 
 pub async fn hold(f: &Factory, agent: Option<String>, h: Option<Hold>, reason: Option<String>, out: &Out) -> anyhow::Result<()> {
@@ -69,7 +74,17 @@ pub async fn retry(f: &Factory, task: &str, out: &Out) -> anyhow::Result<()> {
 }
 
 pub async fn cap(f: &Factory, c: CapCmd, out: &Out) -> anyhow::Result<()> {
-    let CapCmd::Override { who: target, usd, reason } = c;
+    let (target, usd, reason) = match c {
+        CapCmd::Override { who, usd, reason } => (who, usd, reason),
+        CapCmd::Daily { usd } => {
+            anyhow::ensure!(usd.is_finite(), "--usd must be a number");
+            f.set_global_cap(Usd::from_dollars(usd), &format!("operator:{}", f.config.operator)).await?;
+            out.print(&serde_json::json!({"scope": "global", "daily_cap": Usd::from_dollars(usd)}), || {
+                format!("the factory's daily cap is now {}", Usd::from_dollars(usd))
+            });
+            return Ok(());
+        }
+    };
     anyhow::ensure!(usd.is_finite() && usd >= 0.0, "--usd must be a non-negative amount");
     let now = f.now();
     let scope = if target == "global" {

@@ -11,7 +11,7 @@ use std::time::Duration;
 pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
     let now = f.now();
     let actor = "reef:demo";
-    f.sync_agents(actor).await?;
+    f.sync_live(actor).await?;
 
     let products = [
         ("quickform", "QuickForm", "live", Some("cloudflare"), Some("clerk"), vec!["prod_QF1", "price_QF_monthly"]),
@@ -293,7 +293,7 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
         .iter()
         .enumerate()
         {
-            let scopes = f.scopes_for(agent, Some(provider), None);
+            let scopes = f.scopes_for(agent, Some(provider), None).await?;
             let id = format!("demo_res_{}_{i}", now.timestamp());
             f.ports
                 .ledger

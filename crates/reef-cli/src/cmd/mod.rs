@@ -1,5 +1,6 @@
 //! One module per command area; each prints a table or, with `--json`, one JSON document.
 
+pub mod agent;
 pub mod analytics;
 pub mod approval;
 pub mod backup;

@@ -836,3 +836,77 @@ fn the_gateway_embedder_writes_and_searches_memory_through_the_real_proxy() {
     assert!(!out.status.success() && msg.contains("the gateway's embed embeddings: HTTP 4") && !msg.contains("sk-wrong-key-1234"), "{msg}");
     assert_eq!(e.json(&["memory", "status"])["count"], 1, "nothing was written by the failed calls");
 }
+
+#[test]
+fn agent_edits_take_effect_in_a_running_engine_survive_restarts_roll_back_and_yield_to_a_changed_file() {
+    let e = Env::new();
+    let config = |cap: u32| {
+        format!(
+            "[engine]\nlease_seconds = 2\n[caps]\ntask_default_usd = 100\n[[agents]]\nname = \"blaze\"\nrole = \"marketing\"\ndaily_cap_usd = {cap}\n\
+             [[executors]]\nname = \"poster\"\nkinds = [\"post\"]\ncommand = [\"sh\", \"-c\", \"echo '{{\\\"result\\\":\\\"posted\\\",\\\"total_cost_usd\\\":5}}'\"]\nsoft_cap_usd = 6\n"
+        )
+    };
+    e.write_config(&config(10));
+    e.with_prices();
+    let post = |title: &str| e.ok(&["task", "add", title, "--type", "post", "--agent", "blaze"]);
+    let cap = || e.json(&["agent", "show", "blaze"])["daily_cap_usd"].as_i64().unwrap();
+    let revisions = || e.json(&["agent", "revisions", "blaze"]).as_array().unwrap().clone();
+    post("Post one");
+    post("Post two");
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("done") == 1));
+    assert!(wait_until(Duration::from_secs(10), || e.json(&["events", "--kind", "budget.cap_reached"])["events"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())));
+    assert_eq!(e.count("pending"), 1, "the second run does not fit the $10 cap: {:?}", e.tasks());
+
+    // An edit from another process reaches the running engine: the held task runs.
+    e.ok(&["agent", "edit", "blaze", "--daily-cap-usd", "20", "--reason", "launch week"]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("done") == 2), "{:?}", e.tasks());
+    assert_eq!(cap(), 20_000_000);
+    let revs = revisions();
+    assert_eq!(revs.len(), 2, "the file's settings, then the edit: {revs:?}");
+    assert_eq!(revs[0]["revision"], 2);
+    assert_eq!(revs[0]["author"], "operator:tester@testhost");
+    let audit = e.json(&["events", "--kind", "agent.revised"]);
+    assert_eq!(audit["events"][0]["data"]["revision"], 2);
+
+    // A policy change reaches it too.
+    e.ok(&["policy", "set", "social_post", "approve_before"]);
+    e.ok(&["task", "add", "Post three", "--type", "post", "--agent", "blaze", "--action-class", "social_post"]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("awaiting_approval") == 1), "{:?}", e.tasks());
+    let gates = e.json(&["policy", "show"]);
+    assert_eq!(gates["social_post"], "approve_before");
+    e.ok(&["policy", "set", "social_post", "remove"]);
+    sigterm(&mut serve);
+
+    // A restart does not put the file's $10 back.
+    post("Post four");
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || e.count("done") == 3), "{:?}", e.tasks());
+    assert_eq!(cap(), 20_000_000, "the edit stands after a restart");
+    assert_eq!(revisions().len(), 2);
+
+    // Rollback is a new revision with the old settings.
+    let r = e.json(&["agent", "rollback", "blaze", "1"]);
+    assert_eq!(r["revision"], 3);
+    assert_eq!(cap(), 10_000_000);
+    sigterm(&mut serve);
+
+    // Changing the file is the newest change: it wins at the next start.
+    e.write_config(&config(15));
+    post("Post five");
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || revisions().len() == 4), "{:?}", revisions());
+    sigterm(&mut serve);
+    assert_eq!(cap(), 15_000_000);
+    assert!(revisions()[0]["author"].as_str().unwrap().starts_with("reef:"), "applied by the engine from the file");
+
+    // Bad edits are refused, naming what was wrong, and change nothing.
+    let bad = e.cmd().args(["agent", "edit", "blaze", "--daily-cap-usd=-3"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("negative"), "{}", String::from_utf8_lossy(&bad.stderr));
+    let bad = e.cmd().args(["agent", "edit", "nobody", "--daily-cap-usd", "3"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a configured agent"));
+    assert_eq!(revisions().len(), 4);
+}

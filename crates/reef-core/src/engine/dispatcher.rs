@@ -125,7 +125,8 @@ async fn on_task(e: &Engine, id: &str) -> Result<(), EngineError> {
 
 async fn route_one(e: &Engine, t: &Task) -> Result<(), EngineError> {
     let f = &e.factory;
-    if let Some(mut r) = route(t, &f.config.agents, &f.config.routing) {
+    let live = f.live().await?;
+    if let Some(mut r) = route(t, &live.agents, &f.config.routing) {
         let mut note = None;
         // Hardware-aware: work that would start on the local tier skips it while the GPUs the local
         // models run on are busy (unless the task itself asked for local).

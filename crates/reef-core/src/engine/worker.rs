@@ -101,7 +101,9 @@ async fn cap_has_room(e: &Engine, agent: &str) -> StoreResult<bool> {
         match t.first() {
             None => true,
             Some(t) => {
-                let cap = super::control::apply_overrides(f, vec![ScopeCap { scope: key, cap: t.cap }]).await?[0].cap;
+                // The cap in force now (an edit since the hold counts), else the one recorded.
+                let base = f.scopes_for(agent, None, None).await?.into_iter().find(|s| s.scope == key).map(|s| s.cap).unwrap_or(t.cap);
+                let cap = super::control::apply_overrides(f, vec![ScopeCap { scope: key, cap: base }]).await?[0].cap;
                 t.spent + t.reserved + requested <= cap
             }
         }
@@ -121,9 +123,10 @@ async fn try_claim(e: &Engine, rotate: usize) -> StoreResult<Option<(Task, Slot)
     if super::control::hold_of(f, None).await?.is_some() {
         return Ok(None);
     }
-    let n = f.config.agents.len();
+    let live = f.live().await?;
+    let n = live.agents.len();
     for i in 0..n {
-        let agent = &f.config.agents[(i + rotate) % n];
+        let agent = &live.agents[(i + rotate) % n];
         if super::control::hold_of(f, Some(&agent.name)).await?.is_some() {
             continue;
         }
@@ -153,7 +156,7 @@ pub async fn run(e: Arc<Engine>, shutdown: CancellationToken) -> Result<(), Engi
         tracing::warn!(count = reaped.len(), "reaped agent processes left by a previous REEF");
     }
     let f = e.factory.clone();
-    f.sync_agents(&format!("reef:{}", e.id)).await?;
+    f.sync_live(&format!("reef:{}", e.id)).await?;
     let sem = Arc::new(tokio::sync::Semaphore::new(f.config.engine.workers));
     let mut changes = f.ports.changes.watch(None).await?;
     let mut jobs = JoinSet::new();
@@ -189,7 +192,13 @@ pub async fn run(e: Arc<Engine>, shutdown: CancellationToken) -> Result<(), Engi
                 // Woken by any change (a new task, a decision, a resume); the timeout covers
                 // what produces no change: leases expiring, a new day lifting a cap.
                 tokio::select! {
-                    _ = changes.next() => {}
+                    c = changes.next() => {
+                        if let Some(Ok(c)) = c {
+                            if c.collection == collections::AGENT_STATE || c.collection == collections::SETTINGS {
+                                f.forget_live();
+                            }
+                        }
+                    }
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = shutdown.cancelled() => break,
                 }
@@ -214,7 +223,15 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
     let f = &e.factory;
     let token = task.lease.as_ref().map(|l| l.token.clone()).unwrap_or_default();
     let agent_name = task.assigned_to.clone().unwrap_or_default();
-    let Some(agent) = f.config.agent(&agent_name).cloned() else {
+    let live = match f.live_fresh().await {
+        Ok(l) => l,
+        Err(err) => {
+            // The store is away: let the lease lapse and another pass take the task.
+            tracing::warn!(%err, "could not read the agents' settings; the task goes back when its lease lapses");
+            return;
+        }
+    };
+    let Some(agent) = live.agent(&agent_name).cloned() else {
         let _ = f
             .ports
             .tasks
@@ -257,7 +274,7 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
         }
     };
     let work = async {
-        let r = execute(e, &task, &token, &agent, cancel.clone()).await;
+        let r = execute(e, &task, &token, &agent, live.gate(task.action_class.as_deref()), cancel.clone()).await;
         cancel.cancel();
         r
     };
@@ -328,10 +345,10 @@ async fn review(e: &Engine, job: &Job, output: &str, tx: super::exec::ProgressTx
     }
 }
 
-async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, cancel: CancellationToken) -> Ran {
+async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, gate: Gate, cancel: CancellationToken) -> Ran {
     let f = &e.factory;
     let now = f.now();
-    let gate = f.config.policy.gate(task.action_class.as_deref());
+
     match gate {
         Gate::NeverAuto => {
             let reason = format!("action class {:?} is never automatic: a person must do it", task.action_class.as_deref().unwrap_or(""));

@@ -1,0 +1,256 @@
+//! The live part of the configuration: each agent's prompt, model and caps, the factory's daily
+//! cap and the approval gates, as the operator last set them. It lives in the store so every REEF
+//! process (the server's engine, a laptop's window, the CLI) sees one truth.
+//!
+//! Invariant: the newest change wins. A change made in the window or the CLI is a new agent
+//! revision (or settings change), audited; the config file's values are applied again only when
+//! the file itself changed since they were last applied — so restarting never undoes an edit, and
+//! editing the file still works.
+
+use crate::engine::policy::Gate;
+use crate::factory::Factory;
+use crate::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// How long a process trusts its copy before it reads the store again: an edit made on another
+/// machine is in force within this long.
+const FRESH_FOR: Duration = Duration::from_secs(2);
+const FACTORY_KEY: &str = "live.factory";
+const FILE_KEY_PREFIX: &str = "live.file_applied:";
+/// The longest prompt an agent may have (the window's editor and `reef agent edit` share it).
+pub const MAX_PROMPT_BYTES: usize = 32 * 1024;
+
+/// The configuration in force now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveConfig {
+    /// The configured agents (the file names them), each with its current settings.
+    pub agents: Vec<AgentConfig>,
+    pub global_daily_cap: Usd,
+    pub gates: BTreeMap<String, Gate>,
+}
+
+impl LiveConfig {
+    pub fn agent(&self, name: &str) -> Option<&AgentConfig> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+
+    pub fn gate(&self, action_class: Option<&str>) -> Gate {
+        action_class.and_then(|c| self.gates.get(c).copied()).unwrap_or(Gate::Auto)
+    }
+}
+
+/// The factory-wide settings an operator edits: `live.factory` in the store's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FactorySettings {
+    global_daily_cap: Usd,
+    gates: BTreeMap<String, Gate>,
+}
+
+/// One process's copy of the live config; shared by a factory's clones.
+#[derive(Default)]
+pub struct LiveCache {
+    slot: RwLock<Option<(Instant, Arc<LiveConfig>)>>,
+}
+
+impl LiveCache {
+    fn get(&self) -> Option<Arc<LiveConfig>> {
+        let g = self.slot.read().ok()?;
+        g.as_ref().filter(|(at, _)| at.elapsed() < FRESH_FOR).map(|(_, c)| c.clone())
+    }
+
+    fn put(&self, c: Arc<LiveConfig>) {
+        if let Ok(mut g) = self.slot.write() {
+            *g = Some((Instant::now(), c));
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut g) = self.slot.write() {
+            *g = None;
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> StoreError {
+    StoreError::Invalid(msg.into())
+}
+
+/// Checks an edited agent config: the window and the CLI send whatever a person typed.
+pub fn validate_agent(c: &AgentConfig) -> StoreResult<()> {
+    if c.daily_cap_usd.0 < 0 {
+        return Err(invalid(format!("{}: daily cap {} is negative", c.name, c.daily_cap_usd)));
+    }
+    if c.daily_cap_usd > Usd::from_dollars(100_000.0) {
+        return Err(invalid(format!("{}: daily cap {} is over $100,000 — a typo?", c.name, c.daily_cap_usd)));
+    }
+    if c.prompt.len() > MAX_PROMPT_BYTES {
+        return Err(invalid(format!("{}: the prompt is {} bytes; the limit is {MAX_PROMPT_BYTES}", c.name, c.prompt.len())));
+    }
+    if c.prompt.chars().any(|ch| ch.is_control() && !matches!(ch, '\n' | '\t' | '\r')) {
+        return Err(invalid(format!("{}: the prompt holds control characters", c.name)));
+    }
+    if let Some(m) = &c.model {
+        if m.trim().is_empty() || m.len() > 200 || m.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            return Err(invalid(format!("{}: model {m:?} is not a model name (e.g. frontier or anthropic/claude-sonnet-4)", c.name)));
+        }
+    }
+    if !(1..=64).contains(&c.max_concurrent) {
+        return Err(invalid(format!("{}: max_concurrent {} must be between 1 and 64", c.name, c.max_concurrent)));
+    }
+    Ok(())
+}
+
+/// Checks an action class name for the approval policy.
+fn validate_class(class: &str) -> StoreResult<()> {
+    if class.is_empty() || class.len() > 64 || !class.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(invalid(format!("{class:?} is not an action class (lowercase letters, digits and _, e.g. production_deploy)")));
+    }
+    Ok(())
+}
+
+impl Factory {
+    /// The configuration in force, at most a couple of seconds old (engines also drop their
+    /// copy as soon as their watch shows an agent or settings change).
+    pub async fn live(&self) -> StoreResult<Arc<LiveConfig>> {
+        if let Some(c) = self.live_cache.get() {
+            return Ok(c);
+        }
+        self.live_fresh().await
+    }
+
+    /// Forgets this process's copy: the next `live()` reads the store.
+    pub fn forget_live(&self) {
+        self.live_cache.clear();
+    }
+
+    /// The configuration in force, read from the store now: for decisions that must not run on
+    /// a stale copy (the approval gate of a task about to run).
+    pub async fn live_fresh(&self) -> StoreResult<Arc<LiveConfig>> {
+        let stored = self.ports.agents.list().await?.items;
+        let agents = self
+            .config
+            .agents
+            .iter()
+            .map(|file| stored.iter().find(|s| s.id == file.name).map(|s| s.config.clone()).unwrap_or_else(|| file.clone()))
+            .collect();
+        let fs = self.factory_settings().await?;
+        let c = Arc::new(LiveConfig { agents, global_daily_cap: fs.global_daily_cap, gates: fs.gates });
+        self.live_cache.put(c.clone());
+        Ok(c)
+    }
+
+    async fn factory_settings(&self) -> StoreResult<FactorySettings> {
+        let file = FactorySettings { global_daily_cap: self.config.global_daily_cap, gates: self.config.policy.gates.clone() };
+        Ok(match self.ports.settings.get(FACTORY_KEY).await? {
+            // A malformed value written by another program falls back to the file's (and is
+            // replaced by the next edit) rather than stopping the engine.
+            Some(v) => serde_json::from_value(v).unwrap_or(file),
+            None => file,
+        })
+    }
+
+    /// Brings the store up to date with the config file: each agent, and the factory's cap and
+    /// gates, are written from the file when the file's value changed since it was last applied
+    /// (or was never applied); otherwise the store's — possibly edited — value stands.
+    pub async fn sync_live(&self, author: &str) -> StoreResult<Vec<Agent>> {
+        let mut out = vec![];
+        for a in &self.config.agents {
+            let key = format!("{FILE_KEY_PREFIX}agent:{}", a.name);
+            let file = serde_json::to_value(a).unwrap_or_default();
+            let applied = self.ports.settings.get(&key).await?;
+            let existing = match self.ports.agents.get(&a.name).await {
+                Ok(x) => Some(x),
+                Err(StoreError::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            match existing {
+                Some(x) if applied.as_ref() == Some(&file) => out.push(x),
+                _ => {
+                    out.push(self.ports.agents.upsert(a.clone(), author, self.now()).await?);
+                    self.ports.settings.put(&key, file).await?;
+                }
+            }
+        }
+        let key = format!("{FILE_KEY_PREFIX}factory");
+        let file = FactorySettings { global_daily_cap: self.config.global_daily_cap, gates: self.config.policy.gates.clone() };
+        let file_v = serde_json::to_value(&file).unwrap_or_default();
+        if self.ports.settings.get(&key).await?.as_ref() != Some(&file_v) {
+            self.ports.settings.put(FACTORY_KEY, file_v.clone()).await?;
+            self.ports.settings.put(&key, file_v).await?;
+        }
+        self.live_cache.clear();
+        Ok(out)
+    }
+
+    /// Changes an agent's prompt, model, tier, caps or concurrency: a new revision, audited.
+    pub async fn edit_agent(&self, config: AgentConfig, who: &str, reason: Option<&str>) -> StoreResult<Agent> {
+        if self.config.agent(&config.name).is_none() {
+            return Err(invalid(format!("{:?} is not a configured agent", config.name)));
+        }
+        validate_agent(&config)?;
+        let before = self.live().await?.agent(&config.name).cloned();
+        let agent = self.ports.agents.upsert(config.clone(), who, self.now()).await?;
+        self.live_cache.clear();
+        if before.as_ref() != Some(&config) {
+            self.audit(
+                who,
+                "agent.edit",
+                &format!("agent:{}", config.name),
+                serde_json::to_value(&before).unwrap_or_default(),
+                serde_json::to_value(&config).unwrap_or_default(),
+                reason,
+            )
+            .await?;
+            self.event("agent.revised", who, Some(&format!("agent:{}", config.name)), serde_json::json!({"revision": agent.revision}))
+                .await?;
+        }
+        Ok(agent)
+    }
+
+    /// Puts an agent back to an earlier revision's settings, as a new revision (history is never
+    /// rewritten).
+    pub async fn rollback_agent(&self, name: &str, revision: u32, who: &str) -> StoreResult<Agent> {
+        let revs = self.ports.agents.revisions(name).await?;
+        let Some(r) = revs.into_iter().find(|r| r.revision == revision) else {
+            return Err(StoreError::NotFound { what: format!("revision {revision} of agent {name:?}") });
+        };
+        self.edit_agent(r.config, who, Some(&format!("rollback to revision {revision}"))).await
+    }
+
+    /// Sets the factory-wide daily cap (every day from now on; `reef cap` overrides one day).
+    pub async fn set_global_cap(&self, cap: Usd, who: &str) -> StoreResult<()> {
+        if cap.0 < 0 || cap > Usd::from_dollars(1_000_000.0) {
+            return Err(invalid(format!("{cap} is not a daily cap between $0 and $1,000,000")));
+        }
+        let mut s = self.factory_settings().await?;
+        let old = s.global_daily_cap;
+        s.global_daily_cap = cap;
+        self.put_factory_settings(&s).await?;
+        self.audit(who, "cap.set", "global", serde_json::json!(old), serde_json::json!(cap), None).await?;
+        self.event("cap.set", who, Some("global"), serde_json::json!({"cap": cap})).await
+    }
+
+    /// Sets the gate of one action class; `None` removes the class from the policy (it then runs
+    /// automatically, like every class the policy does not name).
+    pub async fn set_gate(&self, class: &str, gate: Option<Gate>, who: &str) -> StoreResult<()> {
+        validate_class(class)?;
+        let mut s = self.factory_settings().await?;
+        let old = s.gates.get(class).copied();
+        match gate {
+            Some(g) => s.gates.insert(class.to_string(), g),
+            None => s.gates.remove(class),
+        };
+        self.put_factory_settings(&s).await?;
+        self.audit(who, "policy.set", class, serde_json::json!(old), serde_json::json!(gate), None).await?;
+        self.event("policy.set", who, Some(class), serde_json::json!({"gate": gate})).await
+    }
+
+    async fn put_factory_settings(&self, s: &FactorySettings) -> StoreResult<()> {
+        self.ports.settings.put(FACTORY_KEY, serde_json::to_value(s).unwrap_or_default()).await?;
+        self.live_cache.clear();
+        Ok(())
+    }
+}
