@@ -71,7 +71,7 @@ ensure_litellm() {
 
 # The desktop app's system libraries (WebKitGTK and friends) and what its tests use (Xvfb,
 # WebKitWebDriver, a D-Bus session with a notification daemon, ImageMagick for screenshots).
-APP_PACKAGES="file libssl-dev libxdo-dev libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev xvfb xauth webkit2gtk-driver dbus dbus-x11 dunst imagemagick"
+APP_PACKAGES="file libssl-dev libxdo-dev libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev xvfb xauth webkit2gtk-driver dbus dbus-x11 dunst imagemagick gnome-keyring"
 
 ensure_node() {
   command -v npm >/dev/null 2>&1 || ensure_apt_packages nodejs npm

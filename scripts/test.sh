@@ -56,6 +56,10 @@ else
   echo "MiniLM model: could not be fetched; the tests that need it will report themselves skipped."
 fi
 
+# A real Secret Service (gnome-keyring, in a private D-Bus session the tests start) for the
+# keyring tests: installed above, so they must run, never skip.
+export REEF_REQUIRE_KEYRING=1
+
 build_ui
 step "UI unit tests (vitest)"
 (cd ui && npx vitest run)

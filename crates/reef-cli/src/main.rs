@@ -89,6 +89,9 @@ enum Command {
     /// An agent's prompt, model and caps, with their revisions and rollback.
     #[command(subcommand)]
     Agent(cmd::agent::AgentCmd),
+    /// Secrets (gateway key, MongoDB URI, Stripe keys, product secrets) in the OS keyring.
+    #[command(subcommand)]
+    Secret(cmd::secret::SecretCmd),
     /// The approval policy: which action classes wait for a person.
     #[command(subcommand)]
     Policy(cmd::agent::PolicyCmd),
@@ -166,6 +169,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = setup::load_config(cli.config.as_deref())?;
             return cmd::config::run(c, &cfg, &out);
         }
+        Command::Secret(c) => {
+            let cfg = setup::load_config(cli.config.as_deref())?;
+            let f = setup::open_factory(cli.config.as_deref()).await.map_err(|e| format!("{e:#}"));
+            return cmd::secret::run(f, &cfg.operator, c, &out).await;
+        }
         _ => {}
     }
     let f = setup::open_factory(cli.config.as_deref()).await?;
@@ -199,6 +207,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cap(c) => cmd::control::cap(&f, c, &out).await,
         Command::Agent(c) => cmd::agent::agent(&f, c, &out).await,
         Command::Policy(c) => cmd::agent::policy(&f, c, &out).await,
-        Command::Bench(_) | Command::Config(_) => unreachable!("handled above"),
+        Command::Bench(_) | Command::Config(_) | Command::Secret(_) => unreachable!("handled above"),
     }
 }

@@ -30,6 +30,10 @@ pub fn describe(e: &anyhow::Error) -> (String, String) {
         .map(|s| s.code())
         .or_else(|| e.downcast_ref::<reef_core::memory::MemoryError>().map(|m| m.code()))
         .map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())
+        .or_else(|| match e.downcast_ref::<reef_store::vault::PutError>() {
+            Some(reef_store::vault::PutError::Vault(v)) => Some(v.code().to_string()),
+            _ => e.downcast_ref::<reef_store::vault::VaultError>().map(|v| v.code().to_string()),
+        })
         .unwrap_or_else(|| "error".into());
     (code, format!("{e:#}"))
 }

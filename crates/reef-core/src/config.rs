@@ -465,6 +465,23 @@ impl Config {
         })?;
 
         let data_dir = env("REEF_DATA_DIR").map(PathBuf::from).or(file.store.data_dir.clone()).unwrap_or_else(|| defaults.data_dir.clone());
+        // Secrets never live in a plain file: the environment or the OS keyring hold them.
+        if let Some(u) = &file.store.mongodb_uri {
+            if redact_uri(u.expose()) != u.expose() {
+                return Err(bad(
+                    "store.mongodb_uri",
+                    "carries a password (or a secret query parameter) in the config file".to_string(),
+                    "keep the URI in REEF_MONGODB_URI or the OS keyring (`reef secret set REEF_MONGODB_URI`, or Settings in the app)",
+                ));
+            }
+        }
+        if file.llm.api_key.is_some() {
+            return Err(bad(
+                "llm.api_key",
+                "a key in the config file would sit on disk in clear".to_string(),
+                "set REEF_LLM_API_KEY in the environment or the OS keyring (`reef secret set REEF_LLM_API_KEY`, or Settings in the app)",
+            ));
+        }
         let uri = env("REEF_MONGODB_URI").filter(|s| !s.is_empty()).map(Secret::new).or(file.store.mongodb_uri.clone());
         let store = match uri {
             Some(uri) => {
@@ -878,6 +895,17 @@ mod tests {
         assert!(!format!("{c:?}").contains("hunter2"), "Debug must not show the password");
         assert!(!c.export_redacted().contains("hunter2"), "export must not show the password");
         assert_eq!(redact_uri(uri.expose()), "mongodb://adam:***@dreamteam:27017/?replicaSet=rs0");
+    }
+
+    #[test]
+    fn secrets_in_the_config_file_are_refused_with_where_to_put_them() {
+        let e = Config::resolve(Some("[llm]\napi_key = \"sk-live-123\""), &no_env, &defaults()).unwrap_err().to_string();
+        assert!(e.contains("llm.api_key") && e.contains("keyring") && !e.contains("sk-live-123"), "{e}");
+        let e = Config::resolve(Some("[store]\nmongodb_uri = \"mongodb://u:pw9@h:27017/\""), &no_env, &defaults()).unwrap_err().to_string();
+        assert!(e.contains("store.mongodb_uri") && e.contains("password") && !e.contains("pw9"), "{e}");
+        let c =
+            Config::resolve(Some("[store]\nmongodb_uri = \"mongodb://dreamteam:27017/?replicaSet=rs0\""), &no_env, &defaults()).unwrap();
+        assert!(matches!(c.store, StoreChoice::Mongo { .. }), "a URI without a password may stay in the file");
     }
 
     #[test]

@@ -48,11 +48,35 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Config, HostError> {
         host: host_name(),
         cache_dir: dirs().map(|d| d.cache_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".reef-cache")),
     };
-    let env = |k: &str| std::env::var(k).ok();
+    let kept = keyring_secrets();
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).or_else(|| kept.get(k).cloned());
     Config::resolve(text.as_deref(), &env, &defaults).map_err(|e| match &path {
         Some(p) if text.is_some() => HostError::Config(format!("{e} [file: {}]", p.display())),
         _ => HostError::Config(e.to_string()),
     })
+}
+
+/// The secrets REEF reads that the environment does not set, from the OS keyring. The first
+/// keyring error (none on this machine, locked) ends the search: start-up never waits on it twice.
+fn keyring_secrets() -> std::collections::HashMap<String, String> {
+    let vault = crate::vault::Vault::os();
+    let mut out = std::collections::HashMap::new();
+    for (name, _) in crate::vault::KNOWN {
+        if std::env::var(name).is_ok_and(|v| !v.is_empty()) {
+            continue;
+        }
+        match vault.get(name) {
+            Ok(Some(v)) => {
+                out.insert(name.to_string(), v);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "secrets: environment only");
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// The config and a factory on the store it names.

@@ -7,6 +7,7 @@
 pub mod host;
 pub mod mongo;
 pub mod sqlite;
+pub mod vault;
 
 use reef_core::config::StoreChoice;
 use reef_core::{Ports, StoreError};

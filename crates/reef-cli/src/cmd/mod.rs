@@ -12,6 +12,7 @@ pub mod events;
 pub mod knowledge;
 pub mod revenue;
 pub mod schedule;
+pub mod secret;
 pub mod serve;
 pub mod status;
 pub mod task;

@@ -211,3 +211,79 @@ fn reembed_moves_the_demo_from_hashing_to_minilm_and_search_becomes_semantic() {
     let bad = run("minilm", &["memory", "search", "x", "--since", "last tuesday"]);
     assert!(String::from_utf8_lossy(&bad.stdout).contains("--since \\\"last tuesday\\\" is not a date"), "{bad:?}");
 }
+
+#[test]
+fn secrets_live_in_the_os_keyring_are_used_from_there_and_never_shown() {
+    let e = Env::new();
+    // No keyring at all: a clear message naming the way out, nothing written.
+    let out = e
+        .cmd()
+        .args(["--json", "secret", "set", "REEF_LLM_API_KEY"])
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = feed(out, "sk-should-not-land\n");
+    assert!(!out.status.success());
+    let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], "no_keyring", "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains("environment"), "{err}");
+
+    let Some(k) = crate::common::Keyring::start() else { return };
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut c = e.cmd();
+        c.args(args).env("DBUS_SESSION_BUS_ADDRESS", &k.bus).env("REEF_KEYRING_SERVICE", "reef-it");
+        match stdin {
+            Some(s) => feed(c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(), s),
+            None => c.output().unwrap(),
+        }
+    };
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let source = |name: &str| {
+        let v: serde_json::Value = serde_json::from_str(&ok(run(&["--json", "secret", "list"], None))).unwrap();
+        v.as_array().unwrap().iter().find(|s| s["name"] == name).map(|s| s["source"].as_str().unwrap().to_string())
+    };
+    assert_eq!(source("REEF_MONGODB_URI").as_deref(), Some("unset"));
+    // The store connection kept in the keyring is the one REEF opens.
+    let uri = "mongodb://reef:pa55word@127.0.0.1:9/?serverSelectionTimeoutMS=300";
+    ok(run(&["secret", "set", "REEF_MONGODB_URI"], Some(&format!("{uri}\n"))));
+    let st = run(&["status"], None);
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(!st.status.success() && err.contains("127.0.0.1:9"), "status went to the keyring's MongoDB: {err}");
+    assert!(!err.contains("pa55word"), "the password never prints: {err}");
+    // The environment wins over the keyring.
+    let st = e
+        .cmd()
+        .args(["status"])
+        .env("DBUS_SESSION_BUS_ADDRESS", &k.bus)
+        .env("REEF_KEYRING_SERVICE", "reef-it")
+        .env("REEF_MONGODB_URI", "mongodb://127.0.0.1:8/?serverSelectionTimeoutMS=300")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&st.stderr).contains("127.0.0.1:8"), "{}", String::from_utf8_lossy(&st.stderr));
+    // A wrong URI in the keyring can be seen and removed without the store it names.
+    assert_eq!(source("REEF_MONGODB_URI").as_deref(), Some("keyring"));
+    ok(run(&["secret", "delete", "REEF_MONGODB_URI"], None));
+    assert_eq!(source("REEF_MONGODB_URI").as_deref(), Some("unset"));
+    ok(run(&["status"], None));
+
+    // A product secret joins the list by name; its value appears nowhere in the store.
+    ok(run(&["secret", "set", "stripe key", "--product", "habit-flow"], Some("rk_live_abc123\n")));
+    assert_eq!(source("REEF_PRODUCT_HABIT_FLOW_STRIPE_KEY").as_deref(), Some("keyring"));
+    let db = std::fs::read(e.dir.path().join("reef.db")).unwrap();
+    assert!(!db.windows(13).any(|w| w == b"rk_live_abc12"), "the value is not in the store file");
+    assert!(db.windows(34).any(|w| w == b"REEF_PRODUCT_HABIT_FLOW_STRIPE_KEY"), "its name is (for the list)");
+    let bad = run(&["secret", "set", "lower_case"], Some("x\n"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a secret name"));
+}
+
+fn feed(mut child: std::process::Child, input: &str) -> std::process::Output {
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}

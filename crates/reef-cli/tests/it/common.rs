@@ -105,3 +105,54 @@ pub fn model_dir() -> Option<std::path::PathBuf> {
     eprintln!("SKIPPED: the MiniLM model is not in {} (run scripts/setup-model.sh)", dir.display());
     None
 }
+
+/// A private D-Bus session with gnome-keyring unlocked in it (a real Secret Service), or `None`
+/// (after saying SKIPPED) where the machine has neither. scripts/test.sh installs both and sets
+/// REEF_REQUIRE_KEYRING, so CI never skips.
+pub struct Keyring {
+    pub bus: String,
+    pid: i32,
+    _dir: tempfile::TempDir,
+}
+
+impl Keyring {
+    pub fn start() -> Option<Self> {
+        let have = |bin: &str| Command::new("sh").args(["-c", &format!("command -v {bin}")]).output().is_ok_and(|o| o.status.success());
+        if !(have("dbus-daemon") && have("gnome-keyring-daemon")) {
+            assert!(
+                std::env::var("REEF_REQUIRE_KEYRING").is_err(),
+                "REEF_REQUIRE_KEYRING is set but dbus-daemon / gnome-keyring-daemon are missing"
+            );
+            eprintln!("SKIPPED: no dbus-daemon or gnome-keyring-daemon here (apt install dbus gnome-keyring)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("dbus-daemon").args(["--session", "--fork", "--print-address=1", "--print-pid=1"]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut lines = text.lines();
+        let bus = lines.next().unwrap_or_default().trim().to_string();
+        let pid: i32 = lines.next().unwrap_or_default().trim().parse().unwrap_or(0);
+        assert!(!bus.is_empty() && pid > 0, "dbus-daemon did not start: {text}");
+        let mut unlock = Command::new("gnome-keyring-daemon")
+            .args(["--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+            .env("XDG_DATA_HOME", dir.path())
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .env("HOME", dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        unlock.stdin.take().unwrap().write_all(b"test-password").unwrap();
+        unlock.wait().unwrap();
+        Some(Self { bus, pid, _dir: dir })
+    }
+}
+
+impl Drop for Keyring {
+    fn drop(&mut self) {
+        // The keyring daemon exits with its bus.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), nix::sys::signal::Signal::SIGTERM);
+    }
+}
