@@ -34,6 +34,9 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::agents::list_agents,
             commands::agents::set_agent_hold,
             commands::agents::agent_outcomes,
+            commands::agents::agent_detail,
+            commands::agents::edit_agent,
+            commands::agents::rollback_agent,
             commands::events::recent_events,
             commands::status::engine_status,
             commands::status::quit_app,
@@ -49,6 +52,12 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::settings::settings,
             commands::settings::set_notification_prefs,
             commands::settings::test_store_uri,
+            commands::settings::set_global_cap,
+            commands::settings::set_gate,
+            commands::settings::secrets,
+            commands::settings::set_secret,
+            commands::settings::delete_secret,
+            commands::settings::save_store_uri,
         ])
         .events(collect_events![StoreChanged, StoreStatus, tray::QuitRequested])
         // One type per DTO: the window reads what commands return and sends what they take.

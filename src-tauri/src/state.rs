@@ -36,6 +36,12 @@ impl AppState {
         Ok(self.embedder.get_or_init(|| e).clone())
     }
 
+    /// Who acts from this window, even before (or without) a store: for secrets, which may be
+    /// what is being fixed.
+    pub fn operator_or_host(&self) -> String {
+        self.operator().unwrap_or_else(|_| format!("operator:{}", reef_store::host::host_name()))
+    }
+
     /// Who acts from this window, for the audit log.
     pub fn operator(&self) -> AppResult<String> {
         Ok(format!("operator:{}", self.factory()?.config.operator))

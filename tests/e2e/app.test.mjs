@@ -20,8 +20,25 @@ mkdirSync(shots, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), "reef-e2e-"));
 const config = join(dataDir, "config.toml");
 writeFileSync(config, "");
-const env = { ...process.env, REEF_DATA_DIR: dataDir, REEF_CONFIG: config, TAURI_WEBVIEW_AUTOMATION: "true" };
+// Secrets go to a real Secret Service: gnome-keyring, unlocked in this test's private D-Bus
+// session (test.sh runs the suite under dbus-run-session), under a service name of its own.
+const env = {
+  ...process.env, REEF_DATA_DIR: dataDir, REEF_CONFIG: config, TAURI_WEBVIEW_AUTOMATION: "true",
+  REEF_KEYRING_SERVICE: "reef-e2e", XDG_DATA_HOME: join(dataDir, "xdg"),
+};
+let keyring = false;
+function unlockKeyring() {
+  try {
+    mkdirSync(env.XDG_DATA_HOME, { recursive: true });
+    execFileSync("gnome-keyring-daemon", ["--unlock", "--components=secrets"], { env, input: "e2e-password", stdio: ["pipe", "ignore", "ignore"] });
+    keyring = true;
+  } catch (e) {
+    if (process.env.REEF_REQUIRE_KEYRING) throw new Error(`REEF_REQUIRE_KEYRING is set but gnome-keyring could not start: ${e}`);
+    console.log(`SKIPPED (keyring cases): gnome-keyring-daemon could not start here: ${e.message}`);
+  }
+}
 const cli = (...args) => JSON.parse(execFileSync(reef, ["--json", ...args], { env }).toString());
+const secretSource = (name) => cli("secret", "list").find((s) => s.name === name)?.source;
 
 function freePort() {
   return new Promise((ok) => { const s = net.createServer(); s.listen(0, () => { const p = s.address().port; s.close(() => ok(p)); }); });
@@ -38,6 +55,7 @@ async function waitPort(port, ms) {
 
 let driver, browser;
 before(async () => {
+  unlockKeyring();
   cli("demo");
   const port = await freePort();
   // The app starts in the data dir, where no litellm-config.yaml is: it runs no engine of its
@@ -115,11 +133,11 @@ test("every view opens on demo data and shows it", async () => {
 
 test("settings show the connection and save notification preferences in the store", async () => {
   await open("settings");
-  await browser.$("[data-pref=budget]").waitForExist({ timeout: 10000 });
+  await browser.$("[data-secret]").waitForExist({ timeout: 10000 }); // everything loaded: no layout shifts under the clicks
   assert.match(await browser.$("dl").getText(), /embedded SQLite/);
   await (await browser.$("[data-pref=budget]")).click();
-  await (await browser.$("button=Save")).click();
-  await browser.$("span=saved").waitForExist({ timeout: 5000 });
+  await (await browser.$("[data-save-prefs]")).click();
+  await browser.$("[data-note]").waitForExist({ timeout: 5000 });
   // Read back from the store: leave the view and come back.
   await open("events");
   await open("settings");
@@ -132,10 +150,75 @@ test("settings show the connection and save notification preferences in the stor
   const verdict = await browser.$("[data-test-result]").getText();
   assert.match(verdict, /cannot reach MongoDB/);
   assert.doesNotMatch(verdict, /hunter2/);
+  // "Test and save" keeps nothing that does not answer.
+  await (await browser.$("[data-save-uri]")).click();
+  await browser.waitUntil(async () => /not saved/.test(await browser.$("[data-test-result]").getText()), { timeout: 20000 });
+  assert.equal(secretSource("REEF_MONGODB_URI"), "unset");
   await shot("settings");
   // Back on for the notification test that follows.
   await (await browser.$("[data-pref=budget]")).click();
-  await (await browser.$("button=Save")).click();
+  await (await browser.$("[data-save-prefs]")).click();
+});
+
+test("secrets go to the OS keyring from Settings and are never shown back", async (t) => {
+  if (!keyring) return t.skip("no gnome-keyring here");
+  await open("settings");
+  const row = () => browser.$('[data-secret="REEF_STRIPE_API_KEY"]');
+  await row().waitForExist({ timeout: 10000 });
+  assert.equal(await (await row()).$("[data-source]").getText(), "unset");
+  await (await browser.$('[data-set-secret="REEF_STRIPE_API_KEY"]')).click();
+  await (await browser.$("[data-secret-value]")).setValue("rk_test_e2e_value");
+  await (await browser.$("button=Keep")).click();
+  await browser.waitUntil(async () => (await (await row()).$("[data-source]").getText()) === "keyring", { timeout: 10000 });
+  // A product's secret, by name.
+  await (await browser.$("[data-product]")).setValue("habitflow");
+  await (await browser.$("[data-product-secret-name]")).setValue("deploy token");
+  await (await browser.$("[data-product-secret-value]")).setValue("tok_e2e_value");
+  await (await browser.$("button=Add product secret")).click();
+  await browser.$('[data-secret="REEF_PRODUCT_HABITFLOW_DEPLOY_TOKEN"]').waitForExist({ timeout: 10000 });
+  const page = await browser.getPageSource();
+  assert.doesNotMatch(page, /rk_test_e2e_value|tok_e2e_value/, "values are never in the window after saving");
+  // The keyring really holds them: the CLI in the same session reads the same source.
+  assert.equal(secretSource("REEF_STRIPE_API_KEY"), "keyring");
+  assert.equal(secretSource("REEF_PRODUCT_HABITFLOW_DEPLOY_TOKEN"), "keyring");
+  await shot("settings-secrets");
+});
+
+test("the factory cap and the approval gates are edited in Settings and reach the store", async () => {
+  await open("settings");
+  await browser.$("[data-secret]").waitForExist({ timeout: 10000 });
+  await (await browser.$("[data-global-cap]")).setValue("77");
+  await (await browser.$("[data-save-cap]")).click();
+  await browser.waitUntil(() => cli("status").caps_today[0].cap === 77_000_000, { timeout: 10000, timeoutMsg: "global cap saved" });
+  await (await browser.$("[data-new-class]")).setValue("refund");
+  await (await browser.$("button=Add")).click();
+  await browser.$('[data-gate="refund"]').waitForExist({ timeout: 10000 });
+  assert.equal(cli("policy", "show").refund, "approve_before");
+  await browser.$('[data-gate="refund"] select').selectByAttribute("value", "never_auto");
+  await browser.waitUntil(() => cli("policy", "show").refund === "never_auto", { timeout: 10000 });
+});
+
+test("an agent's settings are edited as revisions and rolled back in the Agents view", async () => {
+  await open("agents");
+  await (await browser.$('[data-edit="rex"]')).click();
+  await browser.$('[data-editor="rex"] [data-field="prompt"]').waitForExist({ timeout: 10000 });
+  const before = cli("agent", "revisions", "rex").length;
+  await (await browser.$('[data-field="cap"]')).setValue("42");
+  await (await browser.$('[data-field="prompt"]')).setValue("Ship small, tested changes.");
+  await (await browser.$('[data-field="reason"]')).setValue("e2e");
+  await (await browser.$("[data-save]")).click();
+  await browser.$("[data-saved]").waitForExist({ timeout: 10000 });
+  const shown = cli("agent", "show", "rex");
+  assert.equal(shown.daily_cap_usd, 42_000_000);
+  assert.equal(shown.prompt, "Ship small, tested changes.");
+  assert.equal(cli("agent", "revisions", "rex").length, before + 1);
+  await browser.waitUntil(async () => (await browser.$$('[data-editor="rex"] [data-revision]')).length === before + 1, { timeout: 10000 });
+  await shot("agents-editor");
+  // Roll back to the revision before the edit: a new revision with the old settings.
+  await (await browser.$(`[data-rollback="${before}"]`)).click();
+  await browser.waitUntil(() => cli("agent", "show", "rex").daily_cap_usd !== 42_000_000, { timeout: 10000 });
+  assert.equal(cli("agent", "revisions", "rex").length, before + 2);
+  assert.notEqual(cli("agent", "show", "rex").prompt, "Ship small, tested changes.");
 });
 
 test("memory search returns scored results and says which search ran", async () => {

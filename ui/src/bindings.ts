@@ -25,6 +25,12 @@ export const commands = {
 	 *  each attempt's outcome event (the same figures `reef analytics` prints).
 	 */
 	agentOutcomes: (days: number) => typedError<OutcomeDto[], AppError>(__TAURI_INVOKE("agent_outcomes", { days })),
+	/**  An agent's settings in force and every revision of them, newest first. */
+	agentDetail: (name: string) => typedError<AgentDetailDto, AppError>(__TAURI_INVOKE("agent_detail", { name })),
+	/**  Saves an agent's edited settings as a new revision (audited); returns the revision number. */
+	editAgent: (config: AgentConfigDto, reason: string | null) => typedError<number, AppError>(__TAURI_INVOKE("edit_agent", { config, reason })),
+	/**  Puts an agent back to an earlier revision's settings, as a new revision. */
+	rollbackAgent: (name: string, revision: number) => typedError<number, AppError>(__TAURI_INVOKE("rollback_agent", { name, revision })),
 	recentEvents: (kind: string | null, subject: string | null, text: string | null, limit: number) => typedError<EventDto[], AppError>(__TAURI_INVOKE("recent_events", { kind, subject, text, limit })),
 	/**  Whether this app runs the engine, another process does, or this is a remote window. */
 	engineStatus: () => typedError<EngineDto, AppError>(__TAURI_INVOKE("engine_status")),
@@ -53,6 +59,23 @@ export const commands = {
 	 *  The answer never contains the password.
 	 */
 	testStoreUri: (uri: string) => typedError<StoreTestDto, AppError>(__TAURI_INVOKE("test_store_uri", { uri })),
+	/**  Sets the factory's standing daily cap (audited). */
+	setGlobalCap: (usd: number | null) => typedError<null, AppError>(__TAURI_INVOKE("set_global_cap", { usd })),
+	/**  Sets an action class's gate (auto, notify_after, approve_before, never_auto); null removes it. */
+	setGate: (actionClass: string, gate: string | null) => typedError<null, AppError>(__TAURI_INVOKE("set_gate", { actionClass, gate })),
+	/**  The secrets REEF knows of and where each comes from; why the keyring cannot be used, if so. */
+	secrets: () => typedError<SecretsDto, AppError>(__TAURI_INVOKE("secrets")),
+	/**
+	 *  Keeps a secret in the OS keyring; `product` makes it that product's (REEF_PRODUCT_<P>_<NAME>).
+	 *  Takes effect at REEF's next start.
+	 */
+	setSecret: (name: string, value: string, product: string | null) => typedError<string, AppError>(__TAURI_INVOKE("set_secret", { name, value, product })),
+	deleteSecret: (name: string) => typedError<boolean, AppError>(__TAURI_INVOKE("delete_secret", { name })),
+	/**
+	 *  Tests a MongoDB URI and, only when it answers, keeps it in the OS keyring as the store to open
+	 *  at the next start; null goes back to the embedded store.
+	 */
+	saveStoreUri: (uri: string | null) => typedError<StoreTestDto, AppError>(__TAURI_INVOKE("save_store_uri", { uri })),
 };
 
 /** Events */
@@ -63,6 +86,27 @@ export const events = {
 };
 
 /* Types */
+/**  An agent's editable settings, as the Agents view's editor shows and sends them. */
+export type AgentConfigDto = {
+	name: string,
+	role: string,
+	capabilities: string[],
+	prompt: string,
+	/**  local, cheap, mid or frontier; null: the routing rules decide. */
+	tier: string | null,
+	/**  An explicit model (overrides the tier). */
+	model: string | null,
+	daily_cap_usd: number | null,
+	max_concurrent: number,
+};
+
+export type AgentDetailDto = {
+	config: AgentConfigDto,
+	/**  Newest first. */
+	revisions: AgentRevisionDto[],
+	max_prompt_bytes: number,
+};
+
 export type AgentDto = {
 	name: string,
 	role: string,
@@ -74,6 +118,13 @@ export type AgentDto = {
 	tier: string | null,
 	revision: number,
 	hold: string | null,
+};
+
+export type AgentRevisionDto = {
+	revision: number,
+	author: string,
+	at: string,
+	config: AgentConfigDto,
 };
 
 export type AppError = {
@@ -300,6 +351,20 @@ export type ScheduleDto = {
 	overlap: string,
 };
 
+/**  One secret: its name, what it is for and where its value comes from — never the value. */
+export type SecretDto = {
+	name: string,
+	purpose: string,
+	/**  environment, keyring or unset. */
+	source: string,
+};
+
+export type SecretsDto = {
+	secrets: SecretDto[],
+	/**  Why the OS keyring cannot be used here (null when it can). */
+	keyring_problem: string | null,
+};
+
 export type SeriesDto = {
 	metric: string,
 	/**  Unix seconds. */
@@ -309,6 +374,8 @@ export type SeriesDto = {
 
 export type SettingsDto = {
 	store: string,
+	/**  Where the store connection comes from: environment, keyring or config file, embedded. */
+	store_from: string,
 	remote: boolean,
 	timezone: string,
 	operator: string,

@@ -185,13 +185,18 @@ impl Factory {
         }
         let keys: Vec<ScopeKey> = wanted.iter().map(|(k, _)| k.clone()).collect();
         let totals = self.ports.ledger.totals(&keys).await?;
-        Ok(wanted
+        // The cap in force: today's settings with any one-day override (the ledger only keeps the
+        // cap of its last reservation, which an edit since may have changed).
+        let in_force =
+            crate::engine::control::apply_overrides(self, wanted.iter().map(|(k, cap)| ScopeCap { scope: k.clone(), cap: *cap }).collect())
+                .await?;
+        Ok(in_force
             .into_iter()
-            .map(|(k, cap)| {
+            .map(|ScopeCap { scope: k, cap }| {
                 let t = totals.iter().find(|t| t.scope == k);
                 CapUse {
                     scope: k.0,
-                    cap: t.map(|t| t.cap).unwrap_or(cap),
+                    cap,
                     spent: t.map(|t| t.spent).unwrap_or_default(),
                     reserved: t.map(|t| t.reserved).unwrap_or_default(),
                 }

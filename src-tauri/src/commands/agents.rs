@@ -1,4 +1,4 @@
-//! Agents: status, caps, holds.
+//! Agents: status, caps, holds, and their settings with revisions and rollback.
 
 use crate::dto::*;
 use crate::error::{AppError, AppResult};
@@ -11,8 +11,9 @@ use tauri::State;
 pub async fn list_agents(state: State<'_, AppState>) -> AppResult<Vec<AgentDto>> {
     let f = state.factory()?;
     let stored = f.ports.agents.list().await?.items;
+    let live = f.live().await?;
     let mut out = vec![];
-    for a in &f.config.agents {
+    for a in &live.agents {
         let s = stored.iter().find(|x| x.id == a.name);
         let hold = hold_of(f, Some(&a.name)).await?.map(|h| format!("{h:?}").to_lowercase());
         out.push(AgentDto {
@@ -65,4 +66,48 @@ pub async fn agent_outcomes(state: State<'_, AppState>, days: u32) -> AppResult<
             avg_latency_ms: r.avg_latency_ms as u32,
         })
         .collect())
+}
+
+/// An agent's settings in force and every revision of them, newest first.
+#[tauri::command]
+#[specta::specta]
+pub async fn agent_detail(state: State<'_, AppState>, name: String) -> AppResult<AgentDetailDto> {
+    let f = state.factory()?;
+    let live = f.live().await?;
+    let a = live
+        .agent(&name)
+        .ok_or_else(|| AppError { code: crate::error::ErrorCode::NotFound, message: format!("{name:?} is not a configured agent") })?;
+    let mut revs = f.ports.agents.revisions(&name).await?;
+    revs.sort_by_key(|r| std::cmp::Reverse(r.revision));
+    Ok(AgentDetailDto {
+        config: a.into(),
+        revisions: revs
+            .iter()
+            .map(|r| AgentRevisionDto {
+                revision: r.revision,
+                author: r.author.clone(),
+                at: reef_core::time::fmt_ts(&r.at),
+                config: (&r.config).into(),
+            })
+            .collect(),
+        max_prompt_bytes: reef_core::live::MAX_PROMPT_BYTES as u32,
+    })
+}
+
+/// Saves an agent's edited settings as a new revision (audited); returns the revision number.
+#[tauri::command]
+#[specta::specta]
+pub async fn edit_agent(state: State<'_, AppState>, config: AgentConfigDto, reason: Option<String>) -> AppResult<u32> {
+    let f = state.factory()?;
+    let c = config.into_config().map_err(AppError::invalid)?;
+    let reason = reason.filter(|r| !r.trim().is_empty());
+    Ok(f.edit_agent(c, &state.operator()?, reason.as_deref()).await?.revision)
+}
+
+/// Puts an agent back to an earlier revision's settings, as a new revision.
+#[tauri::command]
+#[specta::specta]
+pub async fn rollback_agent(state: State<'_, AppState>, name: String, revision: u32) -> AppResult<u32> {
+    let f = state.factory()?;
+    Ok(f.rollback_agent(&name, revision, &state.operator()?).await?.revision)
 }
