@@ -128,6 +128,11 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Outbound webhooks: subscriptions, what each is owed, the delivery log.
+    Webhooks {
+        #[arg(long, default_value_t = 30)]
+        limit: usize,
+    },
     /// Watch the store and print every change as it happens (from any process).
     Watch {
         /// Only changes to this collection (e.g. tasks, approvals).
@@ -206,6 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retry { task } => cmd::control::retry(&f, &task, &out).await,
         Command::Cap(c) => cmd::control::cap(&f, c, &out).await,
         Command::Agent(c) => cmd::agent::agent(&f, c, &out).await,
+        Command::Webhooks { limit } => cmd::webhooks::run(&f, limit, &out).await,
         Command::Policy(c) => cmd::agent::policy(&f, c, &out).await,
         Command::Bench(_) | Command::Config(_) | Command::Secret(_) => unreachable!("handled above"),
     }

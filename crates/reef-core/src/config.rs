@@ -111,6 +111,8 @@ pub struct FileConfig {
     pub serve: ServeSection,
     #[serde(default)]
     pub stripe: StripeSection,
+    #[serde(default)]
+    pub webhooks: Vec<crate::webhook::WebhookSection>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -382,6 +384,8 @@ pub struct Config {
     /// Where `reef serve` answers HTTP; `None` serves nothing.
     pub listen: Option<std::net::SocketAddr>,
     pub stripe: StripeConfig,
+    /// Outbound webhook subscriptions, validated (secrets resolved).
+    pub webhooks: Vec<crate::webhook::Subscription>,
 }
 
 /// Seed 000's four agents and their daily caps.
@@ -762,6 +766,7 @@ impl Config {
         };
 
         let operator = file.factory.operator.clone().or_else(|| env("USER")).unwrap_or_else(|| "operator".into());
+        let webhooks = crate::webhook::resolve(&file.webhooks, env).map_err(|(k, w, fix)| bad(&k, w, fix))?;
         Ok(Config {
             timezone,
             operator: format!("{operator}@{}", defaults.host),
@@ -783,6 +788,7 @@ impl Config {
             memory,
             listen,
             stripe,
+            webhooks,
         })
     }
 

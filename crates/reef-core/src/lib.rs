@@ -15,6 +15,7 @@ pub mod ports;
 pub mod sampler;
 pub mod stripe;
 pub mod time;
+pub mod webhook;
 
 pub use domain::agent::*;
 pub use domain::approval::*;

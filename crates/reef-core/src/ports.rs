@@ -62,13 +62,17 @@ pub struct EventQuery {
     pub subject: Option<String>,
     /// Case-insensitive text anywhere in the event.
     pub text: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<crate::Timestamp>,
+    /// Oldest first (the webhook relay reads forward); newest first otherwise.
+    pub oldest_first: bool,
     pub limit: usize,
 }
 
 #[async_trait]
 pub trait EventLog: Send + Sync {
     async fn append(&self, event: Event) -> StoreResult<()>;
-    /// Newest first.
+    /// Newest first (or oldest first, when asked).
     async fn recent(&self, q: &EventQuery) -> StoreResult<Listing<Event>>;
 }
 

@@ -48,35 +48,38 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Config, HostError> {
         host: host_name(),
         cache_dir: dirs().map(|d| d.cache_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".reef-cache")),
     };
-    let kept = keyring_secrets();
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).or_else(|| kept.get(k).cloned());
+    let keyring = KeyringFallback { vault: crate::vault::Vault::os(), broken: std::cell::Cell::new(false) };
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).or_else(|| keyring.get(k));
     Config::resolve(text.as_deref(), &env, &defaults).map_err(|e| match &path {
         Some(p) if text.is_some() => HostError::Config(format!("{e} [file: {}]", p.display())),
         _ => HostError::Config(e.to_string()),
     })
 }
 
-/// The secrets REEF reads that the environment does not set, from the OS keyring. The first
-/// keyring error (none on this machine, locked) ends the search: start-up never waits on it twice.
-fn keyring_secrets() -> std::collections::HashMap<String, String> {
-    let vault = crate::vault::Vault::os();
-    let mut out = std::collections::HashMap::new();
-    for (name, _) in crate::vault::KNOWN {
-        if std::env::var(name).is_ok_and(|v| !v.is_empty()) {
-            continue;
+/// Reads a secret REEF may need from the OS keyring when the environment lacks it: its own
+/// (vault::KNOWN), webhook and product secrets. The first keyring error (none on this machine,
+/// locked) ends the lookups: start-up never waits on it twice.
+struct KeyringFallback {
+    vault: crate::vault::Vault,
+    broken: std::cell::Cell<bool>,
+}
+
+impl KeyringFallback {
+    fn get(&self, name: &str) -> Option<String> {
+        let wanted =
+            crate::vault::KNOWN.iter().any(|(k, _)| *k == name) || name.starts_with("REEF_WEBHOOK_") || name.starts_with("REEF_PRODUCT_");
+        if !wanted || self.broken.get() {
+            return None;
         }
-        match vault.get(name) {
-            Ok(Some(v)) => {
-                out.insert(name.to_string(), v);
-            }
-            Ok(None) => {}
+        match self.vault.get(name) {
+            Ok(v) => v,
             Err(e) => {
                 tracing::debug!(error = %e, "secrets: environment only");
-                break;
+                self.broken.set(true);
+                None
             }
         }
     }
-    out
 }
 
 /// The config and a factory on the store it names.

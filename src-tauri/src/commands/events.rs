@@ -21,6 +21,7 @@ pub async fn recent_events(
         subject,
         text: text.filter(|t| !t.is_empty()),
         limit: limit.clamp(1, 5000) as usize,
+        ..Default::default()
     };
     Ok(f.ports.events.recent(&q).await?.items.iter().map(Into::into).collect())
 }

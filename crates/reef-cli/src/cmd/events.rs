@@ -12,7 +12,7 @@ pub async fn run(
     limit: usize,
     out: &Out,
 ) -> anyhow::Result<()> {
-    let l = f.ports.events.recent(&EventQuery { kind_prefix: kind, subject, text, limit }).await?;
+    let l = f.ports.events.recent(&EventQuery { kind_prefix: kind, subject, text, limit, ..Default::default() }).await?;
     out.print(&serde_json::json!({"events": l.items, "malformed": l.malformed}), || {
         let mut s = String::new();
         for e in &l.items {

@@ -17,6 +17,7 @@ pub mod serve;
 pub mod status;
 pub mod task;
 pub mod watch;
+pub mod webhooks;
 
 pub struct Out {
     pub json: bool,

@@ -47,6 +47,14 @@ pub async fn run(f: &Factory, role: Role, config_file: Option<&Path>, out: &Out)
             tasks.spawn(async move { pull.run(every, s).await.map_err(anyhow::Error::from) });
         }
     }
+    if !f.config.webhooks.is_empty() && !f.config.remote && matches!(role, Role::Both | Role::Dispatcher) {
+        let (f2, s) = (f.clone(), shutdown.clone());
+        let subs = std::sync::Arc::new(f.config.webhooks.clone());
+        let me = format!("{}:webhooks", engine.id);
+        // Signed approve / reject links come with the approval-links work (issue 6, part 4).
+        let links: std::sync::Arc<reef_core::engine::relay::Links> = std::sync::Arc::new(|_| None);
+        tasks.spawn(async move { reef_core::engine::relay::run(f2, subs, me, links, s).await.map_err(anyhow::Error::from) });
+    }
     if !out.json {
         eprintln!("reef serve ({role:?}) as {} on {}; gateway {}. Ctrl-C stops cleanly.", engine.id, f.ports.kind, f.config.llm_base_url);
     }

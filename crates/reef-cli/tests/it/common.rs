@@ -5,11 +5,13 @@ use std::time::{Duration, Instant};
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// Environment every command of this test gets (e.g. a webhook secret the config names).
+    extra: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl Env {
     pub fn new() -> Self {
-        let e = Self { dir: tempfile::tempdir().unwrap() };
+        let e = Self { dir: tempfile::tempdir().unwrap(), extra: Default::default() };
         e.write_config("");
         e
     }
@@ -21,11 +23,22 @@ impl Env {
             .env("REEF_CONFIG", self.dir.path().join("config.toml"))
             .env("HOSTNAME", "testhost")
             .env("USER", "tester");
+        for (k, v) in self.extra.borrow().iter() {
+            c.env(k, v);
+        }
         c
+    }
+    pub fn set_env(&self, k: &str, v: &str) {
+        self.extra.borrow_mut().push((k.into(), v.into()));
     }
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cmd().args(args).output().unwrap();
-        assert!(out.status.success(), "reef {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "reef {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
     pub fn json(&self, args: &[&str]) -> serde_json::Value {

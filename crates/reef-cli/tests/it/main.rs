@@ -6,3 +6,4 @@ mod deploy_files;
 mod engine;
 mod gateway;
 mod revenue;
+mod webhooks;

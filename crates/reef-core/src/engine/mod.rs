@@ -9,6 +9,7 @@ pub mod exec;
 pub mod llm;
 pub mod policy;
 pub mod pricing;
+pub mod relay;
 pub mod routing;
 pub mod runtime;
 pub mod worker;

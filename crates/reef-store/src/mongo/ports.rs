@@ -327,7 +327,11 @@ impl EventLog for MongoStore {
             let r = doc! {"$regex": q::regex_escape(t), "$options": "i"};
             f.insert("$or", vec![doc! {"type": r.clone()}, doc! {"actor": r.clone()}, doc! {"subject": r.clone()}, doc! {"data.note": r}]);
         }
-        let docs = self.find_all(c::EVENTS, f, Some(doc! {"at": -1, "_id": -1}), Some(query.limit.max(1) as i64)).await?;
+        if let Some(t) = &query.since {
+            f.insert("at", doc! {"$gte": date(t)});
+        }
+        let dir = if query.oldest_first { 1 } else { -1 };
+        let docs = self.find_all(c::EVENTS, f, Some(doc! {"at": dir, "_id": dir}), Some(query.limit.max(1) as i64)).await?;
         Ok(listing(c::EVENTS, docs))
     }
 }

@@ -20,9 +20,24 @@ pub(crate) fn expire_old(conn: &rusqlite::Connection, now: Timestamp) -> Result<
 
 /// The events feed keeps this many entries (like a capped collection); the audit log keeps all.
 pub const EVENTS_KEPT: i64 = 200_000;
+/// The longest a webhook subscription that stopped delivering keeps events from being pruned.
+pub const HOLD_DAYS: i64 = 7;
 
 fn malformed(m: Malformed) -> StoreError {
     StoreError::Malformed { collection: m.collection, id: m.id, reason: m.reason }
+}
+
+/// Drops events up to `upto_seq`, except those a webhook subscription has not been sent yet (at or
+/// after its watermark: the event log is the webhooks' outbox). A subscription gone quiet holds
+/// events for at most HOLD_DAYS before `now`.
+pub(crate) fn prune_events(tx: &rusqlite::Transaction<'_>, upto_seq: i64, now: &Timestamp) -> StoreResult<usize> {
+    let floor = reef_core::time::fmt_ts(&(*now - chrono::Duration::days(HOLD_DAYS)));
+    tx.execute(
+        "DELETE FROM events WHERE seq <= ?1 AND json_extract(doc, '$.at') < max(?2, coalesce(
+           (SELECT min(json_extract(doc, '$.value.watermark')) FROM settings WHERE id LIKE 'webhook.state:%'), '9999'))",
+        params![upto_seq, floor],
+    )
+    .map_err(db_err)
 }
 
 #[async_trait]
@@ -33,7 +48,7 @@ impl EventLog for SqliteStore {
             tx.execute("INSERT OR IGNORE INTO events (id, doc) VALUES (?1, ?2)", params![event.id, doc]).map_err(db_err)?;
             let seq = tx.last_insert_rowid();
             if seq % 1000 == 0 {
-                tx.execute("DELETE FROM events WHERE seq <= ?1", [seq - EVENTS_KEPT]).map_err(db_err)?;
+                prune_events(tx, seq - EVENTS_KEPT, &event.at)?;
             }
             Ok(())
         })
@@ -57,7 +72,13 @@ impl EventLog for SqliteStore {
                 args.push(format!("%{}%", t.to_lowercase().replace('%', "\\%").replace('_', "\\_")));
                 sql.push_str(&format!(" AND lower(doc) LIKE ?{} ESCAPE '\\'", args.len()));
             }
-            sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", q.limit.max(1)));
+            if let Some(t) = &q.since {
+                // Timestamps are fixed-width RFC 3339 (UTC, milliseconds): text order is time order.
+                args.push(reef_core::time::fmt_ts(t));
+                sql.push_str(&format!(" AND json_extract(doc, '$.at') >= ?{}", args.len()));
+            }
+            let order = if q.oldest_first { "ASC" } else { "DESC" };
+            sql.push_str(&format!(" ORDER BY seq {order} LIMIT {}", q.limit.max(1)));
             Ok(listing("events", fetch_pairs(c, &sql, rusqlite::params_from_iter(args.iter()))?))
         })
         .await
@@ -402,5 +423,47 @@ impl Settings for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reef_core::time::parse_ts;
+
+    #[tokio::test]
+    async fn pruning_keeps_what_a_webhook_still_owes_but_not_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        let at = |d: i64| parse_ts("2026-11-01T00:00:00.000Z").unwrap() + chrono::Duration::days(d);
+        for d in 0..10 {
+            let e = Event {
+                id: format!("e{d}"),
+                kind: "task.created".into(),
+                at: at(d),
+                actor: "t".into(),
+                subject: None,
+                data: serde_json::json!({}),
+            };
+            s.append(e).await.unwrap();
+        }
+        let left = |s: &SqliteStore| {
+            let s = s.clone();
+            async move { s.recent(&EventQuery { limit: 100, ..Default::default() }).await.unwrap().items.len() }
+        };
+        // A subscription still owes everything from day 6 on.
+        Settings::put(&s, "webhook.state:ops", serde_json::json!({"watermark": reef_core::time::fmt_ts(&at(6))})).await.unwrap();
+        s.write(move |tx| prune_events(tx, 100, &at(9))).await.unwrap();
+        assert_eq!(left(&s).await, 4, "days 6-9 kept for the webhook");
+        // A subscription stuck 20 days back holds only the last HOLD_DAYS.
+        Settings::put(&s, "webhook.state:ops", serde_json::json!({"watermark": reef_core::time::fmt_ts(&at(-20))})).await.unwrap();
+        s.write(move |tx| prune_events(tx, 100, &at(12))).await.unwrap();
+        assert_eq!(left(&s).await, 4, "on day 12 the hold reaches back 7 days (to day 5): days 6-9 stay");
+        s.write(move |tx| prune_events(tx, 100, &at(15))).await.unwrap();
+        assert_eq!(left(&s).await, 2, "day 15: days 8 and 9 remain");
+        // No webhooks: the count alone decides.
+        Settings::delete(&s, "webhook.state:ops").await.unwrap();
+        s.write(move |tx| prune_events(tx, 100, &at(15))).await.unwrap();
+        assert_eq!(left(&s).await, 0);
     }
 }

@@ -709,7 +709,7 @@ async fn events_and_audit_are_listed_newest_first(f: Fixture) {
             .append(Event {
                 id: format!("e{i}"),
                 kind: k.to_string(),
-                at: t0(),
+                at: t0() + chrono::Duration::seconds(i as i64),
                 actor: "reef".into(),
                 subject: Some(format!("s{i}")),
                 data: json!({"n": i, "note": "Stripe"}),
@@ -721,6 +721,10 @@ async fn events_and_audit_are_listed_newest_first(f: Fixture) {
     assert_eq!(tasks.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["e2", "e0"]);
     let text = p.events.recent(&EventQuery { text: Some("stripe".into()), limit: 2, ..Default::default() }).await.unwrap();
     assert_eq!(text.items.len(), 2);
+    // The webhook relay reads forward from a time.
+    let q = EventQuery { since: Some(t0() + chrono::Duration::seconds(1)), oldest_first: true, limit: 10, ..Default::default() };
+    let fwd = p.events.recent(&q).await.unwrap();
+    assert_eq!(fwd.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["e1", "e2"]);
     p.audit
         .record(AuditEntry {
             id: "a1".into(),

@@ -1,0 +1,220 @@
+//! The webhook relay: delivers the events each subscription wants, at least once, in order, from
+//! the event log itself — the log is the outbox (every state change writes its event in the same
+//! store write), so a crash or an unreachable receiver loses nothing.
+//!
+//! Invariant: an event is marked delivered only after its receiver answered 2xx; a subscription's
+//! progress (a time watermark plus the ids delivered within the look-back window) is saved after
+//! every delivery, so a kill between the answer and the save means one repeat, never a loss.
+//! Receivers dedupe by `X-Reef-Event-Id`. One relay is active per factory (a lease).
+
+use crate::factory::Factory;
+use crate::time::Timestamp;
+use crate::webhook::Subscription;
+use crate::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const LEASE_NAME: &str = "webhooks";
+/// Events written up to this long after their own timestamp (another process's clock, a slow
+/// write) are still delivered: each pass reads back this far behind the watermark.
+const LOOKBACK: Duration = Duration::from_secs(120);
+const PAGE: usize = 500;
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// The delivery log's event kind; never itself delivered.
+pub const DELIVERY_KIND: &str = "webhook.delivery";
+
+/// Makes the signed approve / reject links an approval request's delivery carries (if any).
+pub type Links = dyn Fn(&Event) -> Option<serde_json::Value> + Send + Sync;
+
+/// A subscription's progress, in the store's settings (`webhook.state:<name>`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Progress {
+    /// Every wanted event before this is delivered.
+    #[serde(with = "crate::time::ts_opt", default)]
+    pub watermark: Option<Timestamp>,
+    /// Ids delivered at or after `watermark - LOOKBACK`, with their event times.
+    #[serde(default)]
+    pub delivered: BTreeMap<String, String>,
+    /// Consecutive failures of the event at the head of the queue (for backoff and the log).
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+fn key(name: &str) -> String {
+    format!("webhook.state:{name}")
+}
+
+pub async fn progress(f: &Factory, name: &str) -> StoreResult<Progress> {
+    Ok(f.ports.settings.get(&key(name)).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+}
+
+async fn save(f: &Factory, name: &str, p: &Progress) -> StoreResult<()> {
+    f.ports.settings.put(&key(name), serde_json::to_value(p).unwrap_or_default()).await
+}
+
+/// Delay before retry number `failures` (1, 2, 4 … seconds, at most ten minutes).
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.min(20).saturating_sub(1)).min(MAX_BACKOFF)
+}
+
+/// The events `sub` still has to receive, oldest first (at most a page).
+pub async fn pending(f: &Factory, sub: &Subscription, p: &Progress) -> StoreResult<Vec<Event>> {
+    let Some(mark) = p.watermark else { return Ok(vec![]) };
+    let since = mark - chrono::Duration::from_std(LOOKBACK).unwrap_or_default();
+    let page = f.ports.events.recent(&EventQuery { since: Some(since), oldest_first: true, limit: PAGE, ..Default::default() }).await?;
+    Ok(page.items.into_iter().filter(|e| e.kind != DELIVERY_KIND && sub.wants(&e.kind) && !p.delivered.contains_key(&e.id)).collect())
+}
+
+/// What one pass over one subscription did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Pass {
+    pub delivered: usize,
+    /// The receiver failed: retry after this long.
+    pub retry_in: Option<Duration>,
+}
+
+/// Delivers what `sub` is owed, in order, stopping at the first failure.
+pub async fn pass(f: &Factory, http: &reqwest::Client, sub: &Subscription, links: &Links) -> StoreResult<Pass> {
+    let mut p = progress(f, &sub.name).await?;
+    if p.watermark.is_none() {
+        // A new subscription starts from now: it is not sent the factory's history.
+        p.watermark = Some(f.now());
+        save(f, &sub.name, &p).await?;
+        return Ok(Pass::default());
+    }
+    let mut out = Pass::default();
+    for e in pending(f, sub, &p).await? {
+        let l = if sub.approve_links && e.kind == "approval.requested" { links(&e) } else { None };
+        let (headers, body) = sub.delivery(&e, l.as_ref(), f.now().timestamp());
+        let mut req = http.post(sub.url.expose()).header("Content-Type", "application/json").body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let answer = match req.send().await {
+            Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
+            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+            Err(err) => Err(describe(&err)),
+        };
+        let attempt = p.failures + 1;
+        match answer {
+            Ok(status) => {
+                p.delivered.insert(e.id.clone(), crate::time::fmt_ts(&e.at));
+                p.failures = 0;
+                p.last_error = None;
+                save(f, &sub.name, &p).await?;
+                log(f, sub, &e, attempt, Some(status), None).await?;
+                out.delivered += 1;
+            }
+            Err(err) => {
+                p.failures += 1;
+                p.last_error = Some(err.clone());
+                save(f, &sub.name, &p).await?;
+                log(f, sub, &e, attempt, None, Some(&err)).await?;
+                out.retry_in = Some(backoff(p.failures));
+                return Ok(out);
+            }
+        }
+    }
+    // Everything up to now is handled: move the watermark and forget ids that fell behind it.
+    let now = f.now();
+    p.watermark = Some(now);
+    let floor = now - chrono::Duration::from_std(LOOKBACK * 2).unwrap_or_default();
+    p.delivered.retain(|_, at| crate::time::parse_ts(at).map(|t| t >= floor).unwrap_or(false));
+    save(f, &sub.name, &p).await?;
+    Ok(out)
+}
+
+/// A transport error without the URL (it may carry a token, as Slack's do).
+fn describe(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    what.to_string()
+}
+
+async fn log(f: &Factory, sub: &Subscription, e: &Event, attempt: u32, status: Option<u16>, error: Option<&str>) -> StoreResult<()> {
+    f.event(
+        DELIVERY_KIND,
+        "reef:webhooks",
+        Some(&sub.name),
+        serde_json::json!({"event": e.id, "kind": e.kind, "attempt": attempt, "status": status, "error": error, "ok": error.is_none()}),
+    )
+    .await
+}
+
+/// Runs until `shutdown`: the lease holder delivers, others stand by. Woken by the change
+/// stream (a new event) and by retry timers.
+#[tracing::instrument(skip_all)]
+pub async fn run(
+    f: Factory,
+    subs: Arc<Vec<Subscription>>,
+    me: String,
+    links: Arc<Links>,
+    shutdown: CancellationToken,
+) -> Result<(), super::EngineError> {
+    use futures::StreamExt;
+    if subs.is_empty() {
+        return Ok(());
+    }
+    let ttl = f.config.engine.lease;
+    let http =
+        reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| super::EngineError::Stopped(e.to_string()))?;
+    let mut changes = f.ports.changes.watch(None).await?;
+    let mut due: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
+    let mut renew = tokio::time::interval(ttl / 3);
+    loop {
+        let active = f.ports.leases.acquire(LEASE_NAME, &me, ttl, f.now()).await.unwrap_or(false);
+        if active {
+            for s in subs.iter() {
+                if due.get(&s.name).is_some_and(|t| *t > tokio::time::Instant::now()) {
+                    continue;
+                }
+                match pass(&f, &http, s, links.as_ref()).await {
+                    Ok(Pass { retry_in: Some(d), .. }) => {
+                        due.insert(s.name.clone(), tokio::time::Instant::now() + d);
+                    }
+                    Ok(_) => {
+                        due.remove(&s.name);
+                    }
+                    Err(err) => tracing::warn!(subscription = %s.name, %err, "webhook pass failed; retrying"),
+                }
+            }
+        }
+        let next_due = due.values().min().copied().unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(5));
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                let _ = f.ports.leases.release(LEASE_NAME, &me).await;
+                return Ok(());
+            }
+            _ = renew.tick() => {}
+            _ = tokio::time::sleep_until(next_due) => {}
+            c = changes.next() => {
+                if c.is_none() {
+                    changes = f.ports.changes.watch(None).await?;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_ten_minutes() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(5), Duration::from_secs(16));
+        assert_eq!(backoff(40), MAX_BACKOFF);
+    }
+}
