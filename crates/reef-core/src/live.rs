@@ -147,7 +147,10 @@ impl Factory {
         Ok(match self.ports.settings.get(FACTORY_KEY).await? {
             // A malformed value written by another program falls back to the file's (and is
             // replaced by the next edit) rather than stopping the engine.
-            Some(v) => serde_json::from_value(v).unwrap_or(file),
+            Some(v) => serde_json::from_value(v).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "settings {FACTORY_KEY} is malformed; using the config file's cap and gates");
+                file
+            }),
             None => file,
         })
     }
@@ -177,8 +180,28 @@ impl Factory {
         let key = format!("{FILE_KEY_PREFIX}factory");
         let file = FactorySettings { global_daily_cap: self.config.global_daily_cap, gates: self.config.policy.gates.clone() };
         let file_v = serde_json::to_value(&file).unwrap_or_default();
-        if self.ports.settings.get(&key).await?.as_ref() != Some(&file_v) {
-            self.ports.settings.put(FACTORY_KEY, file_v.clone()).await?;
+        let applied: Option<FactorySettings> = self.ports.settings.get(&key).await?.and_then(|v| serde_json::from_value(v).ok());
+        if applied.as_ref() != Some(&file) {
+            // Only what the file changed since it was last applied wins; a gate the operator
+            // added in the window survives an unrelated edit of the file.
+            let mut now = self.factory_settings().await?;
+            match &applied {
+                None => now = file.clone(),
+                Some(old) => {
+                    if old.global_daily_cap != file.global_daily_cap {
+                        now.global_daily_cap = file.global_daily_cap;
+                    }
+                    for (class, gate) in &file.gates {
+                        if old.gates.get(class) != Some(gate) {
+                            now.gates.insert(class.clone(), *gate);
+                        }
+                    }
+                    for class in old.gates.keys().filter(|c| !file.gates.contains_key(*c)) {
+                        now.gates.remove(class);
+                    }
+                }
+            }
+            self.ports.settings.put(FACTORY_KEY, serde_json::to_value(&now).unwrap_or_default()).await?;
             self.ports.settings.put(&key, file_v).await?;
         }
         self.live_cache.clear();

@@ -842,8 +842,9 @@ fn agent_edits_take_effect_in_a_running_engine_survive_restarts_roll_back_and_yi
     let e = Env::new();
     let config = |cap: u32| {
         format!(
-            "[engine]\nlease_seconds = 2\n[caps]\ntask_default_usd = 100\n[[agents]]\nname = \"blaze\"\nrole = \"marketing\"\ndaily_cap_usd = {cap}\n\
-             [[executors]]\nname = \"poster\"\nkinds = [\"post\"]\ncommand = [\"sh\", \"-c\", \"echo '{{\\\"result\\\":\\\"posted\\\",\\\"total_cost_usd\\\":5}}'\"]\nsoft_cap_usd = 6\n"
+            "[engine]\nlease_seconds = 2\n[caps]\ntask_default_usd = 100\nglobal_daily_usd = {}\n[[agents]]\nname = \"blaze\"\nrole = \"marketing\"\ndaily_cap_usd = {cap}\n\
+             [[executors]]\nname = \"poster\"\nkinds = [\"post\"]\ncommand = [\"sh\", \"-c\", \"echo '{{\\\"result\\\":\\\"posted\\\",\\\"total_cost_usd\\\":5}}'\"]\nsoft_cap_usd = 6\n",
+            cap * 10
         )
     };
     e.write_config(&config(10));
@@ -893,7 +894,8 @@ fn agent_edits_take_effect_in_a_running_engine_survive_restarts_roll_back_and_yi
     assert_eq!(cap(), 10_000_000);
     sigterm(&mut serve);
 
-    // Changing the file is the newest change: it wins at the next start.
+    // Changing the file is the newest change: it wins at the next start — for what it changed.
+    e.ok(&["policy", "set", "refund", "approve_before"]);
     e.write_config(&config(15));
     post("Post five");
     let mut serve = e.serve("both", &[]);
@@ -901,6 +903,8 @@ fn agent_edits_take_effect_in_a_running_engine_survive_restarts_roll_back_and_yi
     sigterm(&mut serve);
     assert_eq!(cap(), 15_000_000);
     assert!(revisions()[0]["author"].as_str().unwrap().starts_with("reef:"), "applied by the engine from the file");
+    assert_eq!(e.json(&["status"])["caps_today"][0]["cap"], 150_000_000, "the file's new factory cap");
+    assert_eq!(e.json(&["policy", "show"])["refund"], "approve_before", "a gate added in the window survives an unrelated file change");
 
     // Bad edits are refused, naming what was wrong, and change nothing.
     let bad = e.cmd().args(["agent", "edit", "blaze", "--daily-cap-usd=-3"]).output().unwrap();
