@@ -3,6 +3,10 @@
 
 use futures::{FutureExt, StreamExt};
 
+/// Engine bookkeeping the window shows nothing of: lease renewals (every few seconds while an
+/// engine runs) and watch cursors would otherwise re-render an idle window for nothing.
+const QUIET: [&str; 2] = ["leases", "cursors"];
+
 /// Changes drained into one batch at most.
 const BULK_LIMIT: usize = 5000;
 /// Batches up to this size are sent change by change (notifications never depend on it).
@@ -45,6 +49,9 @@ pub async fn run(app: AppHandle, f: Factory, shutdown: CancellationToken) {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         c = s.next() => match c {
+                            Some(Ok(first)) if QUIET.contains(&first.collection.as_str()) => {
+                                from = Some(first.token.clone());
+                            }
                             Some(Ok(first)) => {
                                 // Whatever else is already waiting goes out with it: a bulk write
                                 // (a restore, a big import) becomes one event per collection, not
@@ -52,6 +59,7 @@ pub async fn run(app: AppHandle, f: Factory, shutdown: CancellationToken) {
                                 let mut batch = vec![first];
                                 while batch.len() < BULK_LIMIT {
                                     match s.next().now_or_never() {
+                                        Some(Some(Ok(c))) if QUIET.contains(&c.collection.as_str()) => {}
                                         Some(Some(Ok(c))) => batch.push(c),
                                         _ => break,
                                     }
