@@ -16,6 +16,9 @@ step "building the release app and its .deb"
 cargo build --locked --release -p reef-cli
 app="$CARGO_TARGET_DIR/release/reef-app"
 deb=$(ls -t "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb | head -1)
+step "re-packing the .deb with xz"
+repack_deb_xz "$deb"
+dpkg-deb --info "$deb" >/dev/null   # still a valid package
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
