@@ -67,9 +67,13 @@ pub(crate) fn is_duplicate_key(e: &MongoError) -> bool {
 
 pub(crate) fn mongo_err(e: MongoError) -> StoreError {
     match e.kind.as_ref() {
-        ErrorKind::ServerSelection { .. } | ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. } | ErrorKind::DnsResolve { .. } => {
-            StoreError::Unavailable(e.to_string())
+        ErrorKind::ServerSelection { message, .. } => {
+            // The driver's message dumps the whole topology; the first server's error is what a
+            // person needs to see.
+            let why = message.split("Error: Kind: ").nth(1).and_then(|r| r.split(", labels").next()).unwrap_or(message);
+            StoreError::Unavailable(format!("no server answered ({})", why.trim()))
         }
+        ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. } | ErrorKind::DnsResolve { .. } => StoreError::Unavailable(e.to_string()),
         ErrorKind::Authentication { message, .. } => StoreError::Unavailable(format!("authentication failed: {message}")),
         _ if code_of(&e) == Some(286) => StoreError::HistoryLost(e.to_string()),
         _ => StoreError::Backend(e.to_string()),
