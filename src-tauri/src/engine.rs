@@ -33,7 +33,7 @@ pub async fn start(f: &Factory, config_file: Option<&std::path::Path>, shutdown:
             if !f.config.webhooks.is_empty() {
                 let (f4, s4, me) = (f.clone(), shutdown.clone(), format!("{id}:webhooks"));
                 let subs = std::sync::Arc::new(f.config.webhooks.clone());
-                let links: std::sync::Arc<reef_core::engine::relay::Links> = std::sync::Arc::new(|_| None);
+                let links = reef_core::links::maker(f);
                 tauri::async_runtime::spawn(async move {
                     if let Err(err) = reef_core::engine::relay::run(f4, subs, me, links, s4).await {
                         tracing::error!(error = %err, "in-app webhook relay stopped");

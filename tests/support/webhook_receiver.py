@@ -4,7 +4,7 @@ X-Reef-Signature (t=<unix>,v1=<hex HMAC-SHA256 of "t.body">) with Python's own h
 stale or forged deliveries, and records each verified event once (by X-Reef-Event-Id).
 
 usage: webhook_receiver.py PORT SECRET OUT_FILE [DELAY_SECONDS]
-Each verified delivery appends one JSON line to OUT_FILE: {"id", "kind", "dup"}.
+Each verified delivery appends one JSON line to OUT_FILE: {"id", "kind", "dup", "links"}.
 """
 import hashlib
 import hmac
@@ -43,7 +43,11 @@ class Handler(BaseHTTPRequestHandler):
         dup = event_id in seen
         seen.add(event_id)
         with open(OUT, "a") as f:
-            f.write(json.dumps({"id": event_id, "kind": self.headers.get("X-Reef-Event"), "dup": dup}) + "\n")
+            try:
+                links = json.loads(body).get("links")
+            except ValueError:
+                links = None
+            f.write(json.dumps({"id": event_id, "kind": self.headers.get("X-Reef-Event"), "dup": dup, "links": links}) + "\n")
         time.sleep(DELAY)
         self.send_response(200)
         self.end_headers()

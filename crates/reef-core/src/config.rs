@@ -120,6 +120,9 @@ pub struct FileConfig {
 pub struct ServeSection {
     /// Where `reef serve` answers HTTP (the Stripe webhook), e.g. "127.0.0.1:8787".
     pub listen: Option<String>,
+    /// The address a phone reaches `reef serve` at, for approve / reject links (e.g. a Tailscale
+    /// name); default `http://<listen>`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -386,6 +389,14 @@ pub struct Config {
     pub stripe: StripeConfig,
     /// Outbound webhook subscriptions, validated (secrets resolved).
     pub webhooks: Vec<crate::webhook::Subscription>,
+    /// Signed approve / reject links: where they point and the key that signs them.
+    pub links: Option<LinkConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    pub base: String,
+    pub secret: Secret,
 }
 
 /// Seed 000's four agents and their daily caps.
@@ -767,6 +778,33 @@ impl Config {
 
         let operator = file.factory.operator.clone().or_else(|| env("USER")).unwrap_or_else(|| "operator".into());
         let webhooks = crate::webhook::resolve(&file.webhooks, env).map_err(|(k, w, fix)| bad(&k, w, fix))?;
+        let link_secret = env("REEF_LINK_SECRET").filter(|s| !s.is_empty());
+        let links = match (listen, link_secret) {
+            (Some(addr), Some(secret)) => {
+                if secret.len() < 16 {
+                    return Err(bad(
+                        "REEF_LINK_SECRET",
+                        "is shorter than 16 characters".to_string(),
+                        "use a long random value (openssl rand -hex 32)",
+                    ));
+                }
+                let base = file.serve.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+                crate::webhook::check_url(&base)
+                    .or_else(|e| if base.starts_with("http://") { Ok(()) } else { Err(e) })
+                    .map_err(|e| bad("serve.public_url", e, "e.g. https://reef.example.ts.net"))?;
+                Some(LinkConfig { base, secret: Secret::new(secret) })
+            }
+            _ => None,
+        };
+        if let Some(i) = webhooks.iter().position(|w| w.approve_links) {
+            if links.is_none() {
+                return Err(bad(
+                    &format!("webhooks[{i}].approve_links"),
+                    "needs reef serve listening (serve.listen / REEF_LISTEN) and REEF_LINK_SECRET".to_string(),
+                    "set both, or turn approve_links off",
+                ));
+            }
+        }
         Ok(Config {
             timezone,
             operator: format!("{operator}@{}", defaults.host),
@@ -789,6 +827,7 @@ impl Config {
             listen,
             stripe,
             webhooks,
+            links,
         })
     }
 

@@ -8,6 +8,7 @@ pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod factory;
+pub mod links;
 pub mod live;
 pub mod memory;
 pub mod money;

@@ -16,6 +16,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("REEF_MONGODB_URI", "MongoDB connection string (with its password)"),
     ("REEF_STRIPE_WEBHOOK_SECRET", "Stripe webhook signing secret (whsec_…)"),
     ("REEF_STRIPE_API_KEY", "Stripe restricted key for pull mode (rk_…)"),
+    ("REEF_LINK_SECRET", "Signs approve / reject links in webhooks"),
 ];
 
 /// A keyring that does not answer within this long is treated as absent: start-up and the window

@@ -51,8 +51,7 @@ pub async fn run(f: &Factory, role: Role, config_file: Option<&Path>, out: &Out)
         let (f2, s) = (f.clone(), shutdown.clone());
         let subs = std::sync::Arc::new(f.config.webhooks.clone());
         let me = format!("{}:webhooks", engine.id);
-        // Signed approve / reject links come with the approval-links work (issue 6, part 4).
-        let links: std::sync::Arc<reef_core::engine::relay::Links> = std::sync::Arc::new(|_| None);
+        let links = reef_core::links::maker(f);
         tasks.spawn(async move { reef_core::engine::relay::run(f2, subs, me, links, s).await.map_err(anyhow::Error::from) });
     }
     if !out.json {

@@ -124,3 +124,69 @@ fn every_event_reaches_the_receiver_through_an_outage_and_a_kill_mid_delivery() 
     assert!(log.iter().any(|v| v["data"]["ok"] == false), "failures are logged");
     assert!(log.iter().filter(|v| v["data"]["ok"] == true).count() >= 6);
 }
+
+fn curl(args: &[&str]) -> (u16, String) {
+    let o = Command::new("curl").args(["-s", "-w", "\n%{http_code}"]).args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn an_approval_webhook_carries_links_that_decide_once_only_by_post_and_are_audited() {
+    let e = Env::new();
+    let (port, listen) = (free_port(), free_port());
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n[serve]\nlisten = \"127.0.0.1:{listen}\"\n\
+         [[executors]]\nname = \"deployer\"\nkinds = [\"deploy\"]\ncommand = [\"sh\", \"-c\", \"echo deployed\"]\n\
+         [[webhooks]]\nname = \"phone\"\nurl = \"http://127.0.0.1:{port}/hook\"\nevents = [\"approval.requested\"]\nsecret = \"REEF_WEBHOOK_OPS_SECRET\"\napprove_links = true\n"
+    ));
+    e.set_env("REEF_WEBHOOK_OPS_SECRET", SECRET);
+    // Without the link key, approve_links is refused at load.
+    let o = e.cmd().arg("status").output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("webhooks[0].approve_links"), "{}", String::from_utf8_lossy(&o.stderr));
+    e.set_env("REEF_LINK_SECRET", "link-key-0123456789abcdef");
+    e.with_prices();
+    let out = e.dir.path().join("received.jsonl");
+    let mut rx = receiver(port, &out, 0.0);
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || e.json(&["webhooks"])["subscriptions"][0]["watermark"].is_string()));
+    e.ok(&["task", "add", "Deploy <b>Invoicely</b>", "--type", "deploy", "--agent", "rex", "--action-class", "production_deploy"]);
+    assert!(
+        wait_until(Duration::from_secs(30), || received(&out).iter().any(|v| v["links"]["approve"].is_string())),
+        "{:?}",
+        received(&out)
+    );
+    let links = received(&out).into_iter().find(|v| v["links"]["approve"].is_string()).unwrap()["links"].clone();
+    let approve = links["approve"].as_str().unwrap().to_string();
+    assert!(approve.starts_with(&format!("http://127.0.0.1:{listen}/decide?")), "{approve}");
+    let form = approve.split_once('?').unwrap().1.to_string();
+    let pending = || e.json(&["approvals"])["approvals"].as_array().map(|a| a.len()).unwrap_or(0);
+    assert_eq!(pending(), 1);
+
+    // A GET (what a chat app's preview does) shows the request and decides nothing; the task's
+    // title is shown escaped (agent output is untrusted).
+    let (code, body) = curl(&[&approve]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("Deploy &lt;b&gt;Invoicely&lt;/b&gt;") && body.contains("Approve"), "{body}");
+    assert_eq!(pending(), 1, "a GET never decides");
+    // A changed link is refused.
+    let forged = form.replace("d=approve", "d=reject");
+    let (code, _) = curl(&["-X", "POST", "--data", &forged, &format!("http://127.0.0.1:{listen}/decide")]);
+    assert_eq!(code, 403);
+    // The POST decides, once.
+    let (code, body) =
+        curl(&["-X", "POST", "--data", &format!("{form}&reason=from+my+phone"), &format!("http://127.0.0.1:{listen}/decide")]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("approved"), "{body}");
+    assert_eq!(pending(), 0);
+    let (code, body) = curl(&["-X", "POST", "--data", &form, &format!("http://127.0.0.1:{listen}/decide")]);
+    assert_eq!(code, 410, "{body}");
+    assert!(body.contains("already used"));
+    // Audited as decided through the link; the task goes on to run.
+    let decided = e.json(&["events", "--kind", "approval.decided"])["events"][0].clone();
+    assert!(decided["data"]["reason"].as_str().unwrap().contains("signed link"), "{decided}");
+    assert!(wait_until(Duration::from_secs(30), || e.count("done") == 1), "{:?}", e.tasks());
+    sigterm(&mut serve);
+    sigkill(&mut rx);
+}
