@@ -24,6 +24,38 @@ fn receiver(port: u16, out: &std::path::Path, delay: f64) -> Child {
     c
 }
 
+/// A receiver that is down: it holds the port (so no other test's server can take it while the
+/// real receiver is away) and drops every connection unanswered.
+struct Down {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn down(port: u16) -> Down {
+    let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    l.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let thread = std::thread::spawn(move || {
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            match l.accept() {
+                Ok((conn, _)) => drop(conn),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    Down { stop, thread: Some(thread) }
+}
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 fn received(out: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(out).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
@@ -88,6 +120,7 @@ fn every_event_reaches_the_receiver_through_an_outage_and_a_kill_mid_delivery() 
 
     // The receiver goes away: deliveries fail and are retried, nothing is dropped.
     sigkill(&mut rx);
+    let outage = down(port);
     for i in 0..3 {
         e.ok(&["task", "add", &format!("During the outage {i}")]);
     }
@@ -95,10 +128,15 @@ fn every_event_reaches_the_receiver_through_an_outage_and_a_kill_mid_delivery() 
         let v = e.json(&["webhooks"]);
         v["subscriptions"][0]["failures"].as_u64().unwrap_or(0) >= 1 && v["subscriptions"][0]["pending"].as_u64() == Some(3)
     };
-    assert!(wait_until(Duration::from_secs(20), failing), "the relay reports the failures and what it still owes");
+    assert!(
+        wait_until(Duration::from_secs(30), failing),
+        "the relay reports the failures and what it still owes: {}",
+        e.json(&["webhooks"])
+    );
 
     // REEF is killed while the receiver holds a delivery unanswered (it records, then waits).
     sigkill(&mut serve);
+    drop(outage);
     let mut rx = receiver(port, &out, 3.0);
     let before = received(&out).len();
     let mut serve = e.serve("dispatcher", &env);
