@@ -502,3 +502,34 @@ pub struct SecretsDto {
     /// Why the OS keyring cannot be used here (null when it can).
     pub keyring_problem: Option<String>,
 }
+
+/// A webhook subscription and what it is owed (never its URL's path or its secret).
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct WebhookDto {
+    pub name: String,
+    pub host: String,
+    pub events: Vec<String>,
+    pub template: String,
+    pub approve_links: bool,
+    pub pending: u32,
+    pub failures: u32,
+    pub last_error: Option<String>,
+}
+
+/// One delivery attempt from the relay's log.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct DeliveryDto {
+    pub at: String,
+    pub subscription: String,
+    pub kind: String,
+    pub attempt: u32,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct WebhooksDto {
+    pub subscriptions: Vec<WebhookDto>,
+    /// Newest first.
+    pub deliveries: Vec<DeliveryDto>,
+}

@@ -19,12 +19,15 @@ mkdirSync(shots, { recursive: true });
 
 const dataDir = mkdtempSync(join(tmpdir(), "reef-e2e-"));
 const config = join(dataDir, "config.toml");
-writeFileSync(config, "");
+// One webhook subscription (its receiver is never reached: no engine runs in these tests) so the
+// Settings view has one to show.
+writeFileSync(config, '[[webhooks]]\nname = "ops"\nurl = "http://127.0.0.1:9/hook"\nevents = ["approval.requested", "budget.*"]\nsecret = "REEF_WEBHOOK_E2E_SECRET"\n');
 // Secrets go to a real Secret Service: gnome-keyring, unlocked in this test's private D-Bus
 // session (test.sh runs the suite under dbus-run-session), under a service name of its own.
 const env = {
   ...process.env, REEF_DATA_DIR: dataDir, REEF_CONFIG: config, TAURI_WEBVIEW_AUTOMATION: "true",
   REEF_KEYRING_SERVICE: "reef-e2e", XDG_DATA_HOME: join(dataDir, "xdg"),
+  REEF_WEBHOOK_E2E_SECRET: "e2e-webhook-secret-0123456789",
 };
 let keyring = false;
 function unlockKeyring() {
@@ -150,6 +153,11 @@ test("settings show the connection and save notification preferences in the stor
   const verdict = await browser.$("[data-test-result]").getText();
   assert.match(verdict, /cannot reach MongoDB/);
   assert.doesNotMatch(verdict, /hunter2/);
+  // The webhook subscription from the config, with what it is owed.
+  const hook = await browser.$('[data-webhook="ops"]');
+  await hook.waitForExist({ timeout: 10000 });
+  assert.match(await hook.getText(), /127\.0\.0\.1/);
+  assert.match(await hook.getText(), /approval\.requested, budget\.\*/);
   // "Test and save" keeps nothing that does not answer.
   await (await browser.$("[data-save-uri]")).click();
   await browser.waitUntil(async () => /not saved/.test(await browser.$("[data-test-result]").getText()), { timeout: 20000 });

@@ -76,6 +76,8 @@ export const commands = {
 	 *  at the next start; null goes back to the embedded store.
 	 */
 	saveStoreUri: (uri: string | null) => typedError<StoreTestDto, AppError>(__TAURI_INVOKE("save_store_uri", { uri })),
+	/**  The webhook subscriptions, what each is owed, and the latest deliveries. */
+	webhooks: () => typedError<WebhooksDto, AppError>(__TAURI_INVOKE("webhooks")),
 };
 
 /** Events */
@@ -171,6 +173,16 @@ export type CountDto = {
 };
 
 export type DecisionDto = "approve" | "reject" | "revise";
+
+/**  One delivery attempt from the relay's log. */
+export type DeliveryDto = {
+	at: string,
+	subscription: string,
+	kind: string,
+	attempt: number,
+	ok: boolean,
+	detail: string,
+};
 
 export type EdgeDto = {
 	from: string,
@@ -454,6 +466,24 @@ export type TaskDto = {
 export type TaskListDto = {
 	tasks: TaskDto[],
 	malformed: MalformedDto[],
+};
+
+/**  A webhook subscription and what it is owed (never its URL's path or its secret). */
+export type WebhookDto = {
+	name: string,
+	host: string,
+	events: string[],
+	template: string,
+	approve_links: boolean,
+	pending: number,
+	failures: number,
+	last_error: string | null,
+};
+
+export type WebhooksDto = {
+	subscriptions: WebhookDto[],
+	/**  Newest first. */
+	deliveries: DeliveryDto[],
 };
 
 export type WorkProductsDto = {

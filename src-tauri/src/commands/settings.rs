@@ -209,3 +209,46 @@ fn put_error(e: vault::PutError) -> AppError {
         vault::PutError::Store(s) => s.into(),
     }
 }
+
+/// The webhook subscriptions, what each is owed, and the latest deliveries.
+#[tauri::command]
+#[specta::specta]
+pub async fn webhooks(state: State<'_, AppState>) -> AppResult<WebhooksDto> {
+    use reef_core::engine::relay;
+    let f = state.factory()?;
+    let subscriptions = relay::status(f)
+        .await?
+        .into_iter()
+        .map(|s| WebhookDto {
+            name: s.name,
+            host: s.host,
+            events: s.events,
+            template: s.template,
+            approve_links: s.approve_links,
+            pending: s.pending as u32,
+            failures: s.failures,
+            last_error: s.last_error,
+        })
+        .collect();
+    let q = reef_core::EventQuery { kind_prefix: Some(relay::DELIVERY_KIND.into()), limit: 20, ..Default::default() };
+    let deliveries = f
+        .ports
+        .events
+        .recent(&q)
+        .await?
+        .items
+        .iter()
+        .map(|e| {
+            let ok = e.data["ok"] == true;
+            DeliveryDto {
+                at: reef_core::time::fmt_ts(&e.at),
+                subscription: e.subject.clone().unwrap_or_default(),
+                kind: e.data["kind"].as_str().unwrap_or_default().into(),
+                attempt: e.data["attempt"].as_u64().unwrap_or(0) as u32,
+                ok,
+                detail: if ok { format!("HTTP {}", e.data["status"]) } else { e.data["error"].as_str().unwrap_or_default().into() },
+            }
+        })
+        .collect();
+    Ok(WebhooksDto { subscriptions, deliveries })
+}

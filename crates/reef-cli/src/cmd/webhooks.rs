@@ -6,17 +6,7 @@ use reef_core::factory::Factory;
 use reef_core::*;
 
 pub async fn run(f: &Factory, limit: usize, out: &Out) -> anyhow::Result<()> {
-    let mut subs = vec![];
-    for s in &f.config.webhooks {
-        let p = relay::progress(f, &s.name).await?;
-        let pending = relay::pending(f, s, &p).await?.len();
-        let host = reqwest::Url::parse(s.url.expose()).ok().and_then(|u| u.host_str().map(String::from)).unwrap_or_default();
-        subs.push(serde_json::json!({
-            "name": s.name, "host": host, "events": s.events, "template": format!("{:?}", s.template).to_lowercase(),
-            "approve_links": s.approve_links, "pending": pending, "failures": p.failures, "last_error": p.last_error,
-            "watermark": p.watermark.as_ref().map(time::fmt_ts),
-        }));
-    }
+    let subs: Vec<serde_json::Value> = relay::status(f).await?.iter().map(|s| serde_json::to_value(s).unwrap_or_default()).collect();
     let log = f.ports.events.recent(&EventQuery { kind_prefix: Some(relay::DELIVERY_KIND.into()), limit, ..Default::default() }).await?;
     let deliveries: Vec<serde_json::Value> = log
         .items

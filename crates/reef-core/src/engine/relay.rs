@@ -218,3 +218,38 @@ mod tests {
         assert_eq!(backoff(40), MAX_BACKOFF);
     }
 }
+
+/// One subscription as `reef webhooks` and the window show it (never its URL's path or secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub name: String,
+    pub host: String,
+    pub events: Vec<String>,
+    pub template: String,
+    pub approve_links: bool,
+    /// Wanted events not yet delivered.
+    pub pending: usize,
+    pub failures: u32,
+    pub last_error: Option<String>,
+    pub watermark: Option<String>,
+}
+
+/// Every configured subscription with what it is owed.
+pub async fn status(f: &Factory) -> StoreResult<Vec<Status>> {
+    let mut out = vec![];
+    for s in &f.config.webhooks {
+        let p = progress(f, &s.name).await?;
+        out.push(Status {
+            name: s.name.clone(),
+            host: reqwest::Url::parse(s.url.expose()).ok().and_then(|u| u.host_str().map(String::from)).unwrap_or_default(),
+            events: s.events.clone(),
+            template: format!("{:?}", s.template).to_lowercase(),
+            approve_links: s.approve_links,
+            pending: pending(f, s, &p).await?.len(),
+            failures: p.failures,
+            last_error: p.last_error.clone(),
+            watermark: p.watermark.as_ref().map(crate::time::fmt_ts),
+        });
+    }
+    Ok(out)
+}
