@@ -88,16 +88,21 @@ fn link_error(e: reef_core::links::LinkError) -> (StatusCode, Html<String>) {
     page(status, "Link refused", &format!("<p>{}</p>", esc(&e.to_string())))
 }
 
+/// A link's claim, or the page that refuses it (links off, changed, expired).
+fn checked(f: &Factory, q: &Params) -> Result<reef_core::links::Claim, (StatusCode, Html<String>)> {
+    let Some(cfg) = f.config.links.as_ref() else {
+        return Err(page(StatusCode::NOT_FOUND, "Links are off", "<p>This REEF signs no links.</p>"));
+    };
+    reef_core::links::verify(cfg.secret.expose(), q, f.now().timestamp()).map_err(link_error)
+}
+
 /// GET: what the link would do, with a button (chat apps fetch links to preview them; a GET
 /// never decides).
 async fn decide_page(State(d): State<Deps>, Query(q): Query<Params>) -> (StatusCode, Html<String>) {
     let f = &d.factory;
-    let Some(cfg) = f.config.links.as_ref() else {
-        return page(StatusCode::NOT_FOUND, "Links are off", "<p>This REEF signs no links.</p>");
-    };
-    let claim = match reef_core::links::verify(cfg.secret.expose(), &q, f.now().timestamp()) {
+    let claim = match checked(f, &q) {
         Ok(c) => c,
-        Err(e) => return link_error(e),
+        Err(refused) => return refused,
     };
     let (what, task) = match f.ports.approvals.get(&claim.approval).await {
         Ok(a) => {
@@ -126,12 +131,9 @@ async fn decide_page(State(d): State<Deps>, Query(q): Query<Params>) -> (StatusC
 /// POST: uses the link (once) and records the decision, audited as decided through a link.
 async fn decide(State(d): State<Deps>, Form(q): Form<Params>) -> (StatusCode, Html<String>) {
     let f = &d.factory;
-    let Some(cfg) = f.config.links.as_ref() else {
-        return page(StatusCode::NOT_FOUND, "Links are off", "<p>This REEF signs no links.</p>");
-    };
-    let claim = match reef_core::links::verify(cfg.secret.expose(), &q, f.now().timestamp()) {
+    let claim = match checked(f, &q) {
         Ok(c) => c,
-        Err(e) => return link_error(e),
+        Err(refused) => return refused,
     };
     match reef_core::links::redeem(f, &claim, q.get("reason").map(String::as_str)).await {
         Ok(a) => page(StatusCode::OK, "Done", &format!("<p>The request is now <b>{}</b>.</p>", esc(a.status.as_str()))),

@@ -59,10 +59,6 @@ fn problem(key: String, what: impl Into<String>, fix: &str) -> Problem {
     (key, what.into(), fix.into())
 }
 
-fn secret_name_ok(n: &str) -> bool {
-    n.starts_with("REEF_") && n.len() > 5 && n.len() <= 96 && n.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-}
-
 /// Checks a URL a delivery may go to: https anywhere, http only to this machine (a payload in clear
 /// over a network would show approvals and spend to anyone on the path).
 pub fn check_url(u: &str) -> Result<(), String> {
@@ -94,7 +90,7 @@ pub fn resolve(sections: &[WebhookSection], env: &dyn Fn(&str) -> Option<String>
         }
         let url = match (&w.url, &w.url_secret) {
             (Some(u), None) => u.clone(),
-            (None, Some(n)) if secret_name_ok(n) => env(n).filter(|v| !v.is_empty()).ok_or_else(|| {
+            (None, Some(n)) if crate::config::is_secret_name(n) => env(n).filter(|v| !v.is_empty()).ok_or_else(|| {
                 problem(key("url_secret"), format!("{n} is not set"), "set it in the environment or `reef secret set` it")
             })?,
             (None, Some(n)) => {
@@ -129,7 +125,7 @@ pub fn resolve(sections: &[WebhookSection], env: &dyn Fn(&str) -> Option<String>
                 "an exact kind, a prefix like task.*, or *",
             ));
         }
-        if !secret_name_ok(&w.secret) {
+        if !crate::config::is_secret_name(&w.secret) {
             return Err(problem(
                 key("secret"),
                 format!("{:?} is not a secret name", w.secret),

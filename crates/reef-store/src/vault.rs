@@ -180,11 +180,7 @@ fn classify(e: keyring::Error) -> VaultError {
 
 /// A secret name is an environment variable name REEF owns: `REEF_` then capitals, digits, `_`.
 pub fn validate_name(name: &str) -> Result<(), VaultError> {
-    let ok = name.len() <= 96
-        && name.starts_with("REEF_")
-        && name.len() > 5
-        && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if ok {
+    if reef_core::config::is_secret_name(name) {
         Ok(())
     } else {
         Err(VaultError::Invalid(format!(

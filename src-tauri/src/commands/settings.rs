@@ -23,11 +23,7 @@ pub async fn settings(state: State<'_, AppState>) -> AppResult<SettingsDto> {
         gateway_key_set: c.llm_api_key.is_some(),
         global_daily_cap_usd: live.global_daily_cap.dollars(),
         agent_caps: live.agents.iter().map(|a| CapSettingDto { agent: a.name.clone(), daily_usd: a.daily_cap_usd.dollars() }).collect(),
-        gates: live
-            .gates
-            .iter()
-            .map(|(k, v)| GateDto { action_class: k.clone(), gate: serde_json::json!(v).as_str().unwrap_or_default().to_string() })
-            .collect(),
+        gates: live.gates.iter().map(|(k, v)| GateDto { action_class: k.clone(), gate: v.as_str().into() }).collect(),
         store_from: if std::env::var("REEF_MONGODB_URI").is_ok_and(|v| !v.is_empty()) {
             "environment".into()
         } else if matches!(c.store, reef_core::config::StoreChoice::Mongo { .. }) {
@@ -107,15 +103,7 @@ pub async fn set_global_cap(state: State<'_, AppState>, usd: f64) -> AppResult<(
 #[tauri::command]
 #[specta::specta]
 pub async fn set_gate(state: State<'_, AppState>, action_class: String, gate: Option<String>) -> AppResult<()> {
-    use reef_core::engine::policy::Gate;
-    let g = match gate.as_deref() {
-        None => None,
-        Some("auto") => Some(Gate::Auto),
-        Some("notify_after") => Some(Gate::NotifyAfter),
-        Some("approve_before") => Some(Gate::ApproveBefore),
-        Some("never_auto") => Some(Gate::NeverAuto),
-        Some(o) => return Err(AppError::invalid(format!("{o:?} is not a gate (auto, notify_after, approve_before, never_auto)"))),
-    };
+    let g = gate.as_deref().map(str::parse::<reef_core::engine::policy::Gate>).transpose().map_err(AppError::invalid)?;
     let f = state.factory()?;
     Ok(f.set_gate(action_class.trim(), g, &state.operator()?).await?)
 }
@@ -230,25 +218,10 @@ pub async fn webhooks(state: State<'_, AppState>) -> AppResult<WebhooksDto> {
             last_error: s.last_error,
         })
         .collect();
-    let q = reef_core::EventQuery { kind_prefix: Some(relay::DELIVERY_KIND.into()), limit: 20, ..Default::default() };
-    let deliveries = f
-        .ports
-        .events
-        .recent(&q)
+    let deliveries = relay::deliveries(f, 20)
         .await?
-        .items
-        .iter()
-        .map(|e| {
-            let ok = e.data["ok"] == true;
-            DeliveryDto {
-                at: reef_core::time::fmt_ts(&e.at),
-                subscription: e.subject.clone().unwrap_or_default(),
-                kind: e.data["kind"].as_str().unwrap_or_default().into(),
-                attempt: e.data["attempt"].as_u64().unwrap_or(0) as u32,
-                ok,
-                detail: if ok { format!("HTTP {}", e.data["status"]) } else { e.data["error"].as_str().unwrap_or_default().into() },
-            }
-        })
+        .into_iter()
+        .map(|d| DeliveryDto { at: d.at, subscription: d.subscription, kind: d.kind, attempt: d.attempt, ok: d.ok, detail: d.detail })
         .collect();
     Ok(WebhooksDto { subscriptions, deliveries })
 }

@@ -48,15 +48,12 @@ fn who(f: &Factory) -> String {
     format!("operator:{}", f.config.operator)
 }
 
-pub fn parse_gate(s: &str) -> anyhow::Result<Option<Gate>> {
-    Ok(Some(match s {
-        "auto" => Gate::Auto,
-        "notify_after" => Gate::NotifyAfter,
-        "approve_before" => Gate::ApproveBefore,
-        "never_auto" => Gate::NeverAuto,
-        "remove" => return Ok(None),
-        o => anyhow::bail!("{o:?} is not a gate: use auto, notify_after, approve_before, never_auto or remove"),
-    }))
+/// A gate by name, or `remove`.
+fn parse_gate(s: &str) -> anyhow::Result<Option<Gate>> {
+    if s == "remove" {
+        return Ok(None);
+    }
+    Ok(Some(s.parse::<Gate>().map_err(|e| anyhow::anyhow!("{e}, or remove"))?))
 }
 
 fn describe(a: &AgentConfig) -> String {
@@ -148,8 +145,7 @@ pub async fn policy(f: &Factory, c: PolicyCmd, out: &Out) -> anyhow::Result<()> 
     }
     let live = f.live().await?;
     out.print(&live.gates, || {
-        let mut s: Vec<String> =
-            live.gates.iter().map(|(c, g)| format!("{c:<24} {}", serde_json::json!(g).as_str().unwrap_or(""))).collect();
+        let mut s: Vec<String> = live.gates.iter().map(|(c, g)| format!("{c:<24} {}", g.as_str())).collect();
         s.push("(every other action class: auto)".into());
         s.join("\n")
     });

@@ -79,6 +79,11 @@ impl Env {
     }
 }
 
+/// Config defaults for a factory built in-process over `dir` (UTC, host `test`).
+pub fn defaults_in(dir: &std::path::Path) -> reef_core::config::Defaults {
+    reef_core::config::Defaults { data_dir: dir.into(), machine_timezone: Some("UTC".into()), host: "test".into(), cache_dir: dir.into() }
+}
+
 pub fn root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

@@ -324,12 +324,7 @@ fn sixty_four_concurrent_calls_with_a_pricier_fallback_never_pass_the_cap() {
     use reef_core::engine::{budget::Budget, exec::*, llm::LlmExecutor, pricing::PriceBook};
     let Some(g) = gateway("budget test") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let defaults = reef_core::config::Defaults {
-        data_dir: dir.path().into(),
-        machine_timezone: Some("UTC".into()),
-        host: "test".into(),
-        cache_dir: dir.path().into(),
-    };
+    let defaults = crate::common::defaults_in(dir.path());
     // `flaky` always fails over to `frontier`, 100x its price: reservations must assume frontier.
     let text = "[caps]\nglobal_daily_usd = 0.05\n[engine]\nllm_max_tokens = 20\n\
                 [[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\nmodel = \"flaky\"\n";
@@ -712,12 +707,7 @@ fn the_agent_gets_the_task_s_memories_and_its_action_class_tool_lists() {
 fn work_skips_the_local_tier_while_the_local_gpu_is_busy() {
     use reef_core::engine::{budget::Budget, dispatcher, pricing::PriceBook, runtime::Engine};
     let dir = tempfile::tempdir().unwrap();
-    let defaults = reef_core::config::Defaults {
-        data_dir: dir.path().into(),
-        machine_timezone: Some("UTC".into()),
-        host: "test".into(),
-        cache_dir: dir.path().into(),
-    };
+    let defaults = crate::common::defaults_in(dir.path());
     let cfg = reef_core::config::Config::resolve(Some("[engine]\nlease_seconds = 2\n"), &|_| None, &defaults).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

@@ -19,6 +19,30 @@ pub enum Gate {
     NeverAuto,
 }
 
+impl Gate {
+    pub const ALL: [Gate; 4] = [Gate::Auto, Gate::NotifyAfter, Gate::ApproveBefore, Gate::NeverAuto];
+
+    /// The name the config file, the CLI and the window use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gate::Auto => "auto",
+            Gate::NotifyAfter => "notify_after",
+            Gate::ApproveBefore => "approve_before",
+            Gate::NeverAuto => "never_auto",
+        }
+    }
+}
+
+impl std::str::FromStr for Gate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Gate::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not a gate (auto, notify_after, approve_before, never_auto)"))
+    }
+}
+
 /// Action class → gate, with seed 002's defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApprovalPolicy {

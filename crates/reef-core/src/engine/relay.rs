@@ -190,17 +190,24 @@ pub async fn run(
             }
         }
         let next_due = due.values().min().copied().unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(5));
-        tokio::select! {
-            _ = shutdown.cancelled() => {
-                let _ = f.ports.leases.release(LEASE_NAME, &me).await;
-                return Ok(());
-            }
-            _ = renew.tick() => {}
-            _ = tokio::time::sleep_until(next_due) => {}
-            c = changes.next() => {
-                if c.is_none() {
-                    changes = f.ports.changes.watch(None).await?;
+        // Only a new event can owe a subscription anything: other changes (tasks, leases, the
+        // relay's own progress) do not wake a pass.
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    let _ = f.ports.leases.release(LEASE_NAME, &me).await;
+                    return Ok(());
                 }
+                _ = renew.tick() => break,
+                _ = tokio::time::sleep_until(next_due) => break,
+                c = changes.next() => match c {
+                    None => {
+                        changes = f.ports.changes.watch(None).await?;
+                        break;
+                    }
+                    Some(Ok(c)) if c.collection != collections::EVENTS || c.op != ChangeOp::Insert => {}
+                    Some(_) => break,
+                },
             }
         }
     }
@@ -252,4 +259,41 @@ pub async fn status(f: &Factory) -> StoreResult<Vec<Status>> {
         });
     }
     Ok(out)
+}
+
+/// One delivery attempt, from the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub at: String,
+    pub subscription: String,
+    pub event: String,
+    pub kind: String,
+    pub attempt: u32,
+    pub ok: bool,
+    /// `HTTP <status>` when delivered, else why it failed.
+    pub detail: String,
+}
+
+/// The latest `limit` delivery attempts, newest first.
+pub async fn deliveries(f: &Factory, limit: usize) -> StoreResult<Vec<Delivery>> {
+    let q = EventQuery { kind_prefix: Some(DELIVERY_KIND.into()), limit, ..Default::default() };
+    Ok(f.ports
+        .events
+        .recent(&q)
+        .await?
+        .items
+        .iter()
+        .map(|e| {
+            let ok = e.data["ok"] == true;
+            Delivery {
+                at: crate::time::fmt_ts(&e.at),
+                subscription: e.subject.clone().unwrap_or_default(),
+                event: e.data["event"].as_str().unwrap_or_default().into(),
+                kind: e.data["kind"].as_str().unwrap_or_default().into(),
+                attempt: e.data["attempt"].as_u64().unwrap_or(0) as u32,
+                ok,
+                detail: if ok { format!("HTTP {}", e.data["status"]) } else { e.data["error"].as_str().unwrap_or_default().into() },
+            }
+        })
+        .collect())
 }
