@@ -2,6 +2,7 @@
 
 mod cmd;
 mod http;
+mod mcp;
 mod setup;
 
 use clap::{Parser, Subcommand};
@@ -133,11 +134,37 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         limit: usize,
     },
+    /// Serve REEF's MCP tools on stdin/stdout for one agent (token in REEF_MCP_TOKEN), or issue
+    /// a task token for an agent REEF did not start.
+    Mcp {
+        #[command(subcommand)]
+        cmd: Option<McpCmd>,
+    },
+    /// Answer a task's question to the operator; the task goes back to its agent.
+    Answer {
+        task: String,
+        /// The answer (the agent reads it in the task's thread).
+        answer: String,
+    },
     /// Watch the store and print every change as it happens (from any process).
     Watch {
         /// Only changes to this collection (e.g. tasks, approvals).
         #[arg(long)]
         collection: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum McpCmd {
+    /// Print a token that speaks for one agent on one task (audited; it expires).
+    Token {
+        task: String,
+        /// The agent the calls are attributed to (default: the task's agent).
+        #[arg(long)]
+        agent: Option<String>,
+        /// Hours until it expires.
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
     },
 }
 
@@ -184,6 +211,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let f = setup::open_factory(cli.config.as_deref()).await?;
     match cli.command {
         Command::Status => cmd::status::run(&f, &out).await,
+        Command::Mcp { cmd: None } => mcp::stdio(&f).await,
+        Command::Mcp { cmd: Some(McpCmd::Token { task, agent, hours }) } => mcp::issue(&f, &task, agent, hours, &out).await,
+        Command::Answer { task, answer } => cmd::approval::answer(&f, &task, &answer, &out).await,
         Command::Task(t) => cmd::task::run(t, &f, &out).await,
         Command::Approve(a) => cmd::approval::decide(&f, reef_core::Decision::Approve, a, &out).await,
         Command::Reject(a) => cmd::approval::decide(&f, reef_core::Decision::Reject, a, &out).await,

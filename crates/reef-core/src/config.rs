@@ -119,6 +119,28 @@ pub struct FileConfig {
     pub stripe: StripeSection,
     #[serde(default)]
     pub webhooks: Vec<crate::webhook::WebhookSection>,
+    #[serde(default)]
+    pub mcp: McpSection,
+}
+
+/// `[mcp]`: REEF's MCP server for agents (stdio `reef mcp`, HTTP `/mcp` on serve.listen).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct McpSection {
+    /// Long-running clients that act for the operator (e.g. "openclaw"); each one's token is the
+    /// secret `REEF_MCP_OPERATOR_<NAME>` (environment or OS keyring).
+    #[serde(default)]
+    pub operators: Vec<String>,
+    /// Most subtasks one task may create (default 20).
+    pub max_subtasks: Option<u32>,
+    /// Deepest a chain of subtasks may go below its root task (default 3).
+    pub max_depth: Option<u32>,
+    /// How long an agent may go on working after it asked for an approval or a person before
+    /// REEF stops it and parks the task (default 60 s).
+    pub park_grace_secs: Option<u64>,
+    /// The `reef` binary CLI agents start as their MCP server (default: the one beside this
+    /// program, else `reef` on PATH).
+    pub command: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -397,6 +419,34 @@ pub struct Config {
     pub webhooks: Vec<crate::webhook::Subscription>,
     /// Signed approve / reject links: where they point and the key that signs them.
     pub links: Option<LinkConfig>,
+    pub mcp: McpConfig,
+}
+
+/// The MCP server's limits and its operator clients.
+#[derive(Debug, Clone)]
+pub struct McpConfig {
+    /// (name, token) of each client acting for the operator.
+    pub operators: Vec<(String, Secret)>,
+    pub max_subtasks: u32,
+    pub max_depth: u32,
+    pub park_grace: std::time::Duration,
+    pub command: Option<PathBuf>,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self { operators: vec![], max_subtasks: 20, max_depth: 3, park_grace: std::time::Duration::from_secs(60), command: None }
+    }
+}
+
+/// The outward secrets a task's own `reef mcp` never reads.
+fn task_server_skips(k: &str) -> bool {
+    k.starts_with("REEF_STRIPE_") || k.starts_with("REEF_WEBHOOK_") || k.starts_with("REEF_MCP_OPERATOR_") || k == "REEF_LINK_SECRET"
+}
+
+/// The secret holding an MCP operator client's token.
+pub fn mcp_operator_secret(name: &str) -> String {
+    format!("REEF_MCP_OPERATOR_{}", name.to_uppercase().replace(['-', ' ', '.'], "_"))
 }
 
 #[derive(Debug, Clone)]
@@ -740,6 +790,11 @@ impl Config {
         if !(api_base.starts_with("https://") || api_base.starts_with("http://127.0.0.1") || api_base.starts_with("http://localhost")) {
             return Err(bad("stripe.api_base", format!("{api_base:?} is not an https URL"), "leave it out for https://api.stripe.com"));
         }
+        // A `reef mcp` started for one task's agent (it holds a task token) serves that task's
+        // tools only: it never needs, and is never given, the outward secrets (webhooks, links,
+        // Stripe, operator tokens).
+        let task_server = env("REEF_MCP_TOKEN").is_some_and(|t| t.starts_with(crate::toolbox::TOKEN_PREFIX));
+        let env = &|k: &str| if task_server && task_server_skips(k) { None } else { env(k) };
         let webhook_secret = env("REEF_STRIPE_WEBHOOK_SECRET").filter(|s| !s.is_empty()).map(Secret::new);
         if let Some(w) = &webhook_secret {
             if !w.expose().starts_with("whsec_") {
@@ -773,7 +828,9 @@ impl Config {
         };
 
         let operator = file.factory.operator.clone().or_else(|| env("USER")).unwrap_or_else(|| "operator".into());
-        let webhooks = crate::webhook::resolve(&file.webhooks, env).map_err(|(k, w, fix)| bad(&k, w, fix))?;
+        let no_webhooks = vec![];
+        let webhooks =
+            crate::webhook::resolve(if task_server { &no_webhooks } else { &file.webhooks }, env).map_err(|(k, w, fix)| bad(&k, w, fix))?;
         let link_secret = env("REEF_LINK_SECRET").filter(|s| !s.is_empty());
         let links = match (listen, link_secret) {
             (Some(addr), Some(secret)) => {
@@ -802,7 +859,34 @@ impl Config {
                 ));
             }
         }
+        let mut mcp_operators = vec![];
+        let operators = if task_server { &[][..] } else { &file.mcp.operators[..] };
+        for (i, name) in operators.iter().enumerate() {
+            if name.is_empty() || name.len() > 40 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(bad(&format!("mcp.operators[{i}]"), format!("{name:?} is not a client name"), "use letters, digits, - and _"));
+            }
+            let key = mcp_operator_secret(name);
+            match env(&key).filter(|s| !s.is_empty()) {
+                Some(t) if t.len() >= 24 => mcp_operators.push((name.clone(), Secret::new(t))),
+                Some(_) => return Err(bad(&key, "is shorter than 24 characters", "use a long random value (openssl rand -hex 32)")),
+                None => {
+                    return Err(bad(
+                        &format!("mcp.operators[{i}]"),
+                        format!("{name:?} has no token: {key} is not set"),
+                        format!("set {key} in the environment or the OS keyring (`reef secret set {key}`)"),
+                    ))
+                }
+            }
+        }
+        let mcp = McpConfig {
+            operators: mcp_operators,
+            max_subtasks: file.mcp.max_subtasks.unwrap_or(20).min(1000),
+            max_depth: file.mcp.max_depth.unwrap_or(3).min(20),
+            park_grace: std::time::Duration::from_secs(file.mcp.park_grace_secs.unwrap_or(60)),
+            command: file.mcp.command.clone(),
+        };
         Ok(Config {
+            mcp,
             timezone,
             operator: format!("{operator}@{}", defaults.host),
             store,

@@ -10,6 +10,10 @@ use crate::*;
 use serde::Serialize;
 use std::sync::Arc;
 
+/// Thread comments carrying a decision on an in-task approval, and an operator's answer.
+pub const APPROVAL_PREFIX: &str = "[approval] ";
+pub const ANSWER_PREFIX: &str = "[answer] ";
+
 #[derive(Clone)]
 pub struct Factory {
     pub ports: Ports,
@@ -117,17 +121,30 @@ impl Factory {
         let now = self.now();
         let a = self.ports.approvals.decide(approval_id, decision, who, reason, now).await?;
         let waiting = [TaskStatus::AwaitingApproval];
-        let moved = match decision {
-            Decision::Approve => self.ports.tasks.transition(&a.task_id, &waiting, TaskStatus::Pending, None, now).await,
-            Decision::Reject => self.ports.tasks.transition(&a.task_id, &waiting, TaskStatus::Cancelled, reason, now).await,
-            Decision::Revise => {
-                if let Some(r) = reason {
-                    self.ports
-                        .tasks
-                        .comment(&a.task_id, Comment { author: who.into(), body: format!("Revision requested: {r}"), at: now })
-                        .await?;
+        let moved = if a.in_task {
+            // The agent asked in the middle of its work: it resumes whatever the answer, and
+            // reads the decision in its thread (a rejection means "not that", not "stop").
+            let body = format!(
+                "{APPROVAL_PREFIX}{} {} by {who}{}",
+                a.action_class,
+                a.status.as_str().replace('_', " "),
+                reason.map(|r| format!(": {r}")).unwrap_or_default()
+            );
+            self.ports.tasks.comment(&a.task_id, Comment { author: who.into(), body, at: now }).await?;
+            self.ports.tasks.transition(&a.task_id, &waiting, TaskStatus::Pending, None, now).await
+        } else {
+            match decision {
+                Decision::Approve => self.ports.tasks.transition(&a.task_id, &waiting, TaskStatus::Pending, None, now).await,
+                Decision::Reject => self.ports.tasks.transition(&a.task_id, &waiting, TaskStatus::Cancelled, reason, now).await,
+                Decision::Revise => {
+                    if let Some(r) = reason {
+                        self.ports
+                            .tasks
+                            .comment(&a.task_id, Comment { author: who.into(), body: format!("Revision requested: {r}"), at: now })
+                            .await?;
+                    }
+                    self.ports.tasks.transition(&a.task_id, &waiting, TaskStatus::Pending, None, now).await
                 }
-                self.ports.tasks.transition(&a.task_id, &waiting, TaskStatus::Pending, None, now).await
             }
         };
         // The task may have moved on by other hands (cancelled by the operator); the decision stands.
@@ -146,6 +163,31 @@ impl Factory {
         self.event("approval.decided", who, Some(&a.task_id), serde_json::json!({"approval": a.id, "status": a.status, "reason": reason}))
             .await?;
         Ok(a)
+    }
+
+    /// Answers a task's question to the operator (MCP `ask_operator`): the answer joins the
+    /// thread and the task goes back to the queue, where its agent picks it up with the answer.
+    pub async fn answer(&self, task_id: &str, who: &str, answer: &str) -> StoreResult<Task> {
+        if answer.trim().is_empty() {
+            return Err(StoreError::Invalid("the answer is empty".into()));
+        }
+        let t = self.ports.tasks.get(task_id).await?;
+        if t.status != TaskStatus::NeedsHuman {
+            return Err(StoreError::Conflict(format!("task {task_id} is {}, not waiting for a person (needs_human)", t.status)));
+        }
+        self.comment(task_id, who, &format!("{ANSWER_PREFIX}{answer}")).await?;
+        let t = self.ports.tasks.transition(task_id, &[TaskStatus::NeedsHuman], TaskStatus::Pending, None, self.now()).await?;
+        self.audit(
+            who,
+            "task.answer",
+            task_id,
+            serde_json::json!({"status": "needs_human"}),
+            serde_json::json!({"status": "pending"}),
+            None,
+        )
+        .await?;
+        self.event("task.answered", who, Some(task_id), serde_json::json!({"by": who})).await?;
+        Ok(t)
     }
 
     /// The scopes (with caps in force) that one LLM call by `agent` for `task` must fit in.

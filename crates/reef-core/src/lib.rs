@@ -16,6 +16,7 @@ pub mod ports;
 pub mod sampler;
 pub mod stripe;
 pub mod time;
+pub mod toolbox;
 pub mod webhook;
 
 pub use domain::agent::*;

@@ -66,8 +66,10 @@ struct KeyringFallback {
 
 impl KeyringFallback {
     fn get(&self, name: &str) -> Option<String> {
-        let wanted =
-            crate::vault::KNOWN.iter().any(|(k, _)| *k == name) || name.starts_with("REEF_WEBHOOK_") || name.starts_with("REEF_PRODUCT_");
+        let wanted = crate::vault::KNOWN.iter().any(|(k, _)| *k == name)
+            || name.starts_with("REEF_WEBHOOK_")
+            || name.starts_with("REEF_PRODUCT_")
+            || name.starts_with("REEF_MCP_OPERATOR_");
         if !wanted || self.broken.get() {
             return None;
         }
@@ -133,9 +135,49 @@ pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> Result<Arc<reef_
         std::time::Duration::from_secs(600),
     ));
     let data_dir = f.config.data_dir.clone();
-    let cli =
-        f.config.executors.iter().map(|x| Arc::new(CliExecutor::new(x.clone(), Some(budget.clone()), data_dir.join("children")))).collect();
+    let mcp = mcp_launch(&f.config, config_file);
+    let cli = f
+        .config
+        .executors
+        .iter()
+        .map(|x| Arc::new(CliExecutor::new(x.clone(), Some(budget.clone()), data_dir.join("children")).with_mcp(mcp.clone())))
+        .collect();
     let id = format!("{}:{}:{}", host_name(), std::process::id(), &reef_core::new_id()[24..]);
     let embedder = Some(embedder(&f.config)?);
     Ok(Arc::new(Engine { factory: f.clone(), budget, llm, cli, id, data_dir, embedder }))
+}
+
+/// How CLI agents start `reef mcp` for their task: the `reef` binary (configured, else the one
+/// beside this program, else on PATH) and what it needs to open this factory's config and store.
+/// Outward secrets (gateway key, Stripe, webhooks, links, operator tokens) are never passed: a
+/// task's tool server does not read them.
+pub fn mcp_launch(cfg: &Config, config_file: Option<&Path>) -> reef_core::engine::cli::McpLaunch {
+    let exe = std::env::current_exe().ok();
+    let command = cfg.mcp.command.clone().unwrap_or_else(|| {
+        exe.as_ref()
+            .and_then(|e| {
+                if e.file_name().is_some_and(|n| n == "reef") {
+                    Some(e.clone())
+                } else {
+                    e.parent().map(|d| d.join("reef")).filter(|p| p.exists())
+                }
+            })
+            .unwrap_or_else(|| PathBuf::from("reef"))
+    });
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
+    let mut env: Vec<(String, String)> =
+        ["PATH", "HOME", "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+            .collect();
+    let outward = |k: &str| {
+        ["REEF_LLM_API_KEY", "REEF_LINK_SECRET", "REEF_CONFIG", "REEF_DATA_DIR"].contains(&k)
+            || ["REEF_STRIPE_", "REEF_WEBHOOK_", "REEF_MCP_", "REEF_PRODUCT_", "REEF_SECRET_"].iter().any(|p| k.starts_with(p))
+    };
+    env.extend(std::env::vars().filter(|(k, _)| k.starts_with("REEF_") && !outward(k)));
+    if let Some(p) = config_path(config_file).filter(|p| p.exists()) {
+        env.push(("REEF_CONFIG".into(), abs(&p)));
+    }
+    env.push(("REEF_DATA_DIR".into(), abs(&cfg.data_dir)));
+    reef_core::engine::cli::McpLaunch { command, env, dir: cfg.data_dir.join("mcp") }
 }

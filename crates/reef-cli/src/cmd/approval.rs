@@ -79,3 +79,12 @@ pub async fn list(f: &Factory, a: ListArgs, out: &Out) -> anyhow::Result<()> {
     });
     Ok(())
 }
+
+/// `reef answer`: the operator's answer to a task's question (MCP `ask_operator`).
+pub async fn answer(f: &Factory, task: &str, answer: &str, out: &Out) -> anyhow::Result<()> {
+    let t = super::task::resolve(f, task).await?;
+    let who = format!("operator:{}", f.config.operator);
+    let t = f.answer(&t.id, &who, answer).await?;
+    out.print(&serde_json::json!({"task": t.id, "status": t.status}), || format!("answered {}: back to {} for its agent", t.id, t.status));
+    Ok(())
+}

@@ -422,6 +422,7 @@ async fn drive_to(f: &Factory, t: &Task, target: TaskStatus, agent: &str) -> any
                         expires_at: Some(now + chrono::Duration::hours(24)),
                         // It covers the run after the decision: the claim that follows is attempt 2.
                         attempt: 2,
+                        in_task: false,
                     },
                     now,
                 )

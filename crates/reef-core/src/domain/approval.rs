@@ -67,6 +67,10 @@ pub struct Approval {
     /// Which attempt of the task this approval covers; a retry past it asks again.
     #[serde(default)]
     pub attempt: u32,
+    /// Asked by the agent in the middle of its work (MCP `request_approval`): whatever the
+    /// decision, the task resumes with it in its thread instead of being cancelled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_task: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +82,7 @@ pub struct NewApproval {
     pub requested_by: String,
     pub expires_at: Option<Timestamp>,
     pub attempt: u32,
+    pub in_task: bool,
 }
 
 impl NewApproval {
@@ -97,6 +102,7 @@ impl NewApproval {
             decided_at: None,
             reason: None,
             attempt: self.attempt,
+            in_task: self.in_task,
         }
     }
 }

@@ -27,6 +27,51 @@ pub struct CliExecutor {
     pub cfg: ExecutorConfig,
     budget: Option<Budget>,
     children_dir: PathBuf,
+    pub(crate) mcp: Option<McpLaunch>,
+}
+
+/// How a CLI agent starts REEF's MCP server (`reef mcp`) for its task: the command, and the
+/// environment that server needs to find this factory's config and store.
+#[derive(Debug, Clone)]
+pub struct McpLaunch {
+    pub command: PathBuf,
+    pub env: Vec<(String, String)>,
+    /// Where the per-attempt MCP config files go (0600, removed when the attempt ends).
+    pub dir: PathBuf,
+}
+
+impl McpLaunch {
+    /// The config file a job's agent is pointed at (`{mcp_config}`, `REEF_MCP_CONFIG`).
+    pub fn config_path(&self, job: &Job) -> PathBuf {
+        self.dir.join(format!("{}-{}.json", job.task.id, job.attempt))
+    }
+
+    /// Writes the MCP config (Claude Code's `mcpServers` shape; Codex reads the same fields
+    /// through `-c mcp_servers.reef...`) holding the task's token, readable by this user only.
+    fn write(&self, job: &Job, token: &str) -> std::io::Result<PathBuf> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(&self.dir)?;
+        let mut env: serde_json::Map<String, serde_json::Value> = self.env.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+        env.insert("REEF_MCP_TOKEN".into(), token.into());
+        let doc = serde_json::json!({"mcpServers": {"reef": {"type": "stdio", "command": self.command, "args": ["mcp"], "env": env}}});
+        let path = self.config_path(job);
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+        f.write_all(serde_json::to_string_pretty(&doc).unwrap_or_default().as_bytes())?;
+        Ok(path)
+    }
+
+    /// Removes config files older than `age`, left by attempts of a REEF that was killed (their
+    /// tokens have expired by then; another engine's live attempts are younger).
+    pub fn sweep(&self, age: Duration) {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else { return };
+        for e in rd.flatten() {
+            let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|el| el > age);
+            if old {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// Output kept from a stream: the first half of the cap and the last half, with a marker for
@@ -105,7 +150,13 @@ fn tools_for(map: &std::collections::BTreeMap<String, Vec<String>>, class: Optio
 
 impl CliExecutor {
     pub fn new(cfg: ExecutorConfig, budget: Option<Budget>, children_dir: PathBuf) -> Self {
-        Self { cfg, budget, children_dir }
+        Self { cfg, budget, children_dir, mcp: None }
+    }
+
+    /// Gives the agents this executor starts REEF's MCP server, scoped to their task.
+    pub fn with_mcp(mut self, mcp: McpLaunch) -> Self {
+        self.mcp = Some(mcp);
+        self
     }
 
     /// The command line for a job, placeholders filled in.
@@ -115,6 +166,7 @@ impl CliExecutor {
         let disallowed = tools_for(&self.cfg.disallowed_tools, class).join(",");
         let prompt = format!("{}\n\n{}", job.agent.prompt, job.prompt());
         let budget = self.cfg.soft_cap.map(|c| format!("{:.2}", c.dollars())).unwrap_or_default();
+        let mcp_config = self.mcp.as_ref().map(|m| m.config_path(job).display().to_string()).unwrap_or_default();
         self.cfg
             .command
             .iter()
@@ -125,6 +177,7 @@ impl CliExecutor {
                     .replace("{budget_usd}", &budget)
                     .replace("{allowed_tools}", &allowed)
                     .replace("{disallowed_tools}", &disallowed)
+                    .replace("{mcp_config}", &mcp_config)
             })
             .collect()
     }
@@ -186,6 +239,9 @@ impl CliExecutor {
         env.push(("REEF_ATTEMPT".into(), job.attempt.to_string()));
         env.push(("REEF_IDEMPOTENCY_KEY".into(), job.idempotency_key.clone()));
         env.push(("REEF_AGENT".into(), job.agent.name.clone()));
+        if let Some(m) = &self.mcp {
+            env.push(("REEF_MCP_CONFIG".into(), m.config_path(job).display().to_string()));
+        }
         env
     }
 }
@@ -244,6 +300,32 @@ impl Executor for CliExecutor {
                 return Err(e);
             }
         };
+        // A token for this attempt only: the agent's MCP calls act on its task and nothing else.
+        let mcp_token = match (&self.budget, &self.mcp) {
+            (Some(b), Some(m)) => {
+                let ttl = self.cfg.timeout + Duration::from_secs(600);
+                let issued = match crate::toolbox::issue_token(&b.factory, &job.task.id, &job.agent.name, ttl).await {
+                    Ok(t) => {
+                        m.write(job, &t).map(|_| t).map_err(|e| format!("cannot write the agent's MCP config in {}: {e}", m.dir.display()))
+                    }
+                    Err(e) => Err(format!("cannot issue the agent's MCP token: {e}")),
+                };
+                match issued {
+                    Ok(t) => Some(t),
+                    Err(msg) => {
+                        release(hold).await;
+                        return Err(ExecError::NotRunnable(msg));
+                    }
+                }
+            }
+            _ => None,
+        };
+        let forget_token = || async {
+            if let (Some(b), Some(m), Some(t)) = (&self.budget, &self.mcp, &mcp_token) {
+                let _ = crate::toolbox::revoke_token(&b.factory, t).await;
+                let _ = std::fs::remove_file(m.config_path(job));
+            }
+        };
         let mut cmd = tokio::process::Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .current_dir(&job.workdir)
@@ -258,6 +340,7 @@ impl Executor for CliExecutor {
             Ok(c) => c,
             Err(e) => {
                 release(hold).await;
+                forget_token().await;
                 return Err(if e.kind() == std::io::ErrorKind::NotFound {
                     ExecError::NotRunnable(format!(
                         "executor {:?}: command {:?} not found (install it or fix executors.command in the config)",
@@ -329,6 +412,7 @@ impl Executor for CliExecutor {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
         }
         let _ = std::fs::remove_file(&pidfile);
+        forget_token().await;
         let stdout = out_task.await.map(|k| k.text()).unwrap_or_default();
         let stderr = err_task.await.map(|k| k.text()).unwrap_or_default();
 

@@ -155,6 +155,11 @@ pub async fn run(e: Arc<Engine>, shutdown: CancellationToken) -> Result<(), Engi
     if !reaped.is_empty() {
         tracing::warn!(count = reaped.len(), "reaped agent processes left by a previous REEF");
     }
+    for x in &e.cli {
+        if let Some(m) = &x.mcp {
+            m.sweep(x.cfg.timeout + Duration::from_secs(600));
+        }
+    }
     let f = e.factory.clone();
     f.sync_live(&format!("reef:{}", e.id)).await?;
     let sem = Arc::new(tokio::sync::Semaphore::new(f.config.engine.workers));
@@ -216,6 +221,8 @@ enum StopReason {
     LeaseLost,
     Operator,
     Shutdown,
+    /// The agent asked for an answer and did not end its turn within the grace.
+    Parked,
 }
 
 #[tracing::instrument(skip_all, fields(task = %task.id))]
@@ -265,6 +272,14 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
                 }
                 slot.renew(e).await;
                 let _ = f.ports.agents.heartbeat(&agent, AgentStatus::Working, Some(&id), f.now()).await;
+                // Asked for an approval or a person and still going after the grace: stop it.
+                if let Ok(Some((_, at))) = crate::toolbox::waiting(f, &id).await {
+                    if (f.now() - at).to_std().unwrap_or_default() >= f.config.mcp.park_grace {
+                        *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::Parked);
+                        cancel.cancel();
+                        return;
+                    }
+                }
                 if effective_hold(f, &agent).await.ok().flatten() == Some(Hold::Stop) {
                     *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::Operator);
                     cancel.cancel();
@@ -280,7 +295,18 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
     };
     let (result, ()) = tokio::join!(work, hb);
     let reason = *stop.lock().unwrap_or_else(|p| p.into_inner());
-    finish(e, &task, &token, &agent, result, reason).await;
+    // The agent asked for an approval or a person through MCP: the task waits for the answer
+    // (its lease released) instead of finishing. Never for a lease already lost to another worker.
+    let parked = match reason {
+        Some(StopReason::LeaseLost) => false,
+        _ => crate::toolbox::park_after_attempt(f, &task, &token).await.unwrap_or_else(|err| {
+            tracing::warn!(%err, "could not park the task for its agent's question; finishing it instead");
+            false
+        }),
+    };
+    if !parked {
+        finish(e, &task, &token, &agent, result, reason).await;
+    }
     let held = f.ports.settings.get(&cap_hold_key(&agent.name)).await.ok().flatten().is_some();
     let status = if held { AgentStatus::CapReached } else { AgentStatus::Idle };
     let _ = f.ports.agents.heartbeat(&agent.name, status, None, f.now()).await;
@@ -363,7 +389,13 @@ async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, gate
                 .approvals
                 .for_task(&task.id)
                 .await
-                .map(|l| l.into_iter().any(|a| a.status == ApprovalStatus::Approved && a.attempt == task.attempts))
+                .map(|l| {
+                    // An approval the agent asked for mid-task (another action) never opens this gate.
+                    let class = task.action_class.as_deref().unwrap_or_default();
+                    l.into_iter().any(|a| {
+                        a.status == ApprovalStatus::Approved && a.attempt == task.attempts && !a.in_task && a.action_class == class
+                    })
+                })
                 .unwrap_or(false);
             if !covered {
                 let req = NewApproval {
@@ -375,6 +407,7 @@ async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, gate
                     expires_at: Some(now + chrono::Duration::from_std(f.config.policy.expiry).unwrap_or_default()),
                     // It covers the run that follows the decision: this claim's attempt + 1.
                     attempt: task.attempts + 1,
+                    in_task: false,
                 };
                 match f.ports.approvals.request(req, now).await {
                     Ok(a) => {
@@ -454,6 +487,9 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
                 (Outcome::Retry { error: "stopped by the operator".into() }, "task.stopped", serde_json::json!({}))
             }
             Some(StopReason::Shutdown) => (Outcome::Retry { error: "worker shut down".into() }, "task.requeued", serde_json::json!({})),
+            Some(StopReason::Parked) => {
+                (Outcome::Retry { error: "stopped while waiting for an answer".into() }, "task.requeued", serde_json::json!({}))
+            }
         },
         Err(ExecError::BudgetRefused { scope, message, .. }) if scope.starts_with("task:") => {
             let reason = format!("{message} (fix: raise the task's budget with `reef task add --budget`, or caps.task_default_usd)");

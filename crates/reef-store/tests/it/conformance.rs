@@ -389,6 +389,7 @@ async fn approvals_are_decided_once(f: Fixture) {
         requested_by: "agent:rex".into(),
         expires_at: exp,
         attempt: 1,
+        in_task: false,
     };
     let x = a.request(req(None), t0()).await.unwrap();
     let y = a.request(req(Some(t0() + chrono::Duration::hours(1))), t0()).await.unwrap();
