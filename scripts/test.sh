@@ -60,6 +60,12 @@ fi
 # keyring tests: installed above, so they must run, never skip.
 export REEF_REQUIRE_KEYRING=1
 
+# The official MCP TypeScript SDK (npm), the client that drives REEF's MCP server in the tests;
+# installed here, so those tests must run, never skip.
+step "MCP client SDK (npm)"
+(cd tests/mcp && npm install --no-audit --no-fund --silent)
+export REEF_REQUIRE_MCP_SDK=1
+
 build_ui
 step "UI unit tests (vitest)"
 (cd ui && npx vitest run)

@@ -129,6 +129,17 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// The audit log, newest first: who did what (operators, agents, MCP calls and refusals).
+    Audit {
+        /// Only entries about this task / approval / agent.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only actions starting with this (e.g. `mcp.` or `approval.`).
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Outbound webhooks: subscriptions, what each is owed, the delivery log.
     Webhooks {
         #[arg(long, default_value_t = 30)]
@@ -211,6 +222,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let f = setup::open_factory(cli.config.as_deref()).await?;
     match cli.command {
         Command::Status => cmd::status::run(&f, &out).await,
+        Command::Audit { subject, action, limit } => cmd::events::audit(&f, subject, action, limit, &out).await,
         Command::Mcp { cmd: None } => mcp::stdio(&f).await,
         Command::Mcp { cmd: Some(McpCmd::Token { task, agent, hours }) } => mcp::issue(&f, &task, agent, hours, &out).await,
         Command::Answer { task, answer } => cmd::approval::answer(&f, &task, &answer, &out).await,

@@ -32,3 +32,29 @@ pub async fn run(
     });
     Ok(())
 }
+
+/// `reef audit`: who did what, newest first (operators, agents, MCP calls and refusals).
+pub async fn audit(f: &Factory, subject: Option<String>, action: Option<String>, limit: usize, out: &Out) -> anyhow::Result<()> {
+    // Filtered by action after the read: the log is read newest first, so ask for more.
+    let want = if action.is_some() { limit.saturating_mul(20).max(1000) } else { limit };
+    let l = f.ports.audit.list(subject.as_deref(), want).await?;
+    let items: Vec<_> = l.items.into_iter().filter(|a| action.as_deref().is_none_or(|p| a.action.starts_with(p))).take(limit).collect();
+    out.print(&serde_json::json!({"audit": items, "malformed": l.malformed}), || {
+        let mut s = String::new();
+        for a in &items {
+            s.push_str(&format!(
+                "{}  {:<28} {:<30} {}{}\n",
+                reef_core::time::fmt_ts(&a.at),
+                a.action,
+                a.actor,
+                super::short(&a.subject),
+                a.reason.as_deref().map(|r| format!("  ({r})")).unwrap_or_default()
+            ));
+        }
+        if items.is_empty() {
+            s.push_str("(nothing audited)\n");
+        }
+        s
+    });
+    Ok(())
+}

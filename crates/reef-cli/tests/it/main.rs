@@ -5,5 +5,6 @@ mod common;
 mod deploy_files;
 mod engine;
 mod gateway;
+mod mcp;
 mod revenue;
 mod webhooks;

@@ -1,0 +1,323 @@
+//! REEF's MCP server driven by a client nobody here wrote: the official MCP TypeScript SDK
+//! (npm `@modelcontextprotocol/sdk`, installed in tests/mcp by scripts/test.sh), over stdio — as
+//! the CLI agent a real `reef serve` starts, and as `reef mcp` with an issued token — and over
+//! streamable HTTP on `reef serve`'s address.
+
+use crate::common::*;
+use serde_json::{json, Value};
+use std::process::Command;
+use std::time::Duration;
+
+/// tests/mcp with the SDK installed, or `None` (after saying SKIPPED) where npm could not fetch it.
+fn sdk() -> Option<std::path::PathBuf> {
+    let dir = root().join("tests/mcp");
+    if dir.join("node_modules/@modelcontextprotocol/sdk/package.json").exists() {
+        return Some(dir);
+    }
+    assert!(std::env::var("REEF_REQUIRE_MCP_SDK").is_err(), "REEF_REQUIRE_MCP_SDK is set but {} has no SDK installed", dir.display());
+    eprintln!("SKIPPED: the MCP TypeScript SDK is not installed in {} (run: cd tests/mcp && npm install)", dir.display());
+    None
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs the SDK client with `args`; returns its per-step results.
+fn client(e: &Env, sdk: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Vec<Value> {
+    let mut c = Command::new("node");
+    c.arg(sdk.join("client.mjs")).args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    // `stdio` mode starts `reef mcp` with this environment: the test's store and config.
+    c.env("REEF_DATA_DIR", e.dir.path()).env("REEF_CONFIG", e.dir.path().join("config.toml")).env("HOSTNAME", "testhost");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "client {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("client printed: {}", String::from_utf8_lossy(&out.stdout)));
+    v["results"].as_array().cloned().unwrap()
+}
+
+fn refused(r: &Value, code: &str) {
+    assert_eq!(r["ok"], false, "expected a refusal, got {r}");
+    assert_eq!(r["value"]["code"], code, "{r}");
+}
+
+fn tool_names(r: &Value) -> Vec<String> {
+    r["value"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+}
+
+fn task_json(e: &Env, id: &str) -> Value {
+    e.json(&["task", "show", id])["task"].clone()
+}
+
+fn add(e: &Env, args: &[&str]) -> String {
+    let mut a = vec!["task", "add"];
+    a.extend_from_slice(args);
+    e.json(&a)["_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn an_agent_reef_starts_splits_its_task_asks_for_approval_over_stdio_and_resumes_with_the_answer() {
+    let Some(sdk) = sdk() else { return };
+    let e = Env::new();
+    let out = e.dir.path().join("agent.log");
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n[memory]\nembedder = \"hashing\"\n\
+         [[executors]]\nname = \"claude\"\nkinds = [\"launch\"]\ncommand = [\"node\", {:?}, \"agent\"]\npass_env = [\"REEF_TEST_OUT\"]\n\
+         [[executors]]\nname = \"drafter\"\nkinds = [\"draft\"]\ncommand = [\"echo\", \"drafted\"]\n",
+        sdk.join("client.mjs").display().to_string()
+    ));
+    e.with_prices();
+    e.set_env("REEF_TEST_OUT", out.to_str().unwrap());
+    e.ok(&["memory", "remember", "Invoicely customers answer short, friendly launch emails with one link", "--product", "invoicely"]);
+    let id = add(&e, &["Launch Invoicely", "--type", "launch", "--agent", "kev", "--product", "invoicely", "--budget", "2"]);
+    let mut serve = e.serve("both", &[]);
+
+    assert!(wait_until(Duration::from_secs(60), || task_json(&e, &id)["status"] == "awaiting_approval"), "{:?}", e.tasks());
+    let log: Vec<Value> = std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let tools: Vec<&str> = log[0]["tools"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    for t in [
+        "create_task",
+        "task_status",
+        "add_comment",
+        "search_memory",
+        "remember",
+        "graph_neighbors",
+        "request_approval",
+        "ask_operator",
+        "report_progress",
+    ] {
+        assert!(tools.contains(&t), "{t} missing from {tools:?}");
+    }
+    assert!(!tools.contains(&"decide_approval"), "an agent's token never lists the operator's tools: {tools:?}");
+    assert_eq!(log[0]["status"], "running", "the agent sees its own task, running");
+    let asked = &log[1];
+    assert!(asked["hits"][0].as_str().unwrap().contains("short, friendly"), "search_memory found the seeded memory: {asked}");
+
+    // The subtask: the parent's product, a budget out of the parent's, run by its own agent.
+    let sub_id = asked["sub"]["task_id"].as_str().unwrap();
+    let sub = task_json(&e, sub_id);
+    assert_eq!(sub["parent_id"], id.as_str());
+    assert_eq!(sub["product"], "invoicely", "a subtask inherits its parent's product");
+    assert_eq!(sub["budget_usd"], 250_000, "$0.25 in micro-dollars: {sub}");
+    assert!(wait_until(Duration::from_secs(30), || task_json(&e, sub_id)["status"] == "done"), "{:?}", task_json(&e, sub_id));
+
+    // The approval is in the store, asked in-task, and the task released its lease.
+    let approvals = e.json(&["approvals"])["approvals"].as_array().cloned().unwrap();
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    let a = &approvals[0];
+    assert_eq!(
+        (a["status"].as_str(), a["action_class"].as_str(), a["in_task"].as_bool()),
+        (Some("pending"), Some("customer_message"), Some(true))
+    );
+    assert_eq!(a["requested_by"], "agent:kev");
+    assert_eq!(asked["ticket"]["ticket"], a["_id"], "the ticket the agent got is the request");
+    assert!(task_json(&e, &id)["lease"].is_null(), "parked without a lease");
+    let leftover: Vec<_> = std::fs::read_dir(e.dir.path().join("mcp")).map(|d| d.flatten().map(|f| f.path()).collect()).unwrap_or_default();
+    assert!(leftover.is_empty(), "the attempt's MCP config (with its token) is removed: {leftover:?}");
+
+    // Every call is in the audit log, attributed to the agent on its task.
+    let audit = e.json(&["audit", "--subject", &id, "--action", "mcp.", "--limit", "100"])["audit"].as_array().cloned().unwrap();
+    let actions: Vec<&str> = audit.iter().map(|x| x["action"].as_str().unwrap()).collect();
+    for t in ["mcp.task_status", "mcp.create_task", "mcp.search_memory", "mcp.report_progress", "mcp.request_approval"] {
+        assert!(actions.contains(&t), "{t} not audited: {actions:?}");
+    }
+    assert!(audit.iter().all(|x| x["actor"] == "agent:kev"), "{audit:?}");
+
+    // The operator approves; the task runs again and its agent reads the decision.
+    e.ok(&["approve", a["_id"].as_str().unwrap(), "--reason", "go ahead"]);
+    assert!(wait_until(Duration::from_secs(60), || task_json(&e, &id)["status"] == "done"), "{:?}", task_json(&e, &id));
+    let t = task_json(&e, &id);
+    assert_eq!(t["result"], "sent the launch email after approval");
+    let log = std::fs::read_to_string(&out).unwrap();
+    let resumed: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert!(resumed["comments"][0].as_str().unwrap().contains("customer_message approved by operator:tester"), "{resumed}");
+    sigterm(&mut serve);
+}
+
+#[test]
+fn over_http_and_stdio_calls_are_scoped_to_their_task_budgeted_policed_and_audited() {
+    let Some(sdk) = sdk() else { return };
+    let e = Env::new();
+    let port = free_port();
+    let op_token = "openclaw-0123456789abcdef0123456789";
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n[serve]\nlisten = \"127.0.0.1:{port}\"\n[memory]\nembedder = \"hashing\"\n[mcp]\noperators = [\"openclaw\"]\nmax_subtasks = 3\n"
+    ));
+    e.with_prices();
+    e.set_env("REEF_MCP_OPERATOR_OPENCLAW", op_token);
+    e.ok(&["memory", "remember", "The pricing page converts best with three tiers", "--product", "quickform"]);
+    let a = add(&e, &["Ship the pricing page", "--agent", "kev", "--product", "quickform", "--budget", "1"]);
+    let b = add(&e, &["Someone else's task", "--agent", "rex", "--product", "invoicely"]);
+    let deploy = add(&e, &["Deploy QuickForm", "--agent", "rex", "--product", "quickform", "--action-class", "production_deploy"]);
+    let token_a = e.ok(&["mcp", "token", &a]).trim().to_string();
+    let token_deploy = e.ok(&["mcp", "token", &deploy]).trim().to_string();
+    assert!(token_a.starts_with("reef_mcp_"));
+    // Only the HTTP endpoint: no worker runs (or fails) these tasks under the test.
+    let mut serve = e.serve("dispatcher", &[]);
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    assert!(wait_until(Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()));
+
+    let steps = json!([
+        {"list_tools": true},
+        {"tool": "create_task", "args": {"title": "Write the tier copy", "budget_usd": 0.4}},
+        {"tool": "create_task", "args": {"title": "Write the tier copy", "budget_usd": 0.4}},
+        {"tool": "create_task", "args": {"title": "Buy ads", "budget_usd": 5}},
+        {"tool": "create_task", "args": {"title": "Other product", "product": "invoicely"}},
+        {"tool": "task_status", "args": {"task_id": b}},
+        {"tool": "add_comment", "args": {"task_id": b, "body": "psst"}},
+        {"tool": "search_memory", "args": {"query": "pricing page tiers"}},
+        {"tool": "request_approval", "args": {"action_class": "legal", "summary": "Sign the reseller contract"}},
+        {"tool": "create_task", "args": {"title": "x", "budget": 1}},
+        {"tool": "add_comment", "args": {"body": "a\u{0}b"}},
+        {"tool": "decide_approval", "args": {"approval_id": "x", "decision": "approve"}},
+        {"tool": "request_approval", "args": {"action_class": "public_post", "summary": "Post the launch on X"}},
+        {"read": "reef://task"},
+        {"read": "reef://caps"},
+    ]);
+    let r = client(&e, &sdk, &["http", &url, &token_a, &steps.to_string()], &[]);
+    let tools = tool_names(&r[0]);
+    assert!(tools.contains(&"request_approval".to_string()) && !tools.contains(&"decide_approval".to_string()), "{tools:?}");
+    assert_eq!(r[1]["ok"], true, "{}", r[1]);
+    let sub = r[1]["value"]["task_id"].as_str().unwrap().to_string();
+    assert_eq!((r[1]["value"]["product"].as_str(), r[1]["value"]["parent_id"].as_str()), (Some("quickform"), Some(a.as_str())));
+    assert_eq!(
+        (r[2]["value"]["task_id"].as_str(), r[2]["value"]["created"].as_bool()),
+        (Some(sub.as_str()), Some(false)),
+        "asked twice, made once"
+    );
+    refused(&r[3], "over_budget");
+    assert!(r[3]["value"]["message"].as_str().unwrap().contains("$0.60 of $1.00"), "names what is left: {}", r[3]);
+    refused(&r[4], "policy");
+    refused(&r[5], "out_of_scope");
+    refused(&r[6], "out_of_scope");
+    assert!(r[7]["value"]["hits"][0]["content"].as_str().unwrap().contains("three tiers"), "{}", r[7]);
+    refused(&r[8], "policy");
+    refused(&r[9], "invalid");
+    assert!(r[9]["value"]["message"].as_str().unwrap().contains("unknown field `budget`"), "{}", r[9]);
+    refused(&r[10], "invalid");
+    refused(&r[11], "out_of_scope");
+    assert_eq!(r[12]["ok"], true, "{}", r[12]);
+    let ticket = r[12]["value"]["ticket"].as_str().unwrap().to_string();
+    assert_eq!(r[13]["value"]["id"], a.as_str());
+    assert_eq!(r[13]["value"]["budget"]["left_usd"], 0.6, "{}", r[13]);
+    assert!(r[14]["value"]["caps_today"].as_array().unwrap().iter().any(|c| c["scope"].as_str().unwrap().starts_with("global:day:")));
+
+    // In the store: no worker held the task, so it waits at once, and B was never touched.
+    assert_eq!(task_json(&e, &a)["status"], "awaiting_approval");
+    let ap = e.json(&["approvals"])["approvals"].as_array().cloned().unwrap();
+    assert!(ap.iter().any(|x| x["_id"] == ticket.as_str() && x["action_class"] == "public_post" && x["task_id"] == a.as_str()), "{ap:?}");
+    assert!(task_json(&e, &b)["comments"].as_array().is_none_or(|c| c.is_empty()), "nothing written to another task");
+    let refusals = e.json(&["audit", "--subject", &a, "--action", "mcp.", "--limit", "100"])["audit"].as_array().cloned().unwrap();
+    let refused_actions: Vec<&str> =
+        refusals.iter().filter(|x| x["action"].as_str().unwrap().ends_with(".refused")).map(|x| x["action"].as_str().unwrap()).collect();
+    for t in ["mcp.create_task.refused", "mcp.task_status.refused", "mcp.add_comment.refused", "mcp.request_approval.refused"] {
+        assert!(refused_actions.contains(&t), "{t} not audited: {refused_actions:?}");
+    }
+    let over = refusals.iter().find(|x| x["action"] == "mcp.create_task.refused" && x["new"]["code"] == "over_budget").unwrap();
+    assert!(over["reason"].as_str().unwrap().contains("budget"), "{over}");
+    let events = e.json(&["events", "--kind", "mcp.refused", "--subject", &a, "--limit", "50"])["events"].as_array().cloned().unwrap();
+    assert!(events.iter().any(|x| x["data"]["code"] == "over_budget"), "{events:?}");
+
+    // A subtask of a gated task may not be less guarded than it; a fourth subtask is one too many.
+    let r = client(
+        &e,
+        &sdk,
+        &[
+            "http",
+            &url,
+            &token_deploy,
+            &json!([
+                {"tool": "create_task", "args": {"title": "Just build it", "action_class": "build"}},
+                {"tool": "create_task", "args": {"title": "Deploy step 1", "budget_usd": 0.01}},
+                {"tool": "create_task", "args": {"title": "Deploy step 2", "budget_usd": 0.01}},
+                {"tool": "create_task", "args": {"title": "Deploy step 3", "budget_usd": 0.01}},
+                {"tool": "create_task", "args": {"title": "Deploy step 4", "budget_usd": 0.01}},
+            ])
+            .to_string(),
+        ],
+        &[],
+    );
+    refused(&r[0], "policy");
+    assert!(r[0]["value"]["message"].as_str().unwrap().contains("less guarded"), "{}", r[0]);
+    assert_eq!(r[1]["value"]["action_class"], "production_deploy", "a subtask inherits its parent's approval policy: {}", r[1]);
+    assert_eq!((r[2]["ok"].as_bool(), r[3]["ok"].as_bool()), (Some(true), Some(true)));
+    refused(&r[4], "policy");
+
+    // No token, or a made-up one: 401 before the protocol.
+    let r = client(&e, &sdk, &["http", &url, "", &json!([{"list_tools": true}]).to_string()], &[]);
+    assert!(r[0]["connect_error"].as_str().unwrap().contains("401") || r[0]["status"] == 401, "{:?}", r[0]);
+    let r = client(&e, &sdk, &["http", &url, "reef_mcp_0000", &json!([{"list_tools": true}]).to_string()], &[]);
+    assert!(r[0]["connect_error"].is_string(), "{:?}", r[0]);
+
+    // stdio, `reef mcp` with the same token: the same rules.
+    let reef = env!("CARGO_BIN_EXE_reef");
+    let steps = json!([{"list_tools": true}, {"tool": "task_status", "args": {"task_id": sub}}, {"tool": "task_status", "args": {"task_id": b}}, {"tool": "add_comment", "args": {"task_id": sub, "body": "Use the three-tier layout."}}]);
+    let r = client(&e, &sdk, &["stdio", reef, &steps.to_string()], &[("REEF_MCP_TOKEN", &token_a)]);
+    assert!(tool_names(&r[0]).contains(&"create_task".to_string()));
+    assert_eq!(r[1]["value"]["id"], sub.as_str(), "a task token reads the subtasks below it: {}", r[1]);
+    refused(&r[2], "out_of_scope");
+    assert_eq!(r[3]["ok"], true, "{}", r[3]);
+    assert_eq!(task_json(&e, &sub)["comments"][0]["author"], "agent:kev");
+
+    // OpenClaw, with its own operator token: sees the inbox, decides, and the task moves on.
+    let steps = json!([
+        {"list_tools": true},
+        {"tool": "list_approvals"},
+        {"tool": "decide_approval", "args": {"approval_id": ticket, "decision": "reject"}},
+        {"tool": "decide_approval", "args": {"approval_id": ticket, "decision": "reject", "reason": "Not before the pricing page ships"}},
+        {"tool": "request_approval", "args": {"action_class": "x", "summary": "y"}},
+    ]);
+    let r = client(&e, &sdk, &["http", &url, op_token, &steps.to_string()], &[]);
+    let tools = tool_names(&r[0]);
+    assert!(tools.contains(&"decide_approval".to_string()) && !tools.contains(&"ask_operator".to_string()), "{tools:?}");
+    assert!(r[1]["value"]["approvals"].as_array().unwrap().iter().any(|x| x["id"] == ticket.as_str()));
+    refused(&r[2], "invalid");
+    assert_eq!(r[3]["value"]["status"], "rejected", "{}", r[3]);
+    refused(&r[4], "out_of_scope");
+    // An in-task request: rejected means "not that", and the agent gets its task back with the reason.
+    let t = task_json(&e, &a);
+    assert_eq!(t["status"], "pending", "{t}");
+    assert!(t["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["body"].as_str().unwrap().contains("public_post rejected by operator:openclaw (mcp): Not before")));
+    let decided = e.json(&["audit", "--subject", &ticket, "--limit", "10"])["audit"].as_array().cloned().unwrap();
+    assert!(decided.iter().any(|x| x["action"] == "approval.decide" && x["actor"] == "operator:openclaw (mcp)"), "{decided:?}");
+    sigterm(&mut serve);
+}
+
+#[test]
+fn a_question_to_the_operator_parks_the_task_until_reef_answer() {
+    let Some(sdk) = sdk() else { return };
+    let e = Env::new();
+    e.write_config("[memory]\nembedder = \"hashing\"\n");
+    let id = add(&e, &["Pick a launch date", "--agent", "kev", "--backlog"]);
+    let token = e.ok(&["mcp", "token", &id]).trim().to_string();
+    let reef = env!("CARGO_BIN_EXE_reef");
+    let steps = json!([{"tool": "ask_operator", "args": {"question": "Launch on Monday or Thursday?"}}, {"tool": "report_progress", "args": {"message": "waiting", "percent": 101}}]);
+    let r = client(&e, &sdk, &["stdio", reef, &steps.to_string()], &[("REEF_MCP_TOKEN", &token)]);
+    assert_eq!(r[0]["value"]["status"], "needs_human", "{}", r[0]);
+    refused(&r[1], "invalid");
+    let t = task_json(&e, &id);
+    assert_eq!(t["status"], "needs_human");
+    assert_eq!(t["comments"][0]["body"], "[question] Launch on Monday or Thursday?");
+    let ev = e.json(&["events", "--kind", "task.question", "--limit", "5"])["events"].as_array().cloned().unwrap();
+    assert_eq!(ev[0]["data"]["alert"], true, "a question raises an alert (notification, webhooks): {ev:?}");
+    e.ok(&["answer", &id, "Thursday"]);
+    let t = task_json(&e, &id);
+    assert_eq!(t["status"], "pending");
+    assert_eq!(t["comments"][1]["body"], "[answer] Thursday");
+    // `reef mcp` refuses to start without a valid token.
+    let out = e.cmd().args(["mcp"]).env("REEF_MCP_TOKEN", "reef_mcp_forged").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown or revoked token"), "{}", String::from_utf8_lossy(&out.stderr));
+}
