@@ -86,7 +86,9 @@ if (mode === "stdio") {
     const found = parse(await client.callTool({ name: "search_memory", arguments: { query: "launch email tone for invoicely customers", k: 3 } }));
     await client.callTool({ name: "report_progress", arguments: { message: "split the work; drafting", percent: 30 } });
     const ticket = parse(await client.callTool({ name: "request_approval", arguments: { action_class: "customer_message", summary: "Send the launch email to 212 Invoicely customers" } }));
-    log("asked", { sub, hits: found.hits.map((h) => h.content), ticket });
+    log("asked", { sub, hits: found.hits.map((h) => h.content), ticket, pid: process.pid });
+    // An agent that ignores "end your turn": REEF must stop it after the grace and park the task.
+    if (process.env.REEF_TEST_STUBBORN) await new Promise(() => setInterval(() => {}, 1000));
     await client.close();
     console.log(JSON.stringify({ result: "waiting for approval " + ticket.ticket }));
   }

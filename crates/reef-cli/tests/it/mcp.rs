@@ -143,6 +143,34 @@ fn an_agent_reef_starts_splits_its_task_asks_for_approval_over_stdio_and_resumes
 }
 
 #[test]
+fn an_agent_that_keeps_working_after_asking_is_stopped_after_the_grace_and_its_task_parked() {
+    let Some(sdk) = sdk() else { return };
+    let e = Env::new();
+    let out = e.dir.path().join("agent.log");
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n[memory]\nembedder = \"hashing\"\n[mcp]\npark_grace_secs = 1\n\
+         [[executors]]\nname = \"claude\"\nkinds = [\"launch\"]\ncommand = [\"node\", {:?}, \"agent\"]\npass_env = [\"REEF_TEST_OUT\", \"REEF_TEST_STUBBORN\"]\ntimeout_seconds = 300\n",
+        sdk.join("client.mjs").display().to_string()
+    ));
+    e.with_prices();
+    e.set_env("REEF_TEST_OUT", out.to_str().unwrap());
+    e.set_env("REEF_TEST_STUBBORN", "1");
+    let id = add(&e, &["Launch Invoicely", "--type", "launch", "--agent", "kev", "--product", "invoicely"]);
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(60), || task_json(&e, &id)["status"] == "awaiting_approval"), "{:?}", e.tasks());
+    let log = std::fs::read_to_string(&out).unwrap();
+    let asked: Value = serde_json::from_str(log.lines().find(|l| l.contains("\"asked\"")).unwrap()).unwrap();
+    let pid = asked["pid"].as_i64().unwrap() as i32;
+    assert!(
+        wait_until(Duration::from_secs(10), || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()),
+        "the agent that would not stop was stopped"
+    );
+    assert!(task_json(&e, &id)["lease"].is_null());
+    assert_eq!(e.json(&["approvals"])["approvals"][0]["status"], "pending");
+    sigterm(&mut serve);
+}
+
+#[test]
 fn over_http_and_stdio_calls_are_scoped_to_their_task_budgeted_policed_and_audited() {
     let Some(sdk) = sdk() else { return };
     let e = Env::new();
