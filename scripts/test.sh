@@ -75,11 +75,14 @@ ensure_rust_components rustfmt clippy
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The binaries first: the MCP tests also drive the app's own `reef-app mcp`.
+cargo build --locked -p reef-app -p reef-cli
+export REEF_REQUIRE_APP_BIN=1
+
 step "cargo test (workspace)"
 cargo test --workspace --locked -- --show-output
 
 step "desktop app end to end (real window under Xvfb, WebKitWebDriver)"
-cargo build --locked -p reef-app -p reef-cli
 (cd tests/e2e && npm install --no-audit --no-fund --silent)
 export REEF_SCREENSHOTS="${REEF_SCREENSHOTS:-$PWD/target/screenshots}"
 xvfb-run -a -s "-screen 0 1440x900x24" dbus-run-session -- node --test --test-concurrency=1 tests/e2e/app.test.mjs

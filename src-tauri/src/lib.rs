@@ -72,9 +72,37 @@ pub fn started() -> std::time::Instant {
     *STARTED.get_or_init(std::time::Instant::now)
 }
 
+fn mcp_stdio() -> i32 {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let config = std::env::var_os("REEF_CONFIG").map(std::path::PathBuf::from);
+    let served = rt.block_on(async {
+        let f = reef_store::host::open_factory(config.as_deref()).await?;
+        reef_mcp::stdio(&f).await
+    });
+    match served {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
 pub fn run() {
     started();
     let filter = tracing_subscriber::EnvFilter::try_from_env("REEF_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    if std::env::args().nth(1).as_deref() == Some("mcp") {
+        // `reef-app mcp`: the CLI agents the in-app engine starts reach REEF's tools through the
+        // app's own binary (no window), so an installed app needs no separate `reef`.
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+        std::process::exit(mcp_stdio());
+    }
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
     let builder = specta_builder();
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -1,5 +1,5 @@
 //! What `reef serve` answers over HTTP: the Stripe webhook, signed approve / reject links, and
-//! the MCP endpoint (`/mcp`, see `crate::mcp`).
+//! the MCP endpoint (`/mcp`, see the reef-mcp crate).
 //! Invariant: nothing in a request is read before its signature is verified; Stripe is told to
 //! retry only when REEF failed (a store error), never for a request REEF refused; a link decides
 //! only on POST (previews fetch with GET) and only once.
@@ -146,7 +146,7 @@ async fn decide(State(d): State<Deps>, Form(q): Form<Params>) -> (StatusCode, Ht
 pub async fn run(factory: Factory, addr: std::net::SocketAddr, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} (serve.listen): {e}"))?;
     tracing::info!(%addr, "HTTP: POST /webhooks/stripe, /decide, /mcp");
-    let app = router(factory.clone()).merge(crate::mcp::http_service(&factory, shutdown.clone()));
+    let app = router(factory.clone()).merge(reef_mcp::http_service(&factory, shutdown.clone()));
     axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;
     Ok(())
 }

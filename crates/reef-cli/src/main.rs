@@ -2,7 +2,6 @@
 
 mod cmd;
 mod http;
-mod mcp;
 mod setup;
 
 use clap::{Parser, Subcommand};
@@ -223,8 +222,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Status => cmd::status::run(&f, &out).await,
         Command::Audit { subject, action, limit } => cmd::events::audit(&f, subject, action, limit, &out).await,
-        Command::Mcp { cmd: None } => mcp::stdio(&f).await,
-        Command::Mcp { cmd: Some(McpCmd::Token { task, agent, hours }) } => mcp::issue(&f, &task, agent, hours, &out).await,
+        Command::Mcp { cmd: None } => reef_mcp::stdio(&f).await,
+        Command::Mcp { cmd: Some(McpCmd::Token { task, agent, hours }) } => cmd::mcp::issue(&f, &task, agent, hours, &out).await,
         Command::Answer { task, answer } => cmd::approval::answer(&f, &task, &answer, &out).await,
         Command::Task(t) => cmd::task::run(t, &f, &out).await,
         Command::Approve(a) => cmd::approval::decide(&f, reef_core::Decision::Approve, a, &out).await,

@@ -148,20 +148,17 @@ pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> Result<Arc<reef_
 }
 
 /// How CLI agents start `reef mcp` for their task: the `reef` binary (configured, else the one
-/// beside this program, else on PATH) and what it needs to open this factory's config and store.
+/// beside this program, else this program itself — `reef-app mcp` serves the same tools) and what
+/// it needs to open this factory's config and store.
 /// Outward secrets (gateway key, Stripe, webhooks, links, operator tokens) are never passed: a
 /// task's tool server does not read them.
 pub fn mcp_launch(cfg: &Config, config_file: Option<&Path>) -> reef_core::engine::cli::McpLaunch {
     let exe = std::env::current_exe().ok();
     let command = cfg.mcp.command.clone().unwrap_or_else(|| {
         exe.as_ref()
-            .and_then(|e| {
-                if e.file_name().is_some_and(|n| n == "reef") {
-                    Some(e.clone())
-                } else {
-                    e.parent().map(|d| d.join("reef")).filter(|p| p.exists())
-                }
-            })
+            .map(|e| if e.file_name().is_some_and(|n| n == "reef") { e.clone() } else { e.with_file_name("reef") })
+            .filter(|p| p.exists())
+            .or(exe.clone())
             .unwrap_or_else(|| PathBuf::from("reef"))
     });
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();

@@ -10,6 +10,7 @@ pub mod control;
 pub mod demo;
 pub mod events;
 pub mod knowledge;
+pub mod mcp;
 pub mod revenue;
 pub mod schedule;
 pub mod secret;

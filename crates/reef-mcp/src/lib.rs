@@ -1,6 +1,7 @@
 //! REEF's MCP server: `reef_core::toolbox` spoken over MCP with the official Rust SDK (rmcp), on
-//! stdio (`reef mcp`, for the CLI agents REEF starts) and streamable HTTP (`/mcp` on `reef serve`'s
-//! address, for long-running clients such as OpenClaw). Wiring only: every rule is the toolbox's.
+//! stdio (`reef mcp`, and `reef-app mcp`, for the CLI agents REEF starts) and streamable HTTP
+//! (`/mcp` on `reef serve`'s address, feature `http`, for long-running clients such as OpenClaw).
+//! Wiring only: every rule is the toolbox's.
 //!
 //! Invariant: every request is authenticated afresh — the stdio server with the token it was
 //! started with, the HTTP server with the request's own `Authorization: Bearer` header.
@@ -11,6 +12,7 @@ use rmcp::model::*;
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
 use std::sync::Arc;
+#[cfg(feature = "http")]
 use tokio_util::sync::CancellationToken;
 
 const INSTRUCTIONS: &str = "REEF is the control plane of this agentic factory. Your token speaks for one task: split it with create_task, \
@@ -34,7 +36,12 @@ impl ReefMcp {
         if let Some(t) = &self.token {
             return t.clone();
         }
-        ctx.extensions.get::<axum::http::request::Parts>().and_then(|p| bearer(&p.headers)).unwrap_or_default()
+        #[cfg(feature = "http")]
+        if let Some(p) = ctx.extensions.get::<axum::http::request::Parts>() {
+            return bearer(&p.headers).unwrap_or_default();
+        }
+        let _ = ctx;
+        String::new()
     }
 
     async fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
@@ -42,6 +49,7 @@ impl ReefMcp {
     }
 }
 
+#[cfg(feature = "http")]
 fn bearer(h: &axum::http::HeaderMap) -> Option<String> {
     let v = h.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(|t| t.trim().to_string())
@@ -136,31 +144,11 @@ pub async fn stdio(f: &Factory) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `reef mcp token`: a task token for an agent REEF did not start (a long-running one working on
-/// a task), attributed to the task's agent unless another is named.
-pub async fn issue(f: &Factory, task: &str, agent: Option<String>, hours: u64, out: &crate::cmd::Out) -> anyhow::Result<()> {
-    let t = crate::cmd::task::resolve(f, task).await?;
-    if t.status.is_terminal() {
-        anyhow::bail!("task {} is {}: there is nothing left to act on", t.id, t.status);
-    }
-    let agent = match agent.or(t.assigned_to.clone()) {
-        Some(a) if f.live().await?.agent(&a).is_some() => a,
-        Some(a) => anyhow::bail!("there is no agent {a:?}"),
-        None => anyhow::bail!("task {} has no agent yet: name one with --agent", t.id),
-    };
-    if !(1..=24 * 30).contains(&hours) {
-        anyhow::bail!("--hours {hours} is outside 1..720");
-    }
-    let token = toolbox::issue_token(f, &t.id, &agent, std::time::Duration::from_secs(hours * 3600)).await?;
-    let who = format!("operator:{}", f.config.operator);
-    f.audit(&who, "mcp.token.issue", &t.id, serde_json::Value::Null, serde_json::json!({"agent": agent, "hours": hours}), None).await?;
-    out.print(&serde_json::json!({"token": token, "task": t.id, "agent": agent, "hours": hours}), || token.clone());
-    Ok(())
-}
-
 /// The `/mcp` endpoint for `reef serve`: rejects a request without a valid bearer token with 401
 /// before it reaches the protocol.
+#[cfg(feature = "http")]
 pub fn http_service(f: &Factory, shutdown: CancellationToken) -> axum::Router {
+    use axum::response::IntoResponse;
     use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
     use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
     let tb = toolbox(f);
@@ -188,5 +176,3 @@ pub fn http_service(f: &Factory, shutdown: CancellationToken) -> axum::Router {
     };
     axum::Router::new().nest_service("/mcp", service).layer(axum::middleware::from_fn(auth))
 }
-
-use axum::response::IntoResponse;
