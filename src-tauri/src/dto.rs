@@ -147,6 +147,29 @@ pub struct NewTaskDto {
 }
 
 #[derive(Debug, Clone, Serialize, Type)]
+pub struct QuestionDto {
+    pub task_id: String,
+    pub title: String,
+    pub product: Option<String>,
+    pub question: String,
+    pub asked_by: String,
+    pub asked_at: String,
+}
+
+impl From<&reef_core::factory::Question> for QuestionDto {
+    fn from(q: &reef_core::factory::Question) -> Self {
+        Self {
+            task_id: q.task_id.clone(),
+            title: q.title.clone(),
+            product: q.product.clone(),
+            question: q.question.clone(),
+            asked_by: q.asked_by.clone(),
+            asked_at: reef_core::time::fmt_ts(&q.asked_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
 pub struct ApprovalDto {
     pub id: String,
     pub task_id: String,

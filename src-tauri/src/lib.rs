@@ -31,6 +31,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::tasks::comment_task,
             commands::approvals::list_approvals,
             commands::approvals::decide_approval,
+            commands::approvals::list_questions,
+            commands::approvals::answer_question,
             commands::agents::list_agents,
             commands::agents::set_agent_hold,
             commands::agents::agent_outcomes,

@@ -1,4 +1,4 @@
-//! Native notifications for what needs the operator: new approval requests, budget alerts at
+//! Native notifications for what needs the operator: new approval requests and agents' questions, budget alerts at
 //! 80/100 %, failed tasks, stuck agents. Each is shown once per thing it is about.
 
 use reef_core::factory::Factory;
@@ -43,7 +43,7 @@ impl Prefs {
     /// Whether an event of `kind` may notify.
     pub fn allows(&self, kind: &str) -> bool {
         match kind {
-            "approval.requested" | "approval.expired" => self.approvals,
+            "approval.requested" | "approval.expired" | "task.question" => self.approvals,
             "budget.alert" | "budget.cap_reached" => self.budget,
             "task.failed" => self.failures,
             "task.stuck" => self.stuck,
@@ -72,6 +72,9 @@ pub fn message_for(e: &Event) -> Option<(String, String)> {
         "budget.cap_reached" => Some(("Agent held at its cap".into(), e.subject.clone().unwrap_or_default())),
         "task.failed" => Some(("Task failed".into(), d["error"].as_str().unwrap_or("see the task").chars().take(160).collect())),
         "task.stuck" => Some(("Agent stuck".into(), d["reason"].as_str().unwrap_or("no progress").to_string())),
+        "task.question" => {
+            Some(("An agent asks".into(), d["question"].as_str().unwrap_or("a task waits for your answer").chars().take(160).collect()))
+        }
         "approval.expired" => Some(("Approval expired".into(), "A request expired unanswered; its task was cancelled.".into())),
         _ => None,
     }
@@ -128,6 +131,11 @@ mod tests {
             .contains("$32.00 of $40.00"));
         assert!(message_for(&ev("task.done", serde_json::json!({}))).is_none());
         assert!(message_for(&ev("task.failed", serde_json::json!({"error": "boom"}))).is_some());
+        assert_eq!(
+            message_for(&ev("task.question", serde_json::json!({"question": "Monday or Thursday?"}))).unwrap(),
+            ("An agent asks".to_string(), "Monday or Thursday?".to_string())
+        );
+        assert!(!Prefs { approvals: false, ..Prefs::default() }.allows("task.question"), "questions follow the approvals switch");
     }
 
     #[test]

@@ -250,6 +250,42 @@ test("approving in the inbox moves the task back to the queue", async () => {
   await browser.waitUntil(async () => (await browser.$$("[data-approval]")).length === 1, { timeout: 10000 });
 });
 
+// An agent's question (MCP ask_operator, sent here over `reef mcp`'s stdio as JSON-RPC lines).
+function ask(taskId, question) {
+  const token = execFileSync(reef, ["mcp", "token", taskId], { env }).toString().trim();
+  return new Promise((ok, fail) => {
+    const p = spawn(reef, ["mcp"], { env: { ...env, REEF_MCP_TOKEN: token }, stdio: ["pipe", "pipe", "inherit"] });
+    let out = "";
+    p.stdout.on("data", (d) => {
+      out += d.toString();
+      const answer = out.split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((m) => m.id === 2);
+      if (answer) { p.stdin.end(); ok(answer.result); }
+    });
+    p.on("exit", (code) => fail(new Error(`reef mcp exited ${code}: ${out}`)));
+    const send = (m) => p.stdin.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\n");
+    send({ id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "e2e", version: "1" } } });
+    send({ method: "notifications/initialized" });
+    send({ id: 2, method: "tools/call", params: { name: "ask_operator", arguments: { question } } });
+  });
+}
+
+test("an agent's question is answered in the inbox and its task goes back to its agent", async () => {
+  const t = cli("task", "add", "Pick a launch date", "--agent", "kev", "--backlog");
+  const r = await ask(t._id, "Launch QuickForm on Monday or Thursday?");
+  assert.equal(r.structuredContent.status, "needs_human");
+  await open("approvals");
+  const card = await browser.$(`[data-question="${t._id}"]`);
+  await card.waitForExist({ timeout: 10000, timeoutMsg: "the question did not reach the inbox" });
+  assert.match(await card.getText(), /Monday or Thursday/);
+  await shot("approvals-question");
+  await (await card.$("input.answer")).setValue("Thursday, after the newsletter");
+  await (await card.$("button.primary")).click();
+  await browser.waitUntil(() => cli("task", "show", t._id).task.status === "pending", { timeout: 10000, timeoutMsg: "task not back in the queue" });
+  const comments = cli("task", "show", t._id).task.comments.map((c) => c.body);
+  assert.deepEqual(comments, ["[question] Launch QuickForm on Monday or Thursday?", "[answer] Thursday, after the newsletter"]);
+  await browser.waitUntil(async () => !(await browser.$(`[data-question="${t._id}"]`).isExisting()), { timeout: 10000 });
+});
+
 test("a task created elsewhere appears through an event", async () => {
   await open("tasks");
   const t = cli("task", "add", "Created by another process", "--agent", "scout");

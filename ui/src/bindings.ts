@@ -17,6 +17,8 @@ export const commands = {
 	commentTask: (id: string, body: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("comment_task", { id, body })),
 	listApprovals: (pendingOnly: boolean) => typedError<ApprovalDto[], AppError>(__TAURI_INVOKE("list_approvals", { pendingOnly })),
 	decideApproval: (id: string, decision: DecisionDto, reason: string | null) => typedError<ApprovalDto, AppError>(__TAURI_INVOKE("decide_approval", { id, decision, reason })),
+	listQuestions: () => typedError<QuestionDto[], AppError>(__TAURI_INVOKE("list_questions")),
+	answerQuestion: (taskId: string, answer: string) => typedError<null, AppError>(__TAURI_INVOKE("answer_question", { taskId, answer })),
 	listAgents: () => typedError<AgentDto[], AppError>(__TAURI_INVOKE("list_agents")),
 	/**  `hold`: "pause", "stop", or null to resume; `agent` null for the whole factory. */
 	setAgentHold: (agent: string | null, hold: string | null) => typedError<null, AppError>(__TAURI_INVOKE("set_agent_hold", { agent, hold })),
@@ -323,6 +325,15 @@ export type ProductDto = {
 	name: string,
 	status: string,
 	deploy_target: string | null,
+};
+
+export type QuestionDto = {
+	task_id: string,
+	title: string,
+	product: string | null,
+	question: string,
+	asked_by: string,
+	asked_at: string,
 };
 
 /**  The operator asked to quit while this app runs the engine; the window asks to confirm. */

@@ -23,6 +23,17 @@ pub struct Factory {
     pub(crate) live_cache: Arc<crate::live::LiveCache>,
 }
 
+/// An agent's question to the operator, waiting for an answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Question {
+    pub task_id: String,
+    pub title: String,
+    pub product: Option<String>,
+    pub question: String,
+    pub asked_by: String,
+    pub asked_at: Timestamp,
+}
+
 /// One cap and how much of it is used, for `reef status` and the overview.
 #[derive(Debug, Clone, Serialize)]
 pub struct CapUse {
@@ -188,6 +199,36 @@ impl Factory {
         .await?;
         self.event("task.answered", who, Some(task_id), serde_json::json!({"by": who})).await?;
         Ok(t)
+    }
+
+    /// Agents' questions waiting for the operator (MCP `ask_operator`): tasks in needs_human whose
+    /// latest question has no answer yet, oldest first.
+    pub async fn open_questions(&self, limit: usize) -> StoreResult<Vec<Question>> {
+        let l = self
+            .ports
+            .tasks
+            .list(&TaskQuery { status: Some(vec![TaskStatus::NeedsHuman]), limit: Some(limit), ..Default::default() })
+            .await?;
+        let mut v: Vec<Question> = l
+            .items
+            .into_iter()
+            .filter_map(|t| {
+                let (i, c) = t.comments.iter().enumerate().rev().find(|(_, c)| c.body.starts_with(crate::toolbox::QUESTION_PREFIX))?;
+                if t.comments[i + 1..].iter().any(|c| c.body.starts_with(ANSWER_PREFIX)) {
+                    return None;
+                }
+                Some(Question {
+                    task_id: t.id.clone(),
+                    title: t.title.clone(),
+                    product: t.product.clone(),
+                    question: c.body[crate::toolbox::QUESTION_PREFIX.len()..].to_string(),
+                    asked_by: c.author.clone(),
+                    asked_at: c.at,
+                })
+            })
+            .collect();
+        v.sort_by_key(|q| q.asked_at);
+        Ok(v)
     }
 
     /// The scopes (with caps in force) that one LLM call by `agent` for `task` must fit in.

@@ -1,4 +1,4 @@
-//! The approvals inbox.
+//! The approvals inbox, with the agents' questions waiting for an answer.
 
 use crate::dto::*;
 use crate::error::AppResult;
@@ -30,4 +30,19 @@ pub async fn decide_approval(
     };
     let a = f.decide(&id, d, &state.operator()?, reason.as_deref().filter(|r| !r.trim().is_empty())).await?;
     Ok((&a).into())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_questions(state: State<'_, AppState>) -> AppResult<Vec<QuestionDto>> {
+    let f = state.factory()?;
+    Ok(f.open_questions(500).await?.iter().map(Into::into).collect())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn answer_question(state: State<'_, AppState>, task_id: String, answer: String) -> AppResult<()> {
+    let f = state.factory()?;
+    f.answer(&task_id, &state.operator()?, &answer).await?;
+    Ok(())
 }
