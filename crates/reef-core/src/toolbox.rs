@@ -976,7 +976,13 @@ impl Toolbox {
             in_task: true,
         };
         let ap = f.ports.approvals.request(req, now).await?;
-        self.park(&t, TaskStatus::AwaitingApproval, json!({"kind": "approval", "ticket": ap.id, "at": fmt_ts(&now)}), None).await?;
+        self.park(
+            &t,
+            TaskStatus::AwaitingApproval,
+            json!({"kind": "approval", "ticket": ap.id, "at": fmt_ts(&now), "attempt": t.attempts}),
+            None,
+        )
+        .await?;
         f.event(
             "approval.requested",
             &c.actor(),
@@ -998,7 +1004,7 @@ impl Toolbox {
         self.park(
             &t,
             TaskStatus::NeedsHuman,
-            json!({"kind": "question", "ticket": ticket, "question": a.question, "at": fmt_ts(&now)}),
+            json!({"kind": "question", "ticket": ticket, "question": a.question, "at": fmt_ts(&now), "attempt": t.attempts}),
             Some(&reason),
         )
         .await?;
@@ -1064,18 +1070,24 @@ fn memory_err(e: crate::memory::MemoryError) -> ToolError {
     }
 }
 
-/// The wait an agent asked for while its attempt ran, if any (for the worker).
-pub async fn waiting(f: &Factory, task_id: &str) -> StoreResult<Option<(Value, Timestamp)>> {
-    Ok(f.ports.settings.get(&format!("{WAIT_KEY}{task_id}")).await?.map(|v| {
-        let at = v["at"].as_str().and_then(|s| parse_ts(s).ok()).unwrap_or_else(|| f.now());
-        (v, at)
-    }))
+/// The wait an agent asked for during this attempt, if any (for the worker). One left by an
+/// earlier attempt (REEF was killed before it parked the task) is dropped: this attempt's agent
+/// has seen the request in its task and asks again if it still needs to.
+pub async fn waiting(f: &Factory, task_id: &str, attempt: u32) -> StoreResult<Option<(Value, Timestamp)>> {
+    let key = format!("{WAIT_KEY}{task_id}");
+    let Some(v) = f.ports.settings.get(&key).await? else { return Ok(None) };
+    if v["attempt"].as_u64() != Some(attempt as u64) {
+        f.ports.settings.delete(&key).await?;
+        return Ok(None);
+    }
+    let at = v["at"].as_str().and_then(|s| parse_ts(s).ok()).unwrap_or_else(|| f.now());
+    Ok(Some((v, at)))
 }
 
 /// Parks a task whose agent asked for an approval or a person during its attempt: releases the
 /// lease into awaiting_approval / needs_human. Returns whether there was anything to park.
 pub async fn park_after_attempt(f: &Factory, task: &Task, lease_token: &str) -> StoreResult<bool> {
-    let Some((marker, _)) = waiting(f, &task.id).await? else { return Ok(false) };
+    let Some((marker, _)) = waiting(f, &task.id, task.attempts).await? else { return Ok(false) };
     let now = f.now();
     let ticket = marker["ticket"].as_str().unwrap_or_default().to_string();
     match marker["kind"].as_str() {

@@ -171,6 +171,38 @@ fn an_agent_that_keeps_working_after_asking_is_stopped_after_the_grace_and_its_t
 }
 
 #[test]
+fn reef_killed_after_the_agent_asked_resumes_once_with_the_decision_and_does_the_work_once() {
+    let Some(sdk) = sdk() else { return };
+    let e = Env::new();
+    let out = e.dir.path().join("agent.log");
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n[memory]\nembedder = \"hashing\"\n\
+         [[executors]]\nname = \"claude\"\nkinds = [\"launch\"]\ncommand = [\"node\", {:?}, \"agent\"]\npass_env = [\"REEF_TEST_OUT\", \"REEF_TEST_STUBBORN\"]\n\
+         [[executors]]\nname = \"drafter\"\nkinds = [\"draft\"]\ncommand = [\"echo\", \"drafted\"]\n",
+        sdk.join("client.mjs").display().to_string()
+    ));
+    e.with_prices();
+    e.set_env("REEF_TEST_OUT", out.to_str().unwrap());
+    let id = add(&e, &["Launch Invoicely", "--type", "launch", "--agent", "kev", "--product", "invoicely"]);
+    // The agent asks, then keeps going (within the grace) when REEF is killed.
+    let mut serve = e.serve("both", &[("REEF_TEST_STUBBORN", "1")]);
+    assert!(wait_until(Duration::from_secs(60), || std::fs::read_to_string(&out).is_ok_and(|l| l.contains("\"asked\""))));
+    sigkill(&mut serve);
+    assert_eq!(task_json(&e, &id)["status"], "running", "killed before the attempt ended");
+    // Decided while no REEF holds the task: the decision waits in the thread.
+    let a = e.json(&["approvals"])["approvals"][0]["_id"].as_str().unwrap().to_string();
+    e.ok(&["approve", &a, "--reason", "go"]);
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(60), || task_json(&e, &id)["status"] == "done"), "{:?}", task_json(&e, &id));
+    sigterm(&mut serve);
+    let starts = std::fs::read_to_string(&out).unwrap().lines().filter(|l| l.contains("\"start\"")).count();
+    assert_eq!(starts, 2, "asked once, then ran once more with the decision (the first attempt's wait is not applied to the second)");
+    assert_eq!(task_json(&e, &id)["result"], "sent the launch email after approval");
+    let subs = e.tasks().into_iter().filter(|t| t["parent_id"] == id.as_str()).count();
+    assert_eq!(subs, 1, "the subtask was made once");
+}
+
+#[test]
 fn over_http_and_stdio_calls_are_scoped_to_their_task_budgeted_policed_and_audited() {
     let Some(sdk) = sdk() else { return };
     let e = Env::new();

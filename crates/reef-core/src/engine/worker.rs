@@ -254,7 +254,7 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
     let slot = &slot;
     let hb = {
         let (cancel, stop, shutdown) = (cancel.clone(), stop.clone(), shutdown.clone());
-        let (id, token, agent) = (task.id.clone(), token.clone(), agent.name.clone());
+        let (id, token, agent, attempt) = (task.id.clone(), token.clone(), agent.name.clone(), task.attempts);
         let period = f.config.engine.lease / 3;
         async move {
             loop {
@@ -273,7 +273,7 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
                 slot.renew(e).await;
                 let _ = f.ports.agents.heartbeat(&agent, AgentStatus::Working, Some(&id), f.now()).await;
                 // Asked for an approval or a person and still going after the grace: stop it.
-                if let Ok(Some((_, at))) = crate::toolbox::waiting(f, &id).await {
+                if let Ok(Some((_, at))) = crate::toolbox::waiting(f, &id, attempt).await {
                     if (f.now() - at).to_std().unwrap_or_default() >= f.config.mcp.park_grace {
                         *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::Parked);
                         cancel.cancel();
