@@ -228,6 +228,8 @@ pub fn summary(e: &Event) -> String {
         "budget.cap_reached" => format!("Cap reached: {subject}"),
         "task.failed" => format!("Task failed: {subject} — {}", s("error")),
         "task.stuck" => format!("Agent stuck on task {subject}"),
+        "task.question" => format!("{} asks (task {subject}): {} — answer with `reef answer {subject} \"…\"`", e.actor, s("question")),
+        "task.progress" => format!("{} on task {subject}: {}", e.actor, s("message")),
         k => format!("{k}: {subject}"),
     }
 }
@@ -320,5 +322,7 @@ mod tests {
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["kind"], "task.failed");
         assert_eq!(v["summary"], "Task failed: t1 — boom");
+        let q = Event { kind: "task.question".into(), actor: "agent:kev".into(), data: json!({"question": "Monday or Thursday?"}), ..e };
+        assert_eq!(summary(&q), "agent:kev asks (task t1): Monday or Thursday? — answer with `reef answer t1 \"…\"`");
     }
 }
