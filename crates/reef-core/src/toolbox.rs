@@ -537,7 +537,9 @@ impl Toolbox {
             })),
             Some(_) => self.dispatch(caller, tool, arguments.clone()).await,
         };
-        let subject = caller.task_id().map(String::from).or_else(|| arguments.get("task_id").and_then(|v| v.as_str()).map(String::from));
+        // What the call is about: the caller's task, else the task or approval it names.
+        let named = |k: &str| arguments.get(k).and_then(|v| v.as_str()).map(|s| s.chars().take(64).collect::<String>());
+        let subject = caller.task_id().map(String::from).or_else(|| named("task_id")).or_else(|| named("approval_id"));
         let name: String = tool.chars().take(64).collect();
         self.record(&caller.actor(), &name, subject.as_deref().unwrap_or("-"), &arguments, r.as_ref().err()).await;
         if let (Err(e), true) = (&r, r.as_ref().err().is_some_and(ToolError::is_refusal)) {
