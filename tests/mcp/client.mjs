@@ -77,7 +77,18 @@ if (mode === "stdio") {
   const tools = (await client.listTools()).tools.map((x) => x.name);
   const me = parse(await client.callTool({ name: "task_status", arguments: {} }));
   log("start", { tools, status: me.status, approvals: me.approvals.map((a) => a.status), comments: me.comments.map((c) => c.body) });
-  if (me.approvals.some((a) => a.status === "approved")) {
+  const answered = me.comments.map((c) => c.body).find((b) => b.startsWith("[answer] "));
+  if (answered) {
+    await client.close();
+    console.log(JSON.stringify({ result: "went with the operator's answer: " + answered.slice(9) }));
+  } else if (process.env.REEF_TEST_ASK) {
+    // Ask the operator, then take a while to wrap up (the operator may answer meanwhile).
+    const ticket = parse(await client.callTool({ name: "ask_operator", arguments: { question: "Launch on Monday or Thursday?" } }));
+    log("asked", { ticket, pid: process.pid });
+    await new Promise((r) => setTimeout(r, Number(process.env.REEF_TEST_ASK) * 1000));
+    await client.close();
+    console.log(JSON.stringify({ result: "asked the operator" }));
+  } else if (me.approvals.some((a) => a.status === "approved")) {
     await client.callTool({ name: "report_progress", arguments: { message: "approved: sending the launch email", percent: 90 } });
     await client.close();
     console.log(JSON.stringify({ result: "sent the launch email after approval" }));

@@ -183,20 +183,20 @@ impl Factory {
             return Err(StoreError::Invalid("the answer is empty".into()));
         }
         let t = self.ports.tasks.get(task_id).await?;
-        if t.status != TaskStatus::NeedsHuman {
+        // Asked during an attempt still running: the answer waits in the thread and the worker
+        // sends the task straight back to its agent when the attempt ends.
+        let asked_now =
+            t.status.is_leased() && crate::toolbox::waiting(self, task_id, t.attempts).await?.is_some_and(|(m, _)| m["kind"] == "question");
+        if t.status != TaskStatus::NeedsHuman && !asked_now {
             return Err(StoreError::Conflict(format!("task {task_id} is {}, not waiting for a person (needs_human)", t.status)));
         }
-        self.comment(task_id, who, &format!("{ANSWER_PREFIX}{answer}")).await?;
-        let t = self.ports.tasks.transition(task_id, &[TaskStatus::NeedsHuman], TaskStatus::Pending, None, self.now()).await?;
-        self.audit(
-            who,
-            "task.answer",
-            task_id,
-            serde_json::json!({"status": "needs_human"}),
-            serde_json::json!({"status": "pending"}),
-            None,
-        )
-        .await?;
+        let before = t.status;
+        let mut t = self.comment(task_id, who, &format!("{ANSWER_PREFIX}{answer}")).await?;
+        if before == TaskStatus::NeedsHuman {
+            t = self.ports.tasks.transition(task_id, &[TaskStatus::NeedsHuman], TaskStatus::Pending, None, self.now()).await?;
+        }
+        self.audit(who, "task.answer", task_id, serde_json::json!({"status": before}), serde_json::json!({"status": t.status}), None)
+            .await?;
         self.event("task.answered", who, Some(task_id), serde_json::json!({"by": who})).await?;
         Ok(t)
     }

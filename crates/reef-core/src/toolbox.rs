@@ -1096,6 +1096,12 @@ pub async fn park_after_attempt(f: &Factory, task: &Task, lease_token: &str) -> 
         Some("question") => {
             let q = marker["question"].as_str().unwrap_or_default();
             f.ports.tasks.finish(&task.id, lease_token, Outcome::NeedsHuman { reason: format!("asked the operator: {q}") }, now).await?;
+            // Answered while the agent was still finishing: straight back to it.
+            let t = f.ports.tasks.get(&task.id).await?;
+            let asked = t.comments.iter().rposition(|c| c.body.starts_with(QUESTION_PREFIX));
+            if asked.is_some_and(|i| t.comments[i + 1..].iter().any(|c| c.body.starts_with(crate::factory::ANSWER_PREFIX))) {
+                f.ports.tasks.transition(&task.id, &[TaskStatus::NeedsHuman], TaskStatus::Pending, None, now).await?;
+            }
         }
         _ => {
             let leased = [TaskStatus::Claimed, TaskStatus::Running];

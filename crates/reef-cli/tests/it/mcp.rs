@@ -203,6 +203,31 @@ fn reef_killed_after_the_agent_asked_resumes_once_with_the_decision_and_does_the
 }
 
 #[test]
+fn an_answer_given_while_the_agent_is_still_finishing_sends_the_task_straight_back() {
+    let Some(sdk) = sdk() else { return };
+    let e = Env::new();
+    let out = e.dir.path().join("agent.log");
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n[memory]\nembedder = \"hashing\"\n\
+         [[executors]]\nname = \"claude\"\nkinds = [\"launch\"]\ncommand = [\"node\", {:?}, \"agent\"]\npass_env = [\"REEF_TEST_OUT\", \"REEF_TEST_ASK\"]\n",
+        sdk.join("client.mjs").display().to_string()
+    ));
+    e.with_prices();
+    e.set_env("REEF_TEST_OUT", out.to_str().unwrap());
+    e.set_env("REEF_TEST_ASK", "10");
+    let id = add(&e, &["Launch Invoicely", "--type", "launch", "--agent", "kev"]);
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(60), || std::fs::read_to_string(&out).is_ok_and(|l| l.contains("\"asked\""))));
+    assert_eq!(task_json(&e, &id)["status"], "running", "the agent is still wrapping up");
+    e.ok(&["answer", &id, "Thursday"]);
+    assert!(wait_until(Duration::from_secs(60), || task_json(&e, &id)["status"] == "done"), "{:?}", task_json(&e, &id));
+    sigterm(&mut serve);
+    assert_eq!(task_json(&e, &id)["result"], "went with the operator's answer: Thursday");
+    let starts = std::fs::read_to_string(&out).unwrap().lines().filter(|l| l.contains("\"start\"")).count();
+    assert_eq!(starts, 2, "asked once, resumed once with the answer");
+}
+
+#[test]
 fn over_http_and_stdio_calls_are_scoped_to_their_task_budgeted_policed_and_audited() {
     let Some(sdk) = sdk() else { return };
     let e = Env::new();
