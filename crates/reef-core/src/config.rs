@@ -439,9 +439,11 @@ impl Default for McpConfig {
     }
 }
 
-/// The outward secrets a task's own `reef mcp` never reads.
-fn task_server_skips(k: &str) -> bool {
-    k.starts_with("REEF_STRIPE_") || k.starts_with("REEF_WEBHOOK_") || k.starts_with("REEF_MCP_OPERATOR_") || k == "REEF_LINK_SECRET"
+/// Secrets for talking to the outside (gateway, Stripe, webhooks, phone links, operator clients,
+/// products): a task's own `reef mcp` never reads them, and agents are never handed them.
+pub fn is_outward_secret(k: &str) -> bool {
+    matches!(k, "REEF_LLM_API_KEY" | "REEF_LINK_SECRET")
+        || ["REEF_STRIPE_", "REEF_WEBHOOK_", "REEF_MCP_OPERATOR_", "REEF_PRODUCT_", "REEF_SECRET_"].iter().any(|p| k.starts_with(p))
 }
 
 /// The secret holding an MCP operator client's token.
@@ -794,7 +796,7 @@ impl Config {
         // tools only: it never needs, and is never given, the outward secrets (webhooks, links,
         // Stripe, operator tokens).
         let task_server = env("REEF_MCP_TOKEN").is_some_and(|t| t.starts_with(crate::toolbox::TOKEN_PREFIX));
-        let env = &|k: &str| if task_server && task_server_skips(k) { None } else { env(k) };
+        let env = &|k: &str| if task_server && is_outward_secret(k) { None } else { env(k) };
         let webhook_secret = env("REEF_STRIPE_WEBHOOK_SECRET").filter(|s| !s.is_empty()).map(Secret::new);
         if let Some(w) = &webhook_secret {
             if !w.expose().starts_with("whsec_") {

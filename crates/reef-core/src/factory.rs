@@ -10,10 +10,6 @@ use crate::*;
 use serde::Serialize;
 use std::sync::Arc;
 
-/// Thread comments carrying a decision on an in-task approval, and an operator's answer.
-pub const APPROVAL_PREFIX: &str = "[approval] ";
-pub const ANSWER_PREFIX: &str = "[answer] ";
-
 #[derive(Clone)]
 pub struct Factory {
     pub ports: Ports,
@@ -213,15 +209,12 @@ impl Factory {
             .items
             .into_iter()
             .filter_map(|t| {
-                let (i, c) = t.comments.iter().enumerate().rev().find(|(_, c)| c.body.starts_with(crate::toolbox::QUESTION_PREFIX))?;
-                if t.comments[i + 1..].iter().any(|c| c.body.starts_with(ANSWER_PREFIX)) {
-                    return None;
-                }
+                let c = t.open_question()?;
                 Some(Question {
                     task_id: t.id.clone(),
                     title: t.title.clone(),
                     product: t.product.clone(),
-                    question: c.body[crate::toolbox::QUESTION_PREFIX.len()..].to_string(),
+                    question: c.body[QUESTION_PREFIX.len()..].to_string(),
                     asked_by: c.author.clone(),
                     asked_at: c.at,
                 })

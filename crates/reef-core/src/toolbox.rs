@@ -646,27 +646,39 @@ impl Toolbox {
                     || ToolError::OutOfScope(format!("task {id} is not yours: this token acts on task {task_id} and its subtasks only"));
                 let t =
                     f.ports.tasks.get(id).await.map_err(|e| if matches!(e, StoreError::NotFound { .. }) { refuse() } else { e.into() })?;
-                let mut cur = t.parent_id.clone();
-                for _ in 0..=f.config.mcp.max_depth {
-                    match cur {
-                        Some(p) if &p == task_id => return Ok(t),
-                        Some(p) => cur = f.ports.tasks.get(&p).await.ok().and_then(|x| x.parent_id),
-                        None => break,
-                    }
+                if self.ancestors(&t, f.config.mcp.max_depth + 1).await.contains(task_id) {
+                    Ok(t)
+                } else {
+                    Err(refuse())
                 }
-                Err(refuse())
             }
         }
     }
 
+    /// The tasks directly below `t`.
+    async fn children(&self, t: &Task) -> ToolResult<Vec<Task>> {
+        let q = TaskQuery { parent_id: Some(t.id.clone()), limit: Some(10_000), ..Default::default() };
+        Ok(self.factory.ports.tasks.list(&q).await?.items)
+    }
+
+    /// The ids above `t`, nearest first, at most `max` of them.
+    async fn ancestors(&self, t: &Task, max: u32) -> Vec<String> {
+        let mut v = vec![];
+        let mut cur = t.parent_id.clone();
+        while let Some(p) = cur.filter(|_| v.len() < max as usize) {
+            cur = self.factory.ports.tasks.get(&p).await.ok().and_then(|x| x.parent_id);
+            v.push(p);
+        }
+        v
+    }
+
     /// The task's budget: (cap, what is left after its spend, reservations and its subtasks' budgets).
-    async fn budget_left(&self, t: &Task) -> ToolResult<(Usd, Usd)> {
+    async fn budget_left(&self, t: &Task, children: &[Task]) -> ToolResult<(Usd, Usd)> {
         let f = &self.factory;
         let cap = t.budget_usd.unwrap_or(f.config.task_default_cap);
         let totals = f.ports.ledger.totals(&[ScopeKey::task(&t.id)]).await?;
         let used = totals.first().map(|x| x.spent + x.reserved).unwrap_or_default();
-        let children = f.ports.tasks.list(&TaskQuery { parent_id: Some(t.id.clone()), limit: Some(10_000), ..Default::default() }).await?;
-        let allotted: Usd = children.items.iter().map(|c| c.budget_usd.unwrap_or(f.config.task_default_cap)).sum();
+        let allotted: Usd = children.iter().map(|c| c.budget_usd.unwrap_or(f.config.task_default_cap)).sum();
         Ok((cap, cap - used - allotted))
     }
 
@@ -754,15 +766,8 @@ impl Toolbox {
                         parent_gate.as_str()
                     )));
                 }
-                let mut depth = 1;
-                let mut cur = parent.parent_id.clone();
-                while let Some(p) = cur {
-                    depth += 1;
-                    if depth > f.config.mcp.max_depth {
-                        break;
-                    }
-                    cur = f.ports.tasks.get(&p).await.ok().and_then(|t| t.parent_id);
-                }
+                // The new task sits one below the parent, which sits below its ancestors.
+                let depth = 1 + self.ancestors(&parent, f.config.mcp.max_depth).await.len() as u32;
                 if depth > f.config.mcp.max_depth {
                     return Err(ToolError::Policy(format!(
                         "subtasks may go {} levels below their root task; this one would be deeper (mcp.max_depth)",
@@ -775,24 +780,20 @@ impl Toolbox {
                     a.idempotency_key.clone().unwrap_or_else(|| sha(&format!("{}\n{}", a.title, a.description))[..24].to_string())
                 );
                 // The same subtask asked for twice (a retried attempt) is the one already made.
-                let siblings = f
-                    .ports
-                    .tasks
-                    .list(&TaskQuery { parent_id: Some(parent.id.clone()), limit: Some(10_000), ..Default::default() })
-                    .await?;
-                if let Some(t) = siblings.items.iter().find(|t| t.idempotency_key.as_deref() == Some(key.as_str())) {
+                let siblings = self.children(&parent).await?;
+                if let Some(t) = siblings.iter().find(|t| t.idempotency_key.as_deref() == Some(key.as_str())) {
                     return Ok(
                         json!({"task_id": t.id, "status": t.status, "created": false, "budget_usd": t.budget_usd.map(|b| b.dollars())}),
                     );
                 }
-                if siblings.items.len() as u32 >= f.config.mcp.max_subtasks {
+                if siblings.len() as u32 >= f.config.mcp.max_subtasks {
                     return Err(ToolError::Policy(format!(
                         "task {} already has {} subtasks, the most one task may create (mcp.max_subtasks)",
                         parent.id,
-                        siblings.items.len()
+                        siblings.len()
                     )));
                 }
-                let (cap, left) = self.budget_left(&parent).await?;
+                let (cap, left) = self.budget_left(&parent, &siblings).await?;
                 let want = a.budget_usd.map(Usd::from_dollars).unwrap_or_else(|| {
                     if left < f.config.task_default_cap {
                         left
@@ -828,16 +829,16 @@ impl Toolbox {
 
     async fn status_of(&self, t: &Task) -> ToolResult<Value> {
         let f = &self.factory;
-        let children = f.ports.tasks.list(&TaskQuery { parent_id: Some(t.id.clone()), limit: Some(200), ..Default::default() }).await?;
+        let children = self.children(t).await?;
         let approvals = f.ports.approvals.for_task(&t.id).await?;
-        let (cap, left) = self.budget_left(t).await?;
+        let (cap, left) = self.budget_left(t, &children).await?;
         let comments: Vec<Value> =
             t.comments.iter().rev().take(20).rev().map(|c| json!({"author": c.author, "body": c.body, "at": fmt_ts(&c.at)})).collect();
         Ok(json!({
             "id": t.id, "title": t.title, "description": t.description, "status": t.status, "product": t.product,
             "assigned_to": t.assigned_to, "action_class": t.action_class, "parent_id": t.parent_id, "attempts": t.attempts,
             "result": t.result, "error": t.error, "comments": comments,
-            "subtasks": children.items.iter().map(|c| json!({"id": c.id, "title": c.title, "status": c.status, "result": c.result})).collect::<Vec<_>>(),
+            "subtasks": children.iter().take(200).map(|c| json!({"id": c.id, "title": c.title, "status": c.status, "result": c.result})).collect::<Vec<_>>(),
             "approvals": approvals.iter().map(approval_json).collect::<Vec<_>>(),
             "budget": {"cap_usd": cap.dollars(), "left_usd": left.dollars()},
         }))
@@ -1037,7 +1038,7 @@ impl Toolbox {
                 let mut v = json!({"caps_today": caps.iter().map(|c| json!({"scope": c.scope, "cap_usd": c.cap.dollars(), "spent_usd": c.spent.dollars(), "reserved_usd": c.reserved.dollars()})).collect::<Vec<_>>()});
                 if let Caller::Task { task_id, .. } = caller {
                     let t = f.ports.tasks.get(task_id).await?;
-                    let (cap, left) = self.budget_left(&t).await?;
+                    let (cap, left) = self.budget_left(&t, &self.children(&t).await?).await?;
                     v["task_budget"] = json!({"task": t.id, "cap_usd": cap.dollars(), "left_usd": left.dollars()});
                 }
                 Ok(v)
@@ -1054,9 +1055,6 @@ impl Toolbox {
 /// What an agent is told after asking: stop, REEF resumes it with the answer.
 const STOP_NOTE: &str =
     "Stop here and end your turn. REEF parks this task until the operator answers, then runs it again with the answer in its comments.";
-
-/// An agent's question in its task's thread.
-pub const QUESTION_PREFIX: &str = "[question] ";
 
 fn approval_json(a: &Approval) -> Value {
     json!({
@@ -1098,8 +1096,7 @@ pub async fn park_after_attempt(f: &Factory, task: &Task, lease_token: &str) -> 
             f.ports.tasks.finish(&task.id, lease_token, Outcome::NeedsHuman { reason: format!("asked the operator: {q}") }, now).await?;
             // Answered while the agent was still finishing: straight back to it.
             let t = f.ports.tasks.get(&task.id).await?;
-            let asked = t.comments.iter().rposition(|c| c.body.starts_with(QUESTION_PREFIX));
-            if asked.is_some_and(|i| t.comments[i + 1..].iter().any(|c| c.body.starts_with(crate::factory::ANSWER_PREFIX))) {
+            if t.open_question().is_none() {
                 f.ports.tasks.transition(&task.id, &[TaskStatus::NeedsHuman], TaskStatus::Pending, None, now).await?;
             }
         }

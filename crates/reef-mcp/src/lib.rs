@@ -44,8 +44,21 @@ impl ReefMcp {
         String::new()
     }
 
+    /// The caller the HTTP middleware already resolved for this request (no second store read).
+    fn resolved(&self, ctx: &RequestContext<RoleServer>) -> Option<Caller> {
+        #[cfg(feature = "http")]
+        if let Some(p) = ctx.extensions.get::<axum::http::request::Parts>() {
+            return p.extensions.get::<Caller>().cloned();
+        }
+        let _ = ctx;
+        None
+    }
+
     async fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
-        toolbox::resolve(&self.toolbox.factory, &self.token(ctx)).await.map_err(protocol_error)
+        match self.resolved(ctx) {
+            Some(c) => Ok(c),
+            None => toolbox::resolve(&self.toolbox.factory, &self.token(ctx)).await.map_err(protocol_error),
+        }
     }
 }
 
@@ -88,7 +101,11 @@ impl ServerHandler for ReefMcp {
         let args = req.arguments.map(serde_json::Value::Object).unwrap_or(serde_json::Value::Null);
         // A refusal is the tool's answer, which the agent must read: a tool-level error result
         // with {code, message}, not a protocol error its client would hide.
-        Ok(match self.toolbox.call(&self.token(&ctx), &req.name, args).await {
+        let r = match self.resolved(&ctx) {
+            Some(c) => self.toolbox.call_as(&c, &req.name, args).await,
+            None => self.toolbox.call(&self.token(&ctx), &req.name, args).await,
+        };
+        Ok(match r {
             Ok(v) => CallToolResult::structured(v),
             Err(e) => CallToolResult::structured_error(serde_json::json!({"code": e.code(), "message": e.to_string()})),
         }
@@ -160,12 +177,16 @@ pub fn http_service(f: &Factory, shutdown: CancellationToken) -> axum::Router {
     }
     let tb2 = tb.clone();
     let service = StreamableHttpService::new(move || Ok(ReefMcp::new(tb2.clone(), None)), Arc::new(LocalSessionManager::default()), cfg);
-    let auth = move |req: axum::extract::Request, next: axum::middleware::Next| {
+    let auth = move |mut req: axum::extract::Request, next: axum::middleware::Next| {
         let f = tb.factory.clone();
         async move {
             let token = bearer(req.headers()).unwrap_or_default();
             match toolbox::resolve(&f, &token).await {
-                Ok(_) => next.run(req).await,
+                Ok(caller) => {
+                    // Handed to the handler with the request, so it is not resolved twice.
+                    req.extensions_mut().insert(caller);
+                    next.run(req).await
+                }
                 Err(e) => {
                     let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}});
                     (axum::http::StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, "Bearer")], axum::Json(body))

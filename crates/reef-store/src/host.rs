@@ -167,11 +167,14 @@ pub fn mcp_launch(cfg: &Config, config_file: Option<&Path>) -> reef_core::engine
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
             .collect();
-    let outward = |k: &str| {
-        ["REEF_LLM_API_KEY", "REEF_LINK_SECRET", "REEF_CONFIG", "REEF_DATA_DIR"].contains(&k)
-            || ["REEF_STRIPE_", "REEF_WEBHOOK_", "REEF_MCP_", "REEF_PRODUCT_", "REEF_SECRET_"].iter().any(|p| k.starts_with(p))
+    // REEF_CONFIG / REEF_DATA_DIR are set below as absolute paths; REEF_MCP_* are per attempt.
+    let passed = |k: &str| {
+        k.starts_with("REEF_")
+            && !matches!(k, "REEF_CONFIG" | "REEF_DATA_DIR")
+            && !k.starts_with("REEF_MCP_")
+            && !reef_core::config::is_outward_secret(k)
     };
-    env.extend(std::env::vars().filter(|(k, _)| k.starts_with("REEF_") && !outward(k)));
+    env.extend(std::env::vars().filter(|(k, _)| passed(k)));
     if let Some(p) = config_path(config_file).filter(|p| p.exists()) {
         env.push(("REEF_CONFIG".into(), abs(&p)));
     }

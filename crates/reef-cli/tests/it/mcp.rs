@@ -44,6 +44,24 @@ fn client(e: &Env, sdk: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -
     v["results"].as_array().cloned().unwrap()
 }
 
+/// A factory whose `launch` tasks are run by the SDK agent script (tests/mcp/client.mjs `agent`) and
+/// whose `draft` subtasks by `echo`; the agent logs what it saw to the returned file. `extra` is
+/// more config (before the executors).
+fn agent_factory(sdk: &std::path::Path, extra: &str) -> (Env, std::path::PathBuf) {
+    let e = Env::new();
+    let out = e.dir.path().join("agent.log");
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n[memory]\nembedder = \"hashing\"\n{extra}\
+         [[executors]]\nname = \"claude\"\nkinds = [\"launch\"]\ncommand = [\"node\", {:?}, \"agent\"]\n\
+         pass_env = [\"REEF_TEST_OUT\", \"REEF_TEST_STUBBORN\", \"REEF_TEST_ASK\"]\ntimeout_seconds = 300\n\
+         [[executors]]\nname = \"drafter\"\nkinds = [\"draft\"]\ncommand = [\"echo\", \"drafted\"]\n",
+        sdk.join("client.mjs").display().to_string()
+    ));
+    e.with_prices();
+    e.set_env("REEF_TEST_OUT", out.to_str().unwrap());
+    (e, out)
+}
+
 fn refused(r: &Value, code: &str) {
     assert_eq!(r["ok"], false, "expected a refusal, got {r}");
     assert_eq!(r["value"]["code"], code, "{r}");
@@ -66,16 +84,7 @@ fn add(e: &Env, args: &[&str]) -> String {
 #[test]
 fn an_agent_reef_starts_splits_its_task_asks_for_approval_over_stdio_and_resumes_with_the_answer() {
     let Some(sdk) = sdk() else { return };
-    let e = Env::new();
-    let out = e.dir.path().join("agent.log");
-    e.write_config(&format!(
-        "[engine]\nlease_seconds = 2\n[memory]\nembedder = \"hashing\"\n\
-         [[executors]]\nname = \"claude\"\nkinds = [\"launch\"]\ncommand = [\"node\", {:?}, \"agent\"]\npass_env = [\"REEF_TEST_OUT\"]\n\
-         [[executors]]\nname = \"drafter\"\nkinds = [\"draft\"]\ncommand = [\"echo\", \"drafted\"]\n",
-        sdk.join("client.mjs").display().to_string()
-    ));
-    e.with_prices();
-    e.set_env("REEF_TEST_OUT", out.to_str().unwrap());
+    let (e, out) = agent_factory(&sdk, "");
     e.ok(&["memory", "remember", "Invoicely customers answer short, friendly launch emails with one link", "--product", "invoicely"]);
     let id = add(&e, &["Launch Invoicely", "--type", "launch", "--agent", "kev", "--product", "invoicely", "--budget", "2"]);
     let mut serve = e.serve("both", &[]);
@@ -145,15 +154,7 @@ fn an_agent_reef_starts_splits_its_task_asks_for_approval_over_stdio_and_resumes
 #[test]
 fn an_agent_that_keeps_working_after_asking_is_stopped_after_the_grace_and_its_task_parked() {
     let Some(sdk) = sdk() else { return };
-    let e = Env::new();
-    let out = e.dir.path().join("agent.log");
-    e.write_config(&format!(
-        "[engine]\nlease_seconds = 2\n[memory]\nembedder = \"hashing\"\n[mcp]\npark_grace_secs = 1\n\
-         [[executors]]\nname = \"claude\"\nkinds = [\"launch\"]\ncommand = [\"node\", {:?}, \"agent\"]\npass_env = [\"REEF_TEST_OUT\", \"REEF_TEST_STUBBORN\"]\ntimeout_seconds = 300\n",
-        sdk.join("client.mjs").display().to_string()
-    ));
-    e.with_prices();
-    e.set_env("REEF_TEST_OUT", out.to_str().unwrap());
+    let (e, out) = agent_factory(&sdk, "[mcp]\npark_grace_secs = 1\n");
     e.set_env("REEF_TEST_STUBBORN", "1");
     let id = add(&e, &["Launch Invoicely", "--type", "launch", "--agent", "kev", "--product", "invoicely"]);
     let mut serve = e.serve("both", &[]);
@@ -173,16 +174,7 @@ fn an_agent_that_keeps_working_after_asking_is_stopped_after_the_grace_and_its_t
 #[test]
 fn reef_killed_after_the_agent_asked_resumes_once_with_the_decision_and_does_the_work_once() {
     let Some(sdk) = sdk() else { return };
-    let e = Env::new();
-    let out = e.dir.path().join("agent.log");
-    e.write_config(&format!(
-        "[engine]\nlease_seconds = 2\n[memory]\nembedder = \"hashing\"\n\
-         [[executors]]\nname = \"claude\"\nkinds = [\"launch\"]\ncommand = [\"node\", {:?}, \"agent\"]\npass_env = [\"REEF_TEST_OUT\", \"REEF_TEST_STUBBORN\"]\n\
-         [[executors]]\nname = \"drafter\"\nkinds = [\"draft\"]\ncommand = [\"echo\", \"drafted\"]\n",
-        sdk.join("client.mjs").display().to_string()
-    ));
-    e.with_prices();
-    e.set_env("REEF_TEST_OUT", out.to_str().unwrap());
+    let (e, out) = agent_factory(&sdk, "");
     let id = add(&e, &["Launch Invoicely", "--type", "launch", "--agent", "kev", "--product", "invoicely"]);
     // The agent asks, then keeps going (within the grace) when REEF is killed.
     let mut serve = e.serve("both", &[("REEF_TEST_STUBBORN", "1")]);
@@ -205,15 +197,7 @@ fn reef_killed_after_the_agent_asked_resumes_once_with_the_decision_and_does_the
 #[test]
 fn an_answer_given_while_the_agent_is_still_finishing_sends_the_task_straight_back() {
     let Some(sdk) = sdk() else { return };
-    let e = Env::new();
-    let out = e.dir.path().join("agent.log");
-    e.write_config(&format!(
-        "[engine]\nlease_seconds = 2\n[memory]\nembedder = \"hashing\"\n\
-         [[executors]]\nname = \"claude\"\nkinds = [\"launch\"]\ncommand = [\"node\", {:?}, \"agent\"]\npass_env = [\"REEF_TEST_OUT\", \"REEF_TEST_ASK\"]\n",
-        sdk.join("client.mjs").display().to_string()
-    ));
-    e.with_prices();
-    e.set_env("REEF_TEST_OUT", out.to_str().unwrap());
+    let (e, out) = agent_factory(&sdk, "");
     e.set_env("REEF_TEST_ASK", "10");
     let id = add(&e, &["Launch Invoicely", "--type", "launch", "--agent", "kev"]);
     let mut serve = e.serve("both", &[]);

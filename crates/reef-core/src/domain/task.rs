@@ -410,3 +410,16 @@ impl Task {
 
 /// Reviewers' comments start with this, so rounds can be counted from the thread.
 pub const REVIEW_PREFIX: &str = "[review] ";
+/// An agent's question to the operator (MCP `ask_operator`), the operator's answer, and the
+/// decision on an approval the agent asked for mid-task, as they stand in the thread.
+pub const QUESTION_PREFIX: &str = "[question] ";
+pub const ANSWER_PREFIX: &str = "[answer] ";
+pub const APPROVAL_PREFIX: &str = "[approval] ";
+
+impl Task {
+    /// The agent's latest question, when no answer follows it in the thread.
+    pub fn open_question(&self) -> Option<&Comment> {
+        let i = self.comments.iter().rposition(|c| c.body.starts_with(QUESTION_PREFIX))?;
+        (!self.comments[i + 1..].iter().any(|c| c.body.starts_with(ANSWER_PREFIX))).then(|| &self.comments[i])
+    }
+}
