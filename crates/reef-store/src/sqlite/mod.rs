@@ -93,8 +93,18 @@ impl SqliteStore {
         }
         let mut conn = open_connection(path)?;
         schema::migrate(&mut conn)?;
-        changes::prune(&conn, SystemClock.now())?;
-        records::expire_old(&conn, SystemClock.now())?;
+        // Housekeeping in one IMMEDIATE transaction: it waits for the write lock under the busy
+        // timeout (a bare DELETE that starts as a read is refused at once when another process
+        // wrote meanwhile). It is not what the caller opened the store for, so it never fails open.
+        let tidy = |conn: &mut Connection| -> Result<(), StoreError> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
+            changes::prune(&tx, SystemClock.now())?;
+            records::expire_old(&tx, SystemClock.now())?;
+            tx.commit().map_err(db_err)
+        };
+        if let Err(e) = tidy(&mut conn) {
+            tracing::warn!(error = %e, "embedded store: housekeeping skipped this time");
+        }
         Ok(Self { inner: Arc::new(Inner { path: path.to_path_buf(), conn: Mutex::new(conn), wake: tokio::sync::watch::channel(0).0 }) })
     }
 
