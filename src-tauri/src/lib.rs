@@ -84,7 +84,7 @@ fn mcp_stdio() -> i32 {
     };
     let config = std::env::var_os("REEF_CONFIG").map(std::path::PathBuf::from);
     let served = rt.block_on(async {
-        let f = reef_store::host::open_factory(config.as_deref()).await?;
+        let f = reef_host::open_factory(config.as_deref()).await?;
         reef_mcp::stdio(&f).await
     });
     match served {
@@ -138,7 +138,7 @@ pub fn run() {
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 let config = std::env::var_os("REEF_CONFIG").map(std::path::PathBuf::from);
-                match reef_store::host::open_factory(config.as_deref()).await {
+                match reef_host::open_factory(config.as_deref()).await {
                     Ok(f) => {
                         handle.state::<AppState>().set(f.clone());
                         let mode = engine::start(&f, config.as_deref(), stop.clone()).await;

@@ -27,17 +27,19 @@ impl Default for Prefs {
     }
 }
 
-const PREFS_KEY: &str = "app:notifications";
+fn prefs_key() -> String {
+    reef_core::settings::Key::AppNotifications.id()
+}
 
 impl Prefs {
     pub async fn load(f: &Factory) -> Prefs {
-        f.ports.settings.get(PREFS_KEY).await.ok().flatten().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+        f.ports.settings.get(&prefs_key()).await.ok().flatten().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
     }
 
     pub async fn save(&self, f: &Factory, who: &str) -> reef_core::StoreResult<()> {
         let v = serde_json::to_value(self).unwrap_or_default();
-        f.ports.settings.put(PREFS_KEY, v.clone()).await?;
-        f.audit(who, "settings.notifications", PREFS_KEY, serde_json::Value::Null, v, None).await
+        f.ports.settings.put(&prefs_key(), v.clone()).await?;
+        f.audit(who, "settings.notifications", &prefs_key(), serde_json::Value::Null, v, None).await
     }
 
     /// Whether an event of `kind` may notify.

@@ -32,18 +32,18 @@ impl AppState {
         if let Some(e) = self.embedder.get() {
             return Ok(e.clone());
         }
-        let e = reef_store::host::embedder(&f.config).map_err(|e| AppError::invalid(e.to_string()))?;
+        let e = reef_host::embedder(&f.config).map_err(|e| AppError::invalid(e.to_string()))?;
         Ok(self.embedder.get_or_init(|| e).clone())
     }
 
     /// Who acts from this window, even before (or without) a store: for secrets, which may be
     /// what is being fixed.
     pub fn operator_or_host(&self) -> String {
-        self.operator().unwrap_or_else(|_| format!("operator:{}", reef_store::host::host_name()))
+        self.operator().unwrap_or_else(|_| format!("operator:{}", reef_host::host_name()))
     }
 
     /// Who acts from this window, for the audit log.
     pub fn operator(&self) -> AppResult<String> {
-        Ok(format!("operator:{}", self.factory()?.config.operator))
+        Ok(self.factory()?.operator())
     }
 }

@@ -2,7 +2,7 @@
 //! pause or resume the factory. Closing the window keeps REEF running here.
 
 use crate::state::AppState;
-use reef_core::engine::control::{set_hold, Hold};
+use reef_core::factory::Hold;
 use reef_core::{ApprovalStatus, Decision};
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -72,8 +72,8 @@ fn on_menu(app: &AppHandle, id: &str) {
                 let state = app.state::<AppState>();
                 let (Ok(f), Ok(who)) = (state.factory(), state.operator()) else { return };
                 let r = match other.as_str() {
-                    "pause" => set_hold(f, None, Some(Hold::Pause), &who, Some("from the tray")).await,
-                    "resume" => set_hold(f, None, None, &who, Some("from the tray")).await,
+                    "pause" => f.set_hold(None, Some(Hold::Pause), &who, Some("from the tray")).await,
+                    "resume" => f.set_hold(None, None, &who, Some("from the tray")).await,
                     "approve_newest" | "reject_newest" => match f.ports.approvals.list(Some(ApprovalStatus::Pending), 1).await {
                         Ok(l) => match l.items.first() {
                             Some(a) if other == "approve_newest" => f.decide(&a.id, Decision::Approve, &who, None).await.map(|_| ()),

@@ -46,7 +46,7 @@ async fn stripe_webhook(State(d): State<Deps>, headers: HeaderMap, body: Bytes) 
         (status, Json(json!({"error": e.to_string()})))
     };
     if let Err(e) = stripe::verify(secret.expose(), header, &body, now, f.config.stripe.tolerance_seconds) {
-        return refused(e);
+        return refused(e.into());
     }
     let intake = match StripeIntake::new(f.ports.clone(), "webhook").await {
         Ok(i) => i,

@@ -243,9 +243,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events { kind, subject, text, limit } => cmd::events::run(&f, kind, subject, text, limit, &out).await,
         Command::Serve { role } => cmd::serve::run(&f, role, setup::config_path(cli.config.as_deref()).as_deref(), &out).await,
         Command::Pause { agent, reason } => {
-            cmd::control::hold(&f, agent, Some(reef_core::engine::control::Hold::Pause), reason, &out).await
+            cmd::control::hold(&f, agent, Some(reef_core::factory::control::Hold::Pause), reason, &out).await
         }
-        Command::Stop { agent, reason } => cmd::control::hold(&f, agent, Some(reef_core::engine::control::Hold::Stop), reason, &out).await,
+        Command::Stop { agent, reason } => cmd::control::hold(&f, agent, Some(reef_core::factory::control::Hold::Stop), reason, &out).await,
         Command::Resume { agent } => cmd::control::hold(&f, agent, None, None, &out).await,
         Command::Reassign { task, agent } => cmd::control::reassign(&f, &task, &agent, &out).await,
         Command::Cancel { task, reason } => cmd::control::cancel(&f, &task, reason, &out).await,

@@ -1,23 +1,39 @@
 //! reef-core: REEF's domain model, the ports its stores implement, and the engines built on them.
 //! It knows no host and no store: Tauri, MongoDB and SQLite live in other crates.
+//!
+//! Layers, each importing only from those before it (checked by `tests/it/layers.rs`; the map is
+//! in `docs/architecture.md`):
+//! 0. leaves — `time`, `money`, `error`, `secret`, `signature`, `embed`
+//! 1. model — `domain`, `ports`, `rules` (policy, routing, prices, schedule arithmetic, webhook
+//!    subscriptions), `settings` (the settings collection's keys), `books`, `memory`
+//! 2. `config`
+//! 3. `factory` — the operations (change + audit + event), live settings, controls, waits
+//! 4. services — `toolbox`, `engine`, `links`, `stripe`, `sampler`
 
-pub mod books;
-pub mod config;
-pub mod domain;
+// 0. leaves
 pub mod embed;
-pub mod engine;
 pub mod error;
-pub mod factory;
-pub mod links;
-pub mod live;
-pub mod memory;
 pub mod money;
+pub mod secret;
+pub mod signature;
+pub mod time;
+// 1. model
+pub mod books;
+pub mod domain;
+pub mod memory;
 pub mod ports;
+pub mod rules;
+pub mod settings;
+// 2.
+pub mod config;
+// 3.
+pub mod factory;
+// 4. services
+pub mod engine;
+pub mod links;
 pub mod sampler;
 pub mod stripe;
-pub mod time;
 pub mod toolbox;
-pub mod webhook;
 
 pub use domain::agent::*;
 pub use domain::approval::*;

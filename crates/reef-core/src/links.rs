@@ -6,9 +6,9 @@
 //! fetch links with GET to preview them, so GET only shows what the link would do.
 
 use crate::factory::Factory;
+use crate::signature::{hmac_matches, hmac_sha256};
 use crate::*;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
 /// How long a link stays valid when its approval has no earlier expiry.
 pub const DEFAULT_TTL_SECS: i64 = 24 * 3600;
@@ -36,10 +36,8 @@ pub struct Claim {
     pub nonce: String,
 }
 
-fn mac(secret: &str, approval: &str, decision: &str, exp: i64, nonce: &str) -> Hmac<Sha256> {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    m.update(format!("{approval}|{decision}|{exp}|{nonce}").as_bytes());
-    m
+fn mac_input(approval: &str, decision: &str, exp: i64, nonce: &str) -> String {
+    format!("{approval}|{decision}|{exp}|{nonce}")
 }
 
 fn decision_word(d: Decision) -> &'static str {
@@ -53,7 +51,7 @@ fn decision_word(d: Decision) -> &'static str {
 /// The query string of a link for `approval` and `decision`, valid until `exp` (unix seconds).
 pub fn sign(secret: &str, approval: &str, decision: Decision, exp: i64, nonce: &str) -> String {
     let d = decision_word(decision);
-    let sig = hex::encode(mac(secret, approval, d, exp, nonce).finalize().into_bytes());
+    let sig = hex::encode(hmac_sha256(secret, &[mac_input(approval, d, exp, nonce).as_bytes()]).finalize().into_bytes());
     format!("a={approval}&d={d}&exp={exp}&n={nonce}&sig={sig}")
 }
 
@@ -63,7 +61,9 @@ pub fn verify(secret: &str, q: &std::collections::HashMap<String, String>, now_u
     let (a, d, exp, n, sig) = (get("a")?, get("d")?, get("exp")?, get("n")?, get("sig")?);
     let exp: i64 = exp.parse().map_err(|_| LinkError::Malformed)?;
     let sig = hex::decode(sig).map_err(|_| LinkError::Malformed)?;
-    mac(secret, a, d, exp, n).verify_slice(&sig).map_err(|_| LinkError::BadSignature)?;
+    if !hmac_matches(secret, &[mac_input(a, d, exp, n).as_bytes()], &sig) {
+        return Err(LinkError::BadSignature);
+    }
     let decision = match d {
         "approve" => Decision::Approve,
         "reject" => Decision::Reject,
@@ -81,7 +81,7 @@ pub async fn redeem(f: &Factory, claim: &Claim, reason: Option<&str>) -> Result<
     let fresh = f
         .ports
         .settings
-        .put_if_absent(&format!("link.used:{}", claim.nonce), serde_json::json!(crate::time::fmt_ts(&f.now())))
+        .put_if_absent(&crate::settings::Key::LinkUsed(&claim.nonce).id(), serde_json::json!(crate::time::fmt_ts(&f.now())))
         .await
         .map_err(|e| LinkError::Store(e.to_string()))?;
     if !fresh {

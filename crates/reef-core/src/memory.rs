@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// The settings key that holds the index's identity; the stores read its `dimension` too.
-pub const INDEX_KEY: &str = "memory.index";
+/// The settings key of the index's identity.
+pub const INDEX_KEY: &str = crate::settings::MEMORY_INDEX;
 /// Documents per reembed step: one embedding call and one store write each.
 const REEMBED_BATCH: usize = 64;
 

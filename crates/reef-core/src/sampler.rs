@@ -185,7 +185,10 @@ pub async fn run(f: Factory, host: String, every: Duration, shutdown: Cancellati
     if let GpuStatus::Unavailable { reason } = &gpu {
         tracing::info!(%reason, "GPU telemetry off");
     }
-    f.ports.settings.put(&format!("telemetry:{host}"), serde_json::json!({"gpu": gpu, "started_at": time::fmt_ts(&f.now())})).await?;
+    f.ports
+        .settings
+        .put(&crate::settings::Key::Telemetry(&host).id(), serde_json::json!({"gpu": gpu, "started_at": time::fmt_ts(&f.now())}))
+        .await?;
     s.prime();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (mut alarms, limits) = (Alarms::default(), Limits::default());

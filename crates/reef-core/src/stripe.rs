@@ -4,32 +4,23 @@
 //! currency Stripe reported, and an event REEF cannot attribute is kept as `unmapped`, not lost.
 
 use crate::{Ports, RevenueEvent, RevenueKind, StoreError, Subscription, Timestamp};
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 use std::collections::HashMap;
+
+/// Stripe signs its webhooks with the scheme in `signature`.
+pub use crate::signature::{sign, verify};
 
 /// Stripe's own libraries' default: a signature older than five minutes is refused.
 pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
 /// Stripe events are a few KB; anything near this is not one.
-pub const MAX_PAYLOAD: usize = 512 * 1024;
+pub const MAX_PAYLOAD: usize = crate::signature::MAX_PAYLOAD;
 /// Where revenue goes when no product claims its Stripe price/product.
 pub const UNMAPPED: &str = "unmapped";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StripeError {
-    #[error("no Stripe-Signature header: unsigned events are refused")]
-    Unsigned,
-    #[error("the Stripe-Signature header is malformed: {0}")]
-    BadHeader(String),
-    #[error("the signature does not match the payload (tampered with, or signed with another secret)")]
-    Mismatch,
-    #[error("the event was signed {age} s ago, beyond the {tolerance} s tolerance (a replay, or a clock far off)")]
-    TooOld { age: i64, tolerance: u64 },
-    #[error("the event is signed {ahead} s in the future, beyond the {tolerance} s tolerance (check this machine's clock)")]
-    FromTheFuture { ahead: i64, tolerance: u64 },
-    #[error("the payload is {0} bytes; the limit is {MAX_PAYLOAD}")]
-    TooLarge(usize),
+    #[error(transparent)]
+    Signature(#[from] crate::signature::SignatureError),
     #[error("the payload is not a Stripe event: {0}")]
     BadPayload(String),
     #[error(transparent)]
@@ -41,55 +32,6 @@ impl StripeError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, StripeError::Store(_))
     }
-}
-
-fn mac(secret: &str, timestamp: i64, payload: &[u8]) -> Hmac<Sha256> {
-    // HMAC takes keys of any length; this cannot fail.
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    m.update(timestamp.to_string().as_bytes());
-    m.update(b".");
-    m.update(payload);
-    m
-}
-
-/// The `Stripe-Signature` header Stripe would send for `payload` at `timestamp` (unix seconds).
-pub fn sign(secret: &str, timestamp: i64, payload: &[u8]) -> String {
-    format!("t={timestamp},v1={}", hex::encode(mac(secret, timestamp, payload).finalize().into_bytes()))
-}
-
-/// Checks a webhook the way Stripe's libraries do: `t` and one or more `v1` HMAC-SHA256
-/// signatures of `"{t}.{payload}"` under the endpoint secret, compared in constant time, then the
-/// timestamp against `tolerance`. Returns the signed timestamp.
-pub fn verify(secret: &str, header: Option<&str>, payload: &[u8], now_unix: i64, tolerance: u64) -> Result<i64, StripeError> {
-    if payload.len() > MAX_PAYLOAD {
-        return Err(StripeError::TooLarge(payload.len()));
-    }
-    let header = header.map(str::trim).filter(|h| !h.is_empty()).ok_or(StripeError::Unsigned)?;
-    let mut t: Option<i64> = None;
-    let mut sigs = vec![];
-    for part in header.split(',') {
-        let (k, v) = part.trim().split_once('=').ok_or_else(|| StripeError::BadHeader(format!("{part:?} is not key=value")))?;
-        match k {
-            "t" => t = Some(v.parse().map_err(|_| StripeError::BadHeader(format!("t={v:?} is not a unix time")))?),
-            "v1" => sigs.push(hex::decode(v).map_err(|_| StripeError::BadHeader("v1 is not hex".into()))?),
-            _ => {} // v0 (test-mode legacy) and future schemes are ignored, as Stripe's libraries do.
-        }
-    }
-    let t = t.ok_or_else(|| StripeError::BadHeader("no t= timestamp".into()))?;
-    if sigs.is_empty() {
-        return Err(StripeError::BadHeader("no v1= signature".into()));
-    }
-    if !sigs.iter().any(|s| mac(secret, t, payload).verify_slice(s).is_ok()) {
-        return Err(StripeError::Mismatch);
-    }
-    let age = now_unix - t;
-    if age > tolerance as i64 {
-        return Err(StripeError::TooOld { age, tolerance });
-    }
-    if -age > tolerance as i64 {
-        return Err(StripeError::FromTheFuture { ahead: -age, tolerance });
-    }
-    Ok(t)
 }
 
 /// What one Stripe event did to REEF's books.
@@ -319,7 +261,7 @@ impl StripeIntake {
 }
 
 /// The settings key holding pull mode's cursor: the newest event time fully processed.
-pub const CURSOR_KEY: &str = "stripe.pull_cursor";
+pub const CURSOR_KEY: &str = crate::settings::STRIPE_CURSOR;
 /// The event types pull mode asks for: the ones `StripeIntake` counts.
 pub const EVENT_TYPES: [&str; 6] = [
     "charge.succeeded",
@@ -348,7 +290,7 @@ pub struct PullReport {
 pub struct StripePull {
     pub ports: Ports,
     pub api_base: String,
-    pub api_key: crate::config::Secret,
+    pub api_key: crate::secret::Secret,
     pub http: reqwest::Client,
 }
 
@@ -443,33 +385,6 @@ impl StripePull {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SECRET: &str = "whsec_test_secret";
-
-    #[test]
-    fn a_signature_made_with_the_scheme_verifies_and_tampering_does_not() {
-        let body = br#"{"id":"evt_1"}"#;
-        let h = sign(SECRET, 1_000, body);
-        assert_eq!(verify(SECRET, Some(&h), body, 1_010, 300).unwrap(), 1_000);
-        assert!(matches!(verify(SECRET, Some(&h), br#"{"id":"evt_2"}"#, 1_010, 300), Err(StripeError::Mismatch)));
-        assert!(matches!(verify("whsec_other", Some(&h), body, 1_010, 300), Err(StripeError::Mismatch)));
-        assert!(matches!(verify(SECRET, None, body, 1_010, 300), Err(StripeError::Unsigned)));
-        assert!(matches!(verify(SECRET, Some(&h), body, 1_301, 300), Err(StripeError::TooOld { age: 301, .. })));
-        assert!(matches!(verify(SECRET, Some(&h), body, 600, 300), Err(StripeError::FromTheFuture { .. })));
-        assert!(matches!(verify(SECRET, Some("t=1000"), body, 1_000, 300), Err(StripeError::BadHeader(_))));
-        assert!(matches!(verify(SECRET, Some("garbage"), body, 1_000, 300), Err(StripeError::BadHeader(_))));
-        // A header with a rotated-out secret's signature beside the current one still verifies.
-        let two = format!("{},v1={}", h, "00".repeat(32));
-        assert!(verify(SECRET, Some(&two), body, 1_000, 300).is_ok());
-    }
-
-    #[test]
-    fn the_signature_matches_stripes_documented_construction() {
-        // HMAC-SHA256(key = secret, message = "{t}.{payload}"), hex: computed independently with
-        // Python's hmac module for this secret, time and body.
-        let h = sign("whsec_abc", 1_700_000_000, br#"{"a":1}"#);
-        assert_eq!(h, "t=1700000000,v1=3b843bacfb18cc5554542fdcc84d815b399c52758e508a6fcecf0a2af4efea2b");
-    }
 
     #[test]
     fn recurring_prices_become_monthly_amounts() {

@@ -5,8 +5,8 @@
 use super::EmbedError;
 use async_openai::types::embeddings::{CreateEmbeddingRequest, CreateEmbeddingResponse, EmbeddingInput};
 use async_trait::async_trait;
-use reef_core::config::Secret;
 use reef_core::embed::Embedder;
+use reef_core::secret::Secret;
 use std::time::Duration;
 
 /// Inputs per request: keeps one request well inside gateways' body limits.

@@ -141,7 +141,7 @@ impl ServerHandler for ReefMcp {
 
 /// The toolbox for a host: with the memory index when the config names an embedder that loads.
 pub fn toolbox(f: &Factory) -> Toolbox {
-    let memory = match reef_store::host::embedder(&f.config) {
+    let memory = match reef_host::embedder(&f.config) {
         Ok(e) => Some(reef_core::memory::MemoryIndex::new(f.ports.clone(), e)),
         Err(e) => {
             tracing::warn!(error = %e, "MCP: no embedder; search_memory and remember are unavailable");

@@ -4,10 +4,8 @@
 //! driver against database `factory` in seed 000's shape. Both pass one conformance suite
 //! (`tests/it`).
 
-pub mod host;
 pub mod mongo;
 pub mod sqlite;
-pub mod vault;
 
 use reef_core::config::StoreChoice;
 use reef_core::{Ports, StoreError};

@@ -3,7 +3,7 @@
 use crate::dto::*;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use reef_core::engine::control::{hold_of, set_hold, Hold};
+use reef_core::factory::Hold;
 use tauri::State;
 
 #[tauri::command]
@@ -15,7 +15,7 @@ pub async fn list_agents(state: State<'_, AppState>) -> AppResult<Vec<AgentDto>>
     let mut out = vec![];
     for a in &live.agents {
         let s = stored.iter().find(|x| x.id == a.name);
-        let hold = hold_of(f, Some(&a.name)).await?.map(|h| format!("{h:?}").to_lowercase());
+        let hold = f.hold_of(Some(&a.name)).await?.map(|h| h.as_str().to_string());
         out.push(AgentDto {
             name: a.name.clone(),
             role: a.role.clone(),
@@ -37,13 +37,8 @@ pub async fn list_agents(state: State<'_, AppState>) -> AppResult<Vec<AgentDto>>
 #[specta::specta]
 pub async fn set_agent_hold(state: State<'_, AppState>, agent: Option<String>, hold: Option<String>) -> AppResult<()> {
     let f = state.factory()?;
-    let h = match hold.as_deref() {
-        None => None,
-        Some("pause") => Some(Hold::Pause),
-        Some("stop") => Some(Hold::Stop),
-        Some(o) => return Err(AppError::invalid(format!("{o:?} is not pause or stop"))),
-    };
-    Ok(set_hold(f, agent.as_deref(), h, &state.operator()?, Some("from the desktop app")).await?)
+    let h = hold.as_deref().map(str::parse::<Hold>).transpose().map_err(AppError::invalid)?;
+    Ok(f.set_hold(agent.as_deref(), h, &f.operator(), Some("from the desktop app")).await?)
 }
 
 /// Success rate, cost and latency per agent × tier × task type over the last `days` days, from
@@ -90,7 +85,7 @@ pub async fn agent_detail(state: State<'_, AppState>, name: String) -> AppResult
                 config: (&r.config).into(),
             })
             .collect(),
-        max_prompt_bytes: reef_core::live::MAX_PROMPT_BYTES as u32,
+        max_prompt_bytes: reef_core::factory::live::MAX_PROMPT_BYTES as u32,
     })
 }
 

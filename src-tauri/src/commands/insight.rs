@@ -3,7 +3,7 @@
 use crate::dto::*;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use reef_core::engine::schedule;
+use reef_core::factory::schedules;
 use reef_core::*;
 use tauri::State;
 
@@ -13,7 +13,7 @@ pub async fn list_schedules(state: State<'_, AppState>) -> AppResult<Vec<Schedul
     let f = state.factory()?;
     let mut out = vec![];
     for s in &f.config.schedules {
-        let st = schedule::state(f, &s.section.name).await?;
+        let st = schedules::state(f, &s.section.name).await?;
         out.push(ScheduleDto {
             name: s.section.name.clone(),
             cron: s.section.cron.clone(),
@@ -33,13 +33,12 @@ pub async fn list_schedules(state: State<'_, AppState>) -> AppResult<Vec<Schedul
 #[specta::specta]
 pub async fn schedule_action(state: State<'_, AppState>, name: String, action: String) -> AppResult<()> {
     let f = state.factory()?;
-    let who = state.operator()?;
-    let s = f.config.schedules.iter().find(|s| s.section.name == name).ok_or_else(|| AppError::invalid(format!("no schedule {name:?}")))?;
+    let who = f.operator();
     match action.as_str() {
-        "pause" => schedule::set_paused(f, &name, true, &who).await?,
-        "resume" => schedule::set_paused(f, &name, false, &who).await?,
+        "pause" => f.pause_schedule(&name, true, &who).await?,
+        "resume" => f.pause_schedule(&name, false, &who).await?,
         "run" => {
-            schedule::start_run(f, s, &format!("manual:{}", new_id()), &who).await?;
+            f.run_schedule_now(&name, &who).await?;
         }
         other => return Err(AppError::invalid(format!("{other:?} is not pause, resume or run"))),
     }
@@ -212,7 +211,7 @@ pub async fn hardware(state: State<'_, AppState>, hours: u32) -> AppResult<Vec<H
                 });
             }
         }
-        let gpu = f.ports.settings.get(&format!("telemetry:{h}")).await?.map(|v| v["gpu"].clone());
+        let gpu = f.ports.settings.get(&reef_core::settings::Key::Telemetry(&h).id()).await?.map(|v| v["gpu"].clone());
         let gpu_note = match gpu {
             Some(g) if g["state"] == "unavailable" => g["reason"].as_str().map(String::from),
             Some(g) if g["state"] == "available" => Some(format!(

@@ -5,7 +5,7 @@ use crate::dto::*;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::notify::Prefs;
 use crate::state::AppState;
-use reef_store::vault::{self, Vault, VaultError};
+use reef_host::vault::{self, Vault, VaultError};
 use tauri::State;
 
 #[tauri::command]
@@ -31,7 +31,7 @@ pub async fn settings(state: State<'_, AppState>) -> AppResult<SettingsDto> {
         } else {
             "embedded".into()
         },
-        config_file: reef_store::host::config_path(std::env::var_os("REEF_CONFIG").map(std::path::PathBuf::from).as_deref())
+        config_file: reef_host::config_path(std::env::var_os("REEF_CONFIG").map(std::path::PathBuf::from).as_deref())
             .map(|p| p.display().to_string()),
         notifications: Prefs::load(f).await,
     })
@@ -54,7 +54,7 @@ pub async fn test_store_uri(uri: String) -> AppResult<StoreTestDto> {
 
 async fn probe_store(uri: &str) -> StoreTestDto {
     let uri = uri.trim().to_string();
-    let shown = reef_core::config::redact_uri(&uri);
+    let shown = reef_core::secret::redact_uri(&uri);
     if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
         return StoreTestDto {
             ok: false,
@@ -80,7 +80,7 @@ async fn probe_store(uri: &str) -> StoreTestDto {
         }
         Ok(Err(e)) => StoreTestDto {
             ok: false,
-            message: reef_core::config::redact_uri(&e.to_string()).replace(&uri, &shown),
+            message: reef_core::secret::redact_uri(&e.to_string()).replace(&uri, &shown),
             replica_set: false,
             version: None,
         },
@@ -103,7 +103,7 @@ pub async fn set_global_cap(state: State<'_, AppState>, usd: f64) -> AppResult<(
 #[tauri::command]
 #[specta::specta]
 pub async fn set_gate(state: State<'_, AppState>, action_class: String, gate: Option<String>) -> AppResult<()> {
-    let g = gate.as_deref().map(str::parse::<reef_core::engine::policy::Gate>).transpose().map_err(AppError::invalid)?;
+    let g = gate.as_deref().map(str::parse::<reef_core::rules::policy::Gate>).transpose().map_err(AppError::invalid)?;
     let f = state.factory()?;
     Ok(f.set_gate(action_class.trim(), g, &state.operator()?).await?)
 }

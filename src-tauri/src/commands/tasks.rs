@@ -54,39 +54,21 @@ pub async fn create_task(state: State<'_, AppState>, task: NewTaskDto) -> AppRes
 #[specta::specta]
 pub async fn cancel_task(state: State<'_, AppState>, id: String, reason: Option<String>) -> AppResult<TaskDto> {
     let f = state.factory()?;
-    let who = state.operator()?;
-    let from: Vec<TaskStatus> = TaskStatus::ALL.into_iter().filter(|s| !s.is_terminal()).collect();
-    let t = f.ports.tasks.transition(&id, &from, TaskStatus::Cancelled, Some(&format!("cancelled by {who}")), f.now()).await?;
-    f.audit(&who, "task.cancel", &id, serde_json::Value::Null, serde_json::json!("cancelled"), reason.as_deref()).await?;
-    f.event("task.cancelled", &who, Some(&id), serde_json::json!({"reason": reason})).await?;
-    Ok((&t).into())
+    Ok((&f.cancel_task(&id, &f.operator(), reason.as_deref()).await?).into())
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn retry_task(state: State<'_, AppState>, id: String) -> AppResult<TaskDto> {
     let f = state.factory()?;
-    let who = state.operator()?;
-    let from =
-        [TaskStatus::Failed, TaskStatus::Cancelled, TaskStatus::NeedsHuman, TaskStatus::Paused, TaskStatus::Backlog, TaskStatus::Review];
-    let t = f.ports.tasks.transition(&id, &from, TaskStatus::Pending, None, f.now()).await?;
-    f.audit(&who, "task.retry", &id, serde_json::Value::Null, serde_json::json!("pending"), None).await?;
-    f.event("task.retried", &who, Some(&id), serde_json::json!({})).await?;
-    Ok((&t).into())
+    Ok((&f.retry_task(&id, &f.operator()).await?).into())
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn reassign_task(state: State<'_, AppState>, id: String, agent: String) -> AppResult<TaskDto> {
     let f = state.factory()?;
-    if f.config.agent(&agent).is_none() {
-        return Err(AppError::invalid(format!("{agent:?} is not a configured agent")));
-    }
-    let who = state.operator()?;
-    let t = f.ports.tasks.assign(&id, Some(&agent), f.now()).await?;
-    f.audit(&who, "task.reassign", &id, serde_json::Value::Null, serde_json::json!(agent), None).await?;
-    f.event("task.reassigned", &who, Some(&id), serde_json::json!({"to": agent})).await?;
-    Ok((&t).into())
+    Ok((&f.reassign_task(&id, &agent, &f.operator()).await?).into())
 }
 
 #[tauri::command]

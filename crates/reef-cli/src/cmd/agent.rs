@@ -1,10 +1,10 @@
 //! `reef agent …` and `reef policy …`: an agent's settings with their revisions, and the
-//! approval gates. Every change is a revision or settings change, audited (reef_core::live).
+//! approval gates. Every change is a revision or settings change, audited (reef_core::factory::live).
 
 use super::Out;
 use clap::Subcommand;
-use reef_core::engine::policy::Gate;
 use reef_core::factory::Factory;
+use reef_core::rules::policy::Gate;
 use reef_core::*;
 
 #[derive(Subcommand)]
@@ -45,7 +45,7 @@ pub enum PolicyCmd {
 }
 
 fn who(f: &Factory) -> String {
-    format!("operator:{}", f.config.operator)
+    f.operator()
 }
 
 /// A gate by name, or `remove`.

@@ -52,7 +52,7 @@ async fn resolve(f: &Factory, id: &str) -> anyhow::Result<String> {
 
 pub async fn decide(f: &Factory, d: Decision, a: DecideArgs, out: &Out) -> anyhow::Result<()> {
     let id = resolve(f, &a.id).await?;
-    let who = format!("operator:{}", f.config.operator);
+    let who = f.operator();
     let ap = f.decide(&id, d, &who, a.reason.as_deref()).await?;
     out.print(&ap, || format!("{} {} (task {}) as {}", ap.status.as_str(), ap.id, ap.task_id, who));
     Ok(())
@@ -83,7 +83,7 @@ pub async fn list(f: &Factory, a: ListArgs, out: &Out) -> anyhow::Result<()> {
 /// `reef answer`: the operator's answer to a task's question (MCP `ask_operator`).
 pub async fn answer(f: &Factory, task: &str, answer: &str, out: &Out) -> anyhow::Result<()> {
     let t = super::task::resolve(f, task).await?;
-    let who = format!("operator:{}", f.config.operator);
+    let who = f.operator();
     let t = f.answer(&t.id, &who, answer).await?;
     out.print(&serde_json::json!({"task": t.id, "status": t.status}), || format!("answered {}: back to {} for its agent", t.id, t.status));
     Ok(())

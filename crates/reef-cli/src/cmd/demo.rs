@@ -169,7 +169,7 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
         ("blaze", "invoicely", "note", "Cold email to accounting firms: 3.1% reply rate, mostly asking about multi-currency."),
         ("rex", "pagepulse", "task_result", "PagePulse checker prototype pings 1k URLs per minute from one Worker."),
     ];
-    let index = reef_core::memory::MemoryIndex::new(f.ports.clone(), reef_store::host::embedder(&f.config)?);
+    let index = reef_core::memory::MemoryIndex::new(f.ports.clone(), reef_host::embedder(&f.config)?);
     let items = notes
         .iter()
         .enumerate()

@@ -60,7 +60,7 @@ pub enum GraphCmd {
 }
 
 pub async fn memory(f: &Factory, c: MemoryCmd, out: &Out) -> anyhow::Result<()> {
-    let embedder = reef_store::host::embedder(&f.config)?;
+    let embedder = reef_host::embedder(&f.config)?;
     let index = MemoryIndex::new(f.ports.clone(), embedder.clone());
     match c {
         MemoryCmd::Search { query, agent, product, kind, since, until, text, limit } => {

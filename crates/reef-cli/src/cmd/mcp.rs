@@ -19,7 +19,7 @@ pub async fn issue(f: &Factory, task: &str, agent: Option<String>, hours: u64, o
         anyhow::bail!("--hours {hours} is outside 1..720");
     }
     let token = toolbox::issue_token(f, &t.id, &agent, std::time::Duration::from_secs(hours * 3600)).await?;
-    let who = format!("operator:{}", f.config.operator);
+    let who = f.operator();
     f.audit(&who, "mcp.token.issue", &t.id, serde_json::Value::Null, serde_json::json!({"agent": agent, "hours": hours}), None).await?;
     out.print(&serde_json::json!({"token": token, "task": t.id, "agent": agent, "hours": hours}), || token.clone());
     Ok(())

@@ -312,7 +312,7 @@ pub async fn run(f: &Factory, c: RevenueCmd, out: &Out) -> anyhow::Result<()> {
                 }
             }
             reef_core::books::save_product(&f.ports, p.clone(), f.now()).await?;
-            f.audit(&format!("operator:{}", f.config.operator), "product.set", &p.id, old, serde_json::to_value(&p)?, None).await?;
+            f.audit(&f.operator(), "product.set", &p.id, old, serde_json::to_value(&p)?, None).await?;
             out.print(&p, || format!("product {} saved", p.id));
         }
     }

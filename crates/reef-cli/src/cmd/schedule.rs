@@ -2,7 +2,7 @@
 
 use super::Out;
 use clap::Subcommand;
-use reef_core::engine::schedule::{self, Schedule};
+use reef_core::factory::schedules;
 use reef_core::factory::Factory;
 use reef_core::time::fmt_ts;
 
@@ -21,18 +21,11 @@ pub enum ScheduleCmd {
     },
 }
 
-fn find<'a>(f: &'a Factory, name: &str) -> anyhow::Result<&'a Schedule> {
-    f.config.schedules.iter().find(|s| s.section.name == name).ok_or_else(|| {
-        let known: Vec<&str> = f.config.schedules.iter().map(|s| s.section.name.as_str()).collect();
-        anyhow::anyhow!("no schedule {name:?} in the config (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") })
-    })
-}
-
 pub async fn list(f: &Factory, out: &Out) -> anyhow::Result<()> {
     let now = f.now();
     let mut rows = vec![];
     for s in &f.config.schedules {
-        let st = schedule::state(f, &s.section.name).await?;
+        let st = schedules::state(f, &s.section.name).await?;
         rows.push(serde_json::json!({
             "name": s.section.name, "cron": s.section.cron, "title": s.section.title,
             "next_run": s.next_slot(f.config.timezone, now).map(|t| fmt_ts(&t)),
@@ -61,28 +54,22 @@ pub async fn list(f: &Factory, out: &Out) -> anyhow::Result<()> {
 }
 
 pub async fn run(f: &Factory, c: ScheduleCmd, out: &Out) -> anyhow::Result<()> {
-    let who = format!("operator:{}", f.config.operator);
+    let who = f.operator();
     match c {
         ScheduleCmd::Pause { name } => {
-            find(f, &name)?;
-            schedule::set_paused(f, &name, true, &who).await?;
+            f.pause_schedule(&name, true, &who).await?;
             out.print(&serde_json::json!({"paused": name}), || format!("schedule {name} paused"));
         }
         ScheduleCmd::Resume { name } => {
-            find(f, &name)?;
-            schedule::set_paused(f, &name, false, &who).await?;
+            f.pause_schedule(&name, false, &who).await?;
             out.print(&serde_json::json!({"resumed": name}), || format!("schedule {name} resumed"));
         }
-        ScheduleCmd::Run { name } => {
-            let s = find(f, &name)?;
-            let slot = format!("manual:{}", reef_core::new_id());
-            match schedule::start_run(f, s, &slot, &who).await? {
-                Some(t) => out.print(&t, || format!("schedule {name}: created task {}", t.id)),
-                None => out.print(&serde_json::json!({"skipped": name}), || {
-                    format!("schedule {name}: skipped, its previous run is not finished (overlap = skip)")
-                }),
-            }
-        }
+        ScheduleCmd::Run { name } => match f.run_schedule_now(&name, &who).await? {
+            Some(t) => out.print(&t, || format!("schedule {name}: created task {}", t.id)),
+            None => out.print(&serde_json::json!({"skipped": name}), || {
+                format!("schedule {name}: skipped, its previous run is not finished (overlap = skip)")
+            }),
+        },
     }
     Ok(())
 }

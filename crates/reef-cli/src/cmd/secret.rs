@@ -3,7 +3,7 @@
 use super::Out;
 use clap::Subcommand;
 use reef_core::factory::Factory;
-use reef_store::vault::{self, Vault};
+use reef_host::vault::{self, Vault};
 
 #[derive(Subcommand)]
 pub enum SecretCmd {

@@ -1,8 +1,8 @@
 //! `reef serve`: the headless engine — dispatcher and/or workers — until Ctrl-C or SIGTERM.
 
 use super::Out;
-use reef_core::engine::{dispatcher, worker};
 use reef_core::factory::Factory;
+use reef_host::loops;
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
@@ -14,56 +14,36 @@ pub enum Role {
     Worker,
 }
 
-pub async fn run(f: &Factory, role: Role, config_file: Option<&Path>, out: &Out) -> anyhow::Result<()> {
-    let engine = reef_store::host::build_engine(f, config_file)?;
-    let shutdown = CancellationToken::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    if matches!(role, Role::Both | Role::Dispatcher) {
-        let (e, s) = (engine.clone(), shutdown.clone());
-        tasks.spawn(async move { dispatcher::run(e, s).await.map_err(anyhow::Error::from) });
-    }
-    if matches!(role, Role::Both | Role::Worker) {
-        let (e, s) = (engine.clone(), shutdown.clone());
-        tasks.spawn(async move { worker::run(e, s).await.map_err(anyhow::Error::from) });
-    }
-    if !f.config.remote {
-        let (f2, s) = (f.clone(), shutdown.clone());
-        let every = f.config.engine.telemetry_every;
-        tasks.spawn(async move { reef_core::sampler::run(f2, reef_store::host::host_name(), every, s).await.map_err(anyhow::Error::from) });
-    }
-    if let Some(addr) = f.config.listen {
-        let (f2, s) = (f.clone(), shutdown.clone());
-        tasks.spawn(async move { crate::http::run(f2, addr, s).await });
-    }
-    if let (Some(key), Some(every)) = (f.config.stripe.api_key.clone(), f.config.stripe.pull_every) {
-        if !f.config.remote {
-            let pull = reef_core::stripe::StripePull {
-                ports: f.ports.clone(),
-                api_base: f.config.stripe.api_base.clone(),
-                api_key: key,
-                http: reqwest::Client::new(),
-            };
-            let s = shutdown.clone();
-            tasks.spawn(async move { pull.run(every, s).await.map_err(anyhow::Error::from) });
+impl From<Role> for loops::Role {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Both => loops::Role::Both,
+            Role::Dispatcher => loops::Role::Dispatcher,
+            Role::Worker => loops::Role::Worker,
         }
     }
-    if !f.config.webhooks.is_empty() && !f.config.remote && matches!(role, Role::Both | Role::Dispatcher) {
-        let (f2, s) = (f.clone(), shutdown.clone());
-        let subs = std::sync::Arc::new(f.config.webhooks.clone());
-        let me = format!("{}:webhooks", engine.id);
-        let links = reef_core::links::maker(f);
-        tasks.spawn(async move { reef_core::engine::relay::run(f2, subs, me, links, s).await.map_err(anyhow::Error::from) });
-    }
+}
+
+pub async fn run(f: &Factory, role: Role, config_file: Option<&Path>, out: &Out) -> anyhow::Result<()> {
+    let engine = reef_host::build_engine(f, config_file)?;
+    let shutdown = CancellationToken::new();
+    let http: loops::HttpServer =
+        Box::new(|f, addr, s| Box::pin(async move { crate::http::run(f, addr, s).await.map_err(|e| format!("{e:#}")) }));
+    let mut started = loops::spawn(f, engine.clone(), role.into(), Some(http), reef_host::host_name(), shutdown.clone());
     if !out.json {
         eprintln!("reef serve ({role:?}) as {} on {}; gateway {}. Ctrl-C stops cleanly.", engine.id, f.ports.kind, f.config.llm_base_url);
+        for (which, why) in started.left_out() {
+            tracing::info!(loop_ = which.label(), reason = why, "not started");
+        }
     }
+    let tasks = &mut started.tasks;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let stopped_by_signal = tokio::select! {
         _ = tokio::signal::ctrl_c() => true,
         _ = term.recv() => true,
         r = tasks.join_next() => {
             // A loop ended on its own: an error worth stopping for.
-            if let Some(Ok(Err(e))) = r { shutdown.cancel(); while tasks.join_next().await.is_some() {} return Err(e); }
+            if let Some(Ok(Err(e))) = r { shutdown.cancel(); while tasks.join_next().await.is_some() {} return Err(e.into()); }
             false
         }
     };

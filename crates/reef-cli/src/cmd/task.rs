@@ -102,7 +102,7 @@ pub async fn resolve(f: &Factory, id: &str) -> anyhow::Result<Task> {
 }
 
 pub async fn run(cmd: TaskCmd, f: &Factory, out: &Out) -> anyhow::Result<()> {
-    let actor = format!("operator:{}", f.config.operator);
+    let actor = f.operator();
     match cmd {
         TaskCmd::Add(a) => {
             let model_tier = a.tier.as_deref().map(str::parse::<ModelTier>).transpose().map_err(anyhow::Error::msg).context("--tier")?;

@@ -321,7 +321,8 @@ fn a_killed_worker_s_child_is_reaped_on_restart_and_its_task_comes_back_within_t
 
 #[test]
 fn sixty_four_concurrent_calls_with_a_pricier_fallback_never_pass_the_cap() {
-    use reef_core::engine::{budget::Budget, exec::*, llm::LlmExecutor, pricing::PriceBook};
+    use reef_core::engine::{budget::Budget, exec::*, llm::LlmExecutor};
+    use reef_core::rules::pricing::PriceBook;
     let Some(g) = gateway("budget test") else { return };
     let dir = tempfile::tempdir().unwrap();
     let defaults = crate::common::defaults_in(dir.path());
@@ -337,7 +338,7 @@ fn sixty_four_concurrent_calls_with_a_pricier_fallback_never_pass_the_cap() {
         let budget = Budget { factory: f.clone(), prices: std::sync::Arc::new(prices) };
         let exec = std::sync::Arc::new(LlmExecutor::new(
             &g.url,
-            Some(reef_core::config::Secret::new(g.key.clone())),
+            Some(reef_core::secret::Secret::new(g.key.clone())),
             budget,
             20,
             Duration::from_secs(60),
@@ -705,7 +706,8 @@ fn the_agent_gets_the_task_s_memories_and_its_action_class_tool_lists() {
 
 #[test]
 fn work_skips_the_local_tier_while_the_local_gpu_is_busy() {
-    use reef_core::engine::{budget::Budget, dispatcher, pricing::PriceBook, runtime::Engine};
+    use reef_core::engine::{budget::Budget, dispatcher, runtime::Engine};
+    use reef_core::rules::pricing::PriceBook;
     let dir = tempfile::tempdir().unwrap();
     let defaults = crate::common::defaults_in(dir.path());
     let cfg = reef_core::config::Config::resolve(Some("[engine]\nlease_seconds = 2\n"), &|_| None, &defaults).unwrap();
@@ -758,13 +760,18 @@ fn work_skips_the_local_tier_while_the_local_gpu_is_busy() {
             ("scout".into(), reef_core::ModelTier::Cheap),
             "a busy local GPU sends new work one tier up"
         );
-        let ev = f
-            .ports
-            .events
-            .recent(&reef_core::EventQuery { kind_prefix: Some("task.routed".into()), limit: 1, ..Default::default() })
-            .await
-            .unwrap();
-        assert_eq!(ev.items[0].data["note"], "local GPU busy");
+        // The task is routed before its event is appended: wait for the event itself.
+        let mut note = serde_json::Value::Null;
+        for _ in 0..100 {
+            let q = reef_core::EventQuery { kind_prefix: Some("task.routed".into()), limit: 10, ..Default::default() };
+            let ev = f.ports.events.recent(&q).await.unwrap();
+            if let Some(e) = ev.items.iter().find(|e| e.data["tier"] == "cheap") {
+                note = e.data["note"].clone();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(note, "local GPU busy", "the routing event says why the tier went up");
         stop.cancel();
         let _ = d.await;
     });

@@ -107,3 +107,44 @@ pub fn apply_config(existing: Option<Agent>, config: AgentConfig, author: &str, 
     let rev = AgentRevision { agent: agent.id.clone(), revision: agent.revision, config, author: author.into(), at: now };
     ConfigChange::Changed(agent, rev)
 }
+
+/// Seed 000's four agents and their daily caps.
+pub fn default_agents() -> Vec<AgentConfig> {
+    let a = |name: &str, role: &str, caps: &[&str], cap: f64, tier: ModelTier, prompt: &str| AgentConfig {
+        name: name.into(),
+        role: role.into(),
+        capabilities: caps.iter().map(|s| s.to_string()).collect(),
+        prompt: prompt.into(),
+        model_tier: Some(tier),
+        model: None,
+        daily_cap_usd: Usd::from_dollars(cap),
+        max_concurrent: 2,
+    };
+    vec![
+        a(
+            "kev",
+            "orchestrator",
+            &["plan", "triage", "report"],
+            30.0,
+            ModelTier::Mid,
+            "You are Kev, the factory's orchestrator. Break goals into tasks, route them, report.",
+        ),
+        a(
+            "rex",
+            "builder",
+            &["build", "qa", "deploy"],
+            40.0,
+            ModelTier::Cheap,
+            "You are Rex. You build, test and deploy the factory's products.",
+        ),
+        a("scout", "research", &["research", "content"], 15.0, ModelTier::Local, "You are Scout. You research markets and write content."),
+        a(
+            "blaze",
+            "marketing",
+            &["marketing", "social", "email"],
+            10.0,
+            ModelTier::Cheap,
+            "You are Blaze. You market the factory's products.",
+        ),
+    ]
+}

@@ -3,8 +3,8 @@
 //!
 //! Invariant: no call starts without a reservation that fitted every cap it touches.
 
-use super::pricing::PriceBook;
 use crate::factory::Factory;
+use crate::rules::pricing::PriceBook;
 use crate::*;
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ impl Budget {
     /// Reserves `amount` for `agent` (and the task and provider) or says which cap refused it.
     pub async fn reserve(&self, agent: &str, task: Option<&Task>, provider: Option<&str>, amount: Usd) -> StoreResult<Hold> {
         let f = &self.factory;
-        let scopes = super::control::apply_overrides(f, f.scopes_for(agent, provider, task).await?).await?;
+        let scopes = f.apply_overrides(f.scopes_for(agent, provider, task).await?).await?;
         // Longer than any single call may take; a worker that dies leaves it to expire.
         let expires_at = f.now() + chrono::Duration::from_std(f.config.engine.reservation_ttl).unwrap_or_default();
         let r = f

@@ -6,10 +6,10 @@
 //! expire, reservations whose holder died, tasks that stopped making progress, budget alerts.
 //! It never calls an LLM.
 
-use super::policy::OnExpiry;
-use super::routing::route;
 use super::runtime::Engine;
 use super::EngineError;
+use crate::rules::policy::OnExpiry;
+use crate::rules::routing::route;
 use crate::*;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -79,7 +79,7 @@ async fn active(e: &Engine, me: &str, shutdown: &CancellationToken) -> Result<bo
             }
             _ = tick.tick() => {
                 housekeeping(e).await?;
-                super::schedule::tick(f, &f.config.schedules).await?;
+                crate::factory::schedules::tick(f, &f.config.schedules).await?;
                 if last_slow.elapsed() >= Duration::from_secs(10) {
                     last_slow = Instant::now();
                     sweep(e).await?;
@@ -137,7 +137,7 @@ async fn route_one(e: &Engine, t: &Task) -> Result<(), EngineError> {
                 samples
                     .extend(f.ports.metrics.query(None, m, now - chrono::Duration::minutes(5), now + chrono::Duration::minutes(1)).await?);
             }
-            if super::routing::local_gpu_busy(&samples, now, chrono::Duration::minutes(5), f.config.engine.busy_gpu_percent) {
+            if crate::rules::routing::local_gpu_busy(&samples, now, chrono::Duration::minutes(5), f.config.engine.busy_gpu_percent) {
                 r.tier = ModelTier::Cheap;
                 note = Some("local GPU busy");
             }
@@ -241,7 +241,7 @@ async fn budget_alerts(e: &Engine) -> Result<(), EngineError> {
             if pct >= threshold
                 && f.ports
                     .settings
-                    .put_if_absent(&format!("alert:{}:{threshold}", c.scope), serde_json::json!(time::fmt_ts(&f.now())))
+                    .put_if_absent(&crate::settings::Key::BudgetAlert(&c.scope, threshold).id(), serde_json::json!(time::fmt_ts(&f.now())))
                     .await?
             {
                 f.event(

@@ -6,8 +6,8 @@
 
 use super::budget::Budget;
 use super::exec::*;
-use super::pricing::estimate_tokens;
-use crate::config::Secret;
+use crate::rules::pricing::estimate_tokens;
+use crate::secret::Secret;
 use crate::*;
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage, CreateChatCompletionRequest,

@@ -1,17 +1,16 @@
-//! The engine: what turns queued tasks into done work — routing, the approval gate, prices for
-//! budget reservations, executors, workers and the dispatcher.
+//! The engine: what turns queued tasks into done work — the dispatcher, workers, budgets around
+//! every LLM call, the executors (REEF's own LLM call, CLI agents), and the webhook relay.
 
+pub mod analytics;
 pub mod budget;
-pub mod cli;
-pub mod control;
+pub mod cli_agent;
 pub mod dispatcher;
 pub mod exec;
 pub mod llm;
-pub mod policy;
-pub mod pricing;
 pub mod relay;
-pub mod routing;
+mod review;
 pub mod runtime;
+mod slots;
 pub mod worker;
 
 /// Why a long-running engine loop ended.
@@ -22,5 +21,3 @@ pub enum EngineError {
     #[error("engine stopped: {0}")]
     Stopped(String),
 }
-pub mod analytics;
-pub mod schedule;

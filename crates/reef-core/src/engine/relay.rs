@@ -8,8 +8,8 @@
 //! Receivers dedupe by `X-Reef-Event-Id`. One relay is active per factory (a lease).
 
 use crate::factory::Factory;
+use crate::rules::webhook::Subscription;
 use crate::time::Timestamp;
-use crate::webhook::Subscription;
 use crate::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,7 +46,7 @@ pub struct Progress {
 }
 
 fn key(name: &str) -> String {
-    format!("webhook.state:{name}")
+    crate::settings::Key::Relay(name).id()
 }
 
 pub async fn progress(f: &Factory, name: &str) -> StoreResult<Progress> {

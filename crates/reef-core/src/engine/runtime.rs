@@ -2,7 +2,7 @@
 //! this process's identity.
 
 use super::budget::Budget;
-use super::cli::CliExecutor;
+use super::cli_agent::CliExecutor;
 use super::exec::Executor;
 use crate::factory::Factory;
 use crate::Task;

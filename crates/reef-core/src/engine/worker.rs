@@ -5,11 +5,13 @@
 //! and machines); a running child is stopped when its lease is lost, the operator stops it, or
 //! the worker shuts down, and its task goes back to pending.
 
-use super::control::{effective_hold, Hold};
 use super::exec::{ExecError, Job};
-use super::policy::Gate;
+use super::review::{finish_reviewed, review, Review};
 use super::runtime::Engine;
+use super::slots::{acquire_slot, cap_has_room, cap_hold_key, Slot};
 use super::EngineError;
+use crate::factory::Hold;
+use crate::rules::policy::Gate;
 use crate::*;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -17,117 +19,18 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// A concurrency slot held for one running task.
-struct Slot {
-    names: Vec<String>,
-    holder: String,
-}
-
-impl Slot {
-    async fn release(&self, e: &Engine) {
-        for n in &self.names {
-            let _ = e.factory.ports.leases.release(n, &self.holder).await;
-        }
-    }
-    async fn renew(&self, e: &Engine) -> bool {
-        let mut ok = true;
-        for n in &self.names {
-            ok &= e.factory.ports.leases.acquire(n, &self.holder, e.factory.config.engine.lease, e.factory.now()).await.unwrap_or(false);
-        }
-        ok
-    }
-}
-
-async fn acquire_slot(e: &Engine, agent: &AgentConfig) -> StoreResult<Option<Slot>> {
-    let f = &e.factory;
-    let holder = format!("{}:{}", e.id, new_id());
-    let mut names = vec![];
-    let take = |prefix: String, max: u32| {
-        let holder = holder.clone();
-        async move {
-            for i in 0..max.max(1) {
-                let n = format!("{prefix}:{i}");
-                if f.ports.leases.acquire(&n, &holder, f.config.engine.lease, f.now()).await? {
-                    return Ok::<_, StoreError>(Some(n));
-                }
-            }
-            Ok(None)
-        }
-    };
-    if let Some(max) = f.config.engine.max_running {
-        match take("slot:global".into(), max).await? {
-            Some(n) => names.push(n),
-            None => return Ok(None),
-        }
-    }
-    match take(format!("slot:agent:{}", agent.name), agent.max_concurrent).await? {
-        Some(n) => names.push(n),
-        None => {
-            Slot { names, holder }.release(e).await;
-            return Ok(None);
-        }
-    }
-    Ok(Some(Slot { names, holder }))
-}
-
-fn cap_hold_key(agent: &str) -> String {
-    format!("cap_hold:agent:{agent}")
-}
-
-/// The same kind of scope for the period in force now (e.g. today's instead of yesterday's).
-fn current_period(f: &crate::factory::Factory, s: &str) -> String {
-    let (tz, now) = (f.config.timezone, f.now());
-    let parts: Vec<&str> = s.split(':').collect();
-    match parts.as_slice() {
-        ["agent", a, "day", _] => ScopeKey::agent_day(a, tz, now).0,
-        ["global", "day", _] => ScopeKey::global_day(tz, now).0,
-        ["provider", p, "month", _] => ScopeKey::provider_month(p, tz, now).0,
-        _ => s.to_string(),
-    }
-}
-
-/// Whether an agent held at a cap may work again: the refusing scope's period ended, or the
-/// refused amount now fits (the operator raised the cap, or reservations were released).
-async fn cap_has_room(e: &Engine, agent: &str) -> StoreResult<bool> {
-    let f = &e.factory;
-    let Some(hold) = f.ports.settings.get(&cap_hold_key(agent)).await? else { return Ok(true) };
-    let scope = hold["scope"].as_str().unwrap_or("").to_string();
-    let requested = Usd(hold["requested"].as_i64().unwrap_or(0));
-    let room = if current_period(f, &scope) != scope {
-        true
-    } else {
-        let key = ScopeKey(scope.clone());
-        let t = f.ports.ledger.totals(std::slice::from_ref(&key)).await?;
-        match t.first() {
-            None => true,
-            Some(t) => {
-                // The cap in force now (an edit since the hold counts), else the one recorded.
-                let base = f.scopes_for(agent, None, None).await?.into_iter().find(|s| s.scope == key).map(|s| s.cap).unwrap_or(t.cap);
-                let cap = super::control::apply_overrides(f, vec![ScopeCap { scope: key, cap: base }]).await?[0].cap;
-                t.spent + t.reserved + requested <= cap
-            }
-        }
-    };
-    if room {
-        f.ports.settings.delete(&cap_hold_key(agent)).await?;
-        f.ports.agents.heartbeat(agent, AgentStatus::Idle, None, f.now()).await?;
-        f.event("agent.cap_cleared", "reef", Some(&format!("agent:{agent}")), serde_json::json!({"scope": scope})).await?;
-    }
-    Ok(room)
-}
-
 /// Claims the next task some eligible agent can run, with its slot.
 async fn try_claim(e: &Engine, rotate: usize) -> StoreResult<Option<(Task, Slot)>> {
     let f = &e.factory;
     // The factory's hold is read once per pass; each agent adds only its own.
-    if super::control::hold_of(f, None).await?.is_some() {
+    if f.hold_of(None).await?.is_some() {
         return Ok(None);
     }
     let live = f.live().await?;
     let n = live.agents.len();
     for i in 0..n {
         let agent = &live.agents[(i + rotate) % n];
-        if super::control::hold_of(f, Some(&agent.name)).await?.is_some() {
+        if f.hold_of(Some(&agent.name)).await?.is_some() {
             continue;
         }
         if !cap_has_room(e, &agent.name).await? {
@@ -151,7 +54,7 @@ async fn try_claim(e: &Engine, rotate: usize) -> StoreResult<Option<(Task, Slot)
 /// (not a timer that calls anything) when there is no work.
 #[tracing::instrument(skip_all, fields(engine = %e.id))]
 pub async fn run(e: Arc<Engine>, shutdown: CancellationToken) -> Result<(), EngineError> {
-    let reaped = super::cli::reap_orphans(&e.children_dir());
+    let reaped = super::cli_agent::reap_orphans(&e.children_dir());
     if !reaped.is_empty() {
         tracing::warn!(count = reaped.len(), "reaped agent processes left by a previous REEF");
     }
@@ -273,14 +176,14 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
                 slot.renew(e).await;
                 let _ = f.ports.agents.heartbeat(&agent, AgentStatus::Working, Some(&id), f.now()).await;
                 // Asked for an approval or a person and still going after the grace: stop it.
-                if let Ok(Some((_, at))) = crate::toolbox::waiting(f, &id, attempt).await {
+                if let Ok(Some((_, at))) = f.waiting(&id, attempt).await {
                     if (f.now() - at).to_std().unwrap_or_default() >= f.config.mcp.park_grace {
                         *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::Parked);
                         cancel.cancel();
                         return;
                     }
                 }
-                if effective_hold(f, &agent).await.ok().flatten() == Some(Hold::Stop) {
+                if f.effective_hold(&agent).await.ok().flatten() == Some(Hold::Stop) {
                     *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::Operator);
                     cancel.cancel();
                     return;
@@ -299,7 +202,7 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
     // (its lease released) instead of finishing. Never for a lease already lost to another worker.
     let parked = match reason {
         Some(StopReason::LeaseLost) => false,
-        _ => crate::toolbox::park_after_attempt(f, &task, &token).await.unwrap_or_else(|err| {
+        _ => f.park_after_attempt(&task, &token).await.unwrap_or_else(|err| {
             tracing::warn!(%err, "could not park the task for its agent's question; finishing it instead");
             false
         }),
@@ -319,56 +222,6 @@ enum Ran {
     Done(Result<super::exec::ExecSuccess, ExecError>, Gate),
     /// The work succeeded and a reviewer gave a verdict on it.
     Reviewed(super::exec::ExecSuccess, Review),
-}
-
-/// A reviewer's verdict.
-#[derive(Debug)]
-enum Review {
-    Approved {
-        reviewer: String,
-        note: String,
-    },
-    Revise {
-        reviewer: String,
-        feedback: String,
-    },
-    /// The review could not run (budget, gateway): the result waits in `review` for a person.
-    Unavailable(String),
-}
-
-/// A reviewer other than the builder: the orchestrator, else the first other agent.
-fn pick_reviewer(cfg: &crate::config::Config, builder: &str) -> Option<AgentConfig> {
-    cfg.agents
-        .iter()
-        .find(|a| a.name != builder && a.role == "orchestrator")
-        .or_else(|| cfg.agents.iter().find(|a| a.name != builder))
-        .cloned()
-}
-
-async fn review(e: &Engine, job: &Job, output: &str, tx: super::exec::ProgressTx, cancel: CancellationToken) -> Review {
-    let f = &e.factory;
-    let Some(reviewer) = pick_reviewer(&f.config, &job.agent.name) else { return Review::Unavailable("no other agent to review".into()) };
-    // A different model too: at least one rung above the builder's, never below mid.
-    let tier = job.tier.escalate().unwrap_or(ModelTier::Frontier).max(ModelTier::Mid);
-    let mut t = job.task.clone();
-    t.title = format!("Review: {}", job.task.title);
-    t.description = format!(
-        "You review work done by {} for this task:\n\n{}\n{}\n\nTheir result:\n{}\n\nAnswer APPROVE if it is complete and correct, otherwise REVISE followed by what must change.",
-        job.agent.name, job.task.title, job.task.description, output
-    );
-    t.error = None;
-    let rjob = Job { task: t, agent: AgentConfig { model: None, ..reviewer.clone() }, tier, ..job.clone() };
-    match e.llm.run(&rjob, tx, cancel).await {
-        Ok(v) => {
-            let text = v.output.trim().to_string();
-            if text.to_uppercase().starts_with("APPROVE") {
-                Review::Approved { reviewer: reviewer.name, note: text }
-            } else {
-                Review::Revise { reviewer: reviewer.name, feedback: text }
-            }
-        }
-        Err(err) => Review::Unavailable(err.to_string()),
-    }
 }
 
 async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, gate: Gate, cancel: CancellationToken) -> Ran {
@@ -565,65 +418,8 @@ impl IntoOutcome for (&'static str, super::exec::ExecSuccess) {
     }
 }
 
-/// Records a reviewed result: approved → done; changes asked → back to the builder with the
-/// feedback in the thread (up to the round limit, then a person); no reviewer → waits in review.
-async fn finish_reviewed(e: &Engine, task: &Task, token: &str, actor: &str, s: super::exec::ExecSuccess, verdict: Review) {
-    let f = &e.factory;
-    let now = f.now();
-    let max_rounds = f.config.engine.max_review_rounds;
-    let (outcome, kind, note) = match verdict {
-        Review::Approved { reviewer, note } => {
-            let _ = f
-                .ports
-                .tasks
-                .comment(
-                    &task.id,
-                    Comment { author: format!("agent:{reviewer}"), body: format!("{REVIEW_PREFIX}approved: {note}"), at: now },
-                )
-                .await;
-            (
-                Outcome::Succeeded { result: s.output, work_products: s.work_products, review: false },
-                "task.done",
-                serde_json::json!({"reviewed_by": reviewer}),
-            )
-        }
-        Review::Revise { reviewer, feedback } => {
-            let _ = f
-                .ports
-                .tasks
-                .comment(&task.id, Comment { author: format!("agent:{reviewer}"), body: format!("{REVIEW_PREFIX}{feedback}"), at: now })
-                .await;
-            if task.review_rounds() + 1 >= max_rounds {
-                (
-                    Outcome::NeedsHuman { reason: format!("review still asks for changes after {max_rounds} rounds: {feedback}") },
-                    "task.needs_human",
-                    serde_json::json!({"reviewed_by": reviewer}),
-                )
-            } else {
-                (
-                    Outcome::Retry { error: format!("review by {reviewer} asked for changes") },
-                    "task.revise",
-                    serde_json::json!({"reviewed_by": reviewer}),
-                )
-            }
-        }
-        Review::Unavailable(why) => (
-            Outcome::Succeeded { result: s.output, work_products: s.work_products, review: true },
-            "task.review",
-            serde_json::json!({"review_unavailable": why}),
-        ),
-    };
-    let (status, error) = summary(&outcome);
-    let data = serde_json::json!({"status": status, "detail": note, "error": error});
-    let ev = Event { id: new_id(), kind: kind.into(), at: now, actor: actor.into(), subject: Some(task.id.clone()), data };
-    match f.ports.tasks.finish_with(&task.id, token, outcome, Some(ev), now).await {
-        Ok(_) => {}
-        Err(err) => tracing::warn!(task = %task.id, error = %err, "could not record the reviewed outcome"),
-    }
-}
-
 /// The state an outcome leaves the task in, and its error, for the outcome's event.
-fn summary(o: &Outcome) -> (TaskStatus, Option<&str>) {
+pub(super) fn summary(o: &Outcome) -> (TaskStatus, Option<&str>) {
     match o {
         Outcome::Succeeded { review: true, .. } => (TaskStatus::Review, None),
         Outcome::Succeeded { .. } => (TaskStatus::Done, None),

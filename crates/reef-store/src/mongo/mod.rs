@@ -8,10 +8,14 @@
 //! Invariant: every write is a targeted update (`$set`, `$inc`, pipelines), never a whole-document
 //! replace, so fields other programs keep on REEF's documents survive.
 
+mod archive;
 mod convert;
 mod knowledge;
+mod ledger;
 mod ports;
 mod queries;
+mod records;
+mod tasks;
 mod watch;
 
 pub use convert::{doc_to_json, id_filter, to_bson, to_document};
@@ -20,7 +24,7 @@ use mongodb::bson::{doc, Document};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, TimeseriesGranularity, TimeseriesOptions};
 use mongodb::{Client, Collection, Database};
-use reef_core::config::redact_uri;
+use reef_core::secret::redact_uri;
 use reef_core::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -427,7 +427,7 @@ async fn watch_sees_writes_from_another_handle_and_resumes(f: Fixture) {
 
 async fn agent_config_changes_become_revisions(f: Fixture) {
     let g = &f.ports.agents;
-    let mut cfg = reef_core::config::default_agents().remove(1);
+    let mut cfg = reef_core::domain::agent::default_agents().remove(1);
     g.upsert(cfg.clone(), "operator:adam", t0()).await.unwrap();
     let same = g.upsert(cfg.clone(), "operator:adam", t0()).await.unwrap();
     assert_eq!(same.revision, 1, "an unchanged config is not a new revision");

@@ -5,7 +5,7 @@
 //! are signed like Stripe's (`X-Reef-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`), so
 //! a receiver can reuse any Stripe verification code with its own secret.
 
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::Event;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -90,7 +90,7 @@ pub fn resolve(sections: &[WebhookSection], env: &dyn Fn(&str) -> Option<String>
         }
         let url = match (&w.url, &w.url_secret) {
             (Some(u), None) => u.clone(),
-            (None, Some(n)) if crate::config::is_secret_name(n) => env(n).filter(|v| !v.is_empty()).ok_or_else(|| {
+            (None, Some(n)) if crate::secret::is_secret_name(n) => env(n).filter(|v| !v.is_empty()).ok_or_else(|| {
                 problem(key("url_secret"), format!("{n} is not set"), "set it in the environment or `reef secret set` it")
             })?,
             (None, Some(n)) => {
@@ -111,7 +111,7 @@ pub fn resolve(sections: &[WebhookSection], env: &dyn Fn(&str) -> Option<String>
         check_url(&url).map_err(|e| {
             problem(
                 key(if w.url.is_some() { "url" } else { "url_secret" }),
-                crate::config::redact_uri(&e),
+                crate::secret::redact_uri(&e),
                 "e.g. https://hooks.example.com/reef",
             )
         })?;
@@ -125,7 +125,7 @@ pub fn resolve(sections: &[WebhookSection], env: &dyn Fn(&str) -> Option<String>
                 "an exact kind, a prefix like task.*, or *",
             ));
         }
-        if !crate::config::is_secret_name(&w.secret) {
+        if !crate::secret::is_secret_name(&w.secret) {
             return Err(problem(
                 key("secret"),
                 format!("{:?} is not a secret name", w.secret),
@@ -178,7 +178,7 @@ impl Subscription {
     pub fn delivery(&self, event: &Event, links: Option<&Value>, now_unix: i64) -> (Vec<(&'static str, String)>, Vec<u8>) {
         let body = serde_json::to_vec(&self.payload(event, links)).unwrap_or_default();
         let headers = vec![
-            (SIGNATURE_HEADER, crate::stripe::sign(self.secret.expose(), now_unix, &body)),
+            (SIGNATURE_HEADER, crate::signature::sign(self.secret.expose(), now_unix, &body)),
             (EVENT_ID_HEADER, event.id.clone()),
             (EVENT_KIND_HEADER, event.kind.clone()),
         ];
@@ -316,8 +316,8 @@ mod tests {
         };
         let (h, body) = s.delivery(&e, None, 1_795_000_000);
         let sig = &h.iter().find(|(k, _)| *k == SIGNATURE_HEADER).unwrap().1;
-        assert_eq!(crate::stripe::verify("0123456789abcdef0123", Some(sig), &body, 1_795_000_010, 300).unwrap(), 1_795_000_000);
-        assert!(crate::stripe::verify("another-secret-000000", Some(sig), &body, 1_795_000_010, 300).is_err());
+        assert_eq!(crate::signature::verify("0123456789abcdef0123", Some(sig), &body, 1_795_000_010, 300).unwrap(), 1_795_000_000);
+        assert!(crate::signature::verify("another-secret-000000", Some(sig), &body, 1_795_000_010, 300).is_err());
         assert_eq!(h.iter().find(|(k, _)| *k == EVENT_ID_HEADER).unwrap().1, "ev1");
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["kind"], "task.failed");

@@ -278,7 +278,7 @@ impl Executor for CliExecutor {
     }
 
     async fn run(&self, job: &Job, progress: ProgressTx, cancel: CancellationToken) -> Result<ExecSuccess, ExecError> {
-        let session_key = format!("session:{}", job.task.id);
+        let session_key = crate::settings::Key::AgentSession(&job.task.id).id();
         let session = match &self.budget {
             Some(b) => b.factory.ports.settings.get(&session_key).await.ok().flatten().and_then(|v| v.as_str().map(String::from)),
             None => None,
@@ -518,7 +518,7 @@ mod argv_tests {
         task.kind = Some("build".into());
         let job = Job {
             task: task.clone(),
-            agent: crate::config::default_agents().remove(1),
+            agent: crate::domain::agent::default_agents().remove(1),
             tier: ModelTier::Cheap,
             attempt: 1,
             idempotency_key: "k".into(),

@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn routes_by_assignment_then_rule_then_role_then_capability_then_orchestrator() {
-        let agents = crate::config::default_agents();
+        let agents = crate::domain::agent::default_agents();
         let rules = vec![RouteRule { kind: "tweet".into(), agent: Some("blaze".into()), tier: Some(ModelTier::Local) }];
         assert_eq!(route(&task(Some("research"), None, Some("rex")), &agents, &rules).unwrap().agent, "rex", "assignment wins");
         let r = route(&task(Some("tweet"), None, None), &agents, &rules).unwrap();
@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn tier_comes_from_task_then_rule_then_agent() {
-        let agents = crate::config::default_agents();
+        let agents = crate::domain::agent::default_agents();
         let mut t = task(Some("research"), None, None);
         assert_eq!(route(&t, &agents, &[]).unwrap().tier, ModelTier::Local, "Scout's default tier");
         t.model_tier = Some(ModelTier::Frontier);

@@ -180,7 +180,7 @@ fn classify(e: keyring::Error) -> VaultError {
 
 /// A secret name is an environment variable name REEF owns: `REEF_` then capitals, digits, `_`.
 pub fn validate_name(name: &str) -> Result<(), VaultError> {
-    if reef_core::config::is_secret_name(name) {
+    if reef_core::secret::is_secret_name(name) {
         Ok(())
     } else {
         Err(VaultError::Invalid(format!(
@@ -242,7 +242,9 @@ pub struct SecretState {
     pub source: Source,
 }
 
-const INDEX_KEY: &str = "secrets.product_names";
+fn index_key() -> String {
+    reef_core::settings::Key::ProductSecretNames.id()
+}
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     // The keyring client blocks (for up to KEYRING_TIMEOUT): keep it off the async workers.
@@ -251,7 +253,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 async fn product_index(f: Option<&reef_core::factory::Factory>) -> Result<Vec<String>, reef_core::StoreError> {
     Ok(match f {
-        Some(f) => f.ports.settings.get(INDEX_KEY).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default(),
+        Some(f) => f.ports.settings.get(&index_key()).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default(),
         None => vec![],
     })
 }
@@ -306,7 +308,7 @@ pub async fn put(f: Option<&reef_core::factory::Factory>, vault: &Vault, name: &
         if !index.iter().any(|n| n == name) {
             index.push(name.to_string());
             index.sort();
-            f.ports.settings.put(INDEX_KEY, serde_json::json!(index)).await?;
+            f.ports.settings.put(&index_key(), serde_json::json!(index)).await?;
         }
     }
     f.audit(who, "secret.set", name, serde_json::Value::Null, serde_json::json!("(kept in the OS keyring)"), None).await?;
@@ -322,7 +324,7 @@ pub async fn remove(f: Option<&reef_core::factory::Factory>, vault: &Vault, name
     let mut index = product_index(Some(f)).await?;
     if index.iter().any(|n| n == name) {
         index.retain(|n| n != name);
-        f.ports.settings.put(INDEX_KEY, serde_json::json!(index)).await?;
+        f.ports.settings.put(&index_key(), serde_json::json!(index)).await?;
     }
     f.audit(who, "secret.delete", name, serde_json::Value::Null, serde_json::Value::Null, None).await?;
     Ok(had)

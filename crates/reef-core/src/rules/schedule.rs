@@ -1,11 +1,8 @@
-//! Schedules: recurring tasks from config (cron expressions in the factory's timezone).
-//!
-//! Invariants: each slot creates at most one task, whichever dispatcher sees it (the task's
-//! idempotency key names the slot); slots missed while REEF was down run once, not once each;
-//! with `overlap = "skip"` a slot is skipped while the previous run is unfinished.
+//! Schedule arithmetic: cron expressions in the factory's timezone, their slots, and which slot
+//! is due. Invariant: slots missed while REEF was down make one due slot, not one each.
+//! Pure: the runs themselves are `factory::schedules`.
 
-use crate::factory::Factory;
-use crate::*;
+use crate::{ModelTier, Timestamp};
 use chrono::TimeZone;
 use croner::Cron;
 use serde::{Deserialize, Serialize};
@@ -75,104 +72,12 @@ pub struct ScheduleState {
     pub last_task: Option<String>,
 }
 
-fn key(name: &str) -> String {
-    format!("schedule:{name}")
-}
-
-pub async fn state(f: &Factory, name: &str) -> StoreResult<ScheduleState> {
-    Ok(f.ports.settings.get(&key(name)).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
-}
-
-async fn save(f: &Factory, name: &str, s: &ScheduleState) -> StoreResult<()> {
-    f.ports.settings.put(&key(name), serde_json::to_value(s).map_err(|e| StoreError::Backend(e.to_string()))?).await
-}
-
 /// Whether `slot` should run now: a slot after the last one acted on.
 pub fn due(last: Option<Timestamp>, latest: Option<Timestamp>) -> Option<Timestamp> {
     match (last, latest) {
         (Some(l), Some(s)) if s > l => Some(s),
         _ => None,
     }
-}
-
-/// Creates a run of `sch` for `slot_key`, unless the overlap policy says no. Returns the task.
-pub async fn start_run(f: &Factory, sch: &Schedule, slot_key: &str, actor: &str) -> StoreResult<Option<Task>> {
-    let s = &sch.section;
-    let mut st = state(f, &s.name).await?;
-    if sch.skip_overlap {
-        if let Some(prev) = &st.last_task {
-            if let Ok(t) = f.ports.tasks.get(prev).await {
-                if !t.status.is_terminal() {
-                    f.event(
-                        "schedule.skipped",
-                        actor,
-                        Some(&format!("schedule:{}", s.name)),
-                        serde_json::json!({"slot": slot_key, "running": prev}),
-                    )
-                    .await?;
-                    return Ok(None);
-                }
-            }
-        }
-    }
-    let new = NewTask {
-        title: s.title.clone(),
-        description: s.description.clone(),
-        priority: s.priority,
-        assigned_to: s.agent.clone(),
-        kind: s.kind.clone(),
-        model_tier: s.tier,
-        product: s.product.clone(),
-        action_class: s.action_class.clone(),
-        idempotency_key: Some(format!("schedule:{}:{slot_key}", s.name)),
-        ..Default::default()
-    };
-    let t = f.create_task(new, actor).await?;
-    st.last_task = Some(t.id.clone());
-    save(f, &s.name, &st).await?;
-    f.event("schedule.ran", actor, Some(&format!("schedule:{}", s.name)), serde_json::json!({"slot": slot_key, "task": t.id})).await?;
-    Ok(Some(t))
-}
-
-/// One pass over every schedule: runs each that has a new slot, once.
-pub async fn tick(f: &Factory, schedules: &[Schedule]) -> StoreResult<()> {
-    let now = f.now();
-    let tz = f.config.timezone;
-    for sch in schedules {
-        let name = &sch.section.name;
-        let mut st = state(f, name).await?;
-        let latest = sch.latest_slot(tz, now);
-        if st.last_slot.is_none() {
-            // First sight of this schedule: start counting from now, do not fire for the past.
-            st.last_slot = latest.or(Some(now));
-            save(f, name, &st).await?;
-            continue;
-        }
-        let Some(slot) = due(st.last_slot, latest) else { continue };
-        st.last_slot = Some(slot);
-        save(f, name, &st).await?;
-        if st.paused {
-            continue;
-        }
-        start_run(f, sch, &time::fmt_ts(&slot), "reef:scheduler").await?;
-    }
-    Ok(())
-}
-
-pub async fn set_paused(f: &Factory, name: &str, paused: bool, who: &str) -> StoreResult<()> {
-    let mut st = state(f, name).await?;
-    let old = st.paused;
-    st.paused = paused;
-    save(f, name, &st).await?;
-    f.audit(
-        who,
-        if paused { "schedule.pause" } else { "schedule.resume" },
-        &format!("schedule:{name}"),
-        serde_json::json!(old),
-        serde_json::json!(paused),
-        None,
-    )
-    .await
 }
 
 #[cfg(test)]

@@ -7,19 +7,19 @@
 //! the file itself changed since they were last applied — so restarting never undoes an edit, and
 //! editing the file still works.
 
-use crate::engine::policy::Gate;
 use crate::factory::Factory;
+use crate::rules::policy::Gate;
+use crate::settings::Key;
 use crate::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a process trusts its copy before it reads the store again: an edit made on another
-/// machine is in force within this long.
-const FRESH_FOR: Duration = Duration::from_secs(2);
-const FACTORY_KEY: &str = "live.factory";
-const FILE_KEY_PREFIX: &str = "live.file_applied:";
+/// machine is in force within this long (measured on the factory's clock).
+pub const FRESH_FOR: Duration = Duration::from_secs(2);
+const FACTORY_KEY: Key<'static> = Key::LiveFactory;
 /// The longest prompt an agent may have (the window's editor and `reef agent edit` share it).
 pub const MAX_PROMPT_BYTES: usize = 32 * 1024;
 
@@ -52,18 +52,19 @@ struct FactorySettings {
 /// One process's copy of the live config; shared by a factory's clones.
 #[derive(Default)]
 pub struct LiveCache {
-    slot: RwLock<Option<(Instant, Arc<LiveConfig>)>>,
+    slot: RwLock<Option<(Timestamp, Arc<LiveConfig>)>>,
 }
 
 impl LiveCache {
-    fn get(&self) -> Option<Arc<LiveConfig>> {
+    fn get(&self, now: Timestamp) -> Option<Arc<LiveConfig>> {
         let g = self.slot.read().ok()?;
-        g.as_ref().filter(|(at, _)| at.elapsed() < FRESH_FOR).map(|(_, c)| c.clone())
+        let fresh = |at: &Timestamp| (now - *at).to_std().is_ok_and(|age| age < FRESH_FOR);
+        g.as_ref().filter(|(at, _)| fresh(at)).map(|(_, c)| c.clone())
     }
 
-    fn put(&self, c: Arc<LiveConfig>) {
+    fn put(&self, now: Timestamp, c: Arc<LiveConfig>) {
         if let Ok(mut g) = self.slot.write() {
-            *g = Some((Instant::now(), c));
+            *g = Some((now, c));
         }
     }
 
@@ -115,7 +116,7 @@ impl Factory {
     /// The configuration in force, at most a couple of seconds old (engines also drop their
     /// copy as soon as their watch shows an agent or settings change).
     pub async fn live(&self) -> StoreResult<Arc<LiveConfig>> {
-        if let Some(c) = self.live_cache.get() {
+        if let Some(c) = self.live_cache.get(self.now()) {
             return Ok(c);
         }
         self.live_fresh().await
@@ -138,13 +139,13 @@ impl Factory {
             .collect();
         let fs = self.factory_settings().await?;
         let c = Arc::new(LiveConfig { agents, global_daily_cap: fs.global_daily_cap, gates: fs.gates });
-        self.live_cache.put(c.clone());
+        self.live_cache.put(self.now(), c.clone());
         Ok(c)
     }
 
     async fn factory_settings(&self) -> StoreResult<FactorySettings> {
         let file = FactorySettings { global_daily_cap: self.config.global_daily_cap, gates: self.config.policy.gates.clone() };
-        Ok(match self.ports.settings.get(FACTORY_KEY).await? {
+        Ok(match self.ports.settings.get(&FACTORY_KEY.id()).await? {
             // A malformed value written by another program falls back to the file's (and is
             // replaced by the next edit) rather than stopping the engine.
             Some(v) => serde_json::from_value(v).unwrap_or_else(|e| {
@@ -161,7 +162,7 @@ impl Factory {
     pub async fn sync_live(&self, author: &str) -> StoreResult<Vec<Agent>> {
         let mut out = vec![];
         for a in &self.config.agents {
-            let key = format!("{FILE_KEY_PREFIX}agent:{}", a.name);
+            let key = Key::LiveFileApplied(&format!("agent:{}", a.name)).id();
             let file = serde_json::to_value(a).unwrap_or_default();
             let applied = self.ports.settings.get(&key).await?;
             let existing = match self.ports.agents.get(&a.name).await {
@@ -177,7 +178,7 @@ impl Factory {
                 }
             }
         }
-        let key = format!("{FILE_KEY_PREFIX}factory");
+        let key = Key::LiveFileApplied("factory").id();
         let file = FactorySettings { global_daily_cap: self.config.global_daily_cap, gates: self.config.policy.gates.clone() };
         let file_v = serde_json::to_value(&file).unwrap_or_default();
         let applied: Option<FactorySettings> = self.ports.settings.get(&key).await?.and_then(|v| serde_json::from_value(v).ok());
@@ -201,7 +202,7 @@ impl Factory {
                     }
                 }
             }
-            self.ports.settings.put(FACTORY_KEY, serde_json::to_value(&now).unwrap_or_default()).await?;
+            self.ports.settings.put(&FACTORY_KEY.id(), serde_json::to_value(&now).unwrap_or_default()).await?;
             self.ports.settings.put(&key, file_v).await?;
         }
         self.live_cache.clear();
@@ -272,7 +273,7 @@ impl Factory {
     }
 
     async fn put_factory_settings(&self, s: &FactorySettings) -> StoreResult<()> {
-        self.ports.settings.put(FACTORY_KEY, serde_json::to_value(s).unwrap_or_default()).await?;
+        self.ports.settings.put(&FACTORY_KEY.id(), serde_json::to_value(s).unwrap_or_default()).await?;
         self.live_cache.clear();
         Ok(())
     }

@@ -1,0 +1,132 @@
+//! How the engine runs (leases, attempts, workers, token limits, telemetry) and the CLI-agent
+//! executors, validated.
+
+use super::{bad, dollars, ConfigError, FileConfig};
+use crate::Usd;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// How the engine runs, validated.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub lease: std::time::Duration,
+    pub stuck: std::time::Duration,
+    pub max_attempts: u32,
+    pub max_review_rounds: u32,
+    pub llm_max_tokens: u64,
+    pub litellm_config: Option<PathBuf>,
+    pub workers: usize,
+    pub max_running: Option<u32>,
+    pub reservation_ttl: std::time::Duration,
+    pub telemetry_every: std::time::Duration,
+    pub busy_gpu_percent: f64,
+    pub learn_tiers: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            lease: std::time::Duration::from_secs(30),
+            stuck: std::time::Duration::from_secs(30 * 60),
+            max_attempts: 3,
+            max_review_rounds: 2,
+            llm_max_tokens: 1024,
+            litellm_config: None,
+            workers: 4,
+            max_running: None,
+            reservation_ttl: std::time::Duration::from_secs(600),
+            telemetry_every: std::time::Duration::from_secs(60),
+            busy_gpu_percent: 90.0,
+            learn_tiers: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutorConfig {
+    pub name: String,
+    pub kinds: Vec<String>,
+    pub command: Vec<String>,
+    pub timeout: std::time::Duration,
+    pub output_cap_bytes: usize,
+    pub soft_cap: Option<Usd>,
+    pub pass_env: Vec<String>,
+    pub allowed_tools: BTreeMap<String, Vec<String>>,
+    pub disallowed_tools: BTreeMap<String, Vec<String>>,
+    pub resume_args: Vec<String>,
+}
+
+/// A positive number, or the default when it is left out.
+fn positive(key: &str, v: Option<u64>, dflt: u64) -> Result<u64, ConfigError> {
+    match v {
+        Some(0) => Err(bad(key, "must be greater than 0", "remove it for the default or give a positive number")),
+        Some(v) => Ok(v),
+        None => Ok(dflt),
+    }
+}
+
+pub fn engine(file: &FileConfig) -> Result<EngineConfig, ConfigError> {
+    let e = &file.engine;
+    let d = EngineConfig::default();
+    Ok(EngineConfig {
+        lease: std::time::Duration::from_secs(positive("engine.lease_seconds", e.lease_seconds, d.lease.as_secs())?),
+        stuck: std::time::Duration::from_secs(60 * positive("engine.stuck_minutes", e.stuck_minutes, d.stuck.as_secs() / 60)?),
+        max_attempts: positive("engine.max_attempts", e.max_attempts.map(u64::from), d.max_attempts as u64)? as u32,
+        max_review_rounds: e.max_review_rounds.unwrap_or(d.max_review_rounds),
+        llm_max_tokens: positive("engine.llm_max_tokens", e.llm_max_tokens, d.llm_max_tokens)?,
+        litellm_config: e.litellm_config.clone(),
+        workers: positive("engine.workers", e.workers.map(|w| w as u64), d.workers as u64)? as usize,
+        max_running: e.max_running,
+        reservation_ttl: std::time::Duration::from_secs(positive(
+            "engine.reservation_seconds",
+            e.reservation_seconds,
+            d.reservation_ttl.as_secs(),
+        )?),
+        telemetry_every: std::time::Duration::from_secs(positive(
+            "engine.telemetry_seconds",
+            e.telemetry_seconds,
+            d.telemetry_every.as_secs(),
+        )?),
+        busy_gpu_percent: match e.busy_gpu_percent {
+            Some(p) if !(p.is_finite() && (0.0..=100.0).contains(&p)) => {
+                return Err(bad("engine.busy_gpu_percent", format!("{p} is not a percentage"), "use a number from 0 to 100"))
+            }
+            Some(p) => p,
+            None => d.busy_gpu_percent,
+        },
+        learn_tiers: e.learn_tiers.unwrap_or(false),
+    })
+}
+
+pub fn executors(file: &FileConfig) -> Result<Vec<ExecutorConfig>, ConfigError> {
+    let mut executors = vec![];
+    for (i, x) in file.executors.iter().enumerate() {
+        let key = format!("executors[{i}]");
+        if x.command.is_empty() || x.command[0].trim().is_empty() {
+            return Err(bad(
+                &format!("{key}.command"),
+                "is empty",
+                "give the program and its arguments, e.g. [\"claude\", \"-p\", \"{prompt}\"]",
+            ));
+        }
+        if x.kinds.is_empty() {
+            return Err(bad(&format!("{key}.kinds"), "is empty", "list the task types it runs, e.g. [\"build\"]"));
+        }
+        if executors.iter().any(|e: &ExecutorConfig| e.name == x.name) {
+            return Err(bad(&format!("{key}.name"), format!("executor {:?} is defined twice", x.name), "remove one"));
+        }
+        executors.push(ExecutorConfig {
+            name: x.name.clone(),
+            kinds: x.kinds.clone(),
+            command: x.command.clone(),
+            timeout: std::time::Duration::from_secs(positive(&format!("{key}.timeout_seconds"), x.timeout_seconds, 1800)?),
+            output_cap_bytes: x.output_cap_bytes.unwrap_or(1024 * 1024).max(1024),
+            soft_cap: x.soft_cap_usd.map(|v| dollars(&format!("{key}.soft_cap_usd"), v)).transpose()?,
+            pass_env: x.pass_env.clone(),
+            allowed_tools: x.allowed_tools.clone(),
+            disallowed_tools: x.disallowed_tools.clone(),
+            resume_args: x.resume_args.clone(),
+        });
+    }
+    Ok(executors)
+}

@@ -1,0 +1,240 @@
+//! The config file's shape: one section per table, unknown keys refused.
+
+use super::{bad, ConfigError};
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Parses the file's text; no file is the default config.
+pub fn parse(file_text: Option<&str>) -> Result<FileConfig, ConfigError> {
+    Ok(match file_text {
+        Some(t) => {
+            let fix = "correct the file; `reef config export` shows a valid one";
+            let de = toml::Deserializer::parse(t).map_err(|e| bad("config.toml", e.message().to_string(), fix))?;
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let path = e.path().to_string();
+                let key = if path == "." { "config.toml".to_string() } else { path };
+                bad(&key, e.into_inner().message().to_string(), fix)
+            })?
+        }
+        None => FileConfig::default(),
+    })
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub factory: FactorySection,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub llm: LlmSection,
+    #[serde(default)]
+    pub caps: CapsSection,
+    #[serde(default)]
+    pub agents: Vec<AgentSection>,
+    #[serde(default)]
+    pub engine: EngineSection,
+    #[serde(default)]
+    pub routing: Vec<crate::rules::routing::RouteRule>,
+    #[serde(default)]
+    pub approvals: ApprovalsSection,
+    #[serde(default)]
+    pub executors: Vec<ExecutorSection>,
+    #[serde(default)]
+    pub schedules: Vec<crate::rules::schedule::ScheduleSection>,
+    #[serde(default)]
+    pub app: AppSection,
+    #[serde(default)]
+    pub memory: MemorySection,
+    #[serde(default)]
+    pub serve: ServeSection,
+    #[serde(default)]
+    pub stripe: StripeSection,
+    #[serde(default)]
+    pub webhooks: Vec<crate::rules::webhook::WebhookSection>,
+    #[serde(default)]
+    pub mcp: McpSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FactorySection {
+    /// IANA name, e.g. `Europe/London`; daily caps roll over at its midnight.
+    pub timezone: Option<String>,
+    /// Who the operator is, for the audit log.
+    pub operator: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    pub mongodb_uri: Option<Secret>,
+    pub database: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSection {
+    pub base_url: Option<String>,
+    pub api_key: Option<Secret>,
+    /// Gateway model name per tier (default: the tier's own name, as litellm-config.yaml names them).
+    #[serde(default)]
+    pub tiers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CapsSection {
+    pub global_daily_usd: Option<f64>,
+    #[serde(default)]
+    pub provider_monthly_usd: BTreeMap<String, f64>,
+    pub task_default_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSection {
+    pub name: String,
+    pub role: String,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    #[serde(default)]
+    pub prompt: String,
+    pub model_tier: Option<String>,
+    pub model: Option<String>,
+    pub daily_cap_usd: f64,
+    pub max_concurrent: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    pub lease_seconds: Option<u64>,
+    pub stuck_minutes: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub max_review_rounds: Option<u32>,
+    pub llm_max_tokens: Option<u64>,
+    /// Where the LiteLLM config (prices, fallbacks) is; default `litellm-config.yaml` beside the
+    /// config file, else the one in the working directory.
+    pub litellm_config: Option<PathBuf>,
+    /// Tasks one `reef serve` process runs at once.
+    pub workers: Option<usize>,
+    /// Overall limit on running tasks across every process and machine.
+    pub max_running: Option<u32>,
+    /// How long a budget reservation outlives a worker that died holding it.
+    pub reservation_seconds: Option<u64>,
+    /// Hardware sampling interval (default 60).
+    pub telemetry_seconds: Option<u64>,
+    /// GPU utilisation at which new work skips the local tier (default 90).
+    pub busy_gpu_percent: Option<f64>,
+    /// Start one tier higher where an agent's work of a type keeps failing on the cheaper tier
+    /// (outcome analytics; off by default).
+    pub learn_tiers: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsSection {
+    pub expiry_hours: Option<f64>,
+    /// `cancel` (default) or `escalate`.
+    pub on_expiry: Option<String>,
+    /// Action class → auto | notify_after | approve_before | never_auto (added to seed 002's defaults).
+    #[serde(default)]
+    pub gates: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorSection {
+    pub name: String,
+    /// Task types this executor runs (e.g. ["build", "qa"]).
+    pub kinds: Vec<String>,
+    /// Program and arguments; `{prompt}`, `{task_id}`, `{workdir}`, `{budget_usd}`,
+    /// `{allowed_tools}` and `{disallowed_tools}` are filled in per task.
+    pub command: Vec<String>,
+    pub timeout_seconds: Option<u64>,
+    /// Output kept per attempt (head and tail), default 1 MiB.
+    pub output_cap_bytes: Option<usize>,
+    /// Soft spend cap handed to the agent (e.g. Claude Code --max-budget-usd) and reserved up front.
+    pub soft_cap_usd: Option<f64>,
+    /// Environment variables passed through from REEF's own environment (besides PATH, HOME, LANG).
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+    /// Tools the agent may use, per action class (`default` for the rest).
+    #[serde(default)]
+    pub allowed_tools: BTreeMap<String, Vec<String>>,
+    /// Tools the agent must not use, per action class (`default` for the rest).
+    #[serde(default)]
+    pub disallowed_tools: BTreeMap<String, Vec<String>>,
+    /// Appended when a retry can resume the agent's previous session (`{session_id}` is filled
+    /// in), e.g. `["--resume", "{session_id}"]` for Claude Code.
+    #[serde(default)]
+    pub resume_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySection {
+    /// `auto` (MiniLM when its files are present, else hashing), `minilm`, `gateway` or `hashing`.
+    pub embedder: Option<String>,
+    /// Where the MiniLM files (config.json, tokenizer.json, model.safetensors) are.
+    pub model_dir: Option<PathBuf>,
+    /// The gateway's model name for embeddings (LiteLLM's `embed` tier).
+    pub gateway_model: Option<String>,
+    /// What the gateway's model returns (nomic-embed-text: 768).
+    pub gateway_dimension: Option<usize>,
+    /// How many memories the LLM executor is given with a task (0 turns it off).
+    pub recall: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AppSection {
+    /// Remote mode: this machine only watches and decides; it runs no engine or telemetry.
+    pub remote: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSection {
+    /// Where `reef serve` answers HTTP (the Stripe webhook), e.g. "127.0.0.1:8787".
+    pub listen: Option<String>,
+    /// The address a phone reaches `reef serve` at, for approve / reject links (e.g. a Tailscale
+    /// name); default `http://<listen>`.
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSection {
+    /// How old a webhook signature may be (Stripe's default: 300).
+    pub tolerance_seconds: Option<u64>,
+    /// Pull events every this many minutes when REEF_STRIPE_API_KEY is set (0: only on demand).
+    pub pull_minutes: Option<u64>,
+    /// The Stripe API's address (tests point it at a local stand-in).
+    pub api_base: Option<String>,
+}
+
+/// `[mcp]`: REEF's MCP server for agents (stdio `reef mcp`, HTTP `/mcp` on serve.listen).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct McpSection {
+    /// Long-running clients that act for the operator (e.g. "openclaw"); each one's token is the
+    /// secret `REEF_MCP_OPERATOR_<NAME>` (environment or OS keyring).
+    #[serde(default)]
+    pub operators: Vec<String>,
+    /// Most subtasks one task may create (default 20).
+    pub max_subtasks: Option<u32>,
+    /// Deepest a chain of subtasks may go below its root task (default 3).
+    pub max_depth: Option<u32>,
+    /// How long an agent may go on working after it asked for an approval or a person before
+    /// REEF stops it and parks the task (default 60 s).
+    pub park_grace_secs: Option<u64>,
+    /// The `reef` binary CLI agents start as their MCP server (default: the one beside this
+    /// program, else `reef` on PATH).
+    pub command: Option<PathBuf>,
+}

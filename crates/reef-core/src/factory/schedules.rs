@@ -1,0 +1,127 @@
+//! Schedules' runs: what every process remembers of a schedule (its last slot, pause, last task),
+//! pausing, running one now, and the pass that runs each due slot.
+//!
+//! Invariants: each slot creates at most one task, whichever dispatcher sees it (the task's
+//! idempotency key names the slot); slots missed while REEF was down run once, not once each;
+//! with `overlap = "skip"` a slot is skipped while the previous run is unfinished.
+
+use super::Factory;
+use crate::rules::schedule::{due, Schedule, ScheduleState};
+use crate::*;
+
+fn key(name: &str) -> String {
+    crate::settings::Key::Schedule(name).id()
+}
+
+pub async fn state(f: &Factory, name: &str) -> StoreResult<ScheduleState> {
+    Ok(f.ports.settings.get(&key(name)).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+}
+
+async fn save(f: &Factory, name: &str, s: &ScheduleState) -> StoreResult<()> {
+    f.ports.settings.put(&key(name), serde_json::to_value(s).map_err(|e| StoreError::Backend(e.to_string()))?).await
+}
+
+/// Creates a run of `sch` for `slot_key`, unless the overlap policy says no. Returns the task.
+pub async fn start_run(f: &Factory, sch: &Schedule, slot_key: &str, actor: &str) -> StoreResult<Option<Task>> {
+    let s = &sch.section;
+    let mut st = state(f, &s.name).await?;
+    if sch.skip_overlap {
+        if let Some(prev) = &st.last_task {
+            if let Ok(t) = f.ports.tasks.get(prev).await {
+                if !t.status.is_terminal() {
+                    f.event(
+                        "schedule.skipped",
+                        actor,
+                        Some(&format!("schedule:{}", s.name)),
+                        serde_json::json!({"slot": slot_key, "running": prev}),
+                    )
+                    .await?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    let new = NewTask {
+        title: s.title.clone(),
+        description: s.description.clone(),
+        priority: s.priority,
+        assigned_to: s.agent.clone(),
+        kind: s.kind.clone(),
+        model_tier: s.tier,
+        product: s.product.clone(),
+        action_class: s.action_class.clone(),
+        idempotency_key: Some(format!("schedule:{}:{slot_key}", s.name)),
+        ..Default::default()
+    };
+    let t = f.create_task(new, actor).await?;
+    st.last_task = Some(t.id.clone());
+    save(f, &s.name, &st).await?;
+    f.event("schedule.ran", actor, Some(&format!("schedule:{}", s.name)), serde_json::json!({"slot": slot_key, "task": t.id})).await?;
+    Ok(Some(t))
+}
+
+/// One pass over every schedule: runs each that has a new slot, once.
+pub async fn tick(f: &Factory, schedules: &[Schedule]) -> StoreResult<()> {
+    let now = f.now();
+    let tz = f.config.timezone;
+    for sch in schedules {
+        let name = &sch.section.name;
+        let mut st = state(f, name).await?;
+        let latest = sch.latest_slot(tz, now);
+        if st.last_slot.is_none() {
+            // First sight of this schedule: start counting from now, do not fire for the past.
+            st.last_slot = latest.or(Some(now));
+            save(f, name, &st).await?;
+            continue;
+        }
+        let Some(slot) = due(st.last_slot, latest) else { continue };
+        st.last_slot = Some(slot);
+        save(f, name, &st).await?;
+        if st.paused {
+            continue;
+        }
+        start_run(f, sch, &time::fmt_ts(&slot), "reef:scheduler").await?;
+    }
+    Ok(())
+}
+
+async fn set_paused(f: &Factory, name: &str, paused: bool, who: &str) -> StoreResult<()> {
+    let mut st = state(f, name).await?;
+    let old = st.paused;
+    st.paused = paused;
+    save(f, name, &st).await?;
+    f.audit(
+        who,
+        if paused { "schedule.pause" } else { "schedule.resume" },
+        &format!("schedule:{name}"),
+        serde_json::json!(old),
+        serde_json::json!(paused),
+        None,
+    )
+    .await
+}
+
+impl Factory {
+    /// The configured schedule named `name`.
+    pub fn schedule(&self, name: &str) -> StoreResult<&Schedule> {
+        self.config.schedules.iter().find(|s| s.section.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.config.schedules.iter().map(|s| s.section.name.as_str()).collect();
+            StoreError::not_found(format!(
+                "schedule {name:?} (the config has {})",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            ))
+        })
+    }
+
+    /// Pauses or resumes a schedule (slots passing while it is paused do not run later).
+    pub async fn pause_schedule(&self, name: &str, paused: bool, who: &str) -> StoreResult<()> {
+        self.schedule(name)?;
+        set_paused(self, name, paused, who).await
+    }
+
+    /// Runs a schedule now, outside its slots (its overlap rule still applies).
+    pub async fn run_schedule_now(&self, name: &str, who: &str) -> StoreResult<Option<Task>> {
+        let s = self.schedule(name)?;
+        start_run(self, s, &format!("manual:{}", new_id()), who).await
+    }
+}

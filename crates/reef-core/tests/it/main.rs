@@ -1,0 +1,4 @@
+//! reef-core's integration tests: one binary (see ARCHITECTURE: one `tests/it` per crate).
+
+mod layers;
+mod rules;

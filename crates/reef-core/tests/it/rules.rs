@@ -1,0 +1,201 @@
+//! The engine's trickiest rules, on the embedded store with a manual clock, each in milliseconds:
+//! lease expiry and fencing, parking after an attempt, a decision or an answer that arrives while
+//! the agent still runs, a wait left by an earlier attempt, cap overrides that end with the day,
+//! live settings edited by another process, and schedules across downtime. The subprocess suites
+//! in reef-cli stay the end-to-end proof; these pin the rules themselves.
+
+use reef_core::config::{Config, Defaults};
+use reef_core::factory::{CapTarget, Factory};
+use reef_core::time::parse_ts;
+use reef_core::toolbox::{Caller, Toolbox};
+use reef_core::*;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+const LEASE: Duration = Duration::from_secs(30);
+
+struct World {
+    _dir: tempfile::TempDir,
+    clock: ManualClock,
+    f: Factory,
+}
+
+fn world(toml: &str) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let d =
+        Defaults { data_dir: dir.path().into(), machine_timezone: Some("UTC".into()), host: "test".into(), cache_dir: dir.path().into() };
+    let cfg = Config::resolve(Some(toml), &|_| None, &d).unwrap();
+    let ports = reef_store::sqlite::SqliteStore::open(&dir.path().join("reef.db")).unwrap().ports();
+    let clock = ManualClock::new(parse_ts("2026-11-30T10:00:00Z").unwrap());
+    let f = Factory::new(ports, Arc::new(clock.clone()), Arc::new(cfg));
+    World { _dir: dir, clock, f }
+}
+
+/// Another REEF process on the same store: its own clock handle on the same time, its own
+/// copy of the live settings.
+fn other_process(w: &World) -> Factory {
+    Factory::new(w.f.ports.clone(), Arc::new(w.clock.clone()), w.f.config.clone())
+}
+
+async fn task(f: &Factory, title: &str) -> Task {
+    f.create_task(NewTask { title: title.into(), assigned_to: Some("rex".into()), ..Default::default() }, "operator:test").await.unwrap()
+}
+
+async fn claim(f: &Factory, worker: &str) -> Option<Task> {
+    let filter = ClaimFilter { agents: None, include_unassigned: true };
+    f.ports.tasks.claim(worker, &filter, LEASE, f.now()).await.unwrap()
+}
+
+fn token(t: &Task) -> String {
+    t.lease.as_ref().expect("a claimed task has a lease").token.clone()
+}
+
+fn done() -> Outcome {
+    Outcome::Succeeded { result: "ok".into(), work_products: Default::default(), review: false }
+}
+
+/// An agent calling a tool on its own task, as `reef mcp` would for it.
+async fn agent_calls(f: &Factory, t: &Task, tool: &str, args: serde_json::Value) -> serde_json::Value {
+    let caller = Caller::Task { task_id: t.id.clone(), agent: "rex".into() };
+    Toolbox::new(f.clone(), None).call_as(&caller, tool, args).await.unwrap_or_else(|e| panic!("{tool}: {e}"))
+}
+
+#[tokio::test]
+async fn an_expired_lease_goes_to_the_next_worker_and_fences_the_first() {
+    let w = world("");
+    let t = task(&w.f, "Build").await;
+    let first = claim(&w.f, "w1").await.expect("pending work is claimed");
+    assert!(claim(&w.f, "w2").await.is_none(), "a live lease is not claimed twice");
+    w.clock.advance(LEASE + Duration::from_secs(1));
+    let second = claim(&w.f, "w2").await.expect("an expired lease comes back to the queue");
+    assert_eq!((second.id.as_str(), second.attempts), (t.id.as_str(), 2), "the same task, as its second attempt");
+    let late = w.f.ports.tasks.finish(&t.id, &token(&first), done(), w.f.now()).await;
+    assert!(matches!(late, Err(StoreError::LeaseLost { .. })), "the first worker can no longer complete it: {late:?}");
+    let renewed = w.f.ports.tasks.renew(&t.id, &token(&first), LEASE, w.f.now()).await;
+    assert!(matches!(renewed, Err(StoreError::LeaseLost { .. })), "nor renew it: {renewed:?}");
+    let ok = w.f.ports.tasks.finish(&t.id, &token(&second), done(), w.f.now()).await.unwrap();
+    assert_eq!(ok.status, TaskStatus::Done);
+}
+
+#[tokio::test]
+async fn an_approval_asked_mid_attempt_parks_the_task_when_the_attempt_ends() {
+    let w = world("");
+    let t = task(&w.f, "Deploy").await;
+    let running = claim(&w.f, "w1").await.unwrap();
+    let r = agent_calls(&w.f, &running, "request_approval", json!({"action_class": "production_deploy", "summary": "ship v2"})).await;
+    let ticket = r["ticket"].as_str().unwrap().to_string();
+    assert_eq!(w.f.ports.tasks.get(&t.id).await.unwrap().status, TaskStatus::Claimed, "the agent keeps its lease while it finishes");
+    assert!(w.f.park_after_attempt(&running, &token(&running)).await.unwrap(), "there was a wait to park");
+    let parked = w.f.ports.tasks.get(&t.id).await.unwrap();
+    assert_eq!(parked.status, TaskStatus::AwaitingApproval);
+    assert!(parked.lease.is_none(), "parking releases the lease");
+    w.f.decide(&ticket, Decision::Reject, "operator:test", Some("not today")).await.unwrap();
+    let back = w.f.ports.tasks.get(&t.id).await.unwrap();
+    assert_eq!(back.status, TaskStatus::Pending, "an in-task request resumes the agent whatever the answer");
+    assert!(back.comments.iter().any(|c| c.body.contains("rejected") && c.body.contains("not today")), "{:?}", back.comments);
+}
+
+#[tokio::test]
+async fn a_decision_made_while_the_agent_still_runs_sends_the_task_back_at_once() {
+    let w = world("");
+    let t = task(&w.f, "Deploy").await;
+    let running = claim(&w.f, "w1").await.unwrap();
+    let r = agent_calls(&w.f, &running, "request_approval", json!({"action_class": "production_deploy", "summary": "ship"})).await;
+    w.f.decide(r["ticket"].as_str().unwrap(), Decision::Approve, "operator:test", None).await.unwrap();
+    assert!(w.f.ports.tasks.get(&t.id).await.unwrap().status.is_leased(), "the decision does not take the task from its agent");
+    w.f.park_after_attempt(&running, &token(&running)).await.unwrap();
+    assert_eq!(w.f.ports.tasks.get(&t.id).await.unwrap().status, TaskStatus::Pending, "decided already: straight back to the queue");
+}
+
+#[tokio::test]
+async fn an_answer_given_while_the_agent_still_runs_waits_in_the_thread() {
+    let w = world("");
+    let t = task(&w.f, "Write the launch post").await;
+    let running = claim(&w.f, "w1").await.unwrap();
+    agent_calls(&w.f, &running, "ask_operator", json!({"question": "Which day?"})).await;
+    let answered = w.f.answer(&t.id, "operator:test", "Thursday").await.unwrap();
+    assert!(answered.status.is_leased(), "answering does not move a task its agent still holds");
+    w.f.park_after_attempt(&running, &token(&running)).await.unwrap();
+    let back = w.f.ports.tasks.get(&t.id).await.unwrap();
+    assert_eq!(back.status, TaskStatus::Pending, "answered already: straight back to its agent");
+    assert!(back.open_question().is_none(), "no question is left open");
+    assert!(back.comments.iter().any(|c| c.body.ends_with("Thursday")), "the answer is in the thread: {:?}", back.comments);
+}
+
+#[tokio::test]
+async fn a_wait_left_by_an_earlier_attempt_does_not_park_the_next() {
+    let w = world("");
+    let t = task(&w.f, "Deploy").await;
+    let first = claim(&w.f, "w1").await.unwrap();
+    agent_calls(&w.f, &first, "request_approval", json!({"action_class": "production_deploy", "summary": "ship"})).await;
+    // REEF is killed before the attempt ends: the lease runs out, the next attempt starts.
+    w.clock.advance(LEASE + Duration::from_secs(1));
+    let second = claim(&w.f, "w2").await.unwrap();
+    assert_eq!(second.attempts, 2);
+    assert!(w.f.waiting(&t.id, second.attempts).await.unwrap().is_none(), "the first attempt's wait is not this one's");
+    assert!(!w.f.park_after_attempt(&second, &token(&second)).await.unwrap(), "nothing to park");
+    assert!(w.f.ports.tasks.get(&t.id).await.unwrap().status.is_leased());
+}
+
+#[tokio::test]
+async fn a_cap_override_ends_with_the_factorys_day() {
+    let w = world("[factory]\ntimezone = \"Europe/Berlin\"\n");
+    let scope = w.f.override_cap(&CapTarget::Agent("rex".into()), Usd::from_dollars(75.0), "operator:test", "launch day").await.unwrap();
+    let cap_now = |f: &Factory| {
+        let f = f.clone();
+        async move { f.scopes_for("rex", None, None).await.unwrap() }
+    };
+    let in_force = w.f.apply_overrides(cap_now(&w.f).await).await.unwrap();
+    assert_eq!(in_force.iter().find(|s| s.scope == scope).unwrap().cap, Usd::from_dollars(75.0), "the override is in force today");
+    // 22:59 UTC is 23:59 in Berlin: still today. One more minute is tomorrow there.
+    w.clock.set(parse_ts("2026-11-30T22:59:00Z").unwrap());
+    let late = w.f.apply_overrides(cap_now(&w.f).await).await.unwrap();
+    assert!(late.iter().any(|s| s.scope == scope && s.cap == Usd::from_dollars(75.0)), "still the same local day");
+    w.clock.advance(Duration::from_secs(60));
+    let tomorrow = w.f.apply_overrides(cap_now(&w.f).await).await.unwrap();
+    let rex = tomorrow.iter().find(|s| s.scope.0.starts_with("agent:rex:")).unwrap();
+    assert_ne!(rex.scope, scope, "a new day is a new scope");
+    assert_eq!(rex.cap, Usd::from_dollars(40.0), "and Rex's standing cap is back");
+}
+
+#[tokio::test]
+async fn live_settings_edited_by_another_process_are_in_force_within_the_freshness_window() {
+    let w = world("");
+    let other = other_process(&w);
+    assert_eq!(other.live().await.unwrap().global_daily_cap, Usd::from_dollars(100.0), "the other process reads and keeps a copy");
+    w.f.set_global_cap(Usd::from_dollars(60.0), "operator:test").await.unwrap();
+    assert_eq!(w.f.live().await.unwrap().global_daily_cap, Usd::from_dollars(60.0), "the editing process sees its edit at once");
+    assert_eq!(other.live().await.unwrap().global_daily_cap, Usd::from_dollars(100.0), "the other still trusts its fresh copy");
+    w.clock.advance(reef_core::factory::live::FRESH_FOR + Duration::from_millis(1));
+    assert_eq!(other.live().await.unwrap().global_daily_cap, Usd::from_dollars(60.0), "past the window it reads the store again");
+}
+
+#[tokio::test]
+async fn schedules_missed_during_downtime_run_once_and_not_for_the_past() {
+    let w = world("[[schedules]]\nname = \"brief\"\ncron = \"*/30 * * * *\"\ntitle = \"Morning brief\"\n");
+    let runs = |f: &Factory| {
+        let f = f.clone();
+        async move {
+            let q = TaskQuery { limit: Some(100), ..Default::default() };
+            f.ports.tasks.list(&q).await.unwrap().items.into_iter().filter(|t| t.title == "Morning brief").count()
+        }
+    };
+    let schedules = w.f.config.schedules.clone();
+    reef_core::factory::schedules::tick(&w.f, &schedules).await.unwrap();
+    assert_eq!(runs(&w.f).await, 0, "first sight: counting starts now, nothing runs for the past");
+    w.clock.advance(Duration::from_secs(3 * 3600 + 600)); // down for six slots
+    reef_core::factory::schedules::tick(&w.f, &schedules).await.unwrap();
+    reef_core::factory::schedules::tick(&w.f, &schedules).await.unwrap();
+    assert_eq!(runs(&w.f).await, 1, "six missed slots run once, and a second pass adds nothing");
+    // The overlap rule: the run is unfinished, so the next slot is skipped...
+    w.clock.advance(Duration::from_secs(30 * 60));
+    reef_core::factory::schedules::tick(&w.f, &schedules).await.unwrap();
+    assert_eq!(runs(&w.f).await, 1, "overlap = skip while the last run is unfinished");
+    // ...and once it is done, the following slot runs.
+    let t = claim(&w.f, "w1").await.unwrap();
+    w.f.ports.tasks.finish(&t.id, &token(&t), done(), w.f.now()).await.unwrap();
+    w.clock.advance(Duration::from_secs(30 * 60));
+    reef_core::factory::schedules::tick(&w.f, &schedules).await.unwrap();
+    assert_eq!(runs(&w.f).await, 2);
+}
