@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod deploy_files;
 mod engine;
+mod engine_ops;
 mod gateway;
 mod mcp;
 mod revenue;
