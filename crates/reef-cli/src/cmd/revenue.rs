@@ -286,7 +286,6 @@ pub async fn run(f: &Factory, c: RevenueCmd, out: &Out) -> anyhow::Result<()> {
                 anyhow::ensure!(s.starts_with("price_") || s.starts_with("prod_"), "--stripe-id {s:?} is not a price_… or prod_… id");
             }
             let existing = f.ports.revenue.products().await?.items.into_iter().find(|p| p.id == id);
-            let old = existing.as_ref().map(serde_json::to_value).transpose()?.unwrap_or_default();
             let mut p = existing.unwrap_or_else(|| Product {
                 id: id.clone(),
                 name: id.clone(),
@@ -311,8 +310,7 @@ pub async fn run(f: &Factory, c: RevenueCmd, out: &Out) -> anyhow::Result<()> {
                     p.stripe_ids.push(s);
                 }
             }
-            reef_core::books::save_product(&f.ports, p.clone(), f.now()).await?;
-            f.audit(&f.operator(), "product.set", &p.id, old, serde_json::to_value(&p)?, None).await?;
+            let p = f.save_product(p, &f.operator()).await?;
             out.print(&p, || format!("product {} saved", p.id));
         }
     }

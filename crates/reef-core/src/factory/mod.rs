@@ -13,6 +13,7 @@ use std::sync::Arc;
 pub mod control;
 pub mod decisions;
 pub mod live;
+pub mod products;
 pub mod schedules;
 pub mod spend;
 pub mod tasks;

@@ -84,6 +84,32 @@ pub(super) fn sha(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
+/// Issues a token for an agent REEF did not start (`reef mcp token`), at an operator's request:
+/// the task must still be live, the agent (default: the task's) configured, the lifetime 1 h to
+/// 30 days. Audited as `mcp.token.issue`. Returns (token, agent).
+pub async fn issue_token_on_request(
+    f: &Factory,
+    task: &Task,
+    agent: Option<String>,
+    hours: u64,
+    who: &str,
+) -> StoreResult<(String, String)> {
+    if task.status.is_terminal() {
+        return Err(StoreError::Invalid(format!("task {} is {}: there is nothing left to act on", task.id, task.status)));
+    }
+    let agent = match agent.or(task.assigned_to.clone()) {
+        Some(a) if f.live().await?.agent(&a).is_some() => a,
+        Some(a) => return Err(StoreError::Invalid(format!("there is no agent {a:?}"))),
+        None => return Err(StoreError::Invalid(format!("task {} has no agent yet: name one with --agent", task.id))),
+    };
+    if !(1..=24 * 30).contains(&hours) {
+        return Err(StoreError::Invalid(format!("--hours {hours} is outside 1..720")));
+    }
+    let token = issue_token(f, &task.id, &agent, Duration::from_secs(hours * 3600)).await?;
+    f.audit(who, "mcp.token.issue", &task.id, serde_json::Value::Null, json!({"agent": agent, "hours": hours}), None).await?;
+    Ok((token, agent))
+}
+
 /// Issues a token that speaks for `agent` on `task_id` until `ttl` has passed (or it is revoked).
 pub async fn issue_token(f: &Factory, task_id: &str, agent: &str, ttl: Duration) -> StoreResult<String> {
     let token = format!("{TOKEN_PREFIX}{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());

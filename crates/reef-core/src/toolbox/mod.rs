@@ -24,7 +24,7 @@ mod tasks;
 
 use args::*;
 use caller::sha;
-pub use caller::{issue_token, resolve, revoke_token, Caller, ToolError, ToolResult, TOKEN_PREFIX};
+pub use caller::{issue_token, issue_token_on_request, resolve, revoke_token, Caller, ToolError, ToolResult, TOKEN_PREFIX};
 use catalog::*;
 pub use catalog::{resources_for, tools_for, Audience, ToolSpec};
 
