@@ -3,7 +3,10 @@
 pub mod agents;
 pub mod approvals;
 pub mod events;
-pub mod insight;
+pub mod hardware;
+pub mod knowledge;
+pub mod schedules;
 pub mod settings;
+pub mod spend;
 pub mod status;
 pub mod tasks;

@@ -188,7 +188,11 @@ fn an_approval_webhook_carries_links_that_decide_once_only_by_post_and_are_audit
     let out = e.dir.path().join("received.jsonl");
     let mut rx = receiver(port, &out, 0.0);
     let mut serve = e.serve("both", &[]);
-    assert!(wait_until(Duration::from_secs(20), || e.json(&["webhooks"])["subscriptions"][0]["watermark"].is_string()));
+    // The relay starts with the engine; on a loaded machine that can take a while.
+    assert!(
+        wait_until(Duration::from_secs(60), || e.json(&["webhooks"])["subscriptions"][0]["watermark"].is_string()),
+        "the relay never started"
+    );
     e.ok(&["task", "add", "Deploy <b>Invoicely</b>", "--type", "deploy", "--agent", "rex", "--action-class", "production_deploy"]);
     assert!(
         wait_until(Duration::from_secs(30), || received(&out).iter().any(|v| v["links"]["approve"].is_string())),
