@@ -126,12 +126,11 @@ pub fn plan(f: &Factory, role: Role, http: bool) -> Vec<Planned> {
 pub fn spawn(f: &Factory, engine: Arc<Engine>, role: Role, http: Option<HttpServer>, host: String, shutdown: CancellationToken) -> Loops {
     let plan = plan(f, role, http.is_some());
     let mut tasks = JoinSet::new();
-    let err = |which: Loop| move |e: &dyn std::fmt::Display| LoopError { which, message: e.to_string() };
     let mut http = http;
     for p in plan.iter().filter(|p| p.left_out.is_none()) {
         let (f, s) = (f.clone(), shutdown.clone());
         let which = p.which;
-        let fail = err(which);
+        let fail = move |e: &dyn std::fmt::Display| LoopError { which, message: e.to_string() };
         match which {
             Loop::Dispatcher => {
                 let e = engine.clone();

@@ -1,5 +1,6 @@
 //! Wire types for the window, one file per area: what commands return and take, with
-//! `specta::Type` so the TypeScript bindings match. Money crosses as dollars (f64), times as RFC 3339 strings.
+//! `specta::Type` so the TypeScript bindings match. Money crosses as dollars (f64), times as
+//! RFC 3339 strings.
 
 use reef_core::time::fmt_ts;
 use reef_core::*;
