@@ -7,22 +7,35 @@ use reef_host::loops;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+/// Who runs the engine, as this app sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineMode {
+    /// This app runs it.
+    Here,
+    /// Another process on this store (a `reef serve`) holds the dispatcher lease.
+    Elsewhere,
+    /// Remote mode: the server runs it; this machine watches and decides.
+    Remote,
+    /// Nobody here: `detail` says why.
+    Off,
+}
+
 #[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct EngineDto {
-    /// "here" (this app runs it), "elsewhere" (another process does), "remote", or "off".
-    pub mode: String,
+    pub mode: EngineMode,
     pub detail: String,
 }
 
 pub async fn start(f: &Factory, config_file: Option<&std::path::Path>, shutdown: CancellationToken) -> EngineDto {
     if f.config.remote {
         return EngineDto {
-            mode: "remote".into(),
+            mode: EngineMode::Remote,
             detail: "Remote mode: this machine watches and decides; the server runs the engine.".into(),
         };
     }
     if let Ok(Some(holder)) = f.ports.leases.holder(dispatcher::LEASE_NAME, f.now()).await {
-        return EngineDto { mode: "elsewhere".into(), detail: format!("Another engine is active ({holder}); this app watches it.") };
+        return EngineDto { mode: EngineMode::Elsewhere, detail: format!("Another engine is active ({holder}); this app watches it.") };
     }
     match reef_host::build_engine(f, config_file) {
         Ok(e) => {
@@ -41,8 +54,8 @@ pub async fn start(f: &Factory, config_file: Option<&std::path::Path>, shutdown:
             if !left_out.is_empty() {
                 detail.push_str(&format!(" Not run here — {}.", left_out.join("; ")));
             }
-            EngineDto { mode: "here".into(), detail }
+            EngineDto { mode: EngineMode::Here, detail }
         }
-        Err(err) => EngineDto { mode: "off".into(), detail: format!("The engine is not running here: {err}") },
+        Err(err) => EngineDto { mode: EngineMode::Off, detail: format!("The engine is not running here: {err}") },
     }
 }

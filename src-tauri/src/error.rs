@@ -2,22 +2,9 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, Serialize, specta::Type, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    NotFound,
-    LeaseLost,
-    Conflict,
-    BudgetRefused,
-    Malformed,
-    Invalid,
-    DimensionMismatch,
-    HistoryLost,
-    Unavailable,
-    Backend,
-    /// The store is still being opened (or could not be).
-    NotReady,
-}
+/// The codes are reef-core's own ([`reef_core::ErrorCode`]), typed for the window by its `specta`
+/// feature: one list, no mirror here.
+pub use reef_core::ErrorCode;
 
 #[derive(Debug, Clone, Serialize, specta::Type, thiserror::Error)]
 #[error("{message}")]
@@ -26,33 +13,15 @@ pub struct AppError {
     pub message: String,
 }
 
-impl From<reef_core::ErrorCode> for ErrorCode {
-    fn from(c: reef_core::ErrorCode) -> Self {
-        use reef_core::ErrorCode as C;
-        match c {
-            C::NotFound => ErrorCode::NotFound,
-            C::LeaseLost => ErrorCode::LeaseLost,
-            C::Conflict => ErrorCode::Conflict,
-            C::BudgetRefused => ErrorCode::BudgetRefused,
-            C::Malformed => ErrorCode::Malformed,
-            C::Invalid => ErrorCode::Invalid,
-            C::DimensionMismatch => ErrorCode::DimensionMismatch,
-            C::HistoryLost => ErrorCode::HistoryLost,
-            C::Unavailable => ErrorCode::Unavailable,
-            C::Backend => ErrorCode::Backend,
-        }
-    }
-}
-
 impl From<reef_core::StoreError> for AppError {
     fn from(e: reef_core::StoreError) -> Self {
-        Self { code: e.code().into(), message: e.to_string() }
+        Self { code: e.code(), message: e.to_string() }
     }
 }
 
 impl From<reef_core::memory::MemoryError> for AppError {
     fn from(e: reef_core::memory::MemoryError) -> Self {
-        Self { code: e.code().into(), message: e.to_string() }
+        Self { code: e.code(), message: e.to_string() }
     }
 }
 

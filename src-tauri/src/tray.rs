@@ -53,7 +53,13 @@ fn on_menu(app: &AppHandle, id: &str) {
         "open" => show_window(app),
         "quit" => {
             // Quitting stops an engine that runs here: say so first, in the window.
-            let here = app.state::<AppState>().engine.lock().ok().and_then(|e| e.as_ref().map(|e| e.mode == "here")).unwrap_or(false);
+            let here = app
+                .state::<AppState>()
+                .engine
+                .lock()
+                .ok()
+                .and_then(|e| e.as_ref().map(|e| e.mode == crate::engine::EngineMode::Here))
+                .unwrap_or(false);
             if here {
                 show_window(app);
                 let _ = tauri_specta::Event::emit(

@@ -8,7 +8,7 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 /** Commands */
 export const commands = {
 	status: () => typedError<StatusDto, AppError>(__TAURI_INVOKE("status")),
-	listTasks: (statuses: string[], agent: string | null, limit: number | null) => typedError<TaskListDto, AppError>(__TAURI_INVOKE("list_tasks", { statuses, agent, limit })),
+	listTasks: (statuses: TaskStatus[], agent: string | null, limit: number | null) => typedError<TaskListDto, AppError>(__TAURI_INVOKE("list_tasks", { statuses, agent, limit })),
 	getTask: (id: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("get_task", { id })),
 	createTask: (task: NewTaskDto) => typedError<TaskDto, AppError>(__TAURI_INVOKE("create_task", { task })),
 	cancelTask: (id: string, reason: string | null) => typedError<TaskDto, AppError>(__TAURI_INVOKE("cancel_task", { id, reason })),
@@ -20,8 +20,8 @@ export const commands = {
 	listQuestions: () => typedError<QuestionDto[], AppError>(__TAURI_INVOKE("list_questions")),
 	answerQuestion: (taskId: string, answer: string) => typedError<null, AppError>(__TAURI_INVOKE("answer_question", { taskId, answer })),
 	listAgents: () => typedError<AgentDto[], AppError>(__TAURI_INVOKE("list_agents")),
-	/**  `hold`: "pause", "stop", or null to resume; `agent` null for the whole factory. */
-	setAgentHold: (agent: string | null, hold: string | null) => typedError<null, AppError>(__TAURI_INVOKE("set_agent_hold", { agent, hold })),
+	/**  `hold` null resumes; `agent` null for the whole factory. */
+	setAgentHold: (agent: string | null, hold: Hold | null) => typedError<null, AppError>(__TAURI_INVOKE("set_agent_hold", { agent, hold })),
 	/**
 	 *  Success rate, cost and latency per agent × tier × task type over the last `days` days, from
 	 *  each attempt's outcome event (the same figures `reef analytics` prints).
@@ -44,10 +44,9 @@ export const commands = {
 	 */
 	firstPaint: () => typedError<number, AppError>(__TAURI_INVOKE("first_paint")),
 	listSchedules: () => typedError<ScheduleDto[], AppError>(__TAURI_INVOKE("list_schedules")),
-	/**  `action`: "pause", "resume" or "run". */
-	scheduleAction: (name: string, action: string) => typedError<null, AppError>(__TAURI_INVOKE("schedule_action", { name, action })),
-	/**  Spend over the last `days` days grouped by "agent", "model", "product" or "day". */
-	spend: (group: string, days: number) => typedError<SpendRowDto[], AppError>(__TAURI_INVOKE("spend", { group, days })),
+	scheduleAction: (name: string, action: ScheduleActionDto) => typedError<null, AppError>(__TAURI_INVOKE("schedule_action", { name, action })),
+	/**  Spend over the last `days` days grouped by agent, model, product or day. */
+	spend: (group: SpendGroup, days: number) => typedError<SpendRowDto[], AppError>(__TAURI_INVOKE("spend", { group, days })),
 	revenue: () => typedError<RevenueDto, AppError>(__TAURI_INVOKE("revenue")),
 	searchMemory: (query: string, agent: string | null, product: string | null, kind: string | null, since: string | null, until: string | null) => typedError<MemorySearchDto, AppError>(__TAURI_INVOKE("search_memory", { query, agent, product, kind, since, until })),
 	listEntities: () => typedError<EntityDto[], AppError>(__TAURI_INVOKE("list_entities")),
@@ -63,8 +62,8 @@ export const commands = {
 	testStoreUri: (uri: string) => typedError<StoreTestDto, AppError>(__TAURI_INVOKE("test_store_uri", { uri })),
 	/**  Sets the factory's standing daily cap (audited). */
 	setGlobalCap: (usd: number | null) => typedError<null, AppError>(__TAURI_INVOKE("set_global_cap", { usd })),
-	/**  Sets an action class's gate (auto, notify_after, approve_before, never_auto); null removes it. */
-	setGate: (actionClass: string, gate: string | null) => typedError<null, AppError>(__TAURI_INVOKE("set_gate", { actionClass, gate })),
+	/**  Sets an action class's gate; null removes it. */
+	setGate: (actionClass: string, gate: Gate | null) => typedError<null, AppError>(__TAURI_INVOKE("set_gate", { actionClass, gate })),
 	/**  The secrets REEF knows of and where each comes from; why the keyring cannot be used, if so. */
 	secrets: () => typedError<SecretsDto, AppError>(__TAURI_INVOKE("secrets")),
 	/**
@@ -96,8 +95,8 @@ export type AgentConfigDto = {
 	role: string,
 	capabilities: string[],
 	prompt: string,
-	/**  local, cheap, mid or frontier; null: the routing rules decide. */
-	tier: string | null,
+	/**  null: the routing rules decide. */
+	tier: ModelTier | null,
 	/**  An explicit model (overrides the tier). */
 	model: string | null,
 	daily_cap_usd: number | null,
@@ -115,13 +114,13 @@ export type AgentDto = {
 	name: string,
 	role: string,
 	capabilities: string[],
-	status: string,
+	status: AgentStatus,
 	heartbeat_at: string | null,
 	current_task: string | null,
 	daily_cap_usd: number | null,
-	tier: string | null,
+	tier: ModelTier | null,
 	revision: number,
-	hold: string | null,
+	hold: Hold | null,
 };
 
 export type AgentRevisionDto = {
@@ -130,6 +129,10 @@ export type AgentRevisionDto = {
 	at: string,
 	config: AgentConfigDto,
 };
+
+export type AgentStatus = "idle" | "working" | "paused" | 
+/**  Held because it reached a spend cap; resumes when the period ends or on override. */
+"cap_reached" | "offline";
 
 export type AppError = {
 	code: ErrorCode,
@@ -145,11 +148,13 @@ export type ApprovalDto = {
 	requested_by: string,
 	created_at: string,
 	expires_at: string | null,
-	status: string,
+	status: ApprovalStatus,
 	decided_by: string | null,
 	decided_at: string | null,
 	reason: string | null,
 };
+
+export type ApprovalStatus = "pending" | "approved" | "rejected" | "revision_requested" | "expired";
 
 export type CapDto = {
 	scope: string,
@@ -170,7 +175,7 @@ export type CommentDto = {
 };
 
 export type CountDto = {
-	status: string,
+	status: TaskStatus,
 	count: number,
 };
 
@@ -194,10 +199,20 @@ export type EdgeDto = {
 };
 
 export type EngineDto = {
-	/**  "here" (this app runs it), "elsewhere" (another process does), "remote", or "off". */
-	mode: string,
+	mode: EngineMode,
 	detail: string,
 };
+
+/**  Who runs the engine, as this app sees it. */
+export type EngineMode = 
+/**  This app runs it. */
+"here" | 
+/**  Another process on this store (a `reef serve`) holds the dispatcher lease. */
+"elsewhere" | 
+/**  Remote mode: the server runs it; this machine watches and decides. */
+"remote" | 
+/**  Nobody here: `detail` says why. */
+"off";
 
 export type EntityDto = {
 	id: string,
@@ -206,8 +221,9 @@ export type EntityDto = {
 	depth: number,
 };
 
+/**  Stable codes for [`StoreError`], for UIs and `--json` output. */
 export type ErrorCode = "not_found" | "lease_lost" | "conflict" | "budget_refused" | "malformed" | "invalid" | "dimension_mismatch" | "history_lost" | "unavailable" | "backend" | 
-/**  The store is still being opened (or could not be). */
+/**  A host has not finished opening its store yet (or could not): no store error, the host's. */
 "not_ready";
 
 export type EventDto = {
@@ -219,15 +235,31 @@ export type EventDto = {
 	data: string,
 };
 
+export type Gate = 
+/**  Runs without asking. */
+"auto" | 
+/**  Runs, then tells the operator. */
+"notify_after" | 
+/**  Waits for an approval first. */
+"approve_before" | 
+/**  Never runs by itself: goes to a person (`needs_human`). */
+"never_auto";
+
 export type GateDto = {
 	action_class: string,
-	gate: string,
+	gate: Gate,
 };
 
 export type GraphDto = {
 	nodes: EntityDto[],
 	edges: EdgeDto[],
 };
+
+export type Hold = 
+/**  Take no new work; running work finishes. */
+"pause" | 
+/**  Take no new work and stop running work cleanly; its tasks go back to pending. */
+"stop";
 
 export type HostDto = {
 	host: string,
@@ -260,6 +292,9 @@ export type MemorySearchDto = {
 	hits: MemoryHitDto[],
 };
 
+/**  The cost pyramid, cheapest first. */
+export type ModelTier = "local" | "cheap" | "mid" | "frontier";
+
 export type MoneyDto = {
 	currency: string,
 	amount: number | null,
@@ -286,7 +321,7 @@ export type NewTaskDto = {
 	priority: number | null,
 	agent: string | null,
 	kind: string | null,
-	tier: string | null,
+	tier: ModelTier | null,
 	product: string | null,
 	action_class: string | null,
 	review: boolean | null,
@@ -302,6 +337,13 @@ export type OutcomeDto = {
 	cost_usd: number | null,
 	avg_latency_ms: number,
 };
+
+/**  What a due slot does while the schedule's last run is unfinished. */
+export type Overlap = 
+/**  No new run (the default). */
+"skip" | 
+/**  Run anyway. */
+"allow";
 
 /**  Which notifications the operator wants; kept in the store so every window agrees. */
 export type Prefs = {
@@ -363,6 +405,9 @@ export type RevenueRowDto = {
 	amount: number | null,
 };
 
+/**  What the Schedules view asks of one schedule. */
+export type ScheduleActionDto = "pause" | "resume" | "run";
+
 export type ScheduleDto = {
 	name: string,
 	cron: string,
@@ -371,7 +416,7 @@ export type ScheduleDto = {
 	next_run: string | null,
 	last_slot: string | null,
 	paused: boolean,
-	overlap: string,
+	overlap: Overlap,
 };
 
 /**  One secret: its name, what it is for and where its value comes from — never the value. */
@@ -411,6 +456,8 @@ export type SettingsDto = {
 	config_file: string | null,
 	notifications: Prefs,
 };
+
+export type SpendGroup = "agent" | "model" | "product" | "day";
 
 export type SpendRowDto = {
 	key: string,
@@ -454,12 +501,12 @@ export type TaskDto = {
 	id: string,
 	title: string,
 	description: string,
-	status: string,
+	status: TaskStatus,
 	priority: number,
 	assigned_to: string | null,
 	kind: string | null,
 	action_class: string | null,
-	tier: string | null,
+	tier: ModelTier | null,
 	product: string | null,
 	attempts: number,
 	created_at: string,
@@ -478,6 +525,8 @@ export type TaskListDto = {
 	tasks: TaskDto[],
 	malformed: MalformedDto[],
 };
+
+export type TaskStatus = "backlog" | "pending" | "blocked" | "claimed" | "running" | "review" | "awaiting_approval" | "needs_human" | "paused" | "done" | "failed" | "cancelled";
 
 /**  A webhook subscription and what it is owed (never its URL's path or its secret). */
 export type WebhookDto = {

@@ -35,6 +35,7 @@ pub enum StoreError {
 }
 
 /// Stable codes for [`StoreError`], for UIs and `--json` output.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -48,6 +49,8 @@ pub enum ErrorCode {
     HistoryLost,
     Unavailable,
     Backend,
+    /// A host has not finished opening its store yet (or could not): no store error, the host's.
+    NotReady,
 }
 
 impl StoreError {

@@ -15,16 +15,16 @@ pub async fn list_agents(state: State<'_, AppState>) -> AppResult<Vec<AgentDto>>
     let mut out = vec![];
     for a in &live.agents {
         let s = stored.iter().find(|x| x.id == a.name);
-        let hold = f.hold_of(Some(&a.name)).await?.map(|h| h.as_str().to_string());
+        let hold = f.hold_of(Some(&a.name)).await?;
         out.push(AgentDto {
             name: a.name.clone(),
             role: a.role.clone(),
             capabilities: a.capabilities.clone(),
-            status: s.map(|s| s.status.as_str().to_string()).unwrap_or_else(|| "offline".into()),
+            status: s.map(|s| s.status).unwrap_or(reef_core::AgentStatus::Offline),
             heartbeat_at: s.and_then(|s| s.heartbeat_at.as_ref()).map(reef_core::time::fmt_ts),
             current_task: s.and_then(|s| s.current_task.clone()),
             daily_cap_usd: a.daily_cap_usd.dollars(),
-            tier: a.model_tier.map(|t| t.as_str().into()),
+            tier: a.model_tier,
             revision: s.map(|s| s.revision).unwrap_or(0),
             hold,
         });
@@ -32,13 +32,12 @@ pub async fn list_agents(state: State<'_, AppState>) -> AppResult<Vec<AgentDto>>
     Ok(out)
 }
 
-/// `hold`: "pause", "stop", or null to resume; `agent` null for the whole factory.
+/// `hold` null resumes; `agent` null for the whole factory.
 #[tauri::command]
 #[specta::specta]
-pub async fn set_agent_hold(state: State<'_, AppState>, agent: Option<String>, hold: Option<String>) -> AppResult<()> {
+pub async fn set_agent_hold(state: State<'_, AppState>, agent: Option<String>, hold: Option<Hold>) -> AppResult<()> {
     let f = state.factory()?;
-    let h = hold.as_deref().map(str::parse::<Hold>).transpose().map_err(AppError::invalid)?;
-    Ok(f.set_hold(agent.as_deref(), h, &f.operator(), Some("from the desktop app")).await?)
+    Ok(f.set_hold(agent.as_deref(), hold, &f.operator(), Some("from the desktop app")).await?)
 }
 
 /// Success rate, cost and latency per agent × tier × task type over the last `days` days, from

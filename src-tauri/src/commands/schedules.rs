@@ -1,7 +1,7 @@
 //! Schedules: their next runs and state; pause, resume, run now.
 
 use crate::dto::*;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::AppState;
 use reef_core::factory::schedules;
 use reef_core::*;
@@ -22,25 +22,23 @@ pub async fn list_schedules(state: State<'_, AppState>) -> AppResult<Vec<Schedul
             next_run: s.next_slot(f.config.timezone, f.now()).map(|t| time::fmt_ts(&t)),
             last_slot: st.last_slot.map(|t| time::fmt_ts(&t)),
             paused: st.paused,
-            overlap: if s.skip_overlap { "skip".into() } else { "allow".into() },
+            overlap: s.overlap,
         });
     }
     Ok(out)
 }
 
-/// `action`: "pause", "resume" or "run".
 #[tauri::command]
 #[specta::specta]
-pub async fn schedule_action(state: State<'_, AppState>, name: String, action: String) -> AppResult<()> {
+pub async fn schedule_action(state: State<'_, AppState>, name: String, action: ScheduleActionDto) -> AppResult<()> {
     let f = state.factory()?;
     let who = f.operator();
-    match action.as_str() {
-        "pause" => f.pause_schedule(&name, true, &who).await?,
-        "resume" => f.pause_schedule(&name, false, &who).await?,
-        "run" => {
+    match action {
+        ScheduleActionDto::Pause => f.pause_schedule(&name, true, &who).await?,
+        ScheduleActionDto::Resume => f.pause_schedule(&name, false, &who).await?,
+        ScheduleActionDto::Run => {
             f.run_schedule_now(&name, &who).await?;
         }
-        other => return Err(AppError::invalid(format!("{other:?} is not pause, resume or run"))),
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ pub async fn settings(state: State<'_, AppState>) -> AppResult<SettingsDto> {
         gateway_key_set: c.llm_api_key.is_some(),
         global_daily_cap_usd: live.global_daily_cap.dollars(),
         agent_caps: live.agents.iter().map(|a| CapSettingDto { agent: a.name.clone(), daily_usd: a.daily_cap_usd.dollars() }).collect(),
-        gates: live.gates.iter().map(|(k, v)| GateDto { action_class: k.clone(), gate: v.as_str().into() }).collect(),
+        gates: live.gates.iter().map(|(k, v)| GateDto { action_class: k.clone(), gate: *v }).collect(),
         store_from: if std::env::var("REEF_MONGODB_URI").is_ok_and(|v| !v.is_empty()) {
             "environment".into()
         } else if matches!(c.store, reef_core::config::StoreChoice::Mongo { .. }) {
@@ -99,13 +99,12 @@ pub async fn set_global_cap(state: State<'_, AppState>, usd: f64) -> AppResult<(
     Ok(f.set_global_cap(reef_core::Usd::from_dollars(usd), &state.operator()?).await?)
 }
 
-/// Sets an action class's gate (auto, notify_after, approve_before, never_auto); null removes it.
+/// Sets an action class's gate; null removes it.
 #[tauri::command]
 #[specta::specta]
-pub async fn set_gate(state: State<'_, AppState>, action_class: String, gate: Option<String>) -> AppResult<()> {
-    let g = gate.as_deref().map(str::parse::<reef_core::rules::policy::Gate>).transpose().map_err(AppError::invalid)?;
+pub async fn set_gate(state: State<'_, AppState>, action_class: String, gate: Option<reef_core::rules::policy::Gate>) -> AppResult<()> {
     let f = state.factory()?;
-    Ok(f.set_gate(action_class.trim(), g, &state.operator()?).await?)
+    Ok(f.set_gate(action_class.trim(), gate, &state.operator()?).await?)
 }
 
 /// The secrets REEF knows of and where each comes from; why the keyring cannot be used, if so.

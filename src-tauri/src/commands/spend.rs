@@ -1,23 +1,17 @@
 //! Spend grouped by agent, model, product or day; revenue and the books.
 
 use crate::dto::*;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::AppState;
 use reef_core::*;
 use tauri::State;
 
-/// Spend over the last `days` days grouped by "agent", "model", "product" or "day".
+/// Spend over the last `days` days grouped by agent, model, product or day.
 #[tauri::command]
 #[specta::specta]
-pub async fn spend(state: State<'_, AppState>, group: String, days: u32) -> AppResult<Vec<SpendRowDto>> {
+pub async fn spend(state: State<'_, AppState>, group: SpendGroup, days: u32) -> AppResult<Vec<SpendRowDto>> {
     let f = state.factory()?;
-    let g = match group.as_str() {
-        "agent" => SpendGroup::Agent,
-        "model" => SpendGroup::Model,
-        "product" => SpendGroup::Product,
-        "day" => SpendGroup::Day,
-        o => return Err(AppError::invalid(format!("{o:?} is not agent, model, product or day"))),
-    };
+    let g = group;
     let now = f.now();
     let rows = f.ports.ledger.spend(g, now - chrono::Duration::days(days.max(1) as i64), now + chrono::Duration::minutes(1)).await?;
     Ok(rows.into_iter().map(|r| SpendRowDto { key: r.key, usd: r.cost.dollars(), calls: r.calls as u32 }).collect())

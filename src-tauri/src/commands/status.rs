@@ -15,7 +15,7 @@ pub async fn status(state: State<'_, AppState>) -> AppResult<StatusDto> {
         remote: matches!(r.store, reef_core::StoreKind::Mongo(_)),
         timezone: r.timezone,
         operator: f.config.operator.clone(),
-        tasks: r.tasks.iter().map(|(s, n)| CountDto { status: s.as_str().into(), count: *n as u32 }).collect(),
+        tasks: r.tasks.iter().map(|(s, n)| CountDto { status: *s, count: *n as u32 }).collect(),
         caps_today: r
             .caps_today
             .iter()
@@ -42,7 +42,7 @@ pub async fn engine_status(state: State<'_, AppState>) -> AppResult<crate::engin
         .lock()
         .ok()
         .and_then(|e| e.clone())
-        .unwrap_or(crate::engine::EngineDto { mode: "off".into(), detail: "starting".into() }))
+        .unwrap_or(crate::engine::EngineDto { mode: crate::engine::EngineMode::Off, detail: "starting".into() }))
 }
 
 /// Quits REEF (the window asked the operator first when the engine runs here).

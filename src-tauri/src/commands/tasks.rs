@@ -1,7 +1,7 @@
 //! Tasks: list, show, create, cancel, retry, reassign, comment.
 
 use crate::dto::*;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::AppState;
 use reef_core::*;
 use tauri::State;
@@ -10,16 +10,12 @@ use tauri::State;
 #[specta::specta]
 pub async fn list_tasks(
     state: State<'_, AppState>,
-    statuses: Vec<String>,
+    statuses: Vec<TaskStatus>,
     agent: Option<String>,
     limit: Option<u32>,
 ) -> AppResult<TaskListDto> {
     let f = state.factory()?;
-    let status = if statuses.is_empty() {
-        None
-    } else {
-        Some(statuses.iter().map(|s| s.parse::<TaskStatus>()).collect::<Result<Vec<_>, _>>().map_err(AppError::invalid)?)
-    };
+    let status = (!statuses.is_empty()).then_some(statuses);
     let l = f.ports.tasks.list(&TaskQuery { status, assigned_to: agent, limit: limit.map(|l| l as usize), ..Default::default() }).await?;
     Ok(TaskListDto { tasks: l.items.iter().map(Into::into).collect(), malformed: l.malformed.iter().map(Into::into).collect() })
 }
@@ -34,7 +30,6 @@ pub async fn get_task(state: State<'_, AppState>, id: String) -> AppResult<TaskD
 #[specta::specta]
 pub async fn create_task(state: State<'_, AppState>, task: NewTaskDto) -> AppResult<TaskDto> {
     let f = state.factory()?;
-    let model_tier = task.tier.as_deref().filter(|t| !t.is_empty()).map(str::parse::<ModelTier>).transpose().map_err(AppError::invalid)?;
     let new = NewTask {
         title: task.title,
         description: task.description.unwrap_or_default(),
@@ -42,7 +37,7 @@ pub async fn create_task(state: State<'_, AppState>, task: NewTaskDto) -> AppRes
         assigned_to: task.agent.filter(|a| !a.is_empty()),
         kind: task.kind.filter(|k| !k.is_empty()),
         action_class: task.action_class.filter(|a| !a.is_empty()),
-        model_tier,
+        model_tier: task.tier,
         product: task.product.filter(|p| !p.is_empty()),
         review: task.review.unwrap_or(false),
         ..Default::default()

@@ -7,13 +7,13 @@ pub struct AgentDto {
     pub name: String,
     pub role: String,
     pub capabilities: Vec<String>,
-    pub status: String,
+    pub status: AgentStatus,
     pub heartbeat_at: Option<String>,
     pub current_task: Option<String>,
     pub daily_cap_usd: f64,
-    pub tier: Option<String>,
+    pub tier: Option<ModelTier>,
     pub revision: u32,
-    pub hold: Option<String>,
+    pub hold: Option<reef_core::factory::Hold>,
 }
 
 #[derive(Debug, Clone, Serialize, Type)]
@@ -35,8 +35,8 @@ pub struct AgentConfigDto {
     pub role: String,
     pub capabilities: Vec<String>,
     pub prompt: String,
-    /// local, cheap, mid or frontier; null: the routing rules decide.
-    pub tier: Option<String>,
+    /// null: the routing rules decide.
+    pub tier: Option<ModelTier>,
     /// An explicit model (overrides the tier).
     pub model: Option<String>,
     pub daily_cap_usd: f64,
@@ -50,7 +50,7 @@ impl From<&AgentConfig> for AgentConfigDto {
             role: a.role.clone(),
             capabilities: a.capabilities.clone(),
             prompt: a.prompt.clone(),
-            tier: a.model_tier.map(|t| t.as_str().into()),
+            tier: a.model_tier,
             model: a.model.clone(),
             daily_cap_usd: a.daily_cap_usd.dollars(),
             max_concurrent: a.max_concurrent,
@@ -64,16 +64,12 @@ impl AgentConfigDto {
         if !self.daily_cap_usd.is_finite() {
             return Err(format!("{}: the daily cap is not a number", self.name));
         }
-        let model_tier = match self.tier.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(t) => Some(t.parse::<ModelTier>()?),
-        };
         Ok(AgentConfig {
             name: self.name,
             role: self.role,
             capabilities: self.capabilities,
             prompt: self.prompt,
-            model_tier,
+            model_tier: self.tier,
             model: self.model.map(|m| m.trim().to_string()).filter(|m| !m.is_empty()),
             daily_cap_usd: Usd::from_dollars(self.daily_cap_usd),
             max_concurrent: self.max_concurrent,

@@ -11,7 +11,16 @@ pub struct ScheduleDto {
     pub next_run: Option<String>,
     pub last_slot: Option<String>,
     pub paused: bool,
-    pub overlap: String,
+    pub overlap: reef_core::rules::schedule::Overlap,
+}
+
+/// What the Schedules view asks of one schedule.
+#[derive(Debug, Clone, Copy, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleActionDto {
+    Pause,
+    Resume,
+    Run,
 }
 
 #[derive(Debug, Clone, Serialize, Type)]

@@ -11,7 +11,7 @@ pub struct CapSettingDto {
 #[derive(Debug, Clone, Serialize, Type)]
 pub struct GateDto {
     pub action_class: String,
-    pub gate: String,
+    pub gate: reef_core::rules::policy::Gate,
 }
 
 #[derive(Debug, Clone, Serialize, Type)]

@@ -4,7 +4,7 @@ use super::*;
 
 #[derive(Debug, Clone, Serialize, Type)]
 pub struct CountDto {
-    pub status: String,
+    pub status: TaskStatus,
     pub count: u32,
 }
 

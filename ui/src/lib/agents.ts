@@ -29,7 +29,7 @@ export function byteLength(s: string): number {
 /** Why an edit cannot be saved yet, or "" when it can. Mirrors the server's checks so the
  *  operator hears about a typo before the round trip; the server checks again. */
 export function editProblem(c: AgentConfigDto, maxPromptBytes: number): string {
-  if (!Number.isFinite(c.daily_cap_usd) || c.daily_cap_usd < 0) return "the daily cap must be a non-negative amount";
+  if (c.daily_cap_usd == null || !Number.isFinite(c.daily_cap_usd) || c.daily_cap_usd < 0) return "the daily cap must be a non-negative amount";
   if (c.daily_cap_usd > 100_000) return "the daily cap is over $100,000 — a typo?";
   if (!Number.isInteger(c.max_concurrent) || c.max_concurrent < 1 || c.max_concurrent > 64) return "concurrency must be 1 to 64";
   const n = byteLength(c.prompt);

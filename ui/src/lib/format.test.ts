@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { amount, age, capLevel, capUse, matches, money, scopeLabel, until, windowOf } from "./format";
+import { amount, age, capLevel, capUse, engineLabel, matches, money, scopeLabel, STATUS_ORDER, until, windowOf } from "./format";
 
 describe("format", () => {
   it("shows money the way the CLI does", () => {
@@ -42,5 +42,18 @@ describe("format", () => {
     expect(matches(t, "deploy")).toBe(true);
     expect(matches(t, "REX")).toBe(true);
     expect(matches(t, "scout")).toBe(false);
+  });
+});
+
+describe("typed wire values", () => {
+  it("lists every task state once, in the pipeline's order", () => {
+    expect(STATUS_ORDER).toEqual(["backlog", "pending", "blocked", "claimed", "running", "review", "awaiting_approval", "needs_human", "paused", "done", "failed", "cancelled"]);
+  });
+  it("names every engine mode and shows a missing amount as a dash", () => {
+    expect(engineLabel("here")).toBe("running in this app");
+    expect(engineLabel("elsewhere")).toBe("another process");
+    expect(money(null)).toBe("—");
+    expect(amount(null, "usd")).toBe("—");
+    expect(capUse(null, 1, 10)).toBe(10);
   });
 });

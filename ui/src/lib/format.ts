@@ -1,12 +1,18 @@
 // View logic with no DOM: formatting and the small calculations the views share. Unit-tested.
+// Amounts arrive as `number | null`: the wire sends a float that is not a number as null, and
+// the views show that as "—" rather than guess.
 
-export function money(usd: number): string {
+import type { EngineMode, TaskStatus } from "../bindings";
+
+export function money(usd: number | null): string {
+  if (usd == null) return "—";
   if (usd !== 0 && Math.abs(usd) < 0.01) return `$${usd.toFixed(4)}`;
   return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
 
 /** An amount in its own currency (revenue is never converted). */
-export function amount(value: number, currency: string): string {
+export function amount(value: number | null, currency: string): string {
+  if (value == null) return "—";
   try {
     return new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() }).format(value);
   } catch {
@@ -33,9 +39,9 @@ export function until(iso: string | null | undefined, now: number = Date.now()):
 }
 
 /** Share of a cap used (spent + reserved), 0–100+. */
-export function capUse(spent: number, reserved: number, cap: number): number {
-  if (cap <= 0) return 0;
-  return ((spent + reserved) / cap) * 100;
+export function capUse(spent: number | null, reserved: number | null, cap: number | null): number {
+  if (cap == null || cap <= 0) return 0;
+  return (((spent ?? 0) + (reserved ?? 0)) / cap) * 100;
 }
 
 export function capLevel(pct: number): "ok" | "warn" | "alert" {
@@ -50,10 +56,25 @@ export function scopeLabel(scope: string): string {
   return scope;
 }
 
-export const STATUS_ORDER = [
-  "backlog", "pending", "blocked", "claimed", "running", "review",
-  "awaiting_approval", "needs_human", "paused", "done", "failed", "cancelled",
-] as const;
+// Every task state in the order the views list them. A Record over the wire's `TaskStatus`, so a
+// state added on the Rust side fails the type check here until it is placed.
+const STATUS_RANK: Record<TaskStatus, number> = {
+  backlog: 0, pending: 1, blocked: 2, claimed: 3, running: 4, review: 5,
+  awaiting_approval: 6, needs_human: 7, paused: 8, done: 9, failed: 10, cancelled: 11,
+};
+export const STATUS_ORDER: readonly TaskStatus[] = (Object.keys(STATUS_RANK) as TaskStatus[]).sort((a, b) => STATUS_RANK[a] - STATUS_RANK[b]);
+
+const ENGINE_LABEL: Record<EngineMode, string> = {
+  here: "running in this app",
+  elsewhere: "another process",
+  remote: "remote",
+  off: "off",
+};
+
+/** The engine pill's words for who runs the engine. */
+export function engineLabel(m: EngineMode): string {
+  return ENGINE_LABEL[m];
+}
 
 export function statusLabel(s: string): string {
   return s.replace(/_/g, " ");

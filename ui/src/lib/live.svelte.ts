@@ -31,34 +31,3 @@ export async function startLive() {
     if (e.payload.connected) live.version += 1;
   });
 }
-
-type Res<T> = { status: "ok"; data: T } | { status: "error"; error: { code: string; message: string } };
-
-/** Unwraps a command result, throwing the `{code, message}` error for the view to show. */
-export function ok<T>(r: Res<T>): T {
-  if (r.status === "ok") return r.data;
-  throw r.error;
-}
-
-export function errorText(e: unknown): string {
-  if (e && typeof e === "object" && "message" in e) return String((e as { message: unknown }).message);
-  return String(e);
-}
-
-/**
- * Wraps a loader so at most one runs at a time and a burst of triggers causes one more run
- * after the current one, not one run each.
- */
-export function singleFlight(load: () => Promise<void>): () => void {
-  let running = false;
-  let again = false;
-  const run = async () => {
-    if (running) { again = true; return; }
-    running = true;
-    try { await load(); } finally {
-      running = false;
-      if (again) { again = false; run(); }
-    }
-  };
-  return () => { run(); };
-}

@@ -30,7 +30,7 @@ pub async fn list(f: &Factory, out: &Out) -> anyhow::Result<()> {
             "name": s.section.name, "cron": s.section.cron, "title": s.section.title,
             "next_run": s.next_slot(f.config.timezone, now).map(|t| fmt_ts(&t)),
             "paused": st.paused, "last_slot": st.last_slot.map(|t| fmt_ts(&t)), "last_task": st.last_task,
-            "overlap": if s.skip_overlap { "skip" } else { "allow" },
+            "overlap": s.overlap,
         }));
     }
     out.print(&serde_json::json!({"schedules": rows, "timezone": f.config.timezone.name()}), || {

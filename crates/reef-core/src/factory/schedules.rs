@@ -25,7 +25,7 @@ async fn save(f: &Factory, name: &str, s: &ScheduleState) -> StoreResult<()> {
 pub async fn start_run(f: &Factory, sch: &Schedule, slot_key: &str, actor: &str) -> StoreResult<Option<Task>> {
     let s = &sch.section;
     let mut st = state(f, &s.name).await?;
-    if sch.skip_overlap {
+    if sch.overlap == crate::rules::schedule::Overlap::Skip {
         if let Some(prev) = &st.last_task {
             if let Ok(t) = f.ports.tasks.get(prev).await {
                 if !t.status.is_terminal() {

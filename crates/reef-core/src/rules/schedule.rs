@@ -29,22 +29,33 @@ pub struct ScheduleSection {
     pub overlap: Option<String>,
 }
 
+/// What a due slot does while the schedule's last run is unfinished.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+    /// No new run (the default).
+    Skip,
+    /// Run anyway.
+    Allow,
+}
+
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub section: ScheduleSection,
     pub cron: Cron,
-    pub skip_overlap: bool,
+    pub overlap: Overlap,
 }
 
 impl Schedule {
     pub fn parse(s: &ScheduleSection) -> Result<Self, String> {
         let cron = Cron::from_str(&s.cron).map_err(|e| format!("{:?} is not a cron expression: {e}", s.cron))?;
-        let skip_overlap = match s.overlap.as_deref() {
-            None | Some("skip") => true,
-            Some("allow") => false,
+        let overlap = match s.overlap.as_deref() {
+            None | Some("skip") => Overlap::Skip,
+            Some("allow") => Overlap::Allow,
             Some(o) => return Err(format!("overlap {o:?} is not skip or allow")),
         };
-        Ok(Self { section: s.clone(), cron, skip_overlap })
+        Ok(Self { section: s.clone(), cron, overlap })
     }
 
     /// The latest slot at or before `now`, in the factory's timezone.
