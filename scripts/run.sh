@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_rust
 ensure_apt_packages build-essential pkg-config
+# bubblewrap: the sandbox CLI agents run in (without it REEF refuses to start them).
+ensure_apt_packages bubblewrap
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reef/target}"
 # The in-process embedding model for memory search; without it REEF falls back to word hashing.
 ensure_model "${XDG_CACHE_HOME:-$HOME/.cache}/reef/models/all-minilm-l6-v2" || echo "(memory search will use word hashing until scripts/setup-model.sh succeeds)"

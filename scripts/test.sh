@@ -7,6 +7,8 @@ source scripts/lib.sh
 
 ensure_rust
 ensure_apt_packages build-essential pkg-config python3 git
+# bubblewrap: the sandbox every CLI agent runs in (tests prove what it hides).
+ensure_apt_packages bubblewrap
 # shellcheck disable=SC2086
 ensure_apt_packages $APP_PACKAGES
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reef/target}"

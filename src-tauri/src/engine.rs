@@ -40,8 +40,9 @@ pub async fn start(f: &Factory, config_file: Option<&std::path::Path>, shutdown:
     match reef_host::build_engine(f, config_file) {
         Ok(e) => {
             let id = e.id.clone();
+            let sandbox = e.containment.describe();
             // The same loops as `reef serve`; tokio's JoinSet lives in a task that logs each end.
-            let mut started = loops::spawn(f, e, loops::Role::Both, None, reef_host::host_name(), shutdown);
+            let mut started = loops::spawn(f, e, loops::Role::Both, None, reef_mcp::socket::server(), reef_host::host_name(), shutdown);
             let left_out: Vec<String> = started.left_out().map(|(which, why)| format!("{}: {why}", which.label())).collect();
             tauri::async_runtime::spawn(async move {
                 while let Some(r) = started.tasks.join_next().await {
@@ -50,7 +51,7 @@ pub async fn start(f: &Factory, config_file: Option<&std::path::Path>, shutdown:
                     }
                 }
             });
-            let mut detail = format!("This app runs the engine ({id}); quitting stops it.");
+            let mut detail = format!("This app runs the engine ({id}); quitting stops it. Sandbox: {sandbox}.");
             if !left_out.is_empty() {
                 detail.push_str(&format!(" Not run here — {}.", left_out.join("; ")));
             }

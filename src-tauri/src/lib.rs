@@ -82,6 +82,22 @@ fn mcp_stdio() -> i32 {
             return 1;
         }
     };
+    // `reef-app mcp --connect SOCKET`: a contained agent's bridge to the host's socket.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(2).map(String::as_str) == Some("--connect") {
+        let Some(socket) = args.get(3) else {
+            eprintln!("error: --connect needs the socket's path");
+            return 2;
+        };
+        let token = std::env::var("REEF_MCP_TOKEN").unwrap_or_default();
+        return match rt.block_on(reef_mcp::socket::connect(std::path::Path::new(socket), &token)) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        };
+    }
     let config = std::env::var_os("REEF_CONFIG").map(std::path::PathBuf::from);
     let served = rt.block_on(async {
         let f = reef_host::open_factory(config.as_deref()).await?;

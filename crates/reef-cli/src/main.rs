@@ -149,6 +149,10 @@ enum Command {
     Mcp {
         #[command(subcommand)]
         cmd: Option<McpCmd>,
+        /// Carry this stdio session to the REEF host's MCP socket instead (what a contained agent
+        /// runs): opens no config and no store; the token comes from REEF_MCP_TOKEN.
+        #[arg(long, value_name = "SOCKET")]
+        connect: Option<std::path::PathBuf>,
     },
     /// Answer a task's question to the operator; the task goes back to its agent.
     Answer {
@@ -216,14 +220,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let f = setup::open_factory(cli.config.as_deref()).await.map_err(|e| format!("{e:#}"));
             return cmd::secret::run(f, &cfg.operator, c, &out).await;
         }
+        Command::Mcp { connect: Some(socket), .. } => {
+            let token = std::env::var("REEF_MCP_TOKEN").unwrap_or_default();
+            return reef_mcp::socket::connect(&socket, &token).await;
+        }
         _ => {}
     }
     let f = setup::open_factory(cli.config.as_deref()).await?;
     match cli.command {
         Command::Status => cmd::status::run(&f, &out).await,
         Command::Audit { subject, action, limit } => cmd::events::audit(&f, subject, action, limit, &out).await,
-        Command::Mcp { cmd: None } => reef_mcp::stdio(&f).await,
-        Command::Mcp { cmd: Some(McpCmd::Token { task, agent, hours }) } => cmd::mcp::issue(&f, &task, agent, hours, &out).await,
+        Command::Mcp { cmd: None, .. } => reef_mcp::stdio(&f).await,
+        Command::Mcp { cmd: Some(McpCmd::Token { task, agent, hours }), .. } => cmd::mcp::issue(&f, &task, agent, hours, &out).await,
         Command::Answer { task, answer } => cmd::approval::answer(&f, &task, &answer, &out).await,
         Command::Task(t) => cmd::task::run(t, &f, &out).await,
         Command::Approve(a) => cmd::approval::decide(&f, reef_core::Decision::Approve, a, &out).await,

@@ -1,7 +1,7 @@
 //! The engine as every host runs it: its shared parts built from config (prices, budget,
 //! executors, how CLI agents reach `reef mcp`), for `reef serve` and the desktop app alike.
 
-use crate::setup::{config_path, embedder, host_name, litellm_config_path, HostError};
+use crate::setup::{embedder, host_name, litellm_config_path, HostError};
 use reef_core::config::Config;
 use reef_core::factory::Factory;
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 /// The engine (dispatcher + workers' shared parts) for `f`, as `reef serve` and the app run it.
 pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> Result<Arc<reef_core::engine::runtime::Engine>, HostError> {
-    use reef_core::engine::{budget::Budget, cli_agent::CliExecutor, llm::LlmExecutor, runtime::Engine};
+    use reef_core::engine::{budget::Budget, cli_agent::CliExecutor, llm::LlmExecutor, runtime::Engine, sandbox::Containment};
     use reef_core::rules::pricing::PriceBook;
     let path = litellm_config_path(&f.config, config_file)?;
     let text = std::fs::read_to_string(&path).map_err(|e| HostError::Config(format!("reading {}: {e}", path.display())))?;
@@ -23,24 +23,29 @@ pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> Result<Arc<reef_
         std::time::Duration::from_secs(600),
     ));
     let data_dir = f.config.data_dir.clone();
-    let mcp = mcp_launch(&f.config, config_file);
-    let cli = f
+    let containment = Arc::new(Containment::detect(&f.config.sandbox, &data_dir));
+    let mcp = mcp_launch(&f.config);
+    let cli: Vec<_> = f
         .config
         .executors
         .iter()
-        .map(|x| Arc::new(CliExecutor::new(x.clone(), Some(budget.clone()), data_dir.join("children")).with_mcp(mcp.clone())))
+        .map(|x| {
+            Arc::new(
+                CliExecutor::new(x.clone(), Some(budget.clone()), data_dir.join("children"), containment.clone()).with_mcp(mcp.clone()),
+            )
+        })
         .collect();
+    let mcp_socket = (!cli.is_empty()).then(|| mcp.socket.clone());
     let id = format!("{}:{}:{}", host_name(), std::process::id(), &reef_core::new_id()[24..]);
     let embedder = Some(embedder(&f.config)?);
-    Ok(Arc::new(Engine { factory: f.clone(), budget, llm, cli, id, data_dir, embedder }))
+    Ok(Arc::new(Engine { factory: f.clone(), budget, llm, cli, id, data_dir, containment, mcp_socket, embedder }))
 }
 
-/// How CLI agents start `reef mcp` for their task: the `reef` binary (configured, else the one
-/// beside this program, else this program itself — `reef-app mcp` serves the same tools) and what
-/// it needs to open this factory's config and store.
-/// Outward secrets (gateway key, Stripe, webhooks, links, operator tokens) are never passed: a
-/// task's tool server does not read them.
-pub fn mcp_launch(cfg: &Config, config_file: Option<&Path>) -> reef_core::engine::cli_agent::McpLaunch {
+/// How CLI agents reach REEF's MCP tools: `reef mcp --connect` — the `reef` binary (configured,
+/// else the one beside this program, else this program itself: `reef-app mcp --connect` does the
+/// same) — over this process's socket. The agent gets its task token and nothing else: no config
+/// path, no data dir, no store address.
+pub fn mcp_launch(cfg: &Config) -> reef_core::engine::cli_agent::McpLaunch {
     let exe = std::env::current_exe().ok();
     let command = cfg.mcp.command.clone().unwrap_or_else(|| {
         exe.as_ref()
@@ -49,23 +54,8 @@ pub fn mcp_launch(cfg: &Config, config_file: Option<&Path>) -> reef_core::engine
             .or(exe.clone())
             .unwrap_or_else(|| PathBuf::from("reef"))
     });
-    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
-    let mut env: Vec<(String, String)> =
-        ["PATH", "HOME", "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME"]
-            .iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-            .collect();
-    // REEF_CONFIG / REEF_DATA_DIR are set below as absolute paths; REEF_MCP_* are per attempt.
-    let passed = |k: &str| {
-        k.starts_with("REEF_")
-            && !matches!(k, "REEF_CONFIG" | "REEF_DATA_DIR")
-            && !k.starts_with("REEF_MCP_")
-            && !reef_core::secret::is_outward_secret(k)
-    };
-    env.extend(std::env::vars().filter(|(k, _)| passed(k)));
-    if let Some(p) = config_path(config_file).filter(|p| p.exists()) {
-        env.push(("REEF_CONFIG".into(), abs(&p)));
-    }
-    env.push(("REEF_DATA_DIR".into(), abs(&cfg.data_dir)));
-    reef_core::engine::cli_agent::McpLaunch { command, env, dir: cfg.data_dir.join("mcp") }
+    let command = std::path::absolute(&command).unwrap_or(command);
+    // One socket per process: a `reef serve` and the app on one data dir each serve their own.
+    let socket = cfg.data_dir.join("run").join(format!("mcp-{}.sock", std::process::id()));
+    reef_core::engine::cli_agent::McpLaunch { command, socket, dir: cfg.data_dir.join("mcp") }
 }

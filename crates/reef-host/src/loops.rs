@@ -1,5 +1,6 @@
 //! The engine's long-running loops, started in one place for `reef serve` and the desktop app:
-//! dispatcher, workers, hardware sampler, webhook relay, Stripe pull and the HTTP server.
+//! dispatcher, workers, the MCP socket contained agents reach REEF through, hardware sampler,
+//! webhook relay, Stripe pull and the HTTP server.
 //!
 //! Invariant: every host starts the same loops for the same config and role; a loop a host does
 //! not run is in the plan with the reason, so `reef serve` and the window can say so.
@@ -28,6 +29,7 @@ pub enum Role {
 pub enum Loop {
     Dispatcher,
     Workers,
+    McpSocket,
     Sampler,
     WebhookRelay,
     StripePull,
@@ -39,6 +41,7 @@ impl Loop {
         match self {
             Loop::Dispatcher => "dispatcher",
             Loop::Workers => "workers",
+            Loop::McpSocket => "MCP socket for CLI agents",
             Loop::Sampler => "hardware sampler",
             Loop::WebhookRelay => "webhook relay",
             Loop::StripePull => "Stripe pull",
@@ -68,6 +71,11 @@ pub struct LoopError {
 pub type HttpServer =
     Box<dyn FnOnce(Factory, SocketAddr, CancellationToken) -> futures::future::BoxFuture<'static, Result<(), String>> + Send>;
 
+/// How a host serves MCP to the agents it starts (`reef_mcp::socket::run`; the MCP crate sits
+/// above this one, so each host hands it in).
+pub type McpSocketServer =
+    Box<dyn FnOnce(Factory, std::path::PathBuf, CancellationToken) -> futures::future::BoxFuture<'static, Result<(), String>> + Send>;
+
 /// The started loops and what was left out.
 pub struct Loops {
     pub plan: Vec<Planned>,
@@ -83,13 +91,24 @@ impl Loops {
 
 /// What each loop needs to be started, from config and role: `None` to start it, or why not.
 pub fn plan(f: &Factory, role: Role, http: bool) -> Vec<Planned> {
+    let working = matches!(role, Role::Both | Role::Worker);
     let c = &f.config;
     let remote = c.remote.then(|| "remote mode: the server runs it".to_string());
     let dispatching = matches!(role, Role::Both | Role::Dispatcher);
     let p = |which, left_out: Option<String>| Planned { which, left_out };
     vec![
         p(Loop::Dispatcher, (!dispatching).then(|| "role worker: another process dispatches".into())),
-        p(Loop::Workers, (!matches!(role, Role::Both | Role::Worker)).then(|| "role dispatcher: workers run elsewhere".into())),
+        p(Loop::Workers, (!working).then(|| "role dispatcher: workers run elsewhere".into())),
+        p(
+            Loop::McpSocket,
+            if !working {
+                Some("role dispatcher: agents run elsewhere".into())
+            } else if c.executors.is_empty() {
+                Some("no [[executors]]: no CLI agents to serve".into())
+            } else {
+                None
+            },
+        ),
         p(Loop::Sampler, remote.clone()),
         p(
             Loop::WebhookRelay,
@@ -123,10 +142,19 @@ pub fn plan(f: &Factory, role: Role, http: bool) -> Vec<Planned> {
 }
 
 /// Starts every loop `plan` allows, each cancelled by `shutdown`.
-pub fn spawn(f: &Factory, engine: Arc<Engine>, role: Role, http: Option<HttpServer>, host: String, shutdown: CancellationToken) -> Loops {
+pub fn spawn(
+    f: &Factory,
+    engine: Arc<Engine>,
+    role: Role,
+    http: Option<HttpServer>,
+    mcp: McpSocketServer,
+    host: String,
+    shutdown: CancellationToken,
+) -> Loops {
     let plan = plan(f, role, http.is_some());
     let mut tasks = JoinSet::new();
     let mut http = http;
+    let mut mcp = Some(mcp);
     for p in plan.iter().filter(|p| p.left_out.is_none()) {
         let (f, s) = (f.clone(), shutdown.clone());
         let which = p.which;
@@ -139,6 +167,10 @@ pub fn spawn(f: &Factory, engine: Arc<Engine>, role: Role, http: Option<HttpServ
             Loop::Workers => {
                 let e = engine.clone();
                 tasks.spawn(async move { worker::run(e, s).await.map_err(|e| fail(&e)) });
+            }
+            Loop::McpSocket => {
+                let (Some(serve), Some(path)) = (mcp.take(), engine.mcp_socket.clone()) else { continue };
+                tasks.spawn(async move { serve(f, path, s).await.map_err(|e| fail(&e)) });
             }
             Loop::Sampler => {
                 let (host, every) = (host.clone(), f.config.engine.telemetry_every);
@@ -194,6 +226,7 @@ mod tests {
         let serve = plan(&f, Role::Both, true);
         assert_eq!(left_out(&serve, Loop::Dispatcher), None);
         assert_eq!(left_out(&serve, Loop::Workers), None);
+        assert!(left_out(&serve, Loop::McpSocket).unwrap().contains("no [[executors]]"), "no CLI agents, no socket");
         assert_eq!(left_out(&serve, Loop::Sampler), None);
         assert_eq!(left_out(&serve, Loop::Http), None, "reef serve with a listen address serves HTTP");
         assert_eq!(left_out(&serve, Loop::StripePull).as_deref(), Some("no REEF_STRIPE_API_KEY"));

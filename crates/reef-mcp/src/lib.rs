@@ -6,6 +6,8 @@
 //! Invariant: every request is authenticated afresh — the stdio server with the token it was
 //! started with, the HTTP server with the request's own `Authorization: Bearer` header.
 
+pub mod socket;
+
 use reef_core::factory::Factory;
 use reef_core::toolbox::{self, Caller, ToolError, Toolbox};
 use rmcp::model::*;

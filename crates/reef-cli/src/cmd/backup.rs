@@ -18,7 +18,12 @@ pub async fn backup(f: &Factory, file: &Path, out: &Out) -> anyhow::Result<()> {
     // Write beside the target and rename, so a crash never leaves a half archive under the name.
     let tmp = file.with_extension("partial");
     {
-        let fh = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        // The whole factory is in it: readable by this user only.
+        let fh = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)
+        }
+        .with_context(|| format!("creating {}", tmp.display()))?;
         let mut gz = GzEncoder::new(std::io::BufWriter::new(fh), flate2::Compression::default());
         let header =
             serde_json::json!({"reef_backup": FORMAT, "created_at": reef_core::time::fmt_ts(&f.now()), "store": f.ports.kind.to_string()});

@@ -29,9 +29,11 @@ pub async fn run(f: &Factory, role: Role, config_file: Option<&Path>, out: &Out)
     let shutdown = CancellationToken::new();
     let http: loops::HttpServer =
         Box::new(|f, addr, s| Box::pin(async move { crate::http::run(f, addr, s).await.map_err(|e| format!("{e:#}")) }));
-    let mut started = loops::spawn(f, engine.clone(), role.into(), Some(http), reef_host::host_name(), shutdown.clone());
+    let mut started =
+        loops::spawn(f, engine.clone(), role.into(), Some(http), reef_mcp::socket::server(), reef_host::host_name(), shutdown.clone());
     if !out.json {
         eprintln!("reef serve ({role:?}) as {} on {}; gateway {}. Ctrl-C stops cleanly.", engine.id, f.ports.kind, f.config.llm_base_url);
+        eprintln!("sandbox: {}", engine.containment.describe());
         for (which, why) in started.left_out() {
             tracing::info!(loop_ = which.label(), reason = why, "not started");
         }

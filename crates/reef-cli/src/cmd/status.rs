@@ -1,11 +1,22 @@
-//! `reef status`: which store, tasks per state, today's spend against each cap.
+//! `reef status`: which store, tasks per state, today's spend against each cap, and how CLI
+//! agents are contained on this machine.
 
 use super::Out;
 use reef_core::factory::Factory;
 
 pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
     let r = f.status().await?;
-    out.print(&r, || {
+    let c = reef_core::engine::sandbox::Containment::detect(&f.config.sandbox, &f.config.data_dir);
+    let sandbox = serde_json::json!({
+        "mode": c.mode,
+        "usable": c.mode == reef_core::config::SandboxMode::Off || c.bwrap.is_ok(),
+        "network": c.network,
+        "work_dir": c.work_dir,
+        "detail": c.describe(),
+    });
+    let mut doc = serde_json::to_value(&r)?;
+    doc["sandbox"] = sandbox;
+    out.print(&doc, || {
         let mut s = format!("store     {}\ntimezone  {}\n\ntasks\n", r.store, r.timezone);
         let total: u64 = r.tasks.iter().map(|(_, n)| n).sum();
         for (st, n) in &r.tasks {
@@ -27,6 +38,7 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
         }
         s.push_str(&format!("\npending approvals  {}\n", r.pending_approvals));
         s.push_str(&format!("dispatcher         {}\n", r.dispatcher.as_deref().unwrap_or("none active (start `reef serve`)")));
+        s.push_str(&format!("sandbox            {}\n", c.describe()));
         s
     });
     Ok(())

@@ -5,13 +5,15 @@ use std::time::{Duration, Instant};
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// Where agents' working directories go: outside the data dir (`dir`), removed with the test.
+    pub work: tempfile::TempDir,
     /// Environment every command of this test gets (e.g. a webhook secret the config names).
     extra: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl Env {
     pub fn new() -> Self {
-        let e = Self { dir: tempfile::tempdir().unwrap(), extra: Default::default() };
+        let e = Self { dir: tempfile::tempdir().unwrap(), work: tempfile::tempdir().unwrap(), extra: Default::default() };
         e.write_config("");
         e
     }
@@ -20,6 +22,7 @@ impl Env {
         c.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("REEF_DATA_DIR", self.dir.path())
+            .env("REEF_WORK_DIR", self.work.path())
             .env("REEF_CONFIG", self.dir.path().join("config.toml"))
             .env("HOSTNAME", "testhost")
             .env("USER", "tester");
@@ -45,6 +48,24 @@ impl Env {
         let mut a = vec!["--json"];
         a.extend_from_slice(args);
         serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+    /// A directory outside the data dir that agents may write (their side effects, for the
+    /// test to read), and the executor setting that makes it writable inside their sandbox.
+    pub fn fx(&self) -> std::path::PathBuf {
+        let d = self.work.path().join("fx");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+    pub fn fx_writable(&self) -> String {
+        format!("writable = [{:?}]\n", self.fx().display().to_string())
+    }
+    /// `json` with another `PATH` (e.g. one without bubblewrap).
+    pub fn json_with_path(&self, path: &str, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let out = self.cmd().env("PATH", path).args(&a).output().unwrap();
+        assert!(out.status.success(), "reef {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
     }
     pub fn write_config(&self, text: &str) {
         std::fs::write(self.dir.path().join("config.toml"), text).unwrap();

@@ -76,10 +76,11 @@ fn a_failing_tier_escalates_to_the_next_and_a_dead_model_fails_with_the_reason()
 #[test]
 fn approve_before_never_runs_before_approval_even_across_a_crash() {
     let e = Env::new();
-    let effects = e.dir.path().join("effects.log");
+    let effects = e.fx().join("effects.log");
     e.write_config(&format!(
-        "[engine]\nlease_seconds = 1\n[[executors]]\nname = \"deployer\"\nkinds = [\"deploy\"]\ncommand = [\"sh\", \"-c\", \"echo $REEF_IDEMPOTENCY_KEY >> {}; echo deployed\"]\n",
-        effects.display()
+        "[engine]\nlease_seconds = 1\n[[executors]]\nname = \"deployer\"\nkinds = [\"deploy\"]\ncommand = [\"sh\", \"-c\", \"echo $REEF_IDEMPOTENCY_KEY >> {}; echo deployed\"]\n{}",
+        effects.display(),
+        e.fx_writable()
     ));
     e.with_prices();
     let t = e.json(&["task", "add", "Deploy Invoicely", "--type", "deploy", "--agent", "rex", "--action-class", "production_deploy"]);
@@ -227,7 +228,7 @@ fn serve_processes_killed_at_random_lose_nothing_and_repeat_no_outside_effect() 
     use rand::{Rng, SeedableRng};
     const N: usize = 1000;
     let e = Env::new();
-    let fx = e.dir.path().join("fx");
+    let fx = e.fx();
     std::fs::create_dir_all(&fx).unwrap();
     let marker = format!("reef-crash-{}", std::process::id());
     // The outside effect is one atomic step keyed on REEF's idempotency key (a receiver that
@@ -239,7 +240,8 @@ fn serve_processes_killed_at_random_lose_nothing_and_repeat_no_outside_effect() 
     );
     e.write_config(&format!(
         "[engine]\nlease_seconds = 2\nworkers = 6\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\nmax_concurrent = 8\n\
-         [[executors]]\nname = \"effect\"\nkinds = [\"effect\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
+         [[executors]]\nname = \"effect\"\nkinds = [\"effect\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n{w}",
+        w = e.fx_writable()
     ));
     e.with_prices();
     let ids = load_tasks(&e, N, "effect", "rex");
@@ -293,14 +295,34 @@ fn serve_processes_killed_at_random_lose_nothing_and_repeat_no_outside_effect() 
 }
 
 #[test]
+fn a_contained_agent_dies_with_the_reef_that_started_it() {
+    let e = Env::new();
+    let flag = e.fx().join("started");
+    let marker = format!("reef-contained-{}", std::process::id());
+    let script = format!("touch {f}; sleep 300 # {marker}", f = flag.display());
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n[[executors]]\nname = \"hang\"\nkinds = [\"hang\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n{w}",
+        w = e.fx_writable()
+    ));
+    e.with_prices();
+    e.ok(&["task", "add", "Hang", "--type", "hang", "--agent", "rex"]);
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || !pids_with(&marker).is_empty() && flag.exists()), "the agent started");
+    sigkill(&mut serve);
+    // bubblewrap's --die-with-parent: no orphan to reap, nothing running unsupervised meanwhile.
+    assert!(wait_until(Duration::from_secs(5), || pids_with(&marker).is_empty()), "left running: {:?}", pids_with(&marker));
+}
+
+#[test]
 fn a_killed_worker_s_child_is_reaped_on_restart_and_its_task_comes_back_within_the_lease() {
     let e = Env::new();
-    let flag = e.dir.path().join("second-run");
+    let flag = e.fx().join("second-run");
     let marker = format!("reef-orphan-{}", std::process::id());
-    // First run hangs (long sleep in its own process group); the retry finishes at once.
+    // First run hangs (long sleep in its own process group); the retry finishes at once. Reaping
+    // is for agents REEF runs unsandboxed: a contained one dies with REEF (test above).
     let script = format!("if [ -f {f} ]; then echo finished; else touch {f}; sleep 300; fi # {marker}", f = flag.display());
     e.write_config(&format!(
-        "[engine]\nlease_seconds = 2\n[[executors]]\nname = \"hang\"\nkinds = [\"hang\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
+        "[sandbox]\nmode = \"off\"\n[engine]\nlease_seconds = 2\n[[executors]]\nname = \"hang\"\nkinds = [\"hang\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
     ));
     e.with_prices();
     e.ok(&["task", "add", "Hang once", "--type", "hang", "--agent", "rex"]);

@@ -83,10 +83,11 @@ fn review_by_another_agent_approves_or_sends_back_with_feedback_up_to_the_round_
 #[test]
 fn operator_stop_returns_running_work_to_pending_and_resume_runs_it_again() {
     let e = Env::new();
-    let flag = e.dir.path().join("ran-once");
+    let flag = e.fx().join("ran-once");
     let script = format!("if [ -f {f} ]; then echo finished; else touch {f}; sleep 300; fi", f = flag.display());
     e.write_config(&format!(
-        "[engine]\nlease_seconds = 2\n[[executors]]\nname = \"slow\"\nkinds = [\"slow\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
+        "[engine]\nlease_seconds = 2\n[[executors]]\nname = \"slow\"\nkinds = [\"slow\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n{w}",
+        w = e.fx_writable()
     ));
     e.with_prices();
     e.ok(&["task", "add", "Long build", "--type", "slow", "--agent", "rex"]);
@@ -240,7 +241,7 @@ fn an_unanswered_approval_expires_cancels_its_task_and_budget_alerts_fire_once_p
 #[test]
 fn a_task_naming_a_repository_works_in_its_own_worktree_and_a_retry_resumes_the_session() {
     let e = Env::new();
-    let repo = e.dir.path().join("product-repo");
+    let repo = e.fx().join("product-repo");
     let git = |args: &[&str]| {
         let o = std::process::Command::new("git")
             .args(["-c", "user.email=t@t", "-c", "user.name=t", "-C", repo.to_str().unwrap()])
@@ -278,7 +279,7 @@ fn a_task_naming_a_repository_works_in_its_own_worktree_and_a_retry_resumes_the_
 #[test]
 fn the_agent_gets_the_task_s_memories_and_its_action_class_tool_lists() {
     let e = Env::new();
-    let seen = e.dir.path().join("prompt.txt");
+    let seen = e.fx().join("prompt.txt");
     // A stand-in CLI agent that, like Claude Code, refuses a tool its --disallowedTools names.
     let script = format!(
         r#"printf '%s' "$1" > {p}; if echo "$1" | grep -q 'Deploy' && echo "$3" | grep -q 'wrangler deploy'; then echo "refused: Bash(wrangler deploy) is not allowed" >&2; exit 3; fi; echo done"#,
@@ -287,7 +288,8 @@ fn the_agent_gets_the_task_s_memories_and_its_action_class_tool_lists() {
     e.write_config(&format!(
         "[engine]\nlease_seconds = 2\nmax_attempts = 1\n[[executors]]\nname = \"claude\"\nkinds = [\"build\"]\n\
          command = [\"sh\", \"-c\", {script:?}, \"agent\", \"{{prompt}}\", \"--disallowedTools\", \"{{disallowed_tools}}\"]\n\
-         disallowed_tools = {{ default = [\"Bash(wrangler deploy:*)\"], production_deploy = [] }}\n"
+         disallowed_tools = {{ default = [\"Bash(wrangler deploy:*)\"], production_deploy = [] }}\n{w}",
+        w = e.fx_writable()
     ));
     e.with_prices();
     e.ok(&["demo"]); // memories about QuickForm's Stripe webhooks, among others
@@ -331,6 +333,8 @@ fn work_skips_the_local_tier_while_the_local_gpu_is_busy() {
             cli: vec![],
             id: "gpu-test".into(),
             data_dir: dir.path().into(),
+            containment: std::sync::Arc::new(reef_core::engine::sandbox::Containment::off(dir.path().join("work"), dir.path().into())),
+            mcp_socket: None,
             embedder: None,
         });
         let stop = tokio_util::sync::CancellationToken::new();

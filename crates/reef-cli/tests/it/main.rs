@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod containment;
 mod deploy_files;
 mod engine;
 mod engine_ops;

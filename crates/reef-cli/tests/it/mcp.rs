@@ -28,7 +28,10 @@ fn client(e: &Env, sdk: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -
     let mut c = Command::new("node");
     c.arg(sdk.join("client.mjs")).args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     // `stdio` mode starts `reef mcp` with this environment: the test's store and config.
-    c.env("REEF_DATA_DIR", e.dir.path()).env("REEF_CONFIG", e.dir.path().join("config.toml")).env("HOSTNAME", "testhost");
+    c.env("REEF_DATA_DIR", e.dir.path())
+        .env("REEF_WORK_DIR", e.work.path())
+        .env("REEF_CONFIG", e.dir.path().join("config.toml"))
+        .env("HOSTNAME", "testhost");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -49,17 +52,29 @@ fn client(e: &Env, sdk: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -
 /// more config (before the executors).
 fn agent_factory(sdk: &std::path::Path, extra: &str) -> (Env, std::path::PathBuf) {
     let e = Env::new();
-    let out = e.dir.path().join("agent.log");
+    // The agent runs contained: its log goes to a directory the config makes writable for it,
+    // outside REEF's data dir.
+    let logs = e.work.path().join("agent-logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let out = logs.join("agent.log");
     e.write_config(&format!(
         "[engine]\nlease_seconds = 2\n[memory]\nembedder = \"hashing\"\n{extra}\
-         [[executors]]\nname = \"claude\"\nkinds = [\"launch\"]\ncommand = [\"node\", {:?}, \"agent\"]\n\
-         pass_env = [\"REEF_TEST_OUT\", \"REEF_TEST_STUBBORN\", \"REEF_TEST_ASK\"]\ntimeout_seconds = 300\n\
+         [[executors]]\nname = \"claude\"\nkinds = [\"launch\"]\ncommand = [\"node\", {:?}, \"agent\", {marker:?}]\n\
+         pass_env = [\"REEF_TEST_OUT\", \"REEF_TEST_STUBBORN\", \"REEF_TEST_ASK\"]\ntimeout_seconds = 300\nwritable = [{:?}]\n\
          [[executors]]\nname = \"drafter\"\nkinds = [\"draft\"]\ncommand = [\"echo\", \"drafted\"]\n",
-        sdk.join("client.mjs").display().to_string()
+        sdk.join("client.mjs").display().to_string(),
+        logs.display().to_string(),
+        marker = agent_marker(&e)
     ));
     e.with_prices();
     e.set_env("REEF_TEST_OUT", out.to_str().unwrap());
     (e, out)
+}
+
+/// A word on this factory's agent command line, to find its processes from outside (inside its
+/// sandbox the agent's own pid is not the host's).
+fn agent_marker(e: &Env) -> String {
+    format!("reef-agent-{}", e.dir.path().file_name().unwrap().to_string_lossy())
 }
 
 fn refused(r: &Value, code: &str) {
@@ -160,11 +175,11 @@ fn an_agent_that_keeps_working_after_asking_is_stopped_after_the_grace_and_its_t
     let mut serve = e.serve("both", &[]);
     assert!(wait_until(Duration::from_secs(60), || task_json(&e, &id)["status"] == "awaiting_approval"), "{:?}", e.tasks());
     let log = std::fs::read_to_string(&out).unwrap();
-    let asked: Value = serde_json::from_str(log.lines().find(|l| l.contains("\"asked\"")).unwrap()).unwrap();
-    let pid = asked["pid"].as_i64().unwrap() as i32;
+    assert!(log.lines().any(|l| l.contains("\"asked\"")), "{log}");
     assert!(
-        wait_until(Duration::from_secs(10), || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()),
-        "the agent that would not stop was stopped"
+        wait_until(Duration::from_secs(10), || crate::engine::pids_with(&agent_marker(&e)).is_empty()),
+        "the agent that would not stop was stopped: {:?} still run",
+        crate::engine::pids_with(&agent_marker(&e))
     );
     assert!(task_json(&e, &id)["lease"].is_null());
     assert_eq!(e.json(&["approvals"])["approvals"][0]["status"], "pending");

@@ -54,6 +54,10 @@ pub struct ExecutorConfig {
     pub allowed_tools: BTreeMap<String, Vec<String>>,
     pub disallowed_tools: BTreeMap<String, Vec<String>>,
     pub resume_args: Vec<String>,
+    /// `None`: the factory's `[sandbox] network`.
+    pub network: Option<super::sandbox::Network>,
+    pub read_only: Vec<PathBuf>,
+    pub writable: Vec<PathBuf>,
 }
 
 /// A positive number, or the default when it is left out.
@@ -126,6 +130,9 @@ pub fn executors(file: &FileConfig) -> Result<Vec<ExecutorConfig>, ConfigError> 
             allowed_tools: x.allowed_tools.clone(),
             disallowed_tools: x.disallowed_tools.clone(),
             resume_args: x.resume_args.clone(),
+            network: super::sandbox::network(&format!("{key}.network"), x.network.as_deref())?,
+            read_only: x.read_only.clone(),
+            writable: x.writable.clone(),
         });
     }
     Ok(executors)

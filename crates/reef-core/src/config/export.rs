@@ -13,6 +13,7 @@ impl Config {
             factory: BTreeMap<&'a str, String>,
             store: BTreeMap<&'a str, String>,
             llm: BTreeMap<&'a str, String>,
+            sandbox: BTreeMap<&'a str, String>,
             caps: OutCaps,
             agents: Vec<OutAgent<'a>>,
         }
@@ -51,6 +52,11 @@ impl Config {
             factory: BTreeMap::from([("timezone", self.timezone.name().to_string())]),
             store,
             llm,
+            sandbox: BTreeMap::from([
+                ("mode", self.sandbox.mode.as_str().to_string()),
+                ("network", self.sandbox.network.as_str().to_string()),
+                ("work_dir", self.sandbox.work_dir.display().to_string()),
+            ]),
             caps: OutCaps {
                 global_daily_usd: self.global_daily_cap.dollars(),
                 task_default_usd: self.task_default_cap.dollars(),

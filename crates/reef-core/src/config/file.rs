@@ -57,6 +57,20 @@ pub struct FileConfig {
     pub webhooks: Vec<crate::rules::webhook::WebhookSection>,
     #[serde(default)]
     pub mcp: McpSection,
+    #[serde(default)]
+    pub sandbox: SandboxSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSection {
+    /// `bubblewrap` (the default: CLI agents run contained, or not at all) or `off` (allow
+    /// unsandboxed agents: they run with REEF's own reach).
+    pub mode: Option<String>,
+    /// `none` (the default: no network inside) or `host`, for executors that do not say.
+    pub network: Option<String>,
+    /// Where tasks' working directories live (default: beside the data dir, `<data_dir>-work`).
+    pub work_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -174,6 +188,14 @@ pub struct ExecutorSection {
     /// in), e.g. `["--resume", "{session_id}"]` for Claude Code.
     #[serde(default)]
     pub resume_args: Vec<String>,
+    /// `none` or `host`; default `[sandbox] network`.
+    pub network: Option<String>,
+    /// Paths the agent may read (besides the system's programs and its own command's files).
+    #[serde(default)]
+    pub read_only: Vec<PathBuf>,
+    /// Paths the agent may write (besides its task's working directory and its own home).
+    #[serde(default)]
+    pub writable: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

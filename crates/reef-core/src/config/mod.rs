@@ -17,6 +17,7 @@ mod export;
 mod file;
 mod memory;
 mod outward;
+mod sandbox;
 mod store;
 mod team;
 #[cfg(test)]
@@ -26,6 +27,7 @@ pub use engine::{EngineConfig, ExecutorConfig};
 pub use file::*;
 pub use memory::{EmbedderChoice, MemoryConfig};
 pub use outward::{LinkConfig, McpConfig, StripeConfig};
+pub use sandbox::{default_work_dir, Network, SandboxConfig, SandboxMode};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("config {key}: {problem} (fix: {fix})")]
@@ -72,6 +74,8 @@ pub struct Config {
     pub routing: Vec<crate::rules::routing::RouteRule>,
     pub policy: crate::rules::policy::ApprovalPolicy,
     pub executors: Vec<ExecutorConfig>,
+    /// How CLI agents are contained.
+    pub sandbox: SandboxConfig,
     pub schedules: Vec<crate::rules::schedule::Schedule>,
     /// Watch and decide only (a laptop pointed at the server's MongoDB).
     pub remote: bool,
@@ -115,6 +119,7 @@ impl Config {
         let policy = team::policy(&file)?;
         let engine = engine::engine(&file)?;
         let executors = engine::executors(&file)?;
+        let sandbox = sandbox::sandbox(&file, env, &data_dir)?;
         let schedules = team::schedules(&file, &agents)?;
         let memory = memory::memory(&file, env, defaults)?;
         let listen = outward::listen(&file, env)?;
@@ -145,6 +150,7 @@ impl Config {
             routing: file.routing.clone(),
             policy,
             executors,
+            sandbox,
             schedules,
             remote,
             memory,

@@ -1,12 +1,16 @@
 //! The CLI executor: a supervised child process (Claude Code, Codex, a test command) in the
-//! task's own directory, its own process group, a scrubbed environment and a time limit.
+//! task's own directory, its own process group, a scrubbed environment, a time limit and — unless
+//! the operator turned it off — a bubblewrap sandbox (`sandbox`).
 //!
 //! Invariants: a child never outlives its attempt (killed as a group on timeout, cancel or
 //! shutdown, and reaped from its pidfile if REEF itself was killed); output kept per attempt is
-//! capped; the child sees only allow-listed environment variables.
+//! capped; the child sees only allow-listed environment variables; it reaches REEF's tools only
+//! through its task token on the host's MCP socket, never through the store's address.
 
 use super::budget::Budget;
+use super::children::{proc_start_time, CappedOutput};
 use super::exec::*;
+use super::sandbox::{self, Binds, Containment};
 use crate::config::ExecutorConfig;
 use crate::*;
 use async_trait::async_trait;
@@ -14,6 +18,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
@@ -27,34 +32,47 @@ pub struct CliExecutor {
     pub cfg: ExecutorConfig,
     budget: Option<Budget>,
     children_dir: PathBuf,
+    containment: Arc<Containment>,
     pub(crate) mcp: Option<McpLaunch>,
 }
 
-/// How a CLI agent starts REEF's MCP server (`reef mcp`) for its task: the command, and the
-/// environment that server needs to find this factory's config and store.
+/// How a CLI agent reaches REEF's MCP tools for its task: `reef mcp --connect` (the `command`,
+/// bound read-only into the sandbox) carrying its stdio session over the host's socket with the
+/// task's token. Nothing in it names the config, the data dir or the store.
 #[derive(Debug, Clone)]
 pub struct McpLaunch {
     pub command: PathBuf,
-    pub env: Vec<(String, String)>,
+    /// The host's MCP socket (`reef_mcp::socket`), served while the engine runs.
+    pub socket: PathBuf,
     /// Where the per-attempt MCP config files go (0600, removed when the attempt ends).
     pub dir: PathBuf,
 }
 
+/// Where REEF's socket and an attempt's MCP config appear inside a sandbox.
+fn inside(name: &str) -> PathBuf {
+    Path::new(sandbox::INSIDE_RUN).join(name)
+}
+
 impl McpLaunch {
-    /// The config file a job's agent is pointed at (`{mcp_config}`, `REEF_MCP_CONFIG`).
+    /// The config file a job's agent is pointed at, on the host.
     pub fn config_path(&self, job: &Job) -> PathBuf {
-        self.dir.join(format!("{}-{}.json", job.task.id, job.attempt))
+        self.dir.join(format!("{}-{}.json", sandbox::dir_name(&job.task.id), job.attempt))
     }
 
     /// Writes the MCP config (Claude Code's `mcpServers` shape; Codex reads the same fields
     /// through `-c mcp_servers.reef...`) holding the task's token, readable by this user only.
-    fn write(&self, job: &Job, token: &str) -> std::io::Result<PathBuf> {
+    /// `contained`: the paths in it are the ones the agent sees inside its sandbox.
+    fn write(&self, job: &Job, token: &str, contained: bool) -> std::io::Result<PathBuf> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::create_dir_all(&self.dir)?;
-        let mut env: serde_json::Map<String, serde_json::Value> = self.env.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
-        env.insert("REEF_MCP_TOKEN".into(), token.into());
-        let doc = serde_json::json!({"mcpServers": {"reef": {"type": "stdio", "command": self.command, "args": ["mcp"], "env": env}}});
+        let (command, socket) = if contained { (inside("reef"), inside("mcp.sock")) } else { (self.command.clone(), self.socket.clone()) };
+        let doc = serde_json::json!({"mcpServers": {"reef": {
+            "type": "stdio",
+            "command": command,
+            "args": ["mcp", "--connect", socket],
+            "env": {"REEF_MCP_TOKEN": token},
+        }}});
         let path = self.config_path(job);
         let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
         f.write_all(serde_json::to_string_pretty(&doc).unwrap_or_default().as_bytes())?;
@@ -74,74 +92,11 @@ impl McpLaunch {
     }
 }
 
-/// Output kept from a stream: the first half of the cap and the last half, with a marker for
-/// what was dropped in between.
-#[derive(Debug, Default)]
-pub struct CappedOutput {
-    cap: usize,
-    head: Vec<u8>,
-    tail: std::collections::VecDeque<u8>,
-    dropped: u64,
-}
-
-impl CappedOutput {
-    pub fn new(cap: usize) -> Self {
-        Self { cap, ..Default::default() }
-    }
-    pub fn push(&mut self, bytes: &[u8]) {
-        let half = self.cap / 2;
-        let take = bytes.len().min(half.saturating_sub(self.head.len()));
-        self.head.extend_from_slice(&bytes[..take]);
-        for b in &bytes[take..] {
-            if self.tail.len() == self.cap - half {
-                self.tail.pop_front();
-                self.dropped += 1;
-            }
-            self.tail.push_back(*b);
-        }
-    }
-    pub fn total_kept(&self) -> usize {
-        self.head.len() + self.tail.len()
-    }
-    pub fn text(&self) -> String {
-        let mut s = String::from_utf8_lossy(&self.head).to_string();
-        if self.dropped > 0 {
-            s.push_str(&format!("\n[… {} bytes of output dropped by REEF …]\n", self.dropped));
-        }
-        let tail: Vec<u8> = self.tail.iter().copied().collect();
-        s.push_str(&String::from_utf8_lossy(&tail));
-        s
-    }
-}
-
-fn proc_start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 22 (starttime) counted after the parenthesised command name, which may hold spaces.
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Kills the process groups of children whose REEF process died without cleaning up. Each
-/// pidfile records the child's start time, so a recycled pid is never killed by mistake.
-pub fn reap_orphans(children_dir: &Path) -> Vec<i32> {
-    let mut reaped = vec![];
-    let Ok(rd) = std::fs::read_dir(children_dir) else { return reaped };
-    for e in rd.flatten() {
-        let path = e.path();
-        let Some(v) = std::fs::read_to_string(&path).ok().and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok()) else {
-            let _ = std::fs::remove_file(&path);
-            continue;
-        };
-        let pid = v["pid"].as_i64().unwrap_or(0) as i32;
-        let started = v["start_time"].as_u64();
-        if pid > 1 && started.is_some() && proc_start_time(pid) == started {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            tracing::warn!(pid, task = v["task"].as_str().unwrap_or(""), "killed an orphaned agent process group left by a REEF that died");
-            reaped.push(pid);
-        }
-        let _ = std::fs::remove_file(&path);
-    }
-    reaped
+/// A directory only this user can enter (0700), created if missing.
+fn private_dir(p: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(p)?;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))
 }
 
 fn tools_for(map: &std::collections::BTreeMap<String, Vec<String>>, class: Option<&str>) -> Vec<String> {
@@ -149,8 +104,51 @@ fn tools_for(map: &std::collections::BTreeMap<String, Vec<String>>, class: Optio
 }
 
 impl CliExecutor {
-    pub fn new(cfg: ExecutorConfig, budget: Option<Budget>, children_dir: PathBuf) -> Self {
-        Self { cfg, budget, children_dir, mcp: None }
+    pub fn new(cfg: ExecutorConfig, budget: Option<Budget>, children_dir: PathBuf, containment: Arc<Containment>) -> Self {
+        Self { cfg, budget, children_dir, containment, mcp: None }
+    }
+
+    /// Whether this executor's agents run in a sandbox (as far as config and machine allow).
+    fn contained(&self) -> bool {
+        matches!(self.containment.bwrap(), Ok(Some(_)))
+    }
+
+    /// The MCP config's path as the agent sees it.
+    fn mcp_config_seen(&self, job: &Job) -> Option<PathBuf> {
+        let m = self.mcp.as_ref()?;
+        Some(if self.contained() { inside("mcp.json") } else { m.config_path(job) })
+    }
+
+    /// `argv` run inside the sandbox: the fixed system binds, the task's directory and the
+    /// executor's home writable, the executor's own command files and listed paths readable,
+    /// REEF's socket and this attempt's MCP config at `/run/reef`.
+    fn contain(&self, job: &Job, argv: Vec<String>) -> Result<Vec<String>, ExecError> {
+        let refuse = |e: &dyn std::fmt::Display| ExecError::NotRunnable(format!("executor {:?}: {e}", self.cfg.name));
+        let Some(bwrap) = self.containment.bwrap().map_err(|e| refuse(&e))? else { return Ok(argv) };
+        let home = self.containment.home(&self.cfg.name);
+        private_dir(&home).map_err(|e| refuse(&format!("cannot create its home {}: {e}", home.display())))?;
+        let mut binds = Binds { writable: self.cfg.writable.clone(), read_only: self.cfg.read_only.clone(), placed: vec![] };
+        binds.writable.push(home);
+        binds.read_only.extend(sandbox::command_paths(&self.cfg.command, std::env::var("PATH").ok().as_deref()));
+        // A worktree's commits go into its repository's object store.
+        if let Some(repo) = job.task.work_products.repository.as_deref() {
+            let git = Path::new(repo).join(".git");
+            if git.is_dir() {
+                binds.writable.push(git);
+            }
+        }
+        if let Some(m) = &self.mcp {
+            // The binary alone, at /run/reef/reef: no path of the operator's appears inside.
+            binds.placed.push((m.command.clone(), inside("reef")));
+            if m.socket.exists() {
+                binds.placed.push((m.socket.clone(), inside("mcp.sock")));
+            } else {
+                tracing::warn!(socket = %m.socket.display(), "REEF's MCP socket is not up: the agent starts without REEF's tools");
+            }
+            binds.placed.push((m.config_path(job), inside("mcp.json")));
+        }
+        let network = self.cfg.network.unwrap_or(self.containment.network);
+        sandbox::wrap(bwrap, &argv, &job.workdir, &binds, network, &self.containment.data_dir).map_err(|e| refuse(&e))
     }
 
     /// Gives the agents this executor starts REEF's MCP server, scoped to their task.
@@ -166,7 +164,7 @@ impl CliExecutor {
         let disallowed = tools_for(&self.cfg.disallowed_tools, class).join(",");
         let prompt = format!("{}\n\n{}", job.agent.prompt, job.prompt());
         let budget = self.cfg.soft_cap.map(|c| format!("{:.2}", c.dollars())).unwrap_or_default();
-        let mcp_config = self.mcp.as_ref().map(|m| m.config_path(job).display().to_string()).unwrap_or_default();
+        let mcp_config = self.mcp_config_seen(job).map(|p| p.display().to_string()).unwrap_or_default();
         self.cfg
             .command
             .iter()
@@ -193,12 +191,18 @@ impl CliExecutor {
 
     /// A git worktree of the task's repository on branch `reef/<task>`, made once per task.
     fn prepare_workdir(&self, job: &Job) -> Result<Option<String>, ExecError> {
+        if let Some(root) = job.workdir.parent() {
+            private_dir(root).map_err(|e| ExecError::NotRunnable(format!("cannot create the work dir {}: {e}", root.display())))?;
+        }
         let Some(repo) = job.task.work_products.repository.as_deref() else {
             return std::fs::create_dir_all(&job.workdir)
                 .map(|_| None)
                 .map_err(|e| ExecError::NotRunnable(format!("cannot create the task directory {}: {e}", job.workdir.display())));
         };
-        let branch = format!("reef/{}", &job.task.id[job.task.id.len().saturating_sub(12)..]);
+        // The id's last 12 characters (not bytes: a foreign id may hold any), made path-safe.
+        let name = sandbox::dir_name(&job.task.id);
+        let tail: String = name.chars().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect();
+        let branch = format!("reef/{tail}");
         if job.workdir.join(".git").exists() {
             return Ok(Some(branch));
         }
@@ -239,8 +243,13 @@ impl CliExecutor {
         env.push(("REEF_ATTEMPT".into(), job.attempt.to_string()));
         env.push(("REEF_IDEMPOTENCY_KEY".into(), job.idempotency_key.clone()));
         env.push(("REEF_AGENT".into(), job.agent.name.clone()));
-        if let Some(m) = &self.mcp {
-            env.push(("REEF_MCP_CONFIG".into(), m.config_path(job).display().to_string()));
+        if let Some(p) = self.mcp_config_seen(job) {
+            env.push(("REEF_MCP_CONFIG".into(), p.display().to_string()));
+        }
+        if self.contained() {
+            // Its own home: the CLI's config and caches stay out of REEF's user's home.
+            env.retain(|(k, _)| k != "HOME");
+            env.push(("HOME".into(), self.containment.home(&self.cfg.name).display().to_string()));
         }
         env
     }
@@ -305,9 +314,10 @@ impl Executor for CliExecutor {
             (Some(b), Some(m)) => {
                 let ttl = self.cfg.timeout + Duration::from_secs(600);
                 let issued = match crate::toolbox::issue_token(&b.factory, &job.task.id, &job.agent.name, ttl).await {
-                    Ok(t) => {
-                        m.write(job, &t).map(|_| t).map_err(|e| format!("cannot write the agent's MCP config in {}: {e}", m.dir.display()))
-                    }
+                    Ok(t) => m
+                        .write(job, &t, self.contained())
+                        .map(|_| t)
+                        .map_err(|e| format!("cannot write the agent's MCP config in {}: {e}", m.dir.display())),
                     Err(e) => Err(format!("cannot issue the agent's MCP token: {e}")),
                 };
                 match issued {
@@ -326,6 +336,28 @@ impl Executor for CliExecutor {
                 let _ = std::fs::remove_file(m.config_path(job));
             }
         };
+        // The agent's own program, for messages (argv[0] becomes bwrap when contained).
+        let program = argv[0].clone();
+        let missing = || {
+            ExecError::NotRunnable(format!(
+                "executor {:?}: command {:?} not found (install it or fix executors.command in the config)",
+                self.cfg.name, program
+            ))
+        };
+        let on_path = |p: &str| std::env::var_os("PATH").is_some_and(|pv| std::env::split_paths(&pv).any(|d| d.join(p).is_file()));
+        if self.contained() && !(if program.contains('/') { Path::new(&program).exists() } else { on_path(&program) }) {
+            release(hold).await;
+            forget_token().await;
+            return Err(missing());
+        }
+        let argv = match self.contain(job, argv) {
+            Ok(a) => a,
+            Err(e) => {
+                release(hold).await;
+                forget_token().await;
+                return Err(e);
+            }
+        };
         let mut cmd = tokio::process::Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .current_dir(&job.workdir)
@@ -342,10 +374,7 @@ impl Executor for CliExecutor {
                 release(hold).await;
                 forget_token().await;
                 return Err(if e.kind() == std::io::ErrorKind::NotFound {
-                    ExecError::NotRunnable(format!(
-                        "executor {:?}: command {:?} not found (install it or fix executors.command in the config)",
-                        self.cfg.name, argv[0]
-                    ))
+                    missing()
                 } else {
                     ExecError::NotRunnable(format!("executor {:?}: cannot start {:?}: {e}", self.cfg.name, argv[0]))
                 });
@@ -440,7 +469,7 @@ impl Executor for CliExecutor {
             End::Exited(Err(e)) => Err(ExecError::Failed(format!("waiting for the agent: {e}"))),
             End::Exited(Ok(status)) if !status.success() => {
                 let last: String = stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-                Err(ExecError::Failed(format!("{} exited with {status}: {last}", argv[0])))
+                Err(ExecError::Failed(format!("{program} exited with {status}: {last}")))
             }
             End::Exited(Ok(_)) => {
                 let output = result.unwrap_or(stdout);
@@ -456,18 +485,6 @@ impl Executor for CliExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn capped_output_keeps_head_and_tail_and_counts_the_rest() {
-        let mut c = CappedOutput::new(10);
-        for i in 0..100u8 {
-            c.push(&[b'a' + (i % 26)]);
-        }
-        assert_eq!(c.total_kept(), 10);
-        let t = c.text();
-        assert!(t.starts_with("abcde"), "{t}");
-        assert!(t.contains("90 bytes of output dropped"), "{t}");
-    }
 
     #[test]
     fn claude_code_json_reports_cost_result_and_work_products() {
@@ -512,8 +529,11 @@ mod argv_tests {
             allowed_tools: allowed,
             disallowed_tools: disallowed,
             resume_args: vec!["--resume".into(), "{session_id}".into()],
+            network: None,
+            read_only: vec![],
+            writable: vec![],
         };
-        let x = CliExecutor::new(cfg, None, std::env::temp_dir());
+        let x = CliExecutor::new(cfg, None, std::env::temp_dir(), Arc::new(Containment::off("/tmp/w".into(), "/tmp/d".into())));
         let mut task = crate::NewTask::titled("Build the form").into_task("t1".into(), crate::Timestamp::default());
         task.kind = Some("build".into());
         let job = Job {

@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod budget;
+pub mod children;
 pub mod cli_agent;
 pub mod dispatcher;
 pub mod exec;
@@ -10,6 +11,7 @@ pub mod llm;
 pub mod relay;
 mod review;
 pub mod runtime;
+pub mod sandbox;
 mod slots;
 pub mod worker;
 

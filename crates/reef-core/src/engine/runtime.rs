@@ -16,8 +16,12 @@ pub struct Engine {
     pub cli: Vec<Arc<CliExecutor>>,
     /// `host:pid:random`: names this process in leases and logs.
     pub id: String,
-    /// Where task working directories and child pidfiles live.
+    /// Where child pidfiles live.
     pub data_dir: PathBuf,
+    /// How this host contains its CLI agents (and where their working directories live).
+    pub containment: Arc<super::sandbox::Containment>,
+    /// The socket contained agents reach REEF's MCP tools through; served by the host's loops.
+    pub mcp_socket: Option<PathBuf>,
     /// Turns a task into a memory query; `None` runs tasks without memories.
     pub embedder: Option<Arc<dyn crate::embed::Embedder>>,
 }
@@ -165,8 +169,9 @@ impl Engine {
         self.data_dir.join("children")
     }
 
+    /// Outside the data dir, the id one safe path component: a foreign id never becomes a path.
     pub fn workdir(&self, task: &Task) -> PathBuf {
-        self.data_dir.join("work").join(&task.id)
+        self.containment.workdir(&task.id)
     }
 
     /// A CLI executor configured for the task's type, else the LLM executor.

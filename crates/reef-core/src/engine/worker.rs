@@ -54,7 +54,7 @@ async fn try_claim(e: &Engine, rotate: usize) -> StoreResult<Option<(Task, Slot)
 /// (not a timer that calls anything) when there is no work.
 #[tracing::instrument(skip_all, fields(engine = %e.id))]
 pub async fn run(e: Arc<Engine>, shutdown: CancellationToken) -> Result<(), EngineError> {
-    let reaped = super::cli_agent::reap_orphans(&e.children_dir());
+    let reaped = super::children::reap_orphans(&e.children_dir());
     if !reaped.is_empty() {
         tracing::warn!(count = reaped.len(), "reaped agent processes left by a previous REEF");
     }

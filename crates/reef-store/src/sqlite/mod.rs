@@ -82,6 +82,20 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// The store file and its WAL and shared-memory files readable by this user only (0600), and
+/// the directory that holds them 0700: other local users (and their agents) see nothing of it.
+fn private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::set_permissions(std::path::PathBuf::from(p), std::fs::Permissions::from_mode(0o600));
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the store file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -92,6 +106,7 @@ impl SqliteStore {
             }
         }
         let mut conn = open_connection(path)?;
+        private(path);
         schema::migrate(&mut conn)?;
         // Housekeeping in one IMMEDIATE transaction: it waits for the write lock under the busy
         // timeout (a bare DELETE that starts as a read is refused at once when another process
@@ -181,4 +196,27 @@ pub(crate) fn fetch_pairs(conn: &Connection, sql: &str, params: impl rusqlite::P
     let mut st = conn.prepare_cached(sql).map_err(db_err)?;
     let rows = st.query_map(params, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(db_err)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_store_and_its_data_dir_are_this_user_s_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.join("reef.db");
+        let _s = SqliteStore::open(&path).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        let wal = dir.join("reef.db-wal");
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
+    }
 }

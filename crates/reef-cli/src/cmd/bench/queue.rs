@@ -170,6 +170,9 @@ pub(super) async fn dispatch(n: usize, out: &Out) -> anyhow::Result<()> {
         cli: vec![],
         id: "bench".into(),
         data_dir: dir.path().into(),
+        // The LLM executor only: no CLI agent runs, so nothing to contain.
+        containment: Arc::new(reef_core::engine::sandbox::Containment::off(dir.path().join("work"), dir.path().into())),
+        mcp_socket: None,
         embedder: None,
     });
     let stop = tokio_util::sync::CancellationToken::new();

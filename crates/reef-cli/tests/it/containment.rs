@@ -1,0 +1,171 @@
+//! A hostile CLI agent, started by a real `reef serve` under bubblewrap, tries to reach what it
+//! must not: the store, the config, REEF's data dir, the operator's home, a service on localhost,
+//! the store's address in its environment, a path outside its task. Each attempt must fail, while
+//! its own working directory and REEF's tools (over the MCP socket, with its task token) work.
+
+use super::common::*;
+use std::time::Duration;
+
+/// Every probe the agent runs, and whether a contained agent may succeed at it.
+const PROBES: [(&str, bool); 12] = [
+    ("read_store", false),
+    ("list_data_dir", false),
+    ("write_data_dir", false),
+    ("read_config", false),
+    ("read_operator_home", false),
+    ("read_operator_key", false),
+    ("write_outside", false),
+    ("env_names_store", false),
+    ("reach_local_service", false),
+    ("write_own_workdir", true),
+    ("mcp_tool_call", true),
+    ("home_is_its_own", true),
+];
+
+/// The attacker's script: it knows every path (an agent can read its own prompt, guess the
+/// defaults); it prints `name=reached` or `name=blocked` for each probe.
+fn hostile_script(data: &std::path::Path, outside: &std::path::Path, key: &std::path::Path, port: u16) -> String {
+    let d = data.display();
+    let o = outside.display();
+    let k = key.display();
+    format!(
+        r#"r() {{ if sh -c "$2" >/dev/null 2>&1; then echo "$1=reached"; else echo "$1=blocked"; fi; }}
+r read_store "cat '{d}/reef.db' | head -c 16 | grep -q SQLite"
+r list_data_dir "ls '{d}' | grep -q ."
+r write_data_dir "echo pwned > '{d}/pwned'"
+r read_config "cat '{d}/config.toml' | grep -q ."
+r read_operator_home "ls -A /root /home 2>/dev/null | grep -q ."
+r read_operator_key "cat '{k}' | grep -q PRIVATE"
+r write_outside "echo escaped > '{o}/escaped'"
+r env_names_store "env | grep -q -e REEF_DATA_DIR -e REEF_MONGODB_URI -e REEF_CONFIG"
+r reach_local_service "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 2)'"
+r write_own_workdir "echo mine > ./mine && test -s ./mine"
+r home_is_its_own "test -w \"$HOME\" && case \"$HOME\" in /root|/root/*) exit 1;; esac"
+r mcp_tool_call "python3 -c '
+import json, os, subprocess
+cfg = json.load(open(os.environ[\"REEF_MCP_CONFIG\"]))[\"mcpServers\"][\"reef\"]
+env = dict(os.environ, **cfg[\"env\"])
+p = subprocess.Popen([cfg[\"command\"], *cfg[\"args\"]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+def send(m): p.stdin.write(json.dumps(m) + \"\\n\"); p.stdin.flush()
+def answer(i):
+    while True:
+        m = json.loads(p.stdout.readline())
+        if m.get(\"id\") == i: return m
+send({{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"initialize\", \"params\": {{\"protocolVersion\": \"2025-06-18\", \"capabilities\": {{}}, \"clientInfo\": {{\"name\": \"hostile\", \"version\": \"1\"}}}}}})
+answer(1)
+send({{\"jsonrpc\": \"2.0\", \"method\": \"notifications/initialized\"}})
+send({{\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": \"tools/call\", \"params\": {{\"name\": \"report_progress\", \"arguments\": {{\"message\": \"hello from inside the sandbox\"}}}}}})
+r = answer(2)
+p.stdin.close(); p.wait(10)
+assert not r[\"result\"].get(\"isError\"), r
+'"
+"#
+    )
+}
+
+#[test]
+fn a_contained_agent_reaches_its_task_and_reef_s_tools_and_nothing_else() {
+    let e = Env::new();
+    let outside = tempfile::tempdir().unwrap();
+    // A key of the operator's, somewhere REEF's user can read.
+    let key = outside.path().join("id_ed25519");
+    std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
+    // A local service the agent must not reach (stands for the store, the gateway's admin API).
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = service.local_addr().unwrap().port();
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 5\n[memory]\nembedder = \"hashing\"\n\
+         [[executors]]\nname = \"hostile\"\nkinds = [\"probe\"]\ncommand = [\"sh\", \"-c\", {:?}]\ntimeout_seconds = 120\n",
+        hostile_script(e.dir.path(), outside.path(), &key, port)
+    ));
+    e.with_prices();
+    let status = e.json(&["status"]);
+    assert_eq!(status["sandbox"]["mode"], "bubblewrap", "{status}");
+    assert_eq!(status["sandbox"]["usable"], true, "bubblewrap must work on this machine (scripts/test.sh installs it): {status}");
+    let id = e.json(&["task", "add", "Probe the walls", "--type", "probe", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let mut serve = e.serve("both", &[]);
+    let done = wait_until(Duration::from_secs(90), || {
+        let t = e.json(&["task", "show", &id])["task"].clone();
+        t["status"] == "done" || t["status"] == "failed"
+    });
+    sigterm(&mut serve);
+    let task = e.json(&["task", "show", &id])["task"].clone();
+    assert!(done, "{task}");
+    let result = task["result"].as_str().unwrap_or_default().to_string();
+
+    let mut table = String::from("\nprobe                  expected   outcome\n");
+    let mut wrong = vec![];
+    for (probe, allowed) in PROBES {
+        let outcome = result.lines().find_map(|l| l.strip_prefix(&format!("{probe}="))).unwrap_or("missing");
+        let expected = if allowed { "reached" } else { "blocked" };
+        table.push_str(&format!("{probe:<22} {expected:<10} {outcome}\n"));
+        if outcome != expected {
+            wrong.push(probe);
+        }
+    }
+    println!("{table}");
+    assert!(wrong.is_empty(), "containment failed for {wrong:?}:{table}\nfull output:\n{result}");
+    assert!(!e.dir.path().join("pwned").exists() && !outside.path().join("escaped").exists());
+    let progress = e.json(&["audit", "--subject", &id, "--action", "mcp.report_progress"])["audit"].as_array().cloned().unwrap();
+    assert_eq!(progress.len(), 1, "the tool call over the socket is audited, as the agent: {progress:?}");
+    assert_eq!(progress[0]["actor"], "agent:rex");
+    // The work dir lives outside the data dir, named by the task.
+    assert!(e.work.path().join(&id).join("mine").exists(), "the agent wrote into its own task directory");
+    assert!(!e.dir.path().join("work").exists(), "no working directory inside the data dir");
+
+    // The control: the same agent with the sandbox turned off reaches what the probes look for,
+    // so a "blocked" above is the sandbox's doing, not a probe that cannot succeed.
+    e.write_config(&format!(
+        "[sandbox]\nmode = \"off\"\n[engine]\nlease_seconds = 5\n[memory]\nembedder = \"hashing\"\n\
+         [[executors]]\nname = \"hostile\"\nkinds = [\"probe\"]\ncommand = [\"sh\", \"-c\", {:?}]\ntimeout_seconds = 120\n",
+        hostile_script(e.dir.path(), outside.path(), &key, port)
+    ));
+    let id = e.json(&["task", "add", "Probe again, uncontained", "--type", "probe", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(90), || e.json(&["task", "show", &id])["task"]["status"] == "done"));
+    sigterm(&mut serve);
+    let result = e.json(&["task", "show", &id])["task"]["result"].as_str().unwrap_or_default().to_string();
+    for probe in ["read_store", "write_data_dir", "read_operator_key", "write_outside", "reach_local_service", "mcp_tool_call"] {
+        assert!(result.contains(&format!("{probe}=reached")), "uncontained, {probe} succeeds: {result}");
+    }
+    drop(service);
+}
+
+#[test]
+fn where_the_sandbox_cannot_be_built_cli_agents_are_refused_unless_the_operator_allowed_it() {
+    let e = Env::new();
+    e.write_config(
+        "[engine]\nlease_seconds = 2\nmax_attempts = 1\n[[executors]]\nname = \"note\"\nkinds = [\"note\"]\ncommand = [\"sh\", \"-c\", \"echo ran unsandboxed\"]\n",
+    );
+    e.with_prices();
+    // No bwrap on PATH: only the system's own directories, and a bwrap-less copy of them.
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["sh", "echo", "cat", "true"] {
+        let from = std::path::Path::new("/usr/bin").join(tool);
+        if from.exists() {
+            std::os::unix::fs::symlink(&from, bin.path().join(tool)).unwrap();
+        }
+    }
+    let path = bin.path().display().to_string();
+    let status = e.json_with_path(&path, &["status"]);
+    assert_eq!(status["sandbox"]["usable"], false, "{status}");
+    assert!(status["sandbox"]["detail"].as_str().unwrap().contains("refused"), "{status}");
+    let id = e.json(&["task", "add", "Note it", "--type", "note", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let mut serve = e.serve("both", &[("PATH", &path)]);
+    assert!(wait_until(Duration::from_secs(30), || e.json(&["task", "show", &id])["task"]["status"] == "failed"));
+    sigterm(&mut serve);
+    let t = e.json(&["task", "show", &id])["task"].clone();
+    assert!(t["error"].as_str().unwrap_or_default().contains("bubblewrap"), "the refusal says why: {t}");
+    assert!(t["result"].is_null(), "the agent never ran: {t}");
+
+    // The operator's explicit word allows it, and status says so.
+    e.write_config(
+        "[sandbox]\nmode = \"off\"\n[engine]\nlease_seconds = 2\n[[executors]]\nname = \"note\"\nkinds = [\"note\"]\ncommand = [\"sh\", \"-c\", \"echo ran unsandboxed\"]\n",
+    );
+    let status = e.json_with_path(&path, &["status"]);
+    assert!(status["sandbox"]["detail"].as_str().unwrap().starts_with("off"), "{status}");
+    let id = e.json(&["task", "add", "Note it again", "--type", "note", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let mut serve = e.serve("both", &[("PATH", &path)]);
+    assert!(wait_until(Duration::from_secs(30), || e.json(&["task", "show", &id])["task"]["status"] == "done"));
+    sigterm(&mut serve);
+}

@@ -1,0 +1,124 @@
+//! The channel a contained agent reaches REEF's tools through: a Unix socket served by the host
+//! that runs the agent, bound into the sandbox on its own, and `reef mcp --connect`, a bridge
+//! that carries the agent's stdio MCP session over it. The agent holds its task token and the
+//! socket — never the store's address, the config or the data dir.
+//!
+//! Invariant: a connection does nothing before its first line, the task token, resolves to a
+//! caller; every later request is authenticated by the toolbox with that token.
+
+use crate::{toolbox, ReefMcp};
+use reef_core::factory::Factory;
+use rmcp::ServiceExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+
+/// Longest first line (the token) a connection may send, and how long it has to send it.
+const MAX_TOKEN_LINE: u64 = 4096;
+const TOKEN_WAIT: Duration = Duration::from_secs(10);
+/// Sessions served at once; more wait in the listener's backlog.
+const MAX_SESSIONS: usize = 256;
+
+/// Serves MCP sessions on `path` until `shutdown`; the socket file is this user's only (0600) and
+/// removed when the loop ends.
+pub async fn run(f: Factory, path: PathBuf, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    // A socket left by a killed process of the same id cannot be bound over.
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", path.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    tracing::info!(socket = %path.display(), "MCP socket for contained agents");
+    let tb = toolbox(&f);
+    let sessions = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS));
+    let result = loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break Ok(()),
+            a = listener.accept() => a,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "MCP socket accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = sessions.clone().acquire_owned().await else { break Ok(()) };
+        let tb = tb.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = session(tb, stream, stop).await {
+                tracing::debug!(error = %e, "MCP socket session ended");
+            }
+        });
+    };
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
+async fn session(tb: reef_core::toolbox::Toolbox, stream: UnixStream, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let mut line = String::new();
+    let read = tokio::time::timeout(TOKEN_WAIT, (&mut r).take(MAX_TOKEN_LINE).read_line(&mut line)).await;
+    if !matches!(read, Ok(Ok(n)) if n > 0 && line.ends_with('\n')) {
+        w.write_all(b"error: send the task token on the first line\n").await?;
+        anyhow::bail!("no token line");
+    }
+    let token = line.trim().to_string();
+    if let Err(e) = reef_core::toolbox::resolve(&tb.factory, &token).await {
+        w.write_all(format!("error: {e}\n").as_bytes()).await?;
+        anyhow::bail!("refused: {e}");
+    }
+    w.write_all(b"ok\n").await?;
+    // The buffered reader goes on: whatever the client sent after its token is not lost.
+    let server = ReefMcp::new(tb, Some(token)).serve((r, w)).await?;
+    tokio::select! {
+        r = server.waiting() => { r?; }
+        _ = shutdown.cancelled() => {}
+    }
+    Ok(())
+}
+
+/// `reef mcp --connect SOCKET`: the agent's MCP server as it sees one — stdio — carried over the
+/// socket with the token from `REEF_MCP_TOKEN`. Opens no config and no store.
+pub async fn connect(path: &Path, token: &str) -> anyhow::Result<()> {
+    let stream = UnixStream::connect(path).await.map_err(|e| anyhow::anyhow!("cannot reach REEF's MCP socket {}: {e}", path.display()))?;
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    w.write_all(format!("{}\n", token.trim()).as_bytes()).await?;
+    let mut answer = String::new();
+    (&mut r).take(MAX_TOKEN_LINE).read_line(&mut answer).await?;
+    if answer.trim() != "ok" {
+        anyhow::bail!("reef mcp: {}", answer.trim().trim_start_matches("error: "));
+    }
+    let up = async {
+        let mut stdin = tokio::io::stdin();
+        tokio::io::copy(&mut stdin, &mut w).await?;
+        w.shutdown().await
+    };
+    let down = async {
+        let mut stdout = tokio::io::stdout();
+        tokio::io::copy(&mut r, &mut stdout).await?;
+        stdout.flush().await
+    };
+    // The session ends when REEF closes it; the agent closing stdin only ends the way up.
+    let (_, d) = tokio::join!(up, down);
+    d?;
+    Ok(())
+}
+
+/// The loop a host hands `reef_host::loops::spawn`: this module's `run`.
+pub fn server() -> reef_host::loops::McpSocketServer {
+    Box::new(|f, path, s| Box::pin(async move { run(f, path, s).await.map_err(|e| format!("{e:#}")) }))
+}
