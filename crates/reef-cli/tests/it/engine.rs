@@ -314,6 +314,44 @@ fn a_contained_agent_dies_with_the_reef_that_started_it() {
 }
 
 #[test]
+fn a_worker_that_cannot_reach_the_store_stops_its_agent_before_the_lease_runs_out() {
+    const LEASE_S: u64 = 6;
+    let e = Env::new();
+    let flag = e.fx().join("started");
+    let marker = format!("reef-unfenced-{}", std::process::id());
+    let script = format!("touch {f}; sleep 300 # {marker}", f = flag.display());
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = {LEASE_S}\n[[executors]]\nname = \"hang\"\nkinds = [\"hang\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n{w}",
+        w = e.fx_writable()
+    ));
+    e.with_prices();
+    e.ok(&["task", "add", "Run long", "--type", "hang", "--agent", "rex"]);
+    let mut serve = e.serve("both", &[]);
+    assert!(wait_until(Duration::from_secs(20), || !pids_with(&marker).is_empty() && flag.exists()), "the agent started");
+    // Another program takes the store's write lock and keeps it: no renewal gets through (the
+    // same as a store that cannot be reached). The last renewal was before this moment, so the
+    // lease runs out within LEASE_S seconds of it.
+    let db = e.dir.path().join("reef.db");
+    let mut lock = std::process::Command::new("python3")
+        .args(["-c", "import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\ntime.sleep(60)"])
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(lock.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    let locked = Instant::now();
+    let stopped = wait_until(Duration::from_secs(LEASE_S), || pids_with(&marker).is_empty());
+    let took = locked.elapsed();
+    let _ = lock.kill();
+    let _ = lock.wait();
+    sigterm(&mut serve);
+    assert!(stopped, "the agent ran on past its lease while the store was out of reach: {:?}", pids_with(&marker));
+    assert!(took < Duration::from_secs(LEASE_S), "stopped {took:?} after the lock; the lease ran out within {LEASE_S} s");
+}
+
+#[test]
 fn a_killed_worker_s_child_is_reaped_on_restart_and_its_task_comes_back_within_the_lease() {
     let e = Env::new();
     let flag = e.fx().join("second-run");

@@ -141,6 +141,48 @@ pub struct Comment {
     pub body: String,
     #[serde(with = "ts")]
     pub at: Timestamp,
+    /// What this comment is to REEF, set only by REEF's own operations (an agent's question, the
+    /// operator's answer, a decision, a review): never read from the text, which anyone with a
+    /// comment tool can write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<Mark>,
+}
+
+/// The structured kinds of thread entry REEF acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mark {
+    /// An agent's question to the operator (`ask_operator`).
+    Question,
+    /// The operator's answer to it.
+    Answer,
+    /// A decision on an approval the agent asked for mid-task.
+    Approval,
+    /// A reviewer's verdict.
+    Review,
+}
+
+impl Mark {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mark::Question => "question",
+            Mark::Answer => "answer",
+            Mark::Approval => "approval decision",
+            Mark::Review => "review",
+        }
+    }
+}
+
+impl Comment {
+    /// A plain comment: text for people and agents, nothing REEF acts on.
+    pub fn new(author: impl Into<String>, body: impl Into<String>, at: Timestamp) -> Self {
+        Self { author: author.into(), body: body.into(), at, mark: None }
+    }
+
+    /// A comment REEF acts on; only REEF's operations make these.
+    pub fn marked(mark: Mark, author: impl Into<String>, body: impl Into<String>, at: Timestamp) -> Self {
+        Self { author: author.into(), body: body.into(), at, mark: Some(mark) }
+    }
 }
 
 /// What the work left behind outside REEF.
@@ -366,6 +408,8 @@ pub enum Outcome {
     Failed { error: String },
     /// Hand to a person: `needs_human`.
     NeedsHuman { reason: String },
+    /// The agent asked for an approval mid-task: `awaiting_approval` until it is decided.
+    AwaitingApproval,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -404,24 +448,25 @@ impl Task {
         self.metadata.get("review").and_then(|v| v.as_bool()).unwrap_or(false)
     }
 
-    /// Review rounds so far, counted from the reviewers' comments.
+    /// Review rounds so far, counted from the reviewers' verdicts (never from comment text).
     pub fn review_rounds(&self) -> u32 {
-        self.comments.iter().filter(|c| c.body.starts_with(REVIEW_PREFIX)).count() as u32
+        self.comments.iter().filter(|c| c.mark == Some(Mark::Review)).count() as u32
     }
 }
 
-/// Reviewers' comments start with this, so rounds can be counted from the thread.
+/// How marked comments read in the thread (for people; REEF reads `Comment::mark`): a
+/// reviewer's verdict, an agent's question to the operator (MCP `ask_operator`), the operator's
+/// answer, and the decision on an approval the agent asked for mid-task.
 pub const REVIEW_PREFIX: &str = "[review] ";
-/// An agent's question to the operator (MCP `ask_operator`), the operator's answer, and the
-/// decision on an approval the agent asked for mid-task, as they stand in the thread.
 pub const QUESTION_PREFIX: &str = "[question] ";
 pub const ANSWER_PREFIX: &str = "[answer] ";
 pub const APPROVAL_PREFIX: &str = "[approval] ";
 
 impl Task {
-    /// The agent's latest question, when no answer follows it in the thread.
+    /// The agent's latest question, when no answer follows it in the thread. Only REEF's own
+    /// marks count: a comment that merely reads "[answer] …" answers nothing.
     pub fn open_question(&self) -> Option<&Comment> {
-        let i = self.comments.iter().rposition(|c| c.body.starts_with(QUESTION_PREFIX))?;
-        (!self.comments[i + 1..].iter().any(|c| c.body.starts_with(ANSWER_PREFIX))).then(|| &self.comments[i])
+        let i = self.comments.iter().rposition(|c| c.mark == Some(Mark::Question))?;
+        (!self.comments[i + 1..].iter().any(|c| c.mark == Some(Mark::Answer))).then(|| &self.comments[i])
     }
 }

@@ -70,7 +70,7 @@ pub(super) async fn finish_reviewed(e: &Engine, task: &Task, token: &str, actor:
                 .tasks
                 .comment(
                     &task.id,
-                    Comment { author: format!("agent:{reviewer}"), body: format!("{REVIEW_PREFIX}approved: {note}"), at: now },
+                    Comment::marked(Mark::Review, format!("agent:{reviewer}"), format!("{REVIEW_PREFIX}approved: {note}"), now),
                 )
                 .await;
             (
@@ -83,7 +83,7 @@ pub(super) async fn finish_reviewed(e: &Engine, task: &Task, token: &str, actor:
             let _ = f
                 .ports
                 .tasks
-                .comment(&task.id, Comment { author: format!("agent:{reviewer}"), body: format!("{REVIEW_PREFIX}{feedback}"), at: now })
+                .comment(&task.id, Comment::marked(Mark::Review, format!("agent:{reviewer}"), format!("{REVIEW_PREFIX}{feedback}"), now))
                 .await;
             if task.review_rounds() + 1 >= max_rounds {
                 (

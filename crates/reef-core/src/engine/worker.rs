@@ -158,32 +158,53 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
     let hb = {
         let (cancel, stop, shutdown) = (cancel.clone(), stop.clone(), shutdown.clone());
         let (id, token, agent, attempt) = (task.id.clone(), token.clone(), agent.name.clone(), task.attempts);
-        let period = f.config.engine.lease / 3;
+        let lease = f.config.engine.lease;
+        let period = lease / 3;
+        // The lease runs out `lease` after the last renewal that reached the store. Before then —
+        // two periods without one — the agent is stopped: by the time another worker may claim
+        // the task, nothing of this attempt still acts (a store that cannot be reached is no
+        // licence to go on).
+        let mut renewed_at = tokio::time::Instant::now();
         async move {
             loop {
+                // Every store call below is cut off at the deadline, so a hanging store cannot
+                // hold the check back.
+                let deadline = renewed_at + 2 * period;
                 tokio::select! {
-                    _ = tokio::time::sleep(period) => {}
+                    _ = tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + period)) => {}
                     _ = shutdown.cancelled() => { *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::Shutdown); cancel.cancel(); return; }
                     _ = cancel.cancelled() => return,
                 }
-                if let Err(err) = f.ports.tasks.renew(&id, &token, f.config.engine.lease, f.now()).await {
-                    if matches!(err, StoreError::LeaseLost { .. } | StoreError::NotFound { .. }) {
+                let asked = tokio::time::Instant::now();
+                match tokio::time::timeout_at(deadline, f.ports.tasks.renew(&id, &token, lease, f.now())).await {
+                    Ok(Ok(_)) => renewed_at = asked,
+                    Ok(Err(StoreError::LeaseLost { .. } | StoreError::NotFound { .. })) => {
                         *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::LeaseLost);
                         cancel.cancel();
                         return;
                     }
+                    Ok(Err(err)) => tracing::warn!(task = %id, %err, "could not renew the lease"),
+                    Err(_) => tracing::warn!(task = %id, "renewing the lease did not finish before the deadline"),
                 }
-                slot.renew(e).await;
-                let _ = f.ports.agents.heartbeat(&agent, AgentStatus::Working, Some(&id), f.now()).await;
+                if renewed_at.elapsed() >= 2 * period {
+                    tracing::warn!(task = %id, "no lease renewal reached the store for {:?}: stopping the agent before the lease runs out", renewed_at.elapsed());
+                    *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::LeaseLost);
+                    cancel.cancel();
+                    return;
+                }
+                let deadline = renewed_at + 2 * period;
+                let _ = tokio::time::timeout_at(deadline, slot.renew(e)).await;
+                let _ = tokio::time::timeout_at(deadline, f.ports.agents.heartbeat(&agent, AgentStatus::Working, Some(&id), f.now())).await;
                 // Asked for an approval or a person and still going after the grace: stop it.
-                if let Ok(Some((_, at))) = f.waiting(&id, attempt).await {
+                if let Ok(Ok(Some((_, at)))) = tokio::time::timeout_at(deadline, f.waiting(&id, attempt)).await {
                     if (f.now() - at).to_std().unwrap_or_default() >= f.config.mcp.park_grace {
                         *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::Parked);
                         cancel.cancel();
                         return;
                     }
                 }
-                if f.effective_hold(&agent).await.ok().flatten() == Some(Hold::Stop) {
+                if tokio::time::timeout_at(deadline, f.effective_hold(&agent)).await.ok().and_then(Result::ok).flatten() == Some(Hold::Stop)
+                {
                     *stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(StopReason::Operator);
                     cancel.cancel();
                     return;
@@ -426,5 +447,6 @@ pub(super) fn summary(o: &Outcome) -> (TaskStatus, Option<&str>) {
         Outcome::Retry { error } => (TaskStatus::Pending, Some(error)),
         Outcome::Failed { error } => (TaskStatus::Failed, Some(error)),
         Outcome::NeedsHuman { reason } => (TaskStatus::NeedsHuman, Some(reason)),
+        Outcome::AwaitingApproval => (TaskStatus::AwaitingApproval, None),
     }
 }

@@ -35,7 +35,7 @@ impl Factory {
                 a.status.as_str().replace('_', " "),
                 reason.map(|r| format!(": {r}")).unwrap_or_default()
             );
-            self.ports.tasks.comment(&a.task_id, Comment { author: who.into(), body, at: now }).await?;
+            self.ports.tasks.comment(&a.task_id, Comment::marked(Mark::Approval, who, body, now)).await?;
             self.ports.tasks.transition(&a.task_id, &waiting, TaskStatus::Pending, None, now).await
         } else {
             match decision {
@@ -45,7 +45,7 @@ impl Factory {
                     if let Some(r) = reason {
                         self.ports
                             .tasks
-                            .comment(&a.task_id, Comment { author: who.into(), body: format!("Revision requested: {r}"), at: now })
+                            .comment(&a.task_id, Comment::marked(Mark::Approval, who, format!("Revision requested: {r}"), now))
                             .await?;
                     }
                     self.ports.tasks.transition(&a.task_id, &waiting, TaskStatus::Pending, None, now).await
@@ -84,7 +84,10 @@ impl Factory {
             return Err(StoreError::Conflict(format!("task {task_id} is {}, not waiting for a person (needs_human)", t.status)));
         }
         let before = t.status;
-        let mut t = self.comment(task_id, who, &format!("{ANSWER_PREFIX}{answer}")).await?;
+        if answer.len() > 64 * 1024 {
+            return Err(StoreError::Invalid(format!("the answer is {} bytes; the limit is 65536", answer.len())));
+        }
+        let mut t = self.comment_marked(task_id, Mark::Answer, who, &format!("{ANSWER_PREFIX}{answer}")).await?;
         if before == TaskStatus::NeedsHuman {
             t = self.ports.tasks.transition(task_id, &[TaskStatus::NeedsHuman], TaskStatus::Pending, None, self.now()).await?;
         }
@@ -111,7 +114,7 @@ impl Factory {
                     task_id: t.id.clone(),
                     title: t.title.clone(),
                     product: t.product.clone(),
-                    question: c.body[QUESTION_PREFIX.len()..].to_string(),
+                    question: c.body.strip_prefix(QUESTION_PREFIX).unwrap_or(&c.body).to_string(),
                     asked_by: c.author.clone(),
                     asked_at: c.at,
                 })

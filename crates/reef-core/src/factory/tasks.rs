@@ -29,8 +29,20 @@ impl Factory {
         if body.len() > 64 * 1024 {
             return Err(StoreError::Invalid(format!("comment is {} bytes; the limit is 65536", body.len())));
         }
-        let t = self.ports.tasks.comment(task_id, Comment { author: author.into(), body: body.into(), at: self.now() }).await?;
-        self.event("task.commented", author, Some(task_id), serde_json::json!({"author": author})).await?;
+        self.add_comment(task_id, Comment::new(author, body, self.now())).await
+    }
+
+    /// A comment REEF acts on (a question, an answer): written only by REEF's own operations —
+    /// the toolbox's `ask_operator`, the operator's answer — never by a comment tool.
+    pub(crate) async fn comment_marked(&self, task_id: &str, mark: Mark, author: &str, body: &str) -> StoreResult<Task> {
+        self.add_comment(task_id, Comment::marked(mark, author, body, self.now())).await
+    }
+
+    async fn add_comment(&self, task_id: &str, c: Comment) -> StoreResult<Task> {
+        let author = c.author.clone();
+        let mark = c.mark;
+        let t = self.ports.tasks.comment(task_id, c).await?;
+        self.event("task.commented", &author, Some(task_id), serde_json::json!({"author": author, "mark": mark})).await?;
         Ok(t)
     }
 

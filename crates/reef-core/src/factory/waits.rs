@@ -46,8 +46,8 @@ impl Factory {
                 }
             }
             _ => {
-                let leased = [TaskStatus::Claimed, TaskStatus::Running];
-                self.ports.tasks.transition(&task.id, &leased, TaskStatus::AwaitingApproval, None, now).await?;
+                // Fenced by the attempt's lease: a worker that lost the task parks nothing.
+                self.ports.tasks.finish(&task.id, lease_token, Outcome::AwaitingApproval, now).await?;
                 // Decided while the agent was still finishing: the decision's move did not happen
                 // (the task was running), so make it now.
                 if let Ok(a) = self.ports.approvals.get(&ticket).await {

@@ -82,7 +82,7 @@ impl Toolbox {
         let t = self.own(c).await?;
         let ticket = new_id();
         let now = f.now();
-        f.comment(&t.id, &c.actor(), &format!("{QUESTION_PREFIX}{}", a.question)).await?;
+        f.comment_marked(&t.id, Mark::Question, &c.actor(), &format!("{QUESTION_PREFIX}{}", a.question)).await?;
         let reason = format!("asked the operator: {}", a.question);
         self.park(
             &t,

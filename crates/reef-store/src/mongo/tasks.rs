@@ -132,6 +132,9 @@ impl TaskQueue for MongoStore {
                 set.insert("status", "needs_human");
                 set.insert("error", reason);
             }
+            Outcome::AwaitingApproval => {
+                set.insert("status", "awaiting_approval");
+            }
         }
         let update = doc! {"$set": set, "$unset": unset};
         let Some(ev) = event else { return self.fenced_update(id, token, update).await };

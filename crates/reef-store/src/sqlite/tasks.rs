@@ -284,6 +284,9 @@ impl TaskQueue for SqliteStore {
                     o.insert("status".into(), json!("needs_human"));
                     o.insert("error".into(), json!(reason));
                 }
+                Outcome::AwaitingApproval => {
+                    o.insert("status".into(), json!("awaiting_approval"));
+                }
             }
             store(tx, &id, &v)
         })
