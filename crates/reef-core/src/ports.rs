@@ -112,6 +112,9 @@ pub trait Ledger: Send + Sync {
     async fn settle(&self, id: &str, actual: Usd, now: Timestamp) -> StoreResult<Reservation>;
     /// Gives back a reservation whose call did not happen.
     async fn release(&self, id: &str, now: Timestamp) -> StoreResult<Reservation>;
+    /// Keeps an open reservation held until `expires_at` (a long run renews its hold while it
+    /// lives). `Conflict` when it is no longer open: what it held may be someone else's now.
+    async fn extend(&self, id: &str, expires_at: Timestamp) -> StoreResult<Reservation>;
     /// Releases reservations whose holder vanished (expired); returns how many.
     async fn expire(&self, now: Timestamp) -> StoreResult<u64>;
     async fn totals(&self, scopes: &[ScopeKey]) -> StoreResult<Vec<ScopeTotal>>;

@@ -380,6 +380,55 @@ fn a_killed_worker_s_child_is_reaped_on_restart_and_its_task_comes_back_within_t
 }
 
 #[test]
+fn a_backend_that_answers_past_the_token_limit_is_settled_at_its_real_cost_and_raised() {
+    use reef_core::engine::{budget::Budget, exec::*, llm::LlmExecutor};
+    use reef_core::rules::pricing::PriceBook;
+    let Some(g) = gateway("token-limit overshoot test") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = crate::common::defaults_in(dir.path());
+    let cfg = reef_core::config::Config::resolve(Some("[caps]\nglobal_daily_usd = 5\n"), &|_| None, &defaults).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ports = reef_store::sqlite::SqliteStore::open(&dir.path().join("reef.db")).unwrap().ports();
+        let f = reef_core::factory::Factory::new(ports, std::sync::Arc::new(reef_core::SystemClock), std::sync::Arc::new(cfg));
+        let prices = PriceBook::from_litellm_yaml(&std::fs::read_to_string(&g.config).unwrap()).unwrap();
+        let budget = Budget { factory: f.clone(), prices: std::sync::Arc::new(prices) };
+        // The real LiteLLM proxy; its mocked provider (a stand-in for a paid model) always
+        // answers 20 completion tokens, past the limit of 10 REEF sends.
+        let exec = LlmExecutor::new(&g.url, Some(reef_core::secret::Secret::new(g.key.clone())), budget, 10, Duration::from_secs(60));
+        let (task, _) = f.ports.tasks.create(reef_core::NewTask::titled("say hi"), f.now()).await.unwrap();
+        let job = Job {
+            idempotency_key: Job::idempotency_key_for(&task),
+            task: task.clone(),
+            agent: f.config.agents[1].clone(),
+            tier: reef_core::ModelTier::Cheap,
+            attempt: 1,
+            workdir: std::env::temp_dir(),
+            memories: vec![],
+        };
+        let (tx, _rx) = tokio::sync::mpsc::channel(8);
+        let s = exec.run(&job, tx, tokio_util::sync::CancellationToken::new()).await.expect("the call itself succeeds");
+        let events = f
+            .ports
+            .events
+            .recent(&reef_core::EventQuery { kind_prefix: Some("budget.overshoot".into()), limit: 10, ..Default::default() })
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(events.len(), 1, "one overshoot raised: {events:?}");
+        let d = &events[0].data;
+        assert_eq!(
+            (d["limit_tokens"].as_u64(), d["completion_tokens"].as_u64(), d["alert"].as_bool()),
+            (Some(10), Some(20), Some(true)),
+            "{d}"
+        );
+        let caps = f.caps_today().await.unwrap();
+        assert_eq!(caps[0].spent, s.cost, "settled at the real cost");
+        assert_eq!(caps[0].reserved, reef_core::Usd::ZERO, "nothing left held");
+    });
+}
+
+#[test]
 fn sixty_four_concurrent_calls_with_a_pricier_fallback_never_pass_the_cap() {
     use reef_core::engine::{budget::Budget, exec::*, llm::LlmExecutor};
     use reef_core::rules::pricing::PriceBook;
@@ -466,4 +515,36 @@ fn a_reservation_held_by_a_killed_worker_is_released_when_it_expires() {
     let mut serve = e.serve("dispatcher", &[]);
     assert!(wait_until(Duration::from_secs(15), || reserved(&e) == 0), "the dead worker's reservation expired and was released");
     sigterm(&mut serve);
+}
+
+#[test]
+fn an_agent_that_kills_its_worker_every_time_is_given_up_after_its_attempts() {
+    let e = Env::new();
+    let runs = e.fx().join("runs");
+    // Unsandboxed on purpose (contained, it could not see its worker to kill it): each run kills
+    // the REEF that started it, so no attempt ever reaches an outcome.
+    let script = format!("echo run >> {r}; kill -9 $PPID; sleep 30", r = runs.display());
+    e.write_config(&format!(
+        "[sandbox]\nmode = \"off\"\n[engine]\nlease_seconds = 1\nmax_attempts = 2\n\
+         [[executors]]\nname = \"killer\"\nkinds = [\"kill\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
+    ));
+    e.with_prices();
+    let id = e.json(&["task", "add", "Kill the worker", "--type", "kill", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let status = || e.json(&["task", "show", &id])["task"].clone();
+    for _ in 0..6 {
+        if status()["status"] == "failed" {
+            break;
+        }
+        let mut serve = e.serve("both", &[]);
+        // Either the agent kills it, or it gives the task up and keeps running.
+        let ended = wait_until(Duration::from_secs(15), || serve.try_wait().unwrap().is_some() || status()["status"] == "failed");
+        assert!(ended, "{}", status());
+        let _ = serve.kill();
+        let _ = serve.wait();
+    }
+    let t = status();
+    assert_eq!(t["status"], "failed", "{t}");
+    assert!(t["error"].as_str().unwrap().contains("ended without an outcome"), "{t}");
+    let n = std::fs::read_to_string(&runs).unwrap().lines().count();
+    assert_eq!(n, 2, "it ran exactly its two attempts, not forever");
 }

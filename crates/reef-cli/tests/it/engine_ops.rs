@@ -518,3 +518,40 @@ fn agent_edits_take_effect_in_a_running_engine_survive_restarts_roll_back_and_yi
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a configured agent"));
     assert_eq!(revisions().len(), 4);
 }
+
+#[test]
+fn a_cli_run_without_a_soft_cap_holds_budget_renews_the_hold_and_its_spend_reaches_the_daily_caps() {
+    let e = Env::new();
+    let flag = e.fx().join("running");
+    // Runs past the reservation's 2 s lifetime, then reports what it spent.
+    let script = format!("touch {f}; sleep 5; echo '{{\"result\":\"ok\",\"total_cost_usd\":0.25}}'", f = flag.display());
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 3\nreservation_seconds = 2\n[[executors]]\nname = \"long\"\nkinds = [\"long\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n{w}",
+        w = e.fx_writable()
+    ));
+    e.with_prices();
+    let id = e.json(&["task", "add", "Long run", "--type", "long", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let mut serve = e.serve("both", &[]);
+    let rex = |s: &serde_json::Value| {
+        s["caps_today"].as_array().unwrap().iter().find(|c| c["scope"].as_str().unwrap().starts_with("agent:rex")).cloned().unwrap()
+    };
+    assert!(wait_until(Duration::from_secs(20), || flag.exists()), "the run started");
+    let started = std::time::Instant::now();
+    // Past the hold's first lifetime (and the dispatcher's expiry sweeps), it is still held.
+    let mut held_late = false;
+    while started.elapsed() < Duration::from_secs(4) {
+        held_late = rex(&e.json(&["status"]))["reserved"].as_i64().unwrap() == 1_000_000;
+        if !held_late {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(held_late, "the run's default $1 hold stayed in the agent's scope while it ran");
+    assert!(wait_until(Duration::from_secs(20), || e.json(&["task", "show", &id])["task"]["status"] == "done"));
+    sigterm(&mut serve);
+    let s = e.json(&["status"]);
+    let a = rex(&s);
+    assert_eq!((a["spent"].as_i64(), a["reserved"].as_i64()), (Some(250_000), Some(0)), "settled at what it reported: {a}");
+    let global = s["caps_today"].as_array().unwrap().iter().find(|c| c["scope"].as_str().unwrap().starts_with("global:")).cloned().unwrap();
+    assert_eq!(global["spent"].as_i64(), Some(250_000), "the factory's daily cap sees it too: {global}");
+}

@@ -404,6 +404,10 @@ pub enum Outcome {
     Succeeded { result: String, work_products: WorkProducts, review: bool },
     /// Try again later (back to pending) with the reason recorded.
     Retry { error: String },
+    /// Back to pending without using up an attempt: the attempt was stopped cleanly from
+    /// outside (operator stop, shutdown, parked), not ended by the work. Every other way an
+    /// attempt ends — including a worker that died — counts.
+    Requeue { error: String },
     /// Give up: `failed`.
     Failed { error: String },
     /// Hand to a person: `needs_human`.

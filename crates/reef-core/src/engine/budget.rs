@@ -47,6 +47,13 @@ impl Budget {
         self.factory.ports.ledger.settle(&hold.reservation.id, actual, self.factory.now()).await.map(|_| ())
     }
 
+    /// Keeps `hold` for another reservation period (a run still going renews its hold).
+    pub async fn extend(&self, hold: &Hold) -> StoreResult<()> {
+        let f = &self.factory;
+        let until = f.now() + chrono::Duration::from_std(f.config.engine.reservation_ttl).unwrap_or_default();
+        f.ports.ledger.extend(&hold.reservation.id, until).await.map(|_| ())
+    }
+
     pub async fn release(&self, hold: &Hold) -> StoreResult<()> {
         self.factory.ports.ledger.release(&hold.reservation.id, self.factory.now()).await.map(|_| ())
     }

@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 const BASE_ENV: [&str; 5] = ["PATH", "HOME", "LANG", "LC_ALL", "TERM"];
 /// Progress lines forwarded per second at most; the rest are kept in the output but not streamed.
 const PROGRESS_PER_SEC: u32 = 20;
+/// What a run of an executor without `soft_cap_usd` holds against its caps while it lives.
+pub const DEFAULT_CLI_RESERVE: Usd = Usd(1_000_000);
 
 pub struct CliExecutor {
     pub cfg: ExecutorConfig,
@@ -293,9 +295,13 @@ impl Executor for CliExecutor {
             None => None,
         };
         let argv = self.argv_resuming(job, session.as_deref());
-        let hold = match (&self.budget, self.cfg.soft_cap) {
-            (Some(b), Some(cap)) => Some(b.reserve(&job.agent.name, Some(&job.task), None, cap).await.map_err(ExecError::from_reserve)?),
-            _ => None,
+        // Every run holds budget in the task's, the agent's and the factory's scopes while it
+        // lives (its soft cap, else the default — no more than a smaller task budget), so what
+        // it spends lands in the daily caps.
+        let amount = self.cfg.soft_cap.unwrap_or_else(|| job.task.budget_usd.map_or(DEFAULT_CLI_RESERVE, |b| b.min(DEFAULT_CLI_RESERVE)));
+        let hold = match &self.budget {
+            Some(b) => Some(b.reserve(&job.agent.name, Some(&job.task), None, amount).await.map_err(ExecError::from_reserve)?),
+            None => None,
         };
         let release = |h: Option<super::budget::Hold>| async {
             if let (Some(b), Some(h)) = (&self.budget, h) {
@@ -423,11 +429,28 @@ impl Executor for CliExecutor {
             Exited(std::io::Result<std::process::ExitStatus>),
             Timeout,
             Cancelled,
+            /// Its reservation lapsed and could not be renewed: it would spend unheld.
+            HoldLost(String),
         }
-        let end = tokio::select! {
-            s = child.wait() => End::Exited(s),
-            _ = tokio::time::sleep(self.cfg.timeout) => End::Timeout,
-            _ = cancel.cancelled() => End::Cancelled,
+        let deadline = tokio::time::sleep(self.cfg.timeout);
+        tokio::pin!(deadline);
+        // The hold is renewed well within its lifetime for as long as the run lives.
+        let renew_every = self.budget.as_ref().map(|b| b.factory.config.engine.reservation_ttl / 3).unwrap_or(Duration::from_secs(3600));
+        let end = loop {
+            tokio::select! {
+                s = child.wait() => break End::Exited(s),
+                _ = &mut deadline => break End::Timeout,
+                _ = cancel.cancelled() => break End::Cancelled,
+                _ = tokio::time::sleep(renew_every), if hold.is_some() => {
+                    if let (Some(b), Some(h)) = (&self.budget, &hold) {
+                        match b.extend(h).await {
+                            Ok(()) => {}
+                            Err(e @ StoreError::Conflict(_)) => break End::HoldLost(e.to_string()),
+                            Err(e) => tracing::warn!(task = %job.task.id, error = %e, "could not renew the run's budget hold"),
+                        }
+                    }
+                }
+            }
         };
         if !matches!(end, End::Exited(_)) {
             // The whole group: an agent's own children (a dev server, a test runner) go too.
@@ -466,6 +489,7 @@ impl Executor for CliExecutor {
         match end {
             End::Timeout => Err(ExecError::Timeout(started.elapsed().as_secs())),
             End::Cancelled => Err(ExecError::Cancelled),
+            End::HoldLost(why) => Err(ExecError::Failed(format!("stopped: its budget hold lapsed ({why})"))),
             End::Exited(Err(e)) => Err(ExecError::Failed(format!("waiting for the agent: {e}"))),
             End::Exited(Ok(status)) if !status.success() => {
                 let last: String = stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");

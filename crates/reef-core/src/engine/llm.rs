@@ -66,6 +66,23 @@ fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
+/// The chat request. The limit goes as `max_tokens`: LiteLLM maps it to what each provider
+/// honours (`max_completion_tokens` for OpenAI's reasoning models), while a bare
+/// `max_completion_tokens` reaches OpenAI-compatible servers that ignore it (measured: llama.cpp's
+/// server answered 546 tokens to a limit of 10 sent that way, and 10 to `max_tokens`).
+#[allow(deprecated)] // OpenAI deprecated `max_tokens` for its own API only; the gateway needs it.
+fn request(model: &str, system: String, user: String, max_tokens: u64) -> CreateChatCompletionRequest {
+    CreateChatCompletionRequest {
+        model: model.to_string(),
+        messages: vec![
+            ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage::from(system)),
+            ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage::from(user)),
+        ],
+        max_tokens: Some(max_tokens.min(u32::MAX as u64) as u32),
+        ..Default::default()
+    }
+}
+
 #[async_trait]
 impl Executor for LlmExecutor {
     fn name(&self) -> &str {
@@ -88,15 +105,7 @@ impl Executor for LlmExecutor {
         let hold =
             self.budget.reserve(&job.agent.name, Some(&job.task), provider.as_deref(), worst).await.map_err(ExecError::from_reserve)?;
 
-        let req = CreateChatCompletionRequest {
-            model: model.clone(),
-            messages: vec![
-                ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage::from(system)),
-                ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage::from(user)),
-            ],
-            max_completion_tokens: Some(self.max_tokens as u32),
-            ..Default::default()
-        };
+        let req = request(&model, system, user, self.max_tokens);
         let started = Instant::now();
         let mut http = self
             .http
@@ -149,7 +158,18 @@ impl Executor for LlmExecutor {
         };
         let (pt, ct) = resp.usage.as_ref().map(|u| (u.prompt_tokens as u64, u.completion_tokens as u64)).unwrap_or((prompt_tokens, 0));
         let cost = header_cost.or_else(|| self.budget.prices.cost(&model, pt, ct)).unwrap_or_default();
+        // Settled at what it really cost, whatever was reserved: an overshoot is counted, not hidden.
         self.budget.settle(&hold, cost).await.map_err(|e| ExecError::Failed(format!("settling budget: {e}")))?;
+        if ct > self.max_tokens {
+            // The backend answered past the limit it was sent: the reservation's worst case did not
+            // hold. Say so loudly; the spend above is already the real one.
+            let data = serde_json::json!({
+                "task": job.task.id, "agent": job.agent.name, "model": model,
+                "limit_tokens": self.max_tokens, "completion_tokens": ct,
+                "reserved": hold.reservation.amount, "cost": cost, "alert": true,
+            });
+            let _ = self.budget.factory.event("budget.overshoot", &format!("agent:{}", job.agent.name), Some(&job.task.id), data).await;
+        }
         let _ = self.budget.record_call(job, model.clone(), provider, (pt, ct), cost, latency).await;
         let content = resp.choices.into_iter().next().and_then(|c| c.message.content).unwrap_or_default();
         if content.trim().is_empty() {
@@ -172,6 +192,13 @@ mod tests {
         assert!(matches!(classify(503, "upstream down"), ExecError::ProviderDown(_)));
         assert!(classify(503, "").escalates());
         assert!(classify(400, "x").is_final());
+    }
+
+    #[test]
+    fn the_token_limit_goes_as_max_tokens_which_every_backend_honours() {
+        let v = serde_json::to_value(request("local", "sys".into(), "hi".into(), 10)).unwrap();
+        assert_eq!(v["max_tokens"], 10, "{v}");
+        assert!(v.get("max_completion_tokens").is_none_or(|x| x.is_null()), "{v}");
     }
 
     #[test]

@@ -150,6 +150,26 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
         slot.release(e).await;
         return;
     };
+    // Claims count attempts; one past the limit means the earlier ones ended with no outcome (a
+    // worker that died, perhaps killed by what it ran): give up rather than run it forever.
+    let max = task.max_attempts.unwrap_or(f.config.engine.max_attempts);
+    if task.attempts > max {
+        let error = format!(
+            "gave up: this would be attempt {} of at most {max}; the earlier ones ended without an outcome (their worker stopped or crashed)",
+            task.attempts
+        );
+        let ev = Event {
+            id: new_id(),
+            kind: "task.failed".into(),
+            at: f.now(),
+            actor: format!("agent:{}", agent.name),
+            subject: Some(task.id.clone()),
+            data: serde_json::json!({"error": error, "attempts": task.attempts, "alert": true}),
+        };
+        let _ = f.ports.tasks.finish_with(&task.id, &token, Outcome::Failed { error }, Some(ev), f.now()).await;
+        slot.release(e).await;
+        return;
+    }
     let cancel = CancellationToken::new();
     let stop = Arc::new(std::sync::Mutex::new(None::<StopReason>));
 
@@ -358,11 +378,11 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
                 return;
             }
             Some(StopReason::Operator) => {
-                (Outcome::Retry { error: "stopped by the operator".into() }, "task.stopped", serde_json::json!({}))
+                (Outcome::Requeue { error: "stopped by the operator".into() }, "task.stopped", serde_json::json!({}))
             }
-            Some(StopReason::Shutdown) => (Outcome::Retry { error: "worker shut down".into() }, "task.requeued", serde_json::json!({})),
+            Some(StopReason::Shutdown) => (Outcome::Requeue { error: "worker shut down".into() }, "task.requeued", serde_json::json!({})),
             Some(StopReason::Parked) => {
-                (Outcome::Retry { error: "stopped while waiting for an answer".into() }, "task.requeued", serde_json::json!({}))
+                (Outcome::Requeue { error: "stopped while waiting for an answer".into() }, "task.requeued", serde_json::json!({}))
             }
         },
         Err(ExecError::BudgetRefused { scope, message, .. }) if scope.starts_with("task:") => {
@@ -444,7 +464,7 @@ pub(super) fn summary(o: &Outcome) -> (TaskStatus, Option<&str>) {
     match o {
         Outcome::Succeeded { review: true, .. } => (TaskStatus::Review, None),
         Outcome::Succeeded { .. } => (TaskStatus::Done, None),
-        Outcome::Retry { error } => (TaskStatus::Pending, Some(error)),
+        Outcome::Retry { error } | Outcome::Requeue { error } => (TaskStatus::Pending, Some(error)),
         Outcome::Failed { error } => (TaskStatus::Failed, Some(error)),
         Outcome::NeedsHuman { reason } => (TaskStatus::NeedsHuman, Some(reason)),
         Outcome::AwaitingApproval => (TaskStatus::AwaitingApproval, None),

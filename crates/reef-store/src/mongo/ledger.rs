@@ -84,6 +84,23 @@ impl Ledger for MongoStore {
         close_reservation(self, id, None, ReservationState::Released, now).await
     }
 
+    async fn extend(&self, id: &str, expires_at: Timestamp) -> StoreResult<Reservation> {
+        let after = self
+            .coll(c::RESERVATIONS)
+            .find_one_and_update(doc! {"_id": id, "state": "open"}, doc! {"$set": {"expires_at": date(&expires_at)}})
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(mongo_err)?;
+        match after {
+            Some(d) => parse_one(c::RESERVATIONS, &d),
+            None => {
+                let d = self.get_doc(c::RESERVATIONS, id, "reservation").await?;
+                let r: Reservation = parse_one(c::RESERVATIONS, &d)?;
+                Err(StoreError::Conflict(format!("reservation {id} is {:?}, not open", r.state)))
+            }
+        }
+    }
+
     async fn expire(&self, now: Timestamp) -> StoreResult<u64> {
         let due = self.find_all(c::RESERVATIONS, doc! {"state": "open", "expires_at": {"$lt": date(&now)}}, None, None).await?;
         let mut n = 0;

@@ -109,6 +109,7 @@ impl TaskQueue for MongoStore {
     async fn finish_with(&self, id: &str, token: &str, outcome: Outcome, event: Option<Event>, now: Timestamp) -> StoreResult<Task> {
         let mut set = doc! {"updated_at": date(&now)};
         let mut unset = doc! {"lease": ""};
+        let mut requeue = false;
         match outcome {
             Outcome::Succeeded { result, work_products, review } => {
                 set.insert("status", if review { "review" } else { "done" });
@@ -124,6 +125,11 @@ impl TaskQueue for MongoStore {
                 set.insert("status", "pending");
                 set.insert("error", error);
             }
+            Outcome::Requeue { error } => {
+                set.insert("status", "pending");
+                set.insert("error", error);
+                requeue = true;
+            }
             Outcome::Failed { error } => {
                 set.insert("status", "failed");
                 set.insert("error", error);
@@ -136,7 +142,11 @@ impl TaskQueue for MongoStore {
                 set.insert("status", "awaiting_approval");
             }
         }
-        let update = doc! {"$set": set, "$unset": unset};
+        let mut update = doc! {"$set": set, "$unset": unset};
+        if requeue {
+            // Claims count attempts up front; a clean requeue gives this one back.
+            update.insert("$inc", doc! {"attempts": -1});
+        }
         let Some(ev) = event else { return self.fenced_update(id, token, update).await };
         // On a replica set the outcome and its event commit together; a standalone server has
         // no transactions, so the event follows the (fenced) outcome.

@@ -131,6 +131,20 @@ impl Ledger for SqliteStore {
         .await
     }
 
+    async fn extend(&self, id: &str, expires_at: Timestamp) -> StoreResult<Reservation> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let mut r = load_reservation(tx, &id)?;
+            if r.state != ReservationState::Open {
+                return Err(StoreError::Conflict(format!("reservation {id} is {:?}, not open", r.state)));
+            }
+            r.expires_at = expires_at;
+            save_reservation(tx, &r)?;
+            Ok(r)
+        })
+        .await
+    }
+
     async fn expire(&self, now: Timestamp) -> StoreResult<u64> {
         self.write(move |tx| {
             let now_s = fmt_ts(&now);

@@ -276,6 +276,12 @@ impl TaskQueue for SqliteStore {
                     o.insert("status".into(), json!("pending"));
                     o.insert("error".into(), json!(error));
                 }
+                Outcome::Requeue { error } => {
+                    o.insert("status".into(), json!("pending"));
+                    o.insert("error".into(), json!(error));
+                    let n = o.get("attempts").and_then(Value::as_u64).unwrap_or(0);
+                    o.insert("attempts".into(), json!(n.saturating_sub(1)));
+                }
                 Outcome::Failed { error } => {
                     o.insert("status".into(), json!("failed"));
                     o.insert("error".into(), json!(error));

@@ -162,7 +162,7 @@ async fn expired_lease_is_reclaimed_and_old_holder_fenced(f: Fixture) {
     let later = t0() + chrono::Duration::seconds(31);
     let second = p.tasks.claim("alive", &ClaimFilter::default(), secs(30), later).await.unwrap().expect("an expired lease comes back");
     assert_eq!(second.id, t.id);
-    assert_eq!(second.attempts, 2);
+    assert_eq!(second.attempts, 2, "the dead worker's attempt counts");
     let tok2 = second.lease.unwrap().token;
     assert_ne!(tok1, tok2);
     assert!(matches!(p.tasks.renew(&t.id, &tok1, secs(30), later).await, Err(StoreError::LeaseLost { .. })));
@@ -180,6 +180,16 @@ async fn expired_lease_is_reclaimed_and_old_holder_fenced(f: Fixture) {
     assert_eq!(done.status, TaskStatus::Done);
     assert_eq!(done.result.as_deref(), Some("ok"));
     assert!(done.lease.is_none());
+
+    // A clean requeue (operator stop, shutdown) gives its attempt back; a retry does not.
+    let u = add(p, "y", 0, t0()).await;
+    let c = p.tasks.claim("w", &ClaimFilter::default(), secs(30), later).await.unwrap().unwrap();
+    assert_eq!((c.id.as_str(), c.attempts), (u.id.as_str(), 1));
+    let back = p.tasks.finish(&u.id, &c.lease.unwrap().token, Outcome::Requeue { error: "worker shut down".into() }, later).await.unwrap();
+    assert_eq!((back.status, back.attempts), (TaskStatus::Pending, 0));
+    let c = p.tasks.claim("w", &ClaimFilter::default(), secs(30), later).await.unwrap().unwrap();
+    let back = p.tasks.finish(&u.id, &c.lease.unwrap().token, Outcome::Retry { error: "rate limited".into() }, later).await.unwrap();
+    assert_eq!((back.status, back.attempts), (TaskStatus::Pending, 1));
 }
 
 async fn external_seed_shaped_task_is_claimable(f: Fixture) {
@@ -328,8 +338,19 @@ async fn settle_release_and_expiry_move_the_money_right(f: Fixture) {
     l.settle("settled", Usd::from_dollars(0.1), t0()).await.unwrap();
     l.settle("settled", Usd::from_dollars(0.1), t0()).await.unwrap(); // idempotent
     l.release("released", t0()).await.unwrap();
+    // A long run renews its hold: extended, it outlives the sweep the others do not.
+    l.reserve(mk("renewed"), t0()).await.unwrap();
+    let r = l.extend("renewed", t0() + chrono::Duration::seconds(600)).await.unwrap();
+    assert_eq!(r.expires_at, t0() + chrono::Duration::seconds(600));
     assert_eq!(l.expire(t0() + chrono::Duration::seconds(30)).await.unwrap(), 0, "not yet expired");
-    assert_eq!(l.expire(t0() + chrono::Duration::seconds(61)).await.unwrap(), 1, "the abandoned one expires");
+    assert_eq!(l.expire(t0() + chrono::Duration::seconds(61)).await.unwrap(), 1, "the abandoned one expires, the renewed one not");
+    let t = &l.totals(std::slice::from_ref(&s.scope)).await.unwrap()[0];
+    assert_eq!((t.spent, t.reserved), (Usd::from_dollars(0.1), Usd::from_dollars(0.3)), "the renewed hold still counts");
+    assert!(
+        matches!(l.extend("abandoned", t0() + chrono::Duration::seconds(600)).await, Err(StoreError::Conflict(_))),
+        "an expired hold cannot be revived"
+    );
+    l.release("renewed", t0()).await.unwrap();
     let t = &l.totals(std::slice::from_ref(&s.scope)).await.unwrap()[0];
     assert_eq!((t.spent, t.reserved), (Usd::from_dollars(0.1), Usd::ZERO));
     // A CLI agent that overshoots: spend is recorded past the cap and the overshoot is shown.
