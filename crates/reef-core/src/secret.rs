@@ -83,3 +83,110 @@ pub fn is_outward_secret(k: &str) -> bool {
 pub fn mcp_operator_secret(name: &str) -> String {
     format!("REEF_MCP_OPERATOR_{}", name.to_uppercase().replace(['-', ' ', '.'], "_"))
 }
+
+/// Whether the environment variable `name` holds a secret whose value must never be stored or
+/// sent in clear: REEF's outward secrets, and any `*_KEY`, `*_TOKEN`, `*_SECRET`, `*_PASSWORD`
+/// (a provider key passed to an agent through `pass_env`, say).
+pub fn holds_secret(name: &str) -> bool {
+    is_outward_secret(name) || name == "REEF_MONGODB_URI" || ["_KEY", "_TOKEN", "_SECRET", "_PASSWORD"].iter().any(|s| name.ends_with(s))
+}
+
+/// Replaces every known secret value in text with `[redacted NAME]`: what an agent prints,
+/// reports or writes into an event is passed through one before REEF stores or sends it.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    /// (value, name), longest value first so a secret that contains another is caught whole.
+    known: Vec<(String, String)>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactor({} secrets)", self.known.len())
+    }
+}
+
+/// Shorter values are too likely to be ordinary text (and too weak to be secrets).
+const MIN_SECRET_LEN: usize = 8;
+
+impl Redactor {
+    pub fn new(known: impl IntoIterator<Item = (String, Secret)>) -> Self {
+        let mut known: Vec<(String, String)> =
+            known.into_iter().filter(|(_, v)| v.0.len() >= MIN_SECRET_LEN).map(|(name, v)| (v.0, name)).collect();
+        known.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        known.dedup_by(|a, b| a.0 == b.0);
+        Self { known }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
+    /// `text` with each known secret replaced.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (value, name) in &self.known {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), &format!("[redacted {name}]"));
+            }
+        }
+        out
+    }
+
+    /// Every string inside `v` (keys too) redacted in place.
+    pub fn redact_json(&self, v: &mut serde_json::Value) {
+        if self.known.is_empty() {
+            return;
+        }
+        match v {
+            serde_json::Value::String(s) if self.known.iter().any(|(value, _)| s.contains(value.as_str())) => *s = self.redact(s),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| self.redact_json(x)),
+            serde_json::Value::Object(o) => {
+                let keys: Vec<String> =
+                    o.keys().filter(|k| self.known.iter().any(|(value, _)| k.contains(value.as_str()))).cloned().collect();
+                for k in keys {
+                    if let Some(x) = o.remove(&k) {
+                        o.insert(self.redact(&k), x);
+                    }
+                }
+                o.values_mut().for_each(|x| self.redact_json(x));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod redactor_tests {
+    use super::*;
+
+    #[test]
+    fn known_secret_values_are_replaced_by_their_names_wherever_they_appear() {
+        let r = Redactor::new([
+            ("REEF_LLM_API_KEY".to_string(), Secret::new("sk-live-abcdefgh")),
+            ("LONGER_TOKEN".to_string(), Secret::new("sk-live-abcdefgh-and-more")),
+            ("SHORT_KEY".to_string(), Secret::new("abc")),
+        ]);
+        assert_eq!(r.redact("use sk-live-abcdefgh-and-more now"), "use [redacted LONGER_TOKEN] now", "the longer value is caught whole");
+        assert_eq!(r.redact("key=sk-live-abcdefgh;"), "key=[redacted REEF_LLM_API_KEY];");
+        assert_eq!(r.redact("abc stays: too short to be a secret"), "abc stays: too short to be a secret");
+        let mut v = serde_json::json!({"line": "token sk-live-abcdefgh", "nested": [{"sk-live-abcdefgh": 1}], "n": 3});
+        r.redact_json(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"line": "token [redacted REEF_LLM_API_KEY]", "nested": [{"[redacted REEF_LLM_API_KEY]": 1}], "n": 3})
+        );
+        assert!(format!("{r:?}").contains("2 secrets") && !format!("{r:?}").contains("sk-live"));
+    }
+
+    #[test]
+    fn secret_names_are_recognised() {
+        for n in
+            ["REEF_LLM_API_KEY", "ANTHROPIC_API_KEY", "GITHUB_TOKEN", "REEF_SECRET_INVOICELY_STRIPE", "DB_PASSWORD", "REEF_MONGODB_URI"]
+        {
+            assert!(holds_secret(n), "{n}");
+        }
+        for n in ["PATH", "HOME", "REEF_DATA_DIR", "REEF_CONFIG", "LANG"] {
+            assert!(!holds_secret(n), "{n}");
+        }
+    }
+}

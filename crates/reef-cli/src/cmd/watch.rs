@@ -21,7 +21,7 @@ pub async fn run(f: &Factory, collection: Option<String>, out: &Out) -> anyhow::
                 if out.json {
                     println!("{}", serde_json::json!({"collection": c.collection, "op": c.op, "id": c.id, "token": c.token.0}));
                 } else {
-                    println!("{:<14} {:<7} {}", c.collection, format!("{:?}", c.op).to_lowercase(), c.id);
+                    println!("{:<14} {:<7} {}", super::for_terminal(&c.collection), format!("{:?}", c.op).to_lowercase(), super::for_terminal(&c.id));
                 }
             }
         }

@@ -169,3 +169,55 @@ fn where_the_sandbox_cannot_be_built_cli_agents_are_refused_unless_the_operator_
     assert!(wait_until(Duration::from_secs(30), || e.json(&["task", "show", &id])["task"]["status"] == "done"));
     sigterm(&mut serve);
 }
+
+#[test]
+fn a_secret_an_agent_prints_reports_or_writes_is_never_stored_so_never_sent_in_clear() {
+    let e = Env::new();
+    let key = "sk-test-0123456789abcdef-provider";
+    // The agent is handed a provider key (pass_env) and spills it every way it can: its output
+    // (streamed as events), its result, a comment through REEF's tools.
+    let script = r#"echo "debug: using $FAKE_PROVIDER_API_KEY"
+python3 -c '
+import json, os, subprocess
+cfg = json.load(open(os.environ["REEF_MCP_CONFIG"]))["mcpServers"]["reef"]
+p = subprocess.Popen([cfg["command"], *cfg["args"]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ, **cfg["env"]), text=True)
+def send(m): p.stdin.write(json.dumps(m) + "\n"); p.stdin.flush()
+def answer(i):
+    while True:
+        m = json.loads(p.stdout.readline())
+        if m.get("id") == i: return m
+send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "leaky", "version": "1"}}})
+answer(1)
+send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add_comment", "arguments": {"body": "the key is " + os.environ["FAKE_PROVIDER_API_KEY"]}}})
+answer(2)
+p.stdin.close(); p.wait(10)
+'
+echo "{\"result\": \"done; key $FAKE_PROVIDER_API_KEY\"}""#;
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 5\n[memory]\nembedder = \"hashing\"\n\
+         [[executors]]\nname = \"leaky\"\nkinds = [\"leak\"]\ncommand = [\"sh\", \"-c\", {script:?}]\npass_env = [\"FAKE_PROVIDER_API_KEY\"]\n"
+    ));
+    e.with_prices();
+    let id = e.json(&["task", "add", "Leak it", "--type", "leak", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let mut serve = e.serve("both", &[("FAKE_PROVIDER_API_KEY", key)]);
+    assert!(
+        wait_until(Duration::from_secs(60), || e.json(&["task", "show", &id])["task"]["status"] == "done"),
+        "{}",
+        e.json(&["task", "show", &id])
+    );
+    sigterm(&mut serve);
+    let t = e.json(&["task", "show", &id])["task"].clone();
+    assert!(t["result"].as_str().unwrap().contains("[redacted FAKE_PROVIDER_API_KEY]"), "{t}");
+    let comments = t["comments"].to_string();
+    assert!(comments.contains("the key is [redacted FAKE_PROVIDER_API_KEY]"), "{comments}");
+    let events = e.json(&["events", "--subject", &id, "--limit", "200"]).to_string();
+    assert!(events.contains("debug: using [redacted FAKE_PROVIDER_API_KEY]"), "{events}");
+    // Nowhere on disk, in any form: the store, its WAL, anything else in the data dir.
+    for entry in std::fs::read_dir(e.dir.path()).unwrap().flatten() {
+        if entry.path().is_file() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()), "{} holds the key in clear", entry.path().display());
+        }
+    }
+}

@@ -108,7 +108,7 @@ pub(super) async fn finish_reviewed(e: &Engine, task: &Task, token: &str, actor:
     let (status, error) = summary(&outcome);
     let data = serde_json::json!({"status": status, "detail": note, "error": error});
     let ev = Event { id: new_id(), kind: kind.into(), at: now, actor: actor.into(), subject: Some(task.id.clone()), data };
-    match f.ports.tasks.finish_with(&task.id, token, outcome, Some(ev), now).await {
+    match f.ports.tasks.finish_with(&task.id, token, f.redacted(outcome), Some(f.redacted_event(ev)), now).await {
         Ok(_) => {}
         Err(err) => tracing::warn!(task = %task.id, error = %err, "could not record the reviewed outcome"),
     }

@@ -166,7 +166,7 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
             subject: Some(task.id.clone()),
             data: serde_json::json!({"error": error, "attempts": task.attempts, "alert": true}),
         };
-        let _ = f.ports.tasks.finish_with(&task.id, &token, Outcome::Failed { error }, Some(ev), f.now()).await;
+        let _ = f.ports.tasks.finish_with(&task.id, &token, Outcome::Failed { error }, Some(f.redacted_event(ev)), f.now()).await;
         slot.release(e).await;
         return;
     }
@@ -413,6 +413,8 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
             (Outcome::Retry { error: err.to_string() }, "task.retry", serde_json::json!({}))
         }
     };
+    // What the agent wrote never reaches the store with a known secret in it.
+    let outcome = f.redacted(outcome);
     let (status, error) = summary(&outcome);
     let tier = task.model_tier.or(agent.model_tier).unwrap_or(ModelTier::Cheap);
     let cost = detail.get("cost").and_then(|c| c.as_i64()).unwrap_or(0);
@@ -427,7 +429,7 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
         Outcome::Succeeded { result, review: false, .. } => Some(result.clone()),
         _ => None,
     };
-    match f.ports.tasks.finish_with(&task.id, token, outcome, Some(ev), now).await {
+    match f.ports.tasks.finish_with(&task.id, token, outcome, Some(f.redacted_event(ev)), now).await {
         Ok(t) => {
             if let Some(r) = remembered {
                 if let Err(err) = e.remember(&t, &agent.name, &r).await {

@@ -30,11 +30,33 @@ pub struct Factory {
     pub config: Arc<Config>,
     /// This process's copy of the live config (agents, cap, gates as last edited).
     pub(crate) live_cache: Arc<live::LiveCache>,
+    /// The secret values this process knows, kept out of everything it stores or sends.
+    pub redactor: Arc<crate::secret::Redactor>,
 }
 
 impl Factory {
     pub fn new(ports: Ports, clock: Arc<dyn Clock>, config: Arc<Config>) -> Self {
-        Self { ports, clock, config, live_cache: Default::default() }
+        let redactor = Arc::new(known_secrets(&config));
+        Self { ports, clock, config, live_cache: Default::default(), redactor }
+    }
+
+    /// An outcome with every known secret value taken out of its text, before it is stored.
+    pub fn redacted(&self, mut o: Outcome) -> Outcome {
+        let r = &self.redactor;
+        match &mut o {
+            Outcome::Succeeded { result, .. } => *result = r.redact(result),
+            Outcome::Retry { error } | Outcome::Requeue { error } | Outcome::Failed { error } => *error = r.redact(error),
+            Outcome::NeedsHuman { reason } => *reason = r.redact(reason),
+            Outcome::AwaitingApproval => {}
+        }
+        o
+    }
+
+    /// An event with every known secret value taken out of its data, before it is stored (and so
+    /// before any webhook sends it).
+    pub fn redacted_event(&self, mut ev: Event) -> Event {
+        self.redactor.redact_json(&mut ev.data);
+        ev
     }
 
     pub fn now(&self) -> Timestamp {
@@ -47,10 +69,8 @@ impl Factory {
     }
 
     pub async fn event(&self, kind: &str, actor: &str, subject: Option<&str>, data: serde_json::Value) -> StoreResult<()> {
-        self.ports
-            .events
-            .append(Event { id: new_id(), kind: kind.into(), at: self.now(), actor: actor.into(), subject: subject.map(Into::into), data })
-            .await
+        let ev = Event { id: new_id(), kind: kind.into(), at: self.now(), actor: actor.into(), subject: subject.map(Into::into), data };
+        self.ports.events.append(self.redacted_event(ev)).await
     }
 
     pub async fn audit(
@@ -70,11 +90,44 @@ impl Factory {
                 actor: actor.into(),
                 action: action.into(),
                 subject: subject.into(),
-                old,
-                new,
+                old: {
+                    let mut v = old;
+                    self.redactor.redact_json(&mut v);
+                    v
+                },
+                new: {
+                    let mut v = new;
+                    self.redactor.redact_json(&mut v);
+                    v
+                },
                 host: self.config.operator.split('@').nth(1).map(Into::into),
-                reason: reason.map(Into::into),
+                reason: reason.map(|r| self.redactor.redact(r)),
             })
             .await
     }
+}
+
+/// The secrets this process holds: the config's (gateway key, Stripe, phone links, operator
+/// clients, the store's address) and those in its environment (`secret::holds_secret`: REEF's
+/// outward and product secrets, any `*_KEY` / `*_TOKEN` / … a CLI agent may be passed).
+fn known_secrets(c: &Config) -> crate::secret::Redactor {
+    use crate::secret::Secret;
+    let mut known: Vec<(String, Secret)> =
+        std::env::vars().filter(|(k, _)| crate::secret::holds_secret(k)).map(|(k, v)| (k, Secret::new(v))).collect();
+    let mut add = |name: &str, s: Option<&Secret>| {
+        if let Some(s) = s {
+            known.push((name.to_string(), s.clone()));
+        }
+    };
+    add("REEF_LLM_API_KEY", c.llm_api_key.as_ref());
+    add("REEF_STRIPE_API_KEY", c.stripe.api_key.as_ref());
+    add("REEF_STRIPE_WEBHOOK_SECRET", c.stripe.webhook_secret.as_ref());
+    add("REEF_LINK_SECRET", c.links.as_ref().map(|l| &l.secret));
+    for (name, s) in &c.mcp.operators {
+        known.push((crate::secret::mcp_operator_secret(name), s.clone()));
+    }
+    if let crate::config::StoreChoice::Mongo { uri, .. } = &c.store {
+        known.push(("REEF_MONGODB_URI".into(), uri.clone()));
+    }
+    crate::secret::Redactor::new(known)
 }

@@ -38,7 +38,8 @@ impl Factory {
         self.add_comment(task_id, Comment::marked(mark, author, body, self.now())).await
     }
 
-    async fn add_comment(&self, task_id: &str, c: Comment) -> StoreResult<Task> {
+    async fn add_comment(&self, task_id: &str, mut c: Comment) -> StoreResult<Task> {
+        c.body = self.redactor.redact(&c.body);
         let author = c.author.clone();
         let mark = c.mark;
         let t = self.ports.tasks.comment(task_id, c).await?;

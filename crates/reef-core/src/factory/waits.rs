@@ -37,7 +37,7 @@ impl Factory {
                 let q = marker["question"].as_str().unwrap_or_default();
                 self.ports
                     .tasks
-                    .finish(&task.id, lease_token, Outcome::NeedsHuman { reason: format!("asked the operator: {q}") }, now)
+                    .finish(&task.id, lease_token, self.redacted(Outcome::NeedsHuman { reason: format!("asked the operator: {q}") }), now)
                     .await?;
                 // Answered while the agent was still finishing: straight back to it.
                 let t = self.ports.tasks.get(&task.id).await?;

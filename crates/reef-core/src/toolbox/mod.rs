@@ -55,6 +55,12 @@ impl Toolbox {
 
     /// Runs one tool for an already resolved caller, and audits it.
     pub async fn call_as(&self, caller: &Caller, tool: &str, arguments: Value) -> ToolResult<Value> {
+        // An agent's words are stored (tasks, comments, questions, approvals, memories) and sent
+        // (webhooks): no known secret value goes in with them.
+        let mut arguments = arguments;
+        if matches!(caller, Caller::Task { .. }) {
+            self.factory.redactor.redact_json(&mut arguments);
+        }
         let r = match TOOLS.iter().find(|t| t.name == tool) {
             None => Err(ToolError::UnknownTool(tool.chars().take(64).collect())),
             Some(spec) if !spec.serves(caller) => Err(ToolError::OutOfScope(match caller {
