@@ -27,6 +27,8 @@ pub fn router(factory: Factory) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/decide", get(decide_page).post(decide))
         .layer(DefaultBodyLimit::max(stripe::MAX_PAYLOAD))
+        .layer(axum::middleware::from_fn(move |req, next| crate::limits::limit_body(stripe::MAX_PAYLOAD, req, next)))
+        .layer(axum::middleware::from_fn(crate::limits::deadline))
         .with_state(Deps { factory })
 }
 
@@ -146,7 +148,9 @@ async fn decide(State(d): State<Deps>, Form(q): Form<Params>) -> (StatusCode, Ht
 pub async fn run(factory: Factory, addr: std::net::SocketAddr, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} (serve.listen): {e}"))?;
     tracing::info!(%addr, "HTTP: POST /webhooks/stripe, /decide, /mcp");
-    let app = router(factory.clone()).merge(reef_mcp::http_service(&factory, shutdown.clone()));
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;
-    Ok(())
+    // /mcp streams events, so it gets a body limit but no answer deadline.
+    let mcp = reef_mcp::http_service(&factory, shutdown.clone())
+        .layer(axum::middleware::from_fn(|req, next| crate::limits::limit_body(crate::limits::MAX_MCP_BODY, req, next)));
+    let app = router(factory.clone()).merge(mcp);
+    crate::limits::serve(listener, app, shutdown).await
 }

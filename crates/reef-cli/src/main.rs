@@ -2,6 +2,7 @@
 
 mod cmd;
 mod http;
+mod limits;
 mod setup;
 
 use clap::{Parser, Subcommand};

@@ -177,6 +177,8 @@ pub fn http_service(f: &Factory, shutdown: CancellationToken) -> axum::Router {
         cfg.allowed_hosts.push(addr.ip().to_string());
         cfg.allowed_hosts.push(addr.to_string());
     }
+    // Clients that reach REEF by its public name (a tailnet, a proxy) send that as their Host.
+    cfg.allowed_hosts.extend(f.config.public_hosts());
     let tb2 = tb.clone();
     let service = StreamableHttpService::new(move || Ok(ReefMcp::new(tb2.clone(), None)), Arc::new(LocalSessionManager::default()), cfg);
     let auth = move |mut req: axum::extract::Request, next: axum::middleware::Next| {

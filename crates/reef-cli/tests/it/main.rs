@@ -7,6 +7,7 @@ mod deploy_files;
 mod engine;
 mod engine_ops;
 mod gateway;
+mod http_limits;
 mod mcp;
 mod revenue;
 mod webhooks;

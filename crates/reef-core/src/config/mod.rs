@@ -82,6 +82,8 @@ pub struct Config {
     pub memory: MemoryConfig,
     /// Where `reef serve` answers HTTP; `None` serves nothing.
     pub listen: Option<std::net::SocketAddr>,
+    /// `serve.public_url`: how `reef serve` is reached from outside.
+    pub public_url: Option<String>,
     pub stripe: StripeConfig,
     /// Outbound webhook subscriptions, validated (secrets resolved).
     pub webhooks: Vec<crate::rules::webhook::Subscription>,
@@ -123,6 +125,7 @@ impl Config {
         let schedules = team::schedules(&file, &agents)?;
         let memory = memory::memory(&file, env, defaults)?;
         let listen = outward::listen(&file, env)?;
+        let public_url = outward::public_url(&file)?;
         // A `reef mcp` started for one task's agent (it holds a task token) serves that task's
         // tools only: it never needs, and is never given, the outward secrets (webhooks, links,
         // Stripe, operator tokens).
@@ -155,6 +158,7 @@ impl Config {
             remote,
             memory,
             listen,
+            public_url,
             stripe,
             webhooks,
             links,

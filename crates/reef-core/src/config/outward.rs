@@ -156,3 +156,27 @@ pub fn mcp(file: &FileConfig, env: Env<'_>, task_server: bool) -> Result<McpConf
         command: file.mcp.command.clone(),
     })
 }
+
+/// `serve.public_url`, checked: where people and clients reach `reef serve` from outside (a
+/// tailnet name, a reverse proxy). Approval links are built on it and `/mcp` accepts its host.
+pub fn public_url(file: &FileConfig) -> Result<Option<String>, ConfigError> {
+    let Some(u) = file.serve.public_url.clone() else { return Ok(None) };
+    if !reqwest::Url::parse(&u).is_ok_and(|x| matches!(x.scheme(), "http" | "https") && x.host_str().is_some()) {
+        return Err(bad("serve.public_url", format!("{u:?} is not an http(s) URL"), "e.g. https://reef.example.ts.net"));
+    }
+    Ok(Some(u))
+}
+
+impl super::Config {
+    /// The `Host` header values a client reaching `serve.public_url` sends: the host, and with
+    /// an explicit port, `host:port`.
+    pub fn public_hosts(&self) -> Vec<String> {
+        let Some(u) = self.public_url.as_deref().and_then(|u| reqwest::Url::parse(u).ok()) else { return vec![] };
+        let Some(h) = u.host_str() else { return vec![] };
+        let mut v = vec![h.to_string()];
+        if let Some(p) = u.port() {
+            v.push(format!("{h}:{p}"));
+        }
+        v
+    }
+}
