@@ -144,6 +144,12 @@ enum Command {
     Webhooks {
         #[arg(long, default_value_t = 30)]
         limit: usize,
+        /// Send this event again (a dead letter, once its receiver is fixed); with --to.
+        #[arg(long, value_name = "EVENT", requires = "to")]
+        redeliver: Option<String>,
+        /// The subscription to redeliver to.
+        #[arg(long, value_name = "SUBSCRIPTION")]
+        to: Option<String>,
     },
     /// Serve REEF's MCP tools on stdin/stdout for one agent (token in REEF_MCP_TOKEN), or issue
     /// a task token for an agent REEF did not start.
@@ -261,7 +267,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retry { task } => cmd::control::retry(&f, &task, &out).await,
         Command::Cap(c) => cmd::control::cap(&f, c, &out).await,
         Command::Agent(c) => cmd::agent::agent(&f, c, &out).await,
-        Command::Webhooks { limit } => cmd::webhooks::run(&f, limit, &out).await,
+        Command::Webhooks { redeliver: Some(event), to: Some(sub), .. } => cmd::webhooks::redeliver(&f, &sub, &event, &out).await,
+        Command::Webhooks { limit, .. } => cmd::webhooks::run(&f, limit, &out).await,
         Command::Policy(c) => cmd::agent::policy(&f, c, &out).await,
         Command::Bench(_) | Command::Config(_) | Command::Secret(_) => unreachable!("handled above"),
     }

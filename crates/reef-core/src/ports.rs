@@ -74,6 +74,16 @@ pub trait EventLog: Send + Sync {
     async fn append(&self, event: Event) -> StoreResult<()>;
     /// Newest first (or oldest first, when asked).
     async fn recent(&self, q: &EventQuery) -> StoreResult<Listing<Event>>;
+    /// The log in the store's own order, each event with its position (opaque text): after
+    /// `after`, else from the first event at or after `since`, else from the start; at most
+    /// `limit`. Documents REEF cannot read are passed over (their position still counts).
+    async fn log(&self, after: Option<&str>, since: Option<crate::Timestamp>, limit: usize) -> StoreResult<Vec<(String, Event)>>;
+    /// The newest event's position (where a reader that wants no history starts).
+    async fn log_tail(&self) -> StoreResult<Option<String>>;
+    /// Whether `log` is the order in which events were committed, so nothing can appear behind
+    /// a position already read. False where several writers' clocks order it (MongoDB): a
+    /// reader must look back for late arrivals.
+    fn log_is_commit_order(&self) -> bool;
 }
 
 #[async_trait]

@@ -4,6 +4,18 @@ use super::Out;
 use reef_core::engine::relay;
 use reef_core::factory::Factory;
 
+/// `reef webhooks --redeliver EVENT --to SUB`: one more delivery of one event, now.
+pub async fn redeliver(f: &Factory, sub: &str, event: &str, out: &Out) -> anyhow::Result<()> {
+    let Some(s) = f.config.webhooks.iter().find(|w| w.name == sub) else {
+        anyhow::bail!("{sub:?} is not a configured webhook ([[webhooks]] in the config file)");
+    };
+    let links = reef_core::links::maker(f);
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
+    relay::redeliver(f, &http, s, event, links.as_ref()).await?;
+    out.print(&serde_json::json!({"redelivered": event, "to": sub}), || format!("{event} delivered to {sub}"));
+    Ok(())
+}
+
 pub async fn run(f: &Factory, limit: usize, out: &Out) -> anyhow::Result<()> {
     let subs = relay::status(f).await?;
     let deliveries = relay::deliveries(f, limit).await?;
@@ -22,6 +34,14 @@ pub async fn run(f: &Factory, limit: usize, out: &Out) -> anyhow::Result<()> {
                 x.last_error.as_ref().map(|e| format!("failing ({} tries): {e}", x.failures)).unwrap_or_else(|| "ok".into()),
                 x.events.join(", ")
             ));
+            if !x.dead_letters.is_empty() {
+                s.push_str(&format!(
+                    "    dead letters (refused {} times; `reef webhooks --redeliver EVENT --to {}`): {}\n",
+                    relay::MAX_REFUSALS,
+                    x.name,
+                    x.dead_letters.join(", ")
+                ));
+            }
         }
         if !deliveries.is_empty() {
             s.push_str("\nDeliveries, newest first:\n");

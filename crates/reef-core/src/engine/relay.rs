@@ -2,10 +2,13 @@
 //! the event log itself — the log is the outbox (every state change writes its event in the same
 //! store write), so a crash or an unreachable receiver loses nothing.
 //!
-//! Invariant: an event is marked delivered only after its receiver answered 2xx; a subscription's
-//! progress (a time watermark plus the ids delivered within the look-back window) is saved after
-//! every delivery, so a kill between the answer and the save means one repeat, never a loss.
-//! Receivers dedupe by `X-Reef-Event-Id`. One relay is active per factory (a lease).
+//! Invariant: a subscription follows the log by position, in the store's own order (never by
+//! clock), page after page however many other events surround the ones it wants; its position
+//! moves past an event only once the receiver answered 2xx (or the event was dead-lettered), and
+//! is saved after every delivery, so a kill between the answer and the save means one repeat,
+//! never a loss. Where the log is not commit order (MongoDB), a look-back pass fills what late
+//! writers put behind the position. Receivers dedupe by `X-Reef-Event-Id`. One relay is active
+//! per factory (a lease).
 
 use crate::factory::Factory;
 use crate::rules::webhook::Subscription;
@@ -22,6 +25,13 @@ const LEASE_NAME: &str = "webhooks";
 /// write) are still delivered: each pass reads back this far behind the watermark.
 const LOOKBACK: Duration = Duration::from_secs(120);
 const PAGE: usize = 500;
+/// Pages one pass reads before it yields to the other subscriptions.
+const PAGES_PER_PASS: usize = 20;
+/// Refusals (4xx but 408 and 429) of one event before it is dead-lettered and the subscription
+/// moves on; other failures (5xx, transport) are retried for as long as it takes.
+pub const MAX_REFUSALS: u32 = 5;
+/// Dead-lettered event ids kept per subscription (oldest dropped first).
+const MAX_DEAD: usize = 200;
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// The delivery log's event kind; never itself delivered.
 pub const DELIVERY_KIND: &str = "webhook.delivery";
@@ -32,7 +42,11 @@ pub type Links = dyn Fn(&Event) -> Option<serde_json::Value> + Send + Sync;
 /// A subscription's progress, in the store's settings (`webhook.state:<name>`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Progress {
-    /// Every wanted event before this is delivered.
+    /// Every wanted event up to this place in the log is delivered (or dead-lettered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+    /// When the subscription started (and, for progress saved before positions existed, how
+    /// far it had got): a subscription without a position starts at the log's end.
     #[serde(with = "crate::time::ts_opt", default)]
     pub watermark: Option<Timestamp>,
     /// Ids delivered at or after `watermark - LOOKBACK`, with their event times.
@@ -43,6 +57,9 @@ pub struct Progress {
     pub failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Events the receiver kept refusing, passed over (newest last); `reef webhooks redeliver`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dead_letters: Vec<String>,
 }
 
 fn key(name: &str) -> String {
@@ -62,13 +79,24 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.min(20).saturating_sub(1)).min(MAX_BACKOFF)
 }
 
-/// The events `sub` still has to receive, oldest first (at most a page).
-pub async fn pending(f: &Factory, sub: &Subscription, p: &Progress) -> StoreResult<Vec<Event>> {
-    let Some(mark) = p.watermark else { return Ok(vec![]) };
-    let since = mark - chrono::Duration::from_std(LOOKBACK).unwrap_or_default();
-    let page = f.ports.events.recent(&EventQuery { since: Some(since), oldest_first: true, limit: PAGE, ..Default::default() }).await?;
-    Ok(page.items.into_iter().filter(|e| e.kind != DELIVERY_KIND && sub.wants(&e.kind) && !p.delivered.contains_key(&e.id)).collect())
+/// The events `sub` still has to receive, in log order (at most a page), with their positions.
+pub async fn pending(f: &Factory, sub: &Subscription, p: &Progress) -> StoreResult<Vec<(String, Event)>> {
+    let since = match (&p.position, p.watermark) {
+        (Some(_), _) => None,
+        // Progress from before positions: go on from its watermark, looking back as it did.
+        (None, Some(w)) => Some(w - chrono::Duration::from_std(LOOKBACK).unwrap_or_default()),
+        (None, None) => return Ok(vec![]),
+    };
+    let page = f.ports.events.log(p.position.as_deref(), since, PAGE).await?;
+    Ok(page.into_iter().filter(|(_, e)| wanted(sub, p, e)).collect())
 }
+
+fn wanted(sub: &Subscription, p: &Progress, e: &Event) -> bool {
+    e.kind != DELIVERY_KIND && e.kind != DEAD_KIND && sub.wants(&e.kind) && !p.delivered.contains_key(&e.id)
+}
+
+/// The kind of the alert raised when an event is dead-lettered; never itself delivered.
+pub const DEAD_KIND: &str = "webhook.dead_letter";
 
 /// What one pass over one subscription did.
 #[derive(Debug, Default, PartialEq)]
@@ -78,55 +106,192 @@ pub struct Pass {
     pub retry_in: Option<Duration>,
 }
 
-/// Delivers what `sub` is owed, in order, stopping at the first failure.
+/// How one delivery went.
+enum Answer {
+    Ok(u16),
+    /// 4xx (but 408, 429): the receiver will not take this event.
+    Refused(String),
+    /// 5xx, 408, 429, transport: try again.
+    Failed(String),
+}
+
+async fn send(f: &Factory, http: &reqwest::Client, sub: &Subscription, e: &Event, links: &Links) -> Answer {
+    let l = if sub.approve_links && e.kind == "approval.requested" { links(e) } else { None };
+    let (headers, body) = sub.delivery(e, l.as_ref(), f.now().timestamp());
+    let mut req = http.post(sub.url.expose()).header("Content-Type", "application/json").body(body);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    match req.send().await {
+        Ok(r) if r.status().is_success() => Answer::Ok(r.status().as_u16()),
+        Ok(r) if r.status().is_client_error() && !matches!(r.status().as_u16(), 408 | 429) => {
+            Answer::Refused(format!("HTTP {}", r.status().as_u16()))
+        }
+        Ok(r) => Answer::Failed(format!("HTTP {}", r.status().as_u16())),
+        Err(err) => Answer::Failed(describe(&err)),
+    }
+}
+
+/// Delivers what `sub` is owed, in log order, stopping at the first failure; an event refused
+/// `MAX_REFUSALS` times is dead-lettered (with an alert) and passed over.
 pub async fn pass(f: &Factory, http: &reqwest::Client, sub: &Subscription, links: &Links) -> StoreResult<Pass> {
     let mut p = progress(f, &sub.name).await?;
-    if p.watermark.is_none() {
-        // A new subscription starts from now: it is not sent the factory's history.
+    if p.position.is_none() && p.watermark.is_none() {
+        // A new subscription starts at the log's end: it is not sent the factory's history.
+        p.position = Some(f.ports.events.log_tail().await?.unwrap_or_default());
         p.watermark = Some(f.now());
         save(f, &sub.name, &p).await?;
         return Ok(Pass::default());
     }
     let mut out = Pass::default();
-    for e in pending(f, sub, &p).await? {
-        let l = if sub.approve_links && e.kind == "approval.requested" { links(&e) } else { None };
-        let (headers, body) = sub.delivery(&e, l.as_ref(), f.now().timestamp());
-        let mut req = http.post(sub.url.expose()).header("Content-Type", "application/json").body(body);
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        let answer = match req.send().await {
-            Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
-            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-            Err(err) => Err(describe(&err)),
-        };
-        let attempt = p.failures + 1;
-        match answer {
-            Ok(status) => {
-                p.delivered.insert(e.id.clone(), crate::time::fmt_ts(&e.at));
-                p.failures = 0;
-                p.last_error = None;
-                save(f, &sub.name, &p).await?;
-                log(f, sub, &e, attempt, Some(status), None).await?;
-                out.delivered += 1;
+    for _ in 0..PAGES_PER_PASS {
+        let since =
+            if p.position.is_none() { p.watermark.map(|w| w - chrono::Duration::from_std(LOOKBACK).unwrap_or_default()) } else { None };
+        let page = f.ports.events.log(p.position.as_deref().filter(|s| !s.is_empty()), since, PAGE).await?;
+        let full = page.len() == PAGE;
+        let mut moved = false;
+        for (pos, e) in page {
+            if !wanted(sub, &p, &e) {
+                p.position = Some(pos);
+                moved = true;
+                continue;
             }
-            Err(err) => {
-                p.failures += 1;
-                p.last_error = Some(err.clone());
+            if deliver_one(f, http, sub, &e, links, &mut p).await? {
+                p.position = Some(pos);
+                moved = false;
                 save(f, &sub.name, &p).await?;
-                log(f, sub, &e, attempt, None, Some(&err)).await?;
+                out.delivered += 1;
+            } else {
+                if moved {
+                    save(f, &sub.name, &p).await?;
+                }
                 out.retry_in = Some(backoff(p.failures));
                 return Ok(out);
             }
         }
+        if moved {
+            save(f, &sub.name, &p).await?;
+        }
+        if !full {
+            break;
+        }
     }
-    // Everything up to now is handled: move the watermark and forget ids that fell behind it.
-    let now = f.now();
-    p.watermark = Some(now);
-    let floor = now - chrono::Duration::from_std(LOOKBACK * 2).unwrap_or_default();
+    if !f.ports.events.log_is_commit_order() {
+        if let Some(r) = look_back(f, http, sub, links, &mut p).await? {
+            out.retry_in = Some(r);
+            return Ok(out);
+        }
+    }
+    // Forget delivered ids too old for any look-back to meet again.
+    let floor = f.now() - chrono::Duration::from_std(LOOKBACK * 2).unwrap_or_default();
+    let before = p.delivered.len();
     p.delivered.retain(|_, at| crate::time::parse_ts(at).map(|t| t >= floor).unwrap_or(false));
-    save(f, &sub.name, &p).await?;
+    if p.delivered.len() != before {
+        save(f, &sub.name, &p).await?;
+    }
     Ok(out)
+}
+
+/// One delivery attempt and its bookkeeping. `Ok(true)`: handled (delivered or dead-lettered),
+/// the subscription may move past it; `Ok(false)`: retry later.
+async fn deliver_one(
+    f: &Factory,
+    http: &reqwest::Client,
+    sub: &Subscription,
+    e: &Event,
+    links: &Links,
+    p: &mut Progress,
+) -> StoreResult<bool> {
+    let attempt = p.failures + 1;
+    match send(f, http, sub, e, links).await {
+        Answer::Ok(status) => {
+            p.delivered.insert(e.id.clone(), crate::time::fmt_ts(&e.at));
+            p.failures = 0;
+            p.last_error = None;
+            log(f, sub, e, attempt, Some(status), None).await?;
+            Ok(true)
+        }
+        Answer::Refused(err) if attempt >= MAX_REFUSALS => {
+            log(f, sub, e, attempt, None, Some(&err)).await?;
+            p.delivered.insert(e.id.clone(), crate::time::fmt_ts(&e.at));
+            p.dead_letters.push(e.id.clone());
+            if p.dead_letters.len() > MAX_DEAD {
+                p.dead_letters.remove(0);
+            }
+            p.failures = 0;
+            p.last_error = Some(format!("{} dead-lettered after {attempt} refusals ({err})", e.id));
+            f.event(
+                DEAD_KIND,
+                "reef:webhooks",
+                Some(&sub.name),
+                serde_json::json!({"event": e.id, "kind": e.kind, "attempts": attempt, "error": err, "alert": true}),
+            )
+            .await?;
+            tracing::warn!(subscription = %sub.name, event = %e.id, "dead-lettered after {attempt} refusals");
+            Ok(true)
+        }
+        Answer::Refused(err) | Answer::Failed(err) => {
+            p.failures += 1;
+            p.last_error = Some(err.clone());
+            save(f, &sub.name, p).await?;
+            log(f, sub, e, attempt, None, Some(&err)).await?;
+            Ok(false)
+        }
+    }
+}
+
+/// Where the log is ordered by writers' clocks: events written late behind the position (up to
+/// `LOOKBACK` behind the newest one read) are found here and delivered. Returns a retry delay on
+/// failure.
+async fn look_back(
+    f: &Factory,
+    http: &reqwest::Client,
+    sub: &Subscription,
+    links: &Links,
+    p: &mut Progress,
+) -> StoreResult<Option<Duration>> {
+    let since = f.now() - chrono::Duration::from_std(LOOKBACK).unwrap_or_default();
+    let mut after: Option<String> = None;
+    for _ in 0..PAGES_PER_PASS {
+        let page = f.ports.events.log(after.as_deref(), Some(since), PAGE).await?;
+        let full = page.len() == PAGE;
+        for (pos, e) in page {
+            after = Some(pos.clone());
+            // Only what is behind the position: what is ahead is the main pass's.
+            if p.position.as_deref().is_some_and(|cur| pos.as_str() > cur) || !wanted(sub, p, &e) {
+                continue;
+            }
+            if deliver_one(f, http, sub, &e, links, p).await? {
+                save(f, &sub.name, p).await?;
+            } else {
+                return Ok(Some(backoff(p.failures)));
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+/// Sends one event again at the operator's word (a dead letter, once its receiver is fixed).
+pub async fn redeliver(f: &Factory, http: &reqwest::Client, sub: &Subscription, event_id: &str, links: &Links) -> StoreResult<()> {
+    let found = f.ports.events.recent(&EventQuery { text: Some(event_id.into()), limit: 50, ..Default::default() }).await?;
+    let Some(e) = found.items.into_iter().find(|e| e.id == event_id) else {
+        return Err(StoreError::not_found(format!("event {event_id}")));
+    };
+    let mut p = progress(f, &sub.name).await?;
+    match send(f, http, sub, &e, links).await {
+        Answer::Ok(status) => {
+            log(f, sub, &e, 1, Some(status), None).await?;
+            p.dead_letters.retain(|d| d != event_id);
+            save(f, &sub.name, &p).await
+        }
+        Answer::Refused(err) | Answer::Failed(err) => {
+            log(f, sub, &e, 1, None, Some(&err)).await?;
+            Err(StoreError::Unavailable(format!("{} did not take {event_id}: {err}", sub.name)))
+        }
+    }
 }
 
 /// A transport error without the URL (it may carry a token, as Slack's do).
@@ -239,6 +404,8 @@ pub struct Status {
     pub failures: u32,
     pub last_error: Option<String>,
     pub watermark: Option<String>,
+    /// Events the receiver kept refusing, passed over; redeliver with `reef webhooks --redeliver`.
+    pub dead_letters: Vec<String>,
 }
 
 /// Every configured subscription with what it is owed.
@@ -256,6 +423,7 @@ pub async fn status(f: &Factory) -> StoreResult<Vec<Status>> {
             failures: p.failures,
             last_error: p.last_error.clone(),
             watermark: p.watermark.as_ref().map(crate::time::fmt_ts),
+            dead_letters: p.dead_letters.clone(),
         });
     }
     Ok(out)

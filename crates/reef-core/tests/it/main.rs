@@ -1,4 +1,5 @@
 //! reef-core's integration tests: one binary (see ARCHITECTURE: one `tests/it` per crate).
 
 mod layers;
+mod relay;
 mod rules;

@@ -24,6 +24,7 @@ crate::conformance!(
     settle_release_and_expiry_move_the_money_right,
     approvals_are_decided_once,
     watch_sees_writes_from_another_handle_and_resumes,
+    the_event_log_is_read_by_position_in_order,
     agent_config_changes_become_revisions,
 );
 
@@ -455,4 +456,35 @@ async fn agent_config_changes_become_revisions(f: Fixture) {
     assert_eq!((got.status, got.current_task.as_deref(), got.heartbeat_at), (AgentStatus::Working, Some("t1"), Some(t0())));
     assert_eq!(got.config.prompt, cfg.prompt, "a heartbeat keeps the config");
     assert!(matches!(g.heartbeat("ghost", AgentStatus::Idle, None, t0()).await, Err(StoreError::NotFound { .. })));
+}
+
+async fn the_event_log_is_read_by_position_in_order(f: Fixture) {
+    let log = &f.ports.events;
+    assert_eq!(log.log_tail().await.unwrap(), None, "an empty log has no end yet");
+    let ev = |i: i64| Event {
+        id: format!("ev-{i:03}"),
+        kind: if i % 2 == 0 { "task.output".into() } else { "approval.requested".into() },
+        at: t0() + chrono::Duration::milliseconds(i),
+        actor: "test".into(),
+        subject: None,
+        data: serde_json::json!({"i": i}),
+    };
+    for i in 0..25 {
+        log.append(ev(i)).await.unwrap();
+    }
+    // Paged by position, whatever the kinds: every event once, in order.
+    let (mut seen, mut after) = (vec![], None::<String>);
+    loop {
+        let page = log.log(after.as_deref(), None, 7).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = Some(page.last().unwrap().0.clone());
+        seen.extend(page.into_iter().map(|(_, e)| e.id));
+    }
+    assert_eq!(seen, (0..25).map(|i| format!("ev-{i:03}")).collect::<Vec<_>>());
+    assert_eq!(log.log_tail().await.unwrap(), after, "the tail is the last position read");
+    let from = log.log(None, Some(t0() + chrono::Duration::milliseconds(20)), 100).await.unwrap();
+    assert_eq!(from.first().map(|(_, e)| e.id.as_str()), Some("ev-020"), "from a time on");
+    assert!(log.log(Some("not a position"), None, 5).await.is_err(), "a foreign position is refused, not guessed");
 }
