@@ -5,6 +5,11 @@
 use super::args::*;
 use super::*;
 
+/// How long a subtask's creation waits for the one before it, and the longest it holds the
+/// parent (a creator that dies lets go when this runs out).
+const CARVE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const CARVE_HOLD: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Toolbox {
     /// The caller's own task, which must still be live.
     pub(super) async fn own(&self, c: &Caller) -> ToolResult<Task> {
@@ -72,7 +77,26 @@ impl Toolbox {
         Ok((cap, cap - used - allotted))
     }
 
+    /// `create_task`. An agent's subtasks are carved one at a time per parent (a lease in the
+    /// store, so across processes too): two calls at once cannot both be given what is left of
+    /// the parent's budget, or its last subtask slot.
     pub(super) async fn create_task(&self, c: &Caller, a: CreateArgs) -> ToolResult<Value> {
+        let Caller::Task { task_id, .. } = c else { return self.create_task_carved(c, a).await };
+        let f = &self.factory;
+        let (lock, me) = (format!("subtasks:{task_id}"), new_id());
+        let give_up = std::time::Instant::now() + CARVE_WAIT;
+        while !f.ports.leases.acquire(&lock, &me, CARVE_HOLD, f.now()).await? {
+            if std::time::Instant::now() >= give_up {
+                return Err(ToolError::Unavailable(format!("another subtask of {task_id} is being created; try again")));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let r = self.create_task_carved(c, a).await;
+        let _ = f.ports.leases.release(&lock, &me).await;
+        r
+    }
+
+    async fn create_task_carved(&self, c: &Caller, a: CreateArgs) -> ToolResult<Value> {
         let f = &self.factory;
         check_text("title", &a.title, crate::MAX_TITLE_BYTES, true)?;
         check_text("description", &a.description, MAX_MCP_DESCRIPTION, false)?;

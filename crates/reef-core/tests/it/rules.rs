@@ -256,3 +256,33 @@ async fn a_worker_that_lost_its_lease_cannot_park_the_task_it_no_longer_holds() 
     assert_eq!(now.status, TaskStatus::Claimed, "the second worker keeps its task");
     assert_eq!(now.lease.as_ref().map(|l| l.token.as_str()), Some(token(&second).as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_subtask_requests_never_split_more_than_the_parent_has() {
+    let w = world("[mcp]\nmax_subtasks = 50\n");
+    let mut n = NewTask { title: "Launch".into(), assigned_to: Some("kev".into()), ..Default::default() };
+    n.budget_usd = Some(Usd::from_dollars(1.0));
+    let parent = w.f.create_task(n, "operator:test").await.unwrap();
+    let running = claim(&w.f, "w1").await.unwrap();
+    assert_eq!(running.id, parent.id);
+    // Eight calls at once, each asking for $0.40 of the parent's $1.00: two fit.
+    let mut hs = vec![];
+    for i in 0..8 {
+        let (f, t) = (w.f.clone(), running.clone());
+        hs.push(tokio::spawn(async move {
+            let caller = Caller::Task { task_id: t.id.clone(), agent: "kev".into() };
+            Toolbox::new(f, None).call_as(&caller, "create_task", json!({"title": format!("part {i}"), "budget_usd": 0.4})).await
+        }));
+    }
+    let mut made = 0;
+    for h in hs {
+        match h.await.unwrap() {
+            Ok(v) => made += v["created"].as_bool().unwrap() as u32,
+            Err(e) => assert_eq!(e.code(), "over_budget", "{e}"),
+        }
+    }
+    let children = w.f.ports.tasks.list(&TaskQuery { limit: Some(100), ..Default::default() }).await.unwrap().items;
+    let carved: Usd = children.iter().filter(|t| t.parent_id.as_deref() == Some(parent.id.as_str())).filter_map(|t| t.budget_usd).sum();
+    assert_eq!(made, 2, "two subtasks of $0.40 fit in $1.00");
+    assert!(carved <= Usd::from_dollars(1.0), "carved {carved} out of $1.00");
+}
