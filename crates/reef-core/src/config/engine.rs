@@ -58,6 +58,7 @@ pub struct ExecutorConfig {
     pub network: Option<super::sandbox::Network>,
     pub read_only: Vec<PathBuf>,
     pub writable: Vec<PathBuf>,
+    pub prompt_on_stdin: bool,
 }
 
 /// A positive number, or the default when it is left out.
@@ -133,6 +134,7 @@ pub fn executors(file: &FileConfig) -> Result<Vec<ExecutorConfig>, ConfigError> 
             network: super::sandbox::network(&format!("{key}.network"), x.network.as_deref())?,
             read_only: x.read_only.clone(),
             writable: x.writable.clone(),
+            prompt_on_stdin: x.prompt_on_stdin,
         });
     }
     Ok(executors)

@@ -167,8 +167,9 @@ pub struct ExecutorSection {
     pub name: String,
     /// Task types this executor runs (e.g. ["build", "qa"]).
     pub kinds: Vec<String>,
-    /// Program and arguments; `{prompt}`, `{task_id}`, `{workdir}`, `{budget_usd}`,
-    /// `{allowed_tools}` and `{disallowed_tools}` are filled in per task.
+    /// Program and arguments; `{prompt}`, `{prompt_file}` (a file holding it), `{task_id}`,
+    /// `{workdir}`, `{budget_usd}`, `{allowed_tools}`, `{disallowed_tools}` and `{mcp_config}`
+    /// are filled in per task.
     pub command: Vec<String>,
     pub timeout_seconds: Option<u64>,
     /// Output kept per attempt (head and tail), default 1 MiB.
@@ -190,6 +191,10 @@ pub struct ExecutorSection {
     pub resume_args: Vec<String>,
     /// `none` or `host`; default `[sandbox] network`.
     pub network: Option<String>,
+    /// Hand the prompt to the agent on its standard input (else `{prompt}` / `{prompt_file}` in
+    /// `command`): a prompt on the command line is limited to 128 KiB.
+    #[serde(default)]
+    pub prompt_on_stdin: bool,
     /// Paths the agent may read (besides the system's programs and its own command's files).
     #[serde(default)]
     pub read_only: Vec<PathBuf>,

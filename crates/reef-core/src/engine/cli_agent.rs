@@ -7,6 +7,8 @@
 //! capped; the child sees only allow-listed environment variables; it reaches REEF's tools only
 //! through its task token on the host's MCP socket, never through the store's address.
 
+pub use super::agent_files::McpLaunch;
+use super::agent_files::{inside, private_dir, write_private};
 use super::budget::Budget;
 use super::children::{proc_start_time, CappedOutput};
 use super::exec::*;
@@ -27,6 +29,8 @@ use tokio_util::sync::CancellationToken;
 const BASE_ENV: [&str; 5] = ["PATH", "HOME", "LANG", "LC_ALL", "TERM"];
 /// Progress lines forwarded per second at most; the rest are kept in the output but not streamed.
 const PROGRESS_PER_SEC: u32 = 20;
+/// The longest single command-line argument Linux passes (MAX_ARG_STRLEN, 128 KiB), less a margin.
+const MAX_ARG_BYTES: usize = 120 * 1024;
 /// What a run of an executor without `soft_cap_usd` holds against its caps while it lives.
 pub const DEFAULT_CLI_RESERVE: Usd = Usd(1_000_000);
 
@@ -36,69 +40,6 @@ pub struct CliExecutor {
     children_dir: PathBuf,
     containment: Arc<Containment>,
     pub(crate) mcp: Option<McpLaunch>,
-}
-
-/// How a CLI agent reaches REEF's MCP tools for its task: `reef mcp --connect` (the `command`,
-/// bound read-only into the sandbox) carrying its stdio session over the host's socket with the
-/// task's token. Nothing in it names the config, the data dir or the store.
-#[derive(Debug, Clone)]
-pub struct McpLaunch {
-    pub command: PathBuf,
-    /// The host's MCP socket (`reef_mcp::socket`), served while the engine runs.
-    pub socket: PathBuf,
-    /// Where the per-attempt MCP config files go (0600, removed when the attempt ends).
-    pub dir: PathBuf,
-}
-
-/// Where REEF's socket and an attempt's MCP config appear inside a sandbox.
-fn inside(name: &str) -> PathBuf {
-    Path::new(sandbox::INSIDE_RUN).join(name)
-}
-
-impl McpLaunch {
-    /// The config file a job's agent is pointed at, on the host.
-    pub fn config_path(&self, job: &Job) -> PathBuf {
-        self.dir.join(format!("{}-{}.json", sandbox::dir_name(&job.task.id), job.attempt))
-    }
-
-    /// Writes the MCP config (Claude Code's `mcpServers` shape; Codex reads the same fields
-    /// through `-c mcp_servers.reef...`) holding the task's token, readable by this user only.
-    /// `contained`: the paths in it are the ones the agent sees inside its sandbox.
-    fn write(&self, job: &Job, token: &str, contained: bool) -> std::io::Result<PathBuf> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::create_dir_all(&self.dir)?;
-        let (command, socket) = if contained { (inside("reef"), inside("mcp.sock")) } else { (self.command.clone(), self.socket.clone()) };
-        let doc = serde_json::json!({"mcpServers": {"reef": {
-            "type": "stdio",
-            "command": command,
-            "args": ["mcp", "--connect", socket],
-            "env": {"REEF_MCP_TOKEN": token},
-        }}});
-        let path = self.config_path(job);
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
-        f.write_all(serde_json::to_string_pretty(&doc).unwrap_or_default().as_bytes())?;
-        Ok(path)
-    }
-
-    /// Removes config files older than `age`, left by attempts of a REEF that was killed (their
-    /// tokens have expired by then; another engine's live attempts are younger).
-    pub fn sweep(&self, age: Duration) {
-        let Ok(rd) = std::fs::read_dir(&self.dir) else { return };
-        for e in rd.flatten() {
-            let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|el| el > age);
-            if old {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
-}
-
-/// A directory only this user can enter (0700), created if missing.
-fn private_dir(p: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(p)?;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))
 }
 
 fn tools_for(map: &std::collections::BTreeMap<String, Vec<String>>, class: Option<&str>) -> Vec<String> {
@@ -113,6 +54,25 @@ impl CliExecutor {
     /// Whether this executor's agents run in a sandbox (as far as config and machine allow).
     fn contained(&self) -> bool {
         matches!(self.containment.bwrap(), Ok(Some(_)))
+    }
+
+    /// The prompt and where its file goes on the host (written only when the command names it).
+    fn prompt_text(&self, job: &Job) -> String {
+        format!("{}\n\n{}", job.agent.prompt, job.prompt())
+    }
+    fn prompt_path(&self, job: &Job) -> PathBuf {
+        self.children_dir.with_file_name("prompts").join(format!("{}-{}.md", sandbox::dir_name(&job.task.id), job.attempt))
+    }
+    fn wants_prompt_file(&self) -> bool {
+        self.cfg.command.iter().any(|a| a.contains("{prompt_file}"))
+    }
+    /// The prompt file's path as the agent sees it.
+    fn prompt_file_seen(&self, job: &Job) -> PathBuf {
+        if self.contained() {
+            inside("prompt.md")
+        } else {
+            self.prompt_path(job)
+        }
     }
 
     /// The MCP config's path as the agent sees it.
@@ -149,6 +109,9 @@ impl CliExecutor {
             }
             binds.placed.push((m.config_path(job), inside("mcp.json")));
         }
+        if self.wants_prompt_file() {
+            binds.placed.push((self.prompt_path(job), inside("prompt.md")));
+        }
         let network = self.cfg.network.unwrap_or(self.containment.network);
         sandbox::wrap(bwrap, &argv, &job.workdir, &binds, network, &self.containment.data_dir).map_err(|e| refuse(&e))
     }
@@ -164,14 +127,16 @@ impl CliExecutor {
         let class = job.task.action_class.as_deref();
         let allowed = tools_for(&self.cfg.allowed_tools, class).join(",");
         let disallowed = tools_for(&self.cfg.disallowed_tools, class).join(",");
-        let prompt = format!("{}\n\n{}", job.agent.prompt, job.prompt());
+        let prompt = self.prompt_text(job);
+        let prompt_file = self.prompt_file_seen(job).display().to_string();
         let budget = self.cfg.soft_cap.map(|c| format!("{:.2}", c.dollars())).unwrap_or_default();
         let mcp_config = self.mcp_config_seen(job).map(|p| p.display().to_string()).unwrap_or_default();
         self.cfg
             .command
             .iter()
             .map(|a| {
-                a.replace("{prompt}", &prompt)
+                a.replace("{prompt_file}", &prompt_file)
+                    .replace("{prompt}", &prompt)
                     .replace("{task_id}", &job.task.id)
                     .replace("{workdir}", &job.workdir.display().to_string())
                     .replace("{budget_usd}", &budget)
@@ -344,6 +309,22 @@ impl Executor for CliExecutor {
         };
         // The agent's own program, for messages (argv[0] becomes bwrap when contained).
         let program = argv[0].clone();
+        if let Some(long) = argv.iter().map(String::len).max().filter(|n| *n > MAX_ARG_BYTES) {
+            release(hold).await;
+            forget_token().await;
+            return Err(ExecError::NotRunnable(format!(
+                "executor {:?}: an argument of {long} bytes (the prompt) is too long for a command line; set prompt_on_stdin = true or pass {{prompt_file}} instead of {{prompt}}",
+                self.cfg.name
+            )));
+        }
+        let prompt_file = self.wants_prompt_file().then(|| self.prompt_path(job));
+        if let Some(p) = &prompt_file {
+            if let Err(e) = write_private(p, self.prompt_text(job).as_bytes()) {
+                release(hold).await;
+                forget_token().await;
+                return Err(ExecError::NotRunnable(format!("cannot write the prompt file {}: {e}", p.display())));
+            }
+        }
         let missing = || {
             ExecError::NotRunnable(format!(
                 "executor {:?}: command {:?} not found (install it or fix executors.command in the config)",
@@ -370,7 +351,7 @@ impl Executor for CliExecutor {
             .env_clear()
             .envs(self.env(job))
             .process_group(0)
-            .stdin(Stdio::null())
+            .stdin(if self.cfg.prompt_on_stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -386,6 +367,14 @@ impl Executor for CliExecutor {
                 });
             }
         };
+        if let Some(mut stdin) = child.stdin.take() {
+            // Written beside the run, so an agent that reads slowly never blocks REEF.
+            let text = self.prompt_text(job);
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = stdin.write_all(text.as_bytes()).await;
+            });
+        }
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         let pidfile = self.children_dir.join(format!("{pid}.json"));
         let _ = std::fs::create_dir_all(&self.children_dir);
@@ -465,6 +454,9 @@ impl Executor for CliExecutor {
         }
         let _ = std::fs::remove_file(&pidfile);
         forget_token().await;
+        if let Some(p) = &prompt_file {
+            let _ = std::fs::remove_file(p);
+        }
         let stdout = out_task.await.map(|k| k.text()).unwrap_or_default();
         let stderr = err_task.await.map(|k| k.text()).unwrap_or_default();
 
@@ -556,6 +548,7 @@ mod argv_tests {
             network: None,
             read_only: vec![],
             writable: vec![],
+            prompt_on_stdin: false,
         };
         let x = CliExecutor::new(cfg, None, std::env::temp_dir(), Arc::new(Containment::off("/tmp/w".into(), "/tmp/d".into())));
         let mut task = crate::NewTask::titled("Build the form").into_task("t1".into(), crate::Timestamp::default());

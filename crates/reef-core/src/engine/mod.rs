@@ -1,6 +1,7 @@
 //! The engine: what turns queued tasks into done work — the dispatcher, workers, budgets around
 //! every LLM call, the executors (REEF's own LLM call, CLI agents), and the webhook relay.
 
+pub mod agent_files;
 pub mod analytics;
 pub mod budget;
 pub mod children;
