@@ -60,6 +60,11 @@ enum Command {
         #[arg(long, value_enum, default_value = "both")]
         role: cmd::serve::Role,
     },
+    /// A systemd user unit that runs `reef serve` and restarts it after a crash.
+    Service {
+        #[command(subcommand)]
+        cmd: ServiceCmd,
+    },
     /// Take no new work (the factory, or one agent); running work finishes.
     Pause {
         agent: Option<String>,
@@ -176,6 +181,17 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum ServiceCmd {
+    /// Write ~/.config/systemd/user/reef.service (and say how to start it).
+    Install {
+        #[arg(long, value_enum, default_value = "both")]
+        role: cmd::serve::Role,
+    },
+    /// Remove the unit.
+    Uninstall,
+}
+
+#[derive(Subcommand)]
 enum McpCmd {
     /// Print a token that speaks for one agent on one task (audited; it expires).
     Token {
@@ -227,6 +243,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let f = setup::open_factory(cli.config.as_deref()).await.map_err(|e| format!("{e:#}"));
             return cmd::secret::run(f, &cfg.operator, c, &out).await;
         }
+        Command::Service { cmd } => {
+            return match cmd {
+                ServiceCmd::Install { role } => {
+                    let cfg = setup::load_config(cli.config.as_deref())?;
+                    let role = format!("{role:?}").to_lowercase();
+                    cmd::service::install(&role, setup::config_path(cli.config.as_deref()).as_deref(), &cfg.data_dir, &out)
+                }
+                ServiceCmd::Uninstall => cmd::service::uninstall(&out),
+            };
+        }
         Command::Mcp { connect: Some(socket), .. } => {
             let token = std::env::var("REEF_MCP_TOKEN").unwrap_or_default();
             return reef_mcp::socket::connect(&socket, &token).await;
@@ -270,6 +296,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhooks { redeliver: Some(event), to: Some(sub), .. } => cmd::webhooks::redeliver(&f, &sub, &event, &out).await,
         Command::Webhooks { limit, .. } => cmd::webhooks::run(&f, limit, &out).await,
         Command::Policy(c) => cmd::agent::policy(&f, c, &out).await,
-        Command::Bench(_) | Command::Config(_) | Command::Secret(_) => unreachable!("handled above"),
+        Command::Bench(_) | Command::Config(_) | Command::Secret(_) | Command::Service { .. } => unreachable!("handled above"),
     }
 }

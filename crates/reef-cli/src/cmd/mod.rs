@@ -15,6 +15,7 @@ pub mod revenue;
 pub mod schedule;
 pub mod secret;
 pub mod serve;
+pub mod service;
 pub mod status;
 pub mod task;
 pub mod watch;

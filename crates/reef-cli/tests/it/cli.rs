@@ -287,3 +287,26 @@ fn feed(mut child: std::process::Child, input: &str) -> std::process::Output {
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
+
+#[test]
+fn service_install_writes_a_user_unit_that_restarts_reef_serve_and_names_no_secret() {
+    let e = Env::new();
+    let home = tempfile::tempdir().unwrap();
+    e.set_env("XDG_CONFIG_HOME", home.path().to_str().unwrap());
+    e.set_env("REEF_LLM_API_KEY", "sk-live-must-not-be-in-the-unit");
+    let out = e.json(&["service", "install", "--role", "worker"]);
+    let path = home.path().join("systemd/user/reef.service");
+    assert_eq!(out["unit"].as_str(), Some(path.to_str().unwrap()));
+    let unit = std::fs::read_to_string(&path).unwrap();
+    assert!(unit.contains(&format!("ExecStart={} serve --role worker", env!("CARGO_BIN_EXE_reef"))), "{unit}");
+    assert!(unit.contains("Restart=on-failure") && unit.contains("WantedBy=default.target"), "{unit}");
+    assert!(unit.contains(&format!("Environment=REEF_DATA_DIR={}", e.dir.path().display())), "{unit}");
+    assert!(!unit.contains("sk-live"), "no secret in the unit: {unit}");
+    // systemd's own check of the unit, where systemd is installed.
+    match std::process::Command::new("systemd-analyze").arg("verify").arg(&path).output() {
+        Ok(o) => assert!(o.status.success(), "systemd-analyze verify: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(_) => eprintln!("SKIPPED: systemd-analyze is not installed; the unit was checked by its text only"),
+    }
+    assert_eq!(e.json(&["service", "uninstall"])["removed"], true);
+    assert!(!path.exists());
+}
