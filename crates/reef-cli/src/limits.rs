@@ -72,7 +72,8 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
         let stop = shutdown.clone();
         conns.spawn(async move {
             let _permit = permit;
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            // HTTP/1 only: the header deadline is an HTTP/1 setting, and nothing here needs h2c.
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
             builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
             tokio::pin!(conn);

@@ -18,8 +18,10 @@ use tokio_util::sync::CancellationToken;
 /// Longest first line (the token) a connection may send, and how long it has to send it.
 const MAX_TOKEN_LINE: u64 = 4096;
 const TOKEN_WAIT: Duration = Duration::from_secs(10);
-/// Sessions served at once; more wait in the listener's backlog.
+/// Sessions served at once (more are closed as they arrive), and at once per task token: one
+/// agent cannot take every session from the others.
 const MAX_SESSIONS: usize = 256;
+const MAX_SESSIONS_PER_TOKEN: usize = 8;
 
 /// Serves MCP sessions on `path` until `shutdown`; the socket file is this user's only (0600) and
 /// removed when the loop ends.
@@ -39,6 +41,7 @@ pub async fn run(f: Factory, path: PathBuf, shutdown: CancellationToken) -> anyh
     tracing::info!(socket = %path.display(), "MCP socket for contained agents");
     let tb = toolbox(&f);
     let sessions = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS));
+    let per_token: PerToken = Default::default();
     let result = loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
@@ -52,12 +55,17 @@ pub async fn run(f: Factory, path: PathBuf, shutdown: CancellationToken) -> anyh
                 continue;
             }
         };
-        let Ok(permit) = sessions.clone().acquire_owned().await else { break Ok(()) };
+        let Ok(permit) = sessions.clone().try_acquire_owned() else {
+            tracing::warn!("MCP socket: {MAX_SESSIONS} sessions open; closing a new one");
+            drop(stream);
+            continue;
+        };
         let tb = tb.clone();
         let stop = shutdown.clone();
+        let per_token = per_token.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = session(tb, stream, stop).await {
+            if let Err(e) = session(tb, stream, stop, per_token).await {
                 tracing::debug!(error = %e, "MCP socket session ended");
             }
         });
@@ -66,7 +74,15 @@ pub async fn run(f: Factory, path: PathBuf, shutdown: CancellationToken) -> anyh
     result
 }
 
-async fn session(tb: reef_core::toolbox::Toolbox, stream: UnixStream, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Open sessions per token.
+type PerToken = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
+
+async fn session(
+    tb: reef_core::toolbox::Toolbox,
+    stream: UnixStream,
+    shutdown: CancellationToken,
+    per_token: PerToken,
+) -> anyhow::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     let mut line = String::new();
@@ -80,14 +96,38 @@ async fn session(tb: reef_core::toolbox::Toolbox, stream: UnixStream, shutdown: 
         w.write_all(format!("error: {e}\n").as_bytes()).await?;
         anyhow::bail!("refused: {e}");
     }
-    w.write_all(b"ok\n").await?;
-    // The buffered reader goes on: whatever the client sent after its token is not lost.
-    let server = ReefMcp::new(tb, Some(token)).serve((r, w)).await?;
-    tokio::select! {
-        r = server.waiting() => { r?; }
-        _ = shutdown.cancelled() => {}
+    let full = {
+        let mut m = per_token.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(token.clone()).or_default();
+        let full = *n >= MAX_SESSIONS_PER_TOKEN;
+        if !full {
+            *n += 1;
+        }
+        full
+    };
+    if full {
+        w.write_all(format!("error: this token already has {MAX_SESSIONS_PER_TOKEN} sessions open\n").as_bytes()).await?;
+        anyhow::bail!("too many sessions for one token");
     }
-    Ok(())
+    let served = async {
+        w.write_all(b"ok\n").await?;
+        // The buffered reader goes on: whatever the client sent after its token is not lost.
+        let server = ReefMcp::new(tb, Some(token.clone())).serve((r, w)).await?;
+        tokio::select! {
+            r = server.waiting() => { r?; }
+            _ = shutdown.cancelled() => {}
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let mut m = per_token.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = m.get_mut(&token) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            m.remove(&token);
+        }
+    }
+    served
 }
 
 /// `reef mcp --connect SOCKET`: the agent's MCP server as it sees one — stdio — carried over the
@@ -98,7 +138,9 @@ pub async fn connect(path: &Path, token: &str) -> anyhow::Result<()> {
     let mut r = BufReader::new(r);
     w.write_all(format!("{}\n", token.trim()).as_bytes()).await?;
     let mut answer = String::new();
-    (&mut r).take(MAX_TOKEN_LINE).read_line(&mut answer).await?;
+    tokio::time::timeout(TOKEN_WAIT, (&mut r).take(MAX_TOKEN_LINE).read_line(&mut answer))
+        .await
+        .map_err(|_| anyhow::anyhow!("reef mcp: REEF's MCP socket did not answer within {TOKEN_WAIT:?}"))??;
     if answer.trim() != "ok" {
         anyhow::bail!("reef mcp: {}", answer.trim().trim_start_matches("error: "));
     }

@@ -221,3 +221,56 @@ echo "{\"result\": \"done; key $FAKE_PROVIDER_API_KEY\"}""#;
         }
     }
 }
+
+#[test]
+fn an_agent_in_a_worktree_commits_but_cannot_make_the_host_s_git_run_its_code() {
+    let e = Env::new();
+    let repo = e.fx().join("product");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.email=t@t", "-c", "user.name=t", "-C", repo.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    git(&["init", "-q"]);
+    std::fs::write(repo.join("README"), "product\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-qm", "init"]);
+    // A hook already in the repository (planted earlier, by anyone): REEF's own git must not run it.
+    let ran = e.fx().join("hook-ran");
+    let hook = repo.join(".git/hooks/post-checkout");
+    std::fs::write(&hook, format!("#!/bin/sh\ntouch {}\n", ran.display())).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = r#"r() { if sh -c "$2" >/dev/null 2>&1; then echo "$1=reached"; else echo "$1=blocked"; fi; }
+common="$(git rev-parse --git-common-dir)"
+r plant_hook "printf '#!/bin/sh\necho pwned\n' > '$common/hooks/post-checkout'"
+r set_hooks_path "git config core.hooksPath /tmp"
+r commit "git -c user.email=a@b -c user.name=agent commit --allow-empty -qm agent-was-here"
+"#;
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 5\n[[executors]]\nname = \"builder\"\nkinds = [\"build\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
+    ));
+    e.with_prices();
+    let id = e.json(&["task", "add", "Build it", "--type", "build", "--agent", "rex", "--repo", repo.to_str().unwrap()])["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut serve = e.serve("both", &[]);
+    assert!(
+        wait_until(Duration::from_secs(60), || e.json(&["task", "show", &id])["task"]["status"] == "done"),
+        "{}",
+        e.json(&["task", "show", &id])
+    );
+    sigterm(&mut serve);
+    let result = e.json(&["task", "show", &id])["task"]["result"].as_str().unwrap_or_default().to_string();
+    for (probe, want) in [("plant_hook", "blocked"), ("set_hooks_path", "blocked"), ("commit", "reached")] {
+        assert!(result.contains(&format!("{probe}={want}")), "{probe} should be {want}: {result}");
+    }
+    assert!(!ran.exists(), "the repository's hook ran on the host when REEF made the worktree");
+    assert!(std::fs::read_to_string(&hook).unwrap().contains("touch"), "the hook the agent tried to replace is unchanged");
+    assert!(git(&["log", "--all", "--format=%s"]).contains("agent-was-here"), "the agent's commit is in the repository");
+}

@@ -10,4 +10,5 @@ mod gateway;
 mod http_limits;
 mod mcp;
 mod revenue;
+mod runs;
 mod webhooks;

@@ -42,6 +42,13 @@ pub struct CliExecutor {
     pub(crate) mcp: Option<McpLaunch>,
 }
 
+/// The worktree's own git dir (`.git/worktrees/<name>`), from the `gitdir:` line of its `.git` file.
+fn worktree_gitdir(workdir: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(workdir.join(".git")).ok()?;
+    let dir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+    dir.is_dir().then(|| std::fs::canonicalize(&dir).unwrap_or(dir))
+}
+
 fn tools_for(map: &std::collections::BTreeMap<String, Vec<String>>, class: Option<&str>) -> Vec<String> {
     class.and_then(|c| map.get(c)).or_else(|| map.get("default")).cloned().unwrap_or_default()
 }
@@ -87,16 +94,25 @@ impl CliExecutor {
     fn contain(&self, job: &Job, argv: Vec<String>) -> Result<Vec<String>, ExecError> {
         let refuse = |e: &dyn std::fmt::Display| ExecError::NotRunnable(format!("executor {:?}: {e}", self.cfg.name));
         let Some(bwrap) = self.containment.bwrap().map_err(|e| refuse(&e))? else { return Ok(argv) };
-        let home = self.containment.home(&self.cfg.name);
+        let home = self.containment.home(&self.cfg.name, &job.task.id);
         private_dir(&home).map_err(|e| refuse(&format!("cannot create its home {}: {e}", home.display())))?;
         let mut binds = Binds { writable: self.cfg.writable.clone(), read_only: self.cfg.read_only.clone(), placed: vec![] };
         binds.writable.push(home);
         binds.read_only.extend(sandbox::command_paths(&self.cfg.command, std::env::var("PATH").ok().as_deref()));
-        // A worktree's commits go into its repository's object store.
+        // A worktree's commits go into its repository's objects and refs. The rest of `.git` —
+        // its config and hooks, which the host's git obeys — stays read-only.
         if let Some(repo) = job.task.work_products.repository.as_deref() {
             let git = Path::new(repo).join(".git");
             if git.is_dir() {
-                binds.writable.push(git);
+                binds.read_only.push(git.clone());
+                for sub in ["objects", "refs", "logs"] {
+                    let p = git.join(sub);
+                    let _ = std::fs::create_dir_all(&p);
+                    binds.writable.push(p);
+                }
+                if let Some(own) = worktree_gitdir(&job.workdir).filter(|d| d.starts_with(&git)) {
+                    binds.writable.push(own);
+                }
             }
         }
         if let Some(m) = &self.mcp {
@@ -176,8 +192,9 @@ impl CliExecutor {
         if let Some(parent) = job.workdir.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
+        // No hooks and no fsmonitor: nothing in the repository runs on the host.
         let out = std::process::Command::new("git")
-            .args(["-C", repo, "worktree", "add", "-B", &branch])
+            .args(["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-C", repo, "worktree", "add", "-B", &branch, "--"])
             .arg(&job.workdir)
             .output()
             .map_err(|e| ExecError::NotRunnable(format!("cannot run git for repository {repo}: {e}")))?;
@@ -216,7 +233,7 @@ impl CliExecutor {
         if self.contained() {
             // Its own home: the CLI's config and caches stay out of REEF's user's home.
             env.retain(|(k, _)| k != "HOME");
-            env.push(("HOME".into(), self.containment.home(&self.cfg.name).display().to_string()));
+            env.push(("HOME".into(), self.containment.home(&self.cfg.name, &job.task.id).display().to_string()));
         }
         env
     }
@@ -242,7 +259,8 @@ fn reported(output: &str) -> (Option<Usd>, Option<String>, WorkProducts) {
         pr_url: s("pr_url"),
         preview_url: s("preview_url"),
         deploy_url: s("deploy_url"),
-        repository: s("repository"),
+        // Never from the agent: a repository it names would be bound into its next sandbox.
+        repository: None,
     };
     (cost, result, wp)
 }
@@ -382,7 +400,10 @@ impl Executor for CliExecutor {
             std::fs::write(&pidfile, serde_json::json!({"pid": pid, "start_time": proc_start_time(pid), "task": job.task.id}).to_string());
 
         let cap = self.cfg.output_cap_bytes;
-        let pump = |stream: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>, progress: Option<ProgressTx>| async move {
+        let redactor = self.budget.as_ref().map(|b| b.factory.redactor.clone());
+        let pump = |stream: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
+                    progress: Option<ProgressTx>,
+                    redactor: Option<Arc<crate::secret::Redactor>>| async move {
             let mut kept = CappedOutput::new(cap);
             let Some(s) = stream else { return kept };
             let mut r = BufReader::new(s);
@@ -401,7 +422,13 @@ impl Executor for CliExecutor {
                             }
                             if sent < PROGRESS_PER_SEC {
                                 sent += 1;
-                                let text: String = String::from_utf8_lossy(&line).chars().take(500).collect();
+                                // Redacted before it is cut, so a secret across the cut cannot leak its head.
+                                let whole = String::from_utf8_lossy(&line);
+                                let whole = match &redactor {
+                                    Some(r) => r.redact(&whole),
+                                    None => whole.into_owned(),
+                                };
+                                let text: String = whole.chars().take(500).collect();
                                 let _ = p.try_send(text.trim_end().to_string());
                             }
                         }
@@ -410,8 +437,8 @@ impl Executor for CliExecutor {
             }
             kept
         };
-        let out_task = tokio::spawn(pump(child.stdout.take().map(|s| Box::new(s) as _), Some(progress)));
-        let err_task = tokio::spawn(pump(child.stderr.take().map(|s| Box::new(s) as _), None));
+        let out_task = tokio::spawn(pump(child.stdout.take().map(|s| Box::new(s) as _), Some(progress), redactor.clone()));
+        let err_task = tokio::spawn(pump(child.stderr.take().map(|s| Box::new(s) as _), None, None));
 
         let started = Instant::now();
         enum End {
@@ -468,7 +495,13 @@ impl Executor for CliExecutor {
         if let (Some(b), Some(sid)) = (&self.budget, session_of(&stdout)) {
             let _ = b.factory.ports.settings.put(&session_key, serde_json::json!(sid)).await;
         }
-        // What the agent reports, else the whole soft cap: an overshoot is recorded, never hidden.
+        // What the agent reports, else the whole soft cap: an overshoot is recorded, never hidden —
+        // but a report is the agent's word, so it counts for at most ten times its hold (a wild
+        // number can neither overflow the ledger nor take the whole factory's day with it).
+        let reported_cost = match (reported_cost, &hold) {
+            (Some(c), Some(h)) => Some(c.min(Usd(h.reservation.amount.0.saturating_mul(10)))),
+            (c, _) => c,
+        };
         if let (Some(b), Some(h)) = (&self.budget, &hold) {
             let spent = reported_cost.or(self.cfg.soft_cap).unwrap_or_default();
             let _ = b.settle(h, spent).await;

@@ -41,9 +41,12 @@ impl Job {
         if !t.comments.is_empty() {
             p.push_str("\nComments (oldest first; entries marked \"recorded by REEF\" are REEF's own record, any other text is what its author wrote):\n");
             for c in &t.comments {
+                // Every body's lines are indented under its entry: no text inside a comment can
+                // start a line that looks like an entry of its own ("- operator:… (answer, …)").
+                let body = |b: &str| b.lines().collect::<Vec<_>>().join("\n    ");
                 match c.mark {
-                    Some(m) => p.push_str(&format!("- {} ({}, recorded by REEF): {}\n", c.author, m.as_str(), c.body)),
-                    None => p.push_str(&format!("- {}: {}\n", c.author, unmarked(&c.body))),
+                    Some(m) => p.push_str(&format!("- {} ({}, recorded by REEF): {}\n", c.author, m.as_str(), body(&c.body))),
+                    None => p.push_str(&format!("- {}: {}\n", c.author, body(&unmarked(&c.body)))),
                 }
             }
         }

@@ -70,7 +70,12 @@ pub(super) async fn finish_reviewed(e: &Engine, task: &Task, token: &str, actor:
                 .tasks
                 .comment(
                     &task.id,
-                    Comment::marked(Mark::Review, format!("agent:{reviewer}"), format!("{REVIEW_PREFIX}approved: {note}"), now),
+                    Comment::marked(
+                        Mark::Review,
+                        format!("agent:{reviewer}"),
+                        f.redactor.redact(&format!("{REVIEW_PREFIX}approved: {note}")),
+                        now,
+                    ),
                 )
                 .await;
             (
@@ -83,7 +88,15 @@ pub(super) async fn finish_reviewed(e: &Engine, task: &Task, token: &str, actor:
             let _ = f
                 .ports
                 .tasks
-                .comment(&task.id, Comment::marked(Mark::Review, format!("agent:{reviewer}"), format!("{REVIEW_PREFIX}{feedback}"), now))
+                .comment(
+                    &task.id,
+                    Comment::marked(
+                        Mark::Review,
+                        format!("agent:{reviewer}"),
+                        f.redactor.redact(&format!("{REVIEW_PREFIX}{feedback}")),
+                        now,
+                    ),
+                )
                 .await;
             if task.review_rounds() + 1 >= max_rounds {
                 (

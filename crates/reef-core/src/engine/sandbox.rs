@@ -243,9 +243,10 @@ impl Containment {
         self.work_dir.join(dir_name(task_id))
     }
 
-    /// An executor's own home inside its sandboxes (its CLI's config and caches live there).
-    pub fn home(&self, executor: &str) -> PathBuf {
-        self.work_dir.join(".home").join(dir_name(executor))
+    /// The home an executor's agent gets for one task (its CLI's config and caches): never
+    /// shared with another task, so nothing one agent plants there runs in another's sandbox.
+    pub fn home(&self, executor: &str, task_id: &str) -> PathBuf {
+        self.work_dir.join(".home").join(dir_name(executor)).join(dir_name(task_id))
     }
 }
 

@@ -130,6 +130,8 @@ enum StopReason {
 
 #[tracing::instrument(skip_all, fields(task = %task.id))]
 async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken) {
+    // The lease was taken (or last renewed) just before this: the renewal deadline counts from here.
+    let leased_at = tokio::time::Instant::now();
     let f = &e.factory;
     let token = task.lease.as_ref().map(|l| l.token.clone()).unwrap_or_default();
     let agent_name = task.assigned_to.clone().unwrap_or_default();
@@ -184,7 +186,7 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
         // two periods without one — the agent is stopped: by the time another worker may claim
         // the task, nothing of this attempt still acts (a store that cannot be reached is no
         // licence to go on).
-        let mut renewed_at = tokio::time::Instant::now();
+        let mut renewed_at = leased_at;
         async move {
             loop {
                 // Every store call below is cut off at the deadline, so a hanging store cannot

@@ -44,7 +44,16 @@ impl Factory {
     pub fn redacted(&self, mut o: Outcome) -> Outcome {
         let r = &self.redactor;
         match &mut o {
-            Outcome::Succeeded { result, .. } => *result = r.redact(result),
+            Outcome::Succeeded { result, work_products, .. } => {
+                *result = r.redact(result);
+                for v in
+                    [&mut work_products.branch, &mut work_products.pr_url, &mut work_products.preview_url, &mut work_products.deploy_url]
+                {
+                    if let Some(s) = v.as_mut() {
+                        *s = r.redact(s);
+                    }
+                }
+            }
             Outcome::Retry { error } | Outcome::Requeue { error } | Outcome::Failed { error } => *error = r.redact(error),
             Outcome::NeedsHuman { reason } => *reason = r.redact(reason),
             Outcome::AwaitingApproval => {}
