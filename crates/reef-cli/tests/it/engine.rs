@@ -231,6 +231,9 @@ fn serve_processes_killed_at_random_lose_nothing_and_repeat_no_outside_effect() 
     let fx = e.fx();
     std::fs::create_dir_all(&fx).unwrap();
     let marker = format!("reef-crash-{}", std::process::id());
+    // A task in flight at several of the 12 kills uses up an attempt each time (a crashed attempt
+    // counts; `an_agent_that_kills_its_worker_every_time…` proves that): this test is about loss
+    // and repetition, so it allows enough attempts for every kill to land on one task.
     // The outside effect is one atomic step keyed on REEF's idempotency key (a receiver that
     // dedupes, as a real one would). If REEF handed a retry another key, the retry's effect would
     // land again under the new key: so effects == tasks although runs > tasks proves it did not.
@@ -239,7 +242,7 @@ fn serve_processes_killed_at_random_lose_nothing_and_repeat_no_outside_effect() 
         d = fx.display()
     );
     e.write_config(&format!(
-        "[engine]\nlease_seconds = 2\nworkers = 6\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\nmax_concurrent = 8\n\
+        "[engine]\nlease_seconds = 2\nworkers = 6\nmax_attempts = 20\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\nmax_concurrent = 8\n\
          [[executors]]\nname = \"effect\"\nkinds = [\"effect\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n{w}",
         w = e.fx_writable()
     ));
