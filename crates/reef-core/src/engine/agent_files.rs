@@ -1,11 +1,13 @@
-//! What a CLI agent is handed as files — its MCP config (holding its task token) and, when its
-//! command asks, its prompt — and where they appear inside its sandbox.
+//! What a CLI agent is handed — its MCP config (holding its task token), its prompt file, its
+//! product's secrets — and what it hands back (its report: cost, result, work products).
 //!
-//! Invariant: each is written 0600 into a 0700 directory of REEF's, bound read-only into the
-//! sandbox under `/run/reef`, and removed when the attempt ends.
+//! Invariant: each file is written 0600 into a 0700 directory of REEF's, bound read-only into
+//! the sandbox under `/run/reef`, and removed when the attempt ends; an agent gets only its own
+//! product's secrets; what it reports never names a repository.
 
 use super::exec::Job;
 use super::sandbox;
+use crate::{Usd, WorkProducts};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -81,4 +83,75 @@ pub(crate) fn private_dir(p: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(p)?;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))
+}
+
+/// The secrets of `product` among `vars`, named without their prefix: `REEF_SECRET_<P>_<NAME>`
+/// where `<P>` is the product's name in capitals with `-` and spaces as `_`. Such names can
+/// overlap (`A_B_KEY` under `a` is also `KEY` under `a-b`): a variable goes to the product with
+/// the longest matching name among `known` — so product `a` never receives product `a-b`'s.
+pub fn product_secrets(vars: impl Iterator<Item = (String, String)>, product: &str, known: &[String]) -> Vec<(String, String)> {
+    let prefix_of = |p: &str| format!("REEF_SECRET_{}_", p.to_uppercase().replace(['-', ' '], "_"));
+    let mine = prefix_of(product);
+    let longer: Vec<String> = known.iter().map(|k| prefix_of(k)).filter(|k| k.len() > mine.len() && k.starts_with(&mine)).collect();
+    vars.filter(|(k, _)| !longer.iter().any(|l| k.starts_with(l.as_str())))
+        .filter_map(|(k, v)| k.strip_prefix(&mine).filter(|n| !n.is_empty()).map(|n| (n.to_string(), v)))
+        .collect()
+}
+
+/// The worktree's own git dir (`.git/worktrees/<name>`), from the `gitdir:` line of its `.git` file.
+pub(crate) fn worktree_gitdir(workdir: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(workdir.join(".git")).ok()?;
+    let dir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+    dir.is_dir().then(|| std::fs::canonicalize(&dir).unwrap_or(dir))
+}
+
+pub(crate) fn session_of(output: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(output.trim()).ok()?.get("session_id")?.as_str().map(String::from)
+}
+
+/// Claude Code's `--output-format json` carries its cost and its result text.
+pub(crate) fn reported(output: &str) -> (Option<Usd>, Option<String>, WorkProducts) {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(output.trim()) else { return (None, None, WorkProducts::default()) };
+    let cost = v
+        .get("total_cost_usd")
+        .or_else(|| v.get("cost_usd"))
+        .and_then(|c| c.as_f64())
+        .filter(|c| c.is_finite() && *c >= 0.0)
+        .map(Usd::from_dollars);
+    let result = v.get("result").and_then(|r| r.as_str()).map(String::from);
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
+    let wp = WorkProducts {
+        branch: s("branch"),
+        pr_url: s("pr_url"),
+        preview_url: s("preview_url"),
+        deploy_url: s("deploy_url"),
+        // Never from the agent: a repository it names would be bound into its next sandbox.
+        repository: None,
+    };
+    (cost, result, wp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_product_never_receives_the_secrets_of_a_product_whose_name_extends_its_own() {
+        let vars = [("REEF_SECRET_A_KEY", "a-key"), ("REEF_SECRET_A_B_KEY", "ab-key"), ("REEF_SECRET_AB_KEY", "x"), ("PATH", "/usr/bin")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        let known = vec!["a".to_string(), "a-b".to_string(), "ab".to_string()];
+        assert_eq!(product_secrets(vars.clone().into_iter(), "a", &known), vec![("KEY".to_string(), "a-key".to_string())]);
+        assert_eq!(product_secrets(vars.clone().into_iter(), "a-b", &known), vec![("KEY".to_string(), "ab-key".to_string())]);
+        // Without knowing of a-b, "a" would take B_KEY: the list of products is what decides.
+        assert_eq!(product_secrets(vars.into_iter(), "a", &["a".to_string()]).len(), 2);
+    }
+
+    #[test]
+    fn claude_code_json_reports_cost_result_and_work_products() {
+        let (c, r, wp) = reported(r#"{"type":"result","result":"done","total_cost_usd":0.42,"branch":"feat/x"}"#);
+        assert_eq!(c, Some(Usd::from_dollars(0.42)));
+        assert_eq!(r.as_deref(), Some("done"));
+        assert_eq!(wp.branch.as_deref(), Some("feat/x"));
+        assert_eq!(reported("plain text").0, None);
+    }
 }

@@ -8,7 +8,7 @@
 //! through its task token on the host's MCP socket, never through the store's address.
 
 pub use super::agent_files::McpLaunch;
-use super::agent_files::{inside, private_dir, write_private};
+use super::agent_files::{inside, private_dir, product_secrets, reported, session_of, worktree_gitdir, write_private};
 use super::budget::Budget;
 use super::children::{proc_start_time, CappedOutput};
 use super::exec::*;
@@ -40,13 +40,6 @@ pub struct CliExecutor {
     children_dir: PathBuf,
     containment: Arc<Containment>,
     pub(crate) mcp: Option<McpLaunch>,
-}
-
-/// The worktree's own git dir (`.git/worktrees/<name>`), from the `gitdir:` line of its `.git` file.
-fn worktree_gitdir(workdir: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(workdir.join(".git")).ok()?;
-    let dir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
-    dir.is_dir().then(|| std::fs::canonicalize(&dir).unwrap_or(dir))
 }
 
 fn tools_for(map: &std::collections::BTreeMap<String, Vec<String>>, class: Option<&str>) -> Vec<String> {
@@ -207,7 +200,7 @@ impl CliExecutor {
         Ok(Some(branch))
     }
 
-    fn env(&self, job: &Job) -> Vec<(String, String)> {
+    fn env(&self, job: &Job, products: &[String]) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = BASE_ENV
             .iter()
             .map(|s| s.to_string())
@@ -216,12 +209,7 @@ impl CliExecutor {
             .collect();
         // Secrets of the task's own product only: REEF_SECRET_<PRODUCT>_<NAME> becomes <NAME>.
         if let Some(p) = &job.task.product {
-            let prefix = format!("REEF_SECRET_{}_", p.to_uppercase().replace(['-', ' '], "_"));
-            for (k, v) in std::env::vars() {
-                if let Some(name) = k.strip_prefix(&prefix) {
-                    env.push((name.to_string(), v));
-                }
-            }
+            env.extend(product_secrets(std::env::vars(), p, products));
         }
         env.push(("REEF_TASK_ID".into(), job.task.id.clone()));
         env.push(("REEF_ATTEMPT".into(), job.attempt.to_string()));
@@ -237,32 +225,6 @@ impl CliExecutor {
         }
         env
     }
-}
-
-fn session_of(output: &str) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(output.trim()).ok()?.get("session_id")?.as_str().map(String::from)
-}
-
-/// Claude Code's `--output-format json` carries its cost and its result text.
-fn reported(output: &str) -> (Option<Usd>, Option<String>, WorkProducts) {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(output.trim()) else { return (None, None, WorkProducts::default()) };
-    let cost = v
-        .get("total_cost_usd")
-        .or_else(|| v.get("cost_usd"))
-        .and_then(|c| c.as_f64())
-        .filter(|c| c.is_finite() && *c >= 0.0)
-        .map(Usd::from_dollars);
-    let result = v.get("result").and_then(|r| r.as_str()).map(String::from);
-    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
-    let wp = WorkProducts {
-        branch: s("branch"),
-        pr_url: s("pr_url"),
-        preview_url: s("preview_url"),
-        deploy_url: s("deploy_url"),
-        // Never from the agent: a repository it names would be bound into its next sandbox.
-        repository: None,
-    };
-    (cost, result, wp)
 }
 
 #[async_trait]
@@ -325,6 +287,11 @@ impl Executor for CliExecutor {
                 let _ = std::fs::remove_file(m.config_path(job));
             }
         };
+        // Every product's name: a secret of product "a-b" must not reach an agent of product "a".
+        let products: Vec<String> = match &self.budget {
+            Some(b) => b.factory.ports.revenue.products().await.map(|l| l.items.into_iter().map(|p| p.id).collect()).unwrap_or_default(),
+            None => vec![],
+        };
         // The agent's own program, for messages (argv[0] becomes bwrap when contained).
         let program = argv[0].clone();
         if let Some(long) = argv.iter().map(String::len).max().filter(|n| *n > MAX_ARG_BYTES) {
@@ -367,7 +334,7 @@ impl Executor for CliExecutor {
         cmd.args(&argv[1..])
             .current_dir(&job.workdir)
             .env_clear()
-            .envs(self.env(job))
+            .envs(self.env(job, &products))
             .process_group(0)
             .stdin(if self.cfg.prompt_on_stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
@@ -528,20 +495,6 @@ impl Executor for CliExecutor {
                 Ok(ExecSuccess { output, work_products, cost })
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn claude_code_json_reports_cost_result_and_work_products() {
-        let (c, r, wp) = reported(r#"{"type":"result","result":"done","total_cost_usd":0.42,"branch":"feat/x"}"#);
-        assert_eq!(c, Some(Usd::from_dollars(0.42)));
-        assert_eq!(r.as_deref(), Some("done"));
-        assert_eq!(wp.branch.as_deref(), Some("feat/x"));
-        assert_eq!(reported("plain text").0, None);
     }
 }
 
