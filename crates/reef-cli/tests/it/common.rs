@@ -195,3 +195,11 @@ impl Drop for Keyring {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), nix::sys::signal::Signal::SIGTERM);
     }
 }
+
+/// Runs git in `repo` as a test author; panics with git's words when it fails.
+pub fn git_in(repo: &std::path::Path, args: &[&str]) -> String {
+    let o =
+        Command::new("git").args(["-c", "user.email=t@t", "-c", "user.name=t", "-C", repo.to_str().unwrap()]).args(args).output().unwrap();
+    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}

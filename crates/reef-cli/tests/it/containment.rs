@@ -227,15 +227,7 @@ fn an_agent_in_a_worktree_commits_but_cannot_make_the_host_s_git_run_its_code() 
     let e = Env::new();
     let repo = e.fx().join("product");
     std::fs::create_dir_all(&repo).unwrap();
-    let git = |args: &[&str]| {
-        let o = std::process::Command::new("git")
-            .args(["-c", "user.email=t@t", "-c", "user.name=t", "-C", repo.to_str().unwrap()])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).to_string()
-    };
+    let git = |args: &[&str]| crate::common::git_in(&repo, args);
     git(&["init", "-q"]);
     std::fs::write(repo.join("README"), "product\n").unwrap();
     git(&["add", "."]);

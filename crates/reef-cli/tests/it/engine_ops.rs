@@ -242,15 +242,7 @@ fn an_unanswered_approval_expires_cancels_its_task_and_budget_alerts_fire_once_p
 fn a_task_naming_a_repository_works_in_its_own_worktree_and_a_retry_resumes_the_session() {
     let e = Env::new();
     let repo = e.fx().join("product-repo");
-    let git = |args: &[&str]| {
-        let o = std::process::Command::new("git")
-            .args(["-c", "user.email=t@t", "-c", "user.name=t", "-C", repo.to_str().unwrap()])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8(o.stdout).unwrap()
-    };
+    let git = |args: &[&str]| crate::common::git_in(&repo, args);
     std::fs::create_dir_all(&repo).unwrap();
     git(&["init", "-q"]);
     std::fs::write(repo.join("README"), "product\n").unwrap();

@@ -63,21 +63,14 @@ pub(super) async fn finish_reviewed(e: &Engine, task: &Task, token: &str, actor:
     let f = &e.factory;
     let now = f.now();
     let max_rounds = f.config.engine.max_review_rounds;
+    // The verdict joins the thread as a review mark, through the one marked-comment operation
+    // (redacted and evented like every other).
+    let record = |reviewer: String, body: String| async move {
+        let _ = f.comment_marked(&task.id, Mark::Review, &format!("agent:{reviewer}"), &body).await;
+    };
     let (outcome, kind, note) = match verdict {
         Review::Approved { reviewer, note } => {
-            let _ = f
-                .ports
-                .tasks
-                .comment(
-                    &task.id,
-                    Comment::marked(
-                        Mark::Review,
-                        format!("agent:{reviewer}"),
-                        f.redactor.redact(&format!("{REVIEW_PREFIX}approved: {note}")),
-                        now,
-                    ),
-                )
-                .await;
+            record(reviewer.clone(), format!("{REVIEW_PREFIX}approved: {note}")).await;
             (
                 Outcome::Succeeded { result: s.output, work_products: s.work_products, review: false },
                 "task.done",
@@ -85,19 +78,7 @@ pub(super) async fn finish_reviewed(e: &Engine, task: &Task, token: &str, actor:
             )
         }
         Review::Revise { reviewer, feedback } => {
-            let _ = f
-                .ports
-                .tasks
-                .comment(
-                    &task.id,
-                    Comment::marked(
-                        Mark::Review,
-                        format!("agent:{reviewer}"),
-                        f.redactor.redact(&format!("{REVIEW_PREFIX}{feedback}")),
-                        now,
-                    ),
-                )
-                .await;
+            record(reviewer.clone(), format!("{REVIEW_PREFIX}{feedback}")).await;
             if task.review_rounds() + 1 >= max_rounds {
                 (
                     Outcome::NeedsHuman { reason: format!("review still asks for changes after {max_rounds} rounds: {feedback}") },
