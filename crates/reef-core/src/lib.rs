@@ -52,3 +52,31 @@ pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+/// Longest id REEF accepts on a task or approval another program wrote.
+pub const MAX_ID_BYTES: usize = 128;
+
+/// The collections whose ids REEF checks where documents enter: their ids name work dirs, links,
+/// prompts and terminal lines, so a foreign one is quarantined instead of being used.
+pub const CHECKED_ID_COLLECTIONS: [&str; 2] = [collections::TASKS, collections::APPROVALS];
+
+/// Whether `id` may name a task or approval: 1 to [`MAX_ID_BYTES`] bytes of ASCII letters,
+/// digits and `- _ . : @ +`, not starting with `.` or `-`. REEF's own ids (UUIDs) and MongoDB
+/// ObjectIds pass; a `/`, `..`, a control or non-ASCII character, or a huge id does not, and the
+/// reason says which byte was wrong.
+pub fn check_id(id: &str) -> Result<(), String> {
+    const RULE: &str = "ids are 1 to 128 ASCII letters, digits and - _ . : @ +, not starting with . or -";
+    if id.is_empty() {
+        return Err(format!("the id is empty ({RULE})"));
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(format!("the id is {} bytes long ({RULE})", id.len()));
+    }
+    if id.starts_with(['.', '-']) {
+        return Err(format!("the id {id:?} starts with {:?} ({RULE})", &id[..1]));
+    }
+    match id.char_indices().find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@' | '+'))) {
+        Some((at, c)) => Err(format!("the id {id:?} has {c:?} at byte {at} ({RULE})")),
+        None => Ok(()),
+    }
+}

@@ -6,6 +6,7 @@ mod containment;
 mod deploy_files;
 mod engine;
 mod engine_ops;
+mod foreign;
 mod gateway;
 mod http_limits;
 mod mcp;

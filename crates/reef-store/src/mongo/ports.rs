@@ -5,7 +5,7 @@ use super::convert::{doc_to_json, id_filter, id_string};
 use super::queries as q;
 use super::{mongo_err, MongoStore};
 use futures::TryStreamExt;
-use mongodb::bson::Document;
+use mongodb::bson::{Bson, Document};
 use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 use reef_core::collections as c;
@@ -13,6 +13,15 @@ use reef_core::*;
 use std::time::Duration;
 
 pub(super) fn parse<T: serde::de::DeserializeOwned>(collection: &str, d: &Document) -> Result<T, Malformed> {
+    if CHECKED_ID_COLLECTIONS.contains(&collection) {
+        let bad = |reason: String| Malformed { collection: collection.into(), id: id_string(d), reason };
+        match d.get("_id") {
+            Some(Bson::String(s)) => check_id(s).map_err(bad)?,
+            Some(Bson::ObjectId(_)) => {}
+            Some(other) => return Err(bad(format!("the id is a BSON {:?}; REEF reads string or ObjectId ids", other.element_type()))),
+            None => return Err(bad("the document has no _id".into())),
+        }
+    }
     let v = doc_to_json(d);
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
@@ -101,5 +110,36 @@ impl MongoStore {
         let mut s = self.client.start_session().await.map_err(mongo_err)?;
         s.start_transaction().await.map_err(mongo_err)?;
         Ok(Some(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mongodb::bson::{doc, oid::ObjectId};
+
+    #[test]
+    fn task_ids_other_programs_chose_are_checked_before_anything_reads_them() {
+        let body = doc! {"title": "t", "status": "pending", "created_at": mongodb::bson::DateTime::from_millis(0)};
+        let with_id = |id: Bson| {
+            let mut d = body.clone();
+            d.insert("_id", id);
+            d
+        };
+        assert!(parse::<Task>(c::TASKS, &with_id(Bson::String("ok-1".into()))).is_ok());
+        assert!(parse::<Task>(c::TASKS, &with_id(Bson::ObjectId(ObjectId::new()))).is_ok(), "ObjectIds are ids");
+        for (id, says) in [
+            (Bson::Int64(42), "Int64"),
+            (Bson::Document(doc! {"a": 1}), "EmbeddedDocument"),
+            (Bson::String("../etc".into()), "starts with"),
+            (Bson::String("a/b".into()), "'/' at byte 1"),
+            (Bson::String("a\u{1b}[2J".into()), "at byte 1"),
+        ] {
+            let m = parse::<Task>(c::TASKS, &with_id(id.clone())).unwrap_err();
+            assert!(m.reason.contains(says), "{id:?}: {}", m.reason);
+        }
+        assert!(parse::<Task>(c::TASKS, &body).unwrap_err().reason.contains("no _id"));
+        // Collections whose ids are REEF's own names are not held to the task rule.
+        assert!(parse::<serde_json::Value>("events", &with_id(Bson::Int64(42))).is_ok());
     }
 }

@@ -167,6 +167,9 @@ impl SqliteStore {
 
 /// Reads a JSON document into `T`, or says why it cannot be read.
 pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(collection: &str, id: &str, doc: &str) -> Result<T, Malformed> {
+    if CHECKED_ID_COLLECTIONS.contains(&collection) {
+        check_id(id).map_err(|reason| Malformed { collection: collection.into(), id: id.into(), reason })?;
+    }
     let de = &mut serde_json::Deserializer::from_str(doc);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

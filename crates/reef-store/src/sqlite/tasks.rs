@@ -22,6 +22,19 @@ fn store(tx: &rusqlite::Connection, id: &str, v: &Value) -> Result<Task, StoreEr
     parse_doc(COLL, id, &s).map_err(|m| StoreError::Malformed { collection: m.collection, id: m.id, reason: m.reason })
 }
 
+/// The document with REEF's quarantine marker put in front of its own fields, by text: SQLite's
+/// JSON functions would re-print its numbers (to 15 digits), and a quarantined document must stay
+/// exactly as its writer wrote it.
+fn quarantined(doc: &str, reason: &str, at: &str) -> String {
+    let marker = json!({"reason": reason, "at": at});
+    match doc.trim_start().strip_prefix('{') {
+        Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"reef_malformed\":{marker}{rest}"),
+        Some(rest) => format!("{{\"reef_malformed\":{marker},{rest}"),
+        // Not an object at all: keep it whole under a field of the marker's document.
+        None => json!({"reef_malformed": marker, "reef_original": doc}).to_string(),
+    }
+}
+
 fn obj(v: &mut Value) -> &mut serde_json::Map<String, Value> {
     if !v.is_object() {
         *v = json!({});
@@ -129,8 +142,9 @@ impl TaskQueue for SqliteStore {
     async fn get(&self, id: &str) -> StoreResult<Task> {
         let id = id.to_string();
         self.read(move |c| {
-            let v = load(c, &id)?;
-            serde_json::from_value(v).map_err(|e| StoreError::Malformed { collection: COLL.into(), id: id.clone(), reason: e.to_string() })
+            let doc: Option<String> = c.query_row("SELECT doc FROM tasks WHERE id = ?1", [&id], |r| r.get(0)).optional().map_err(db_err)?;
+            let doc = doc.ok_or_else(|| StoreError::not_found(format!("task {id}")))?;
+            parse_doc(COLL, &id, &doc).map_err(|m| StoreError::Malformed { collection: m.collection, id: m.id, reason: m.reason })
         })
         .await
     }
@@ -197,11 +211,8 @@ impl TaskQueue for SqliteStore {
                 // never claimed and never rewritten beyond that marker.
                 if let Err(m) = parse_doc::<Task>(COLL, &id, &doc) {
                     tracing::warn!(task = %id, reason = %m.reason, "task REEF cannot read; marked reef_malformed and skipped");
-                    tx.execute(
-                        "UPDATE tasks SET doc = json_set(doc, '$.reef_malformed', json_object('reason', ?2, 'at', ?3)) WHERE id = ?1",
-                        params![id, m.reason, now_s],
-                    )
-                    .map_err(db_err)?;
+                    tx.execute("UPDATE tasks SET doc = ?2 WHERE id = ?1", params![id, quarantined(&doc, &m.reason, &now_s)])
+                        .map_err(db_err)?;
                     continue;
                 }
                 let mut v: Value = serde_json::from_str(&doc).map_err(json_err)?;

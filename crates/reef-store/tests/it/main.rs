@@ -2,5 +2,6 @@
 //! always and against MongoDB when `REEF_TEST_MONGODB_URI` is set.
 
 mod conformance;
+mod foreign;
 mod harness;
 mod knowledge;
