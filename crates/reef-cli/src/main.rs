@@ -27,6 +27,12 @@ struct Cli {
 enum Command {
     /// Which store, tasks per state, today's spend against caps, pending approvals.
     Status,
+    /// Examine the configured store and prove REEF's guarantees on a scratch store of its kind.
+    Doctor {
+        /// Allow writing a scratch database on a MongoDB server that already holds a factory.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Create, list, show and comment on tasks.
     #[command(subcommand)]
     Task(cmd::task::TaskCmd),
@@ -238,6 +244,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = setup::load_config(cli.config.as_deref())?;
             return cmd::config::run(c, &cfg, &out);
         }
+        // Before the factory opens: doctor examines the store as it is, and must answer even
+        // where opening it the usual way would not.
+        Command::Doctor { yes } => {
+            let cfg = setup::load_config(cli.config.as_deref())?;
+            return cmd::doctor::run(&cfg, yes, &out).await;
+        }
         Command::Secret(c) => {
             let cfg = setup::load_config(cli.config.as_deref())?;
             let f = setup::open_factory(cli.config.as_deref()).await.map_err(|e| format!("{e:#}"));
@@ -296,6 +308,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhooks { redeliver: Some(event), to: Some(sub), .. } => cmd::webhooks::redeliver(&f, &sub, &event, &out).await,
         Command::Webhooks { limit, .. } => cmd::webhooks::run(&f, limit, &out).await,
         Command::Policy(c) => cmd::agent::policy(&f, c, &out).await,
-        Command::Bench(_) | Command::Config(_) | Command::Secret(_) | Command::Service { .. } => unreachable!("handled above"),
+        Command::Bench(_) | Command::Config(_) | Command::Doctor { .. } | Command::Secret(_) | Command::Service { .. } => {
+            unreachable!("handled above")
+        }
     }
 }

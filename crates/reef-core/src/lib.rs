@@ -8,7 +8,7 @@
 //!    subscriptions), `settings` (the settings collection's keys), `books`, `memory`
 //! 2. `config`
 //! 3. `factory` — the operations (change + audit + event), live settings, controls, waits
-//! 4. services — `toolbox`, `engine`, `links`, `stripe`, `sampler`
+//! 4. services — `toolbox`, `engine`, `links`, `stripe`, `sampler`, `doctor`
 
 // 0. leaves
 pub mod embed;
@@ -29,6 +29,7 @@ pub mod config;
 // 3.
 pub mod factory;
 // 4. services
+pub mod doctor;
 pub mod engine;
 pub mod links;
 pub mod sampler;

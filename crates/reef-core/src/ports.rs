@@ -84,6 +84,19 @@ pub trait EventLog: Send + Sync {
     /// a position already read. False where several writers' clocks order it (MongoDB): a
     /// reader must look back for late arrivals.
     fn log_is_commit_order(&self) -> bool;
+    /// Drops what `rule` names; returns how many went. The audit log has no such method.
+    async fn prune(&self, rule: &EventPrune) -> StoreResult<u64>;
+}
+
+/// Which events housekeeping drops: those before `before` (of `kind`, when given), except the
+/// ones after any of `owed_after` — positions of webhook subscriptions, which still owe them —
+/// unless those are older than `owed_before` too (a receiver down longer than anyone waits).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPrune {
+    pub before: crate::Timestamp,
+    pub kind: Option<String>,
+    pub owed_after: Vec<String>,
+    pub owed_before: crate::Timestamp,
 }
 
 #[async_trait]

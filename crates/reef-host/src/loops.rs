@@ -34,6 +34,7 @@ pub enum Loop {
     WebhookRelay,
     StripePull,
     Http,
+    Housekeeping,
 }
 
 impl Loop {
@@ -46,6 +47,7 @@ impl Loop {
             Loop::WebhookRelay => "webhook relay",
             Loop::StripePull => "Stripe pull",
             Loop::Http => "HTTP (Stripe webhook, approval links, /mcp)",
+            Loop::Housekeeping => "housekeeping (retention)",
         }
     }
 }
@@ -138,6 +140,7 @@ pub fn plan(f: &Factory, role: Role, http: bool) -> Vec<Planned> {
                 _ => None,
             },
         ),
+        p(Loop::Housekeeping, remote),
     ]
 }
 
@@ -195,6 +198,11 @@ pub fn spawn(
             Loop::Http => {
                 let (Some(serve), Some(addr)) = (http.take(), f.config.listen) else { continue };
                 tasks.spawn(async move { serve(f, addr, s).await.map_err(|e| fail(&e)) });
+            }
+            Loop::Housekeeping => {
+                // The work dir is swept only where this host starts agents (its own files).
+                let work = matches!(role, Role::Both | Role::Worker).then(|| f.config.sandbox.work_dir.clone());
+                tasks.spawn(async move { reef_core::engine::housekeeping::run(f, work, s).await.map_err(|e| fail(&e)) });
             }
         }
     }

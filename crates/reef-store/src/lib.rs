@@ -4,6 +4,7 @@
 //! driver against database `factory` in seed 000's shape. Both pass one conformance suite
 //! (`tests/it`).
 
+pub mod doctor;
 pub mod mongo;
 pub mod sqlite;
 

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod control;
 pub mod demo;
+pub mod doctor;
 pub mod events;
 pub mod knowledge;
 pub mod mcp;

@@ -14,6 +14,7 @@ impl Config {
             store: BTreeMap<&'a str, String>,
             llm: BTreeMap<&'a str, String>,
             sandbox: BTreeMap<&'a str, String>,
+            retention: BTreeMap<&'a str, u64>,
             caps: OutCaps,
             agents: Vec<OutAgent<'a>>,
         }
@@ -57,6 +58,16 @@ impl Config {
                 ("network", self.sandbox.network.as_str().to_string()),
                 ("work_dir", self.sandbox.work_dir.display().to_string()),
             ]),
+            retention: {
+                let (r, d) = (&self.retention, super::RetentionConfig::days);
+                BTreeMap::from([
+                    ("events_days", d(r.events)),
+                    ("output_days", d(r.output)),
+                    ("owed_days", d(r.owed)),
+                    ("telemetry_days", d(r.telemetry)),
+                    ("work_days", d(r.work)),
+                ])
+            },
             caps: OutCaps {
                 global_daily_usd: self.global_daily_cap.dollars(),
                 task_default_usd: self.task_default_cap.dollars(),

@@ -59,6 +59,8 @@ pub struct FileConfig {
     pub mcp: McpSection,
     #[serde(default)]
     pub sandbox: SandboxSection,
+    #[serde(default)]
+    pub retention: super::retention::RetentionSection,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

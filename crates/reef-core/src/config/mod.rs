@@ -17,6 +17,7 @@ mod export;
 mod file;
 mod memory;
 mod outward;
+mod retention;
 mod sandbox;
 mod store;
 mod team;
@@ -27,6 +28,7 @@ pub use engine::{EngineConfig, ExecutorConfig};
 pub use file::*;
 pub use memory::{EmbedderChoice, MemoryConfig};
 pub use outward::{LinkConfig, McpConfig, StripeConfig};
+pub use retention::RetentionConfig;
 pub use sandbox::{default_work_dir, Network, SandboxConfig, SandboxMode};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -76,6 +78,8 @@ pub struct Config {
     pub executors: Vec<ExecutorConfig>,
     /// How CLI agents are contained.
     pub sandbox: SandboxConfig,
+    /// How long the feed, agents' output, telemetry and finished tasks' directories are kept.
+    pub retention: RetentionConfig,
     pub schedules: Vec<crate::rules::schedule::Schedule>,
     /// Watch and decide only (a laptop pointed at the server's MongoDB).
     pub remote: bool,
@@ -122,6 +126,7 @@ impl Config {
         let engine = engine::engine(&file)?;
         let executors = engine::executors(&file)?;
         let sandbox = sandbox::sandbox(&file, env, &data_dir)?;
+        let retention = retention::retention(&file)?;
         let schedules = team::schedules(&file, &agents)?;
         let memory = memory::memory(&file, env, defaults)?;
         let listen = outward::listen(&file, env)?;
@@ -154,6 +159,7 @@ impl Config {
             policy,
             executors,
             sandbox,
+            retention,
             schedules,
             remote,
             memory,

@@ -82,3 +82,21 @@ fn bad_values_name_the_key_and_the_fix() {
         .unwrap_err();
     assert_eq!(e.key, "agents[0].model_tier");
 }
+
+#[test]
+fn retention_is_in_days_and_what_webhooks_owe_outlives_the_feed() {
+    let c = Config::resolve(None, &no_env, &defaults()).unwrap();
+    assert_eq!(c.retention, RetentionConfig::default());
+    assert_eq!(RetentionConfig::days(c.retention.events), 30);
+    let c = Config::resolve(Some("[retention]\noutput_days = 2\nwork_days = 1\n"), &no_env, &defaults()).unwrap();
+    assert_eq!((RetentionConfig::days(c.retention.output), RetentionConfig::days(c.retention.work)), (2, 1));
+    assert!(c.export_redacted().contains("output_days = 2"), "export shows the retention in force");
+    for (text, key) in [
+        ("[retention]\nevents_days = 0\n", "retention.events_days"),
+        ("[retention]\nevents_days = 60\nowed_days = 30\n", "retention.owed_days"),
+        ("[retention]\nforever = true\n", "retention"),
+    ] {
+        let e = Config::resolve(Some(text), &no_env, &defaults()).unwrap_err();
+        assert!(e.key.contains(key), "{text}: {e}");
+    }
+}

@@ -1,5 +1,6 @@
 //! The engine: what turns queued tasks into done work — the dispatcher, workers, budgets around
-//! every LLM call, the executors (REEF's own LLM call, CLI agents), and the webhook relay.
+//! every LLM call, the executors (REEF's own LLM call, CLI agents), the webhook relay and
+//! housekeeping (retention).
 
 pub mod agent_files;
 pub mod analytics;
@@ -8,6 +9,7 @@ pub mod children;
 pub mod cli_agent;
 pub mod dispatcher;
 pub mod exec;
+pub mod housekeeping;
 pub mod llm;
 pub mod relay;
 mod review;

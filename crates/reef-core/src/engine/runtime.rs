@@ -43,6 +43,9 @@ pub fn chunks(text: &str, max: usize) -> Vec<String> {
     out
 }
 
+/// At most this many memories (of ~1,200 characters) are kept of one task's result.
+pub const MAX_RESULT_MEMORIES: usize = 8;
+
 impl Engine {
     /// What finished work leaves behind: its result as memories (chunked, with agent, product,
     /// type and task), and the knowledge graph's record of who worked on what.
@@ -53,6 +56,9 @@ impl Engine {
         if let Some(index) = self.memory_index() {
             let items = chunks(output, 1200)
                 .into_iter()
+                // The gist, not the whole of it: an agent that prints megabytes must not make REEF
+                // embed them all (minutes of CPU, and a shutdown that waits for it).
+                .take(MAX_RESULT_MEMORIES)
                 .enumerate()
                 .map(|(i, text)| crate::memory::NewMemory {
                     id: format!("task:{}:{}:{i}", task.id, task.attempts),

@@ -36,6 +36,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("links", 4),
     ("stripe", 4),
     ("sampler", 4),
+    ("doctor", 4),
 ];
 
 /// One import of `to` by a file of `from`.

@@ -1,5 +1,6 @@
 //! reef-core's integration tests: one binary (see ARCHITECTURE: one `tests/it` per crate).
 
+mod housekeeping;
 mod layers;
 mod relay;
 mod rules;

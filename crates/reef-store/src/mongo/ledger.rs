@@ -4,6 +4,7 @@
 use super::convert::{date, doc_of};
 use super::ports::*;
 use super::queries as q;
+use super::txn::{commit, retrying};
 use super::{is_duplicate_key, mongo_err, MongoStore};
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -12,12 +13,9 @@ use mongodb::options::ReturnDocument;
 use reef_core::collections as c;
 use reef_core::*;
 
-#[async_trait]
-impl Ledger for MongoStore {
-    async fn reserve(&self, req: ReserveRequest, now: Timestamp) -> StoreResult<Reservation> {
-        if req.amount.0 < 0 || req.scopes.is_empty() {
-            return Err(StoreError::Invalid("a reservation needs a non-negative amount and at least one scope".into()));
-        }
+impl MongoStore {
+    /// One reservation attempt, in its own transaction where the server has them.
+    async fn reserve_once(&self, req: &ReserveRequest, now: Timestamp) -> StoreResult<Reservation> {
         let mut session = self.start_txn().await?;
         let ledger = self.coll(c::LEDGER);
         let mut done: Vec<&ScopeCap> = vec![];
@@ -67,13 +65,23 @@ impl Ledger for MongoStore {
         match session.as_mut() {
             Some(s) => {
                 self.coll(c::RESERVATIONS).insert_one(rd).session(&mut *s).await.map_err(mongo_err)?;
-                s.commit_transaction().await.map_err(mongo_err)?;
+                commit(s).await?;
             }
             None => {
                 self.coll(c::RESERVATIONS).insert_one(rd).await.map_err(mongo_err)?;
             }
         }
         Ok(r)
+    }
+}
+
+#[async_trait]
+impl Ledger for MongoStore {
+    async fn reserve(&self, req: ReserveRequest, now: Timestamp) -> StoreResult<Reservation> {
+        if req.amount.0 < 0 || req.scopes.is_empty() {
+            return Err(StoreError::Invalid("a reservation needs a non-negative amount and at least one scope".into()));
+        }
+        retrying("reserve", || self.reserve_once(&req, now)).await
     }
 
     async fn settle(&self, id: &str, actual: Usd, now: Timestamp) -> StoreResult<Reservation> {
@@ -181,6 +189,10 @@ async fn close_reservation(
     state: ReservationState,
     now: Timestamp,
 ) -> StoreResult<Reservation> {
+    retrying("close a reservation", || close_once(s, id, spent, state, now)).await
+}
+
+async fn close_once(s: &MongoStore, id: &str, spent: Option<Usd>, state: ReservationState, now: Timestamp) -> StoreResult<Reservation> {
     let state_s = match state {
         ReservationState::Settled => "settled",
         ReservationState::Released => "released",
@@ -241,7 +253,7 @@ async fn close_reservation(
         s.close_scope(&sc.0, held, add, &now, session.as_mut()).await?;
     }
     if let Some(sess) = session.as_mut() {
-        sess.commit_transaction().await.map_err(mongo_err)?;
+        commit(sess).await?;
     }
     r.state = state;
     r.settled = spent;

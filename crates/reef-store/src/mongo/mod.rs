@@ -10,15 +10,18 @@
 
 mod archive;
 mod convert;
+mod doctor;
 mod knowledge;
 mod ledger;
 mod ports;
 mod queries;
 mod records;
 mod tasks;
+mod txn;
 mod watch;
 
 pub use convert::{doc_to_json, id_filter, to_bson, to_document};
+pub use doctor::SCRATCH_PREFIX;
 
 use mongodb::bson::{doc, Document};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
@@ -33,8 +36,6 @@ use std::time::Duration;
 pub const VECTOR_INDEX: &str = "memory_vector";
 /// How long `llm_calls` and `metrics` are kept.
 pub const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
-/// Size of the capped `events` collection.
-pub const EVENTS_CAP_BYTES: u64 = 256 * 1024 * 1024;
 
 /// What the connected server supports, found out once at connect.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +55,8 @@ pub struct MongoStore {
     pub(crate) vector_search: Arc<AtomicBool>,
     /// Cleared the first time the server refuses an update pipeline; compare-and-set from then on.
     pub(crate) pipeline_updates: Arc<AtomicBool>,
+    /// Whether setup made (or found) the time-series collections; false where it fell back to TTL.
+    pub(crate) timeseries_made: Arc<AtomicBool>,
 }
 
 pub(crate) fn code_of(e: &MongoError) -> Option<i32> {
@@ -70,6 +73,10 @@ pub(crate) fn is_duplicate_key(e: &MongoError) -> bool {
 }
 
 pub(crate) fn mongo_err(e: MongoError) -> StoreError {
+    // Kept recognisable, so that `txn::retrying` runs the transaction again.
+    if txn::labelled_transient(&e) {
+        return StoreError::Unavailable(format!("{}: {e}", txn::TRANSIENT));
+    }
     match e.kind.as_ref() {
         ErrorKind::ServerSelection { message, .. } => {
             // The driver's message dumps the whole topology; the first server's error is what a
@@ -92,6 +99,14 @@ fn parse_version(v: &str) -> (u32, u32) {
 impl MongoStore {
     /// Connects, probes the server, and creates collections and indexes that are missing.
     pub async fn connect(uri: &str, database: &str) -> Result<Self, StoreError> {
+        let store = Self::reach(uri, database).await?;
+        store.setup().await?;
+        Ok(store)
+    }
+
+    /// Connects and finds out what the server can do, creating nothing (what `reef doctor`
+    /// uses on a database it must not change).
+    pub async fn reach(uri: &str, database: &str) -> Result<Self, StoreError> {
         let redacted_uri = redact_uri(uri);
         let mut opts = ClientOptions::parse(uri).await.map_err(|e| StoreError::Invalid(format!("MongoDB URI {redacted_uri}: {e}")))?;
         opts.app_name.get_or_insert_with(|| "reef".into());
@@ -115,16 +130,15 @@ impl MongoStore {
         if !caps.timeseries {
             tracing::warn!(version = %caps.version, "MongoDB older than 5.0: llm_calls and metrics are plain collections with TTL indexes instead of time-series");
         }
-        let store = Self {
+        Ok(Self {
             client,
             db,
             caps,
             redacted_uri,
             vector_search: Arc::new(AtomicBool::new(true)),
             pipeline_updates: Arc::new(AtomicBool::new(true)),
-        };
-        store.setup().await?;
-        Ok(store)
+            timeseries_made: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     pub fn capabilities(&self) -> &Capabilities {
@@ -215,7 +229,10 @@ impl MongoStore {
                     .granularity(Some(TimeseriesGranularity::Minutes))
                     .build();
                 match self.create_collection_once(name, |c| c.timeseries(ts).expire_after_seconds(RETENTION)).await {
-                    Ok(_) => continue,
+                    Ok(_) => {
+                        self.timeseries_made.store(true, Ordering::Relaxed);
+                        continue;
+                    }
                     Err(e) => {
                         tracing::warn!(collection = name, error = %e, "cannot create a time-series collection; using a plain collection with a TTL index");
                     }
@@ -231,9 +248,8 @@ impl MongoStore {
                 }
             }
         }
-        if let Err(e) = self.create_collection_once("events", |c| c.capped(true).size(EVENTS_CAP_BYTES)).await {
-            tracing::warn!(error = %e, "cannot create capped collection events; using a plain collection");
-        }
+        // `events` is a plain collection: housekeeping prunes it by `[retention]`, keeping what
+        // webhooks still owe (a capped one would drop those, oldest first).
         for (c, m) in queries::indexes() {
             self.coll(c).create_index(m).await.map_err(|e| StoreError::Backend(format!("creating an index on {c}: {e}")))?;
         }

@@ -9,7 +9,8 @@ use reef_core::{ClaimFilter, Lease, MemoryFilter, Timestamp};
 
 /// Tasks a claimer may take: pending, or leased by REEF with the lease expired. Tasks another
 /// program claimed (seed 000's pattern sets no lease) never match; documents REEF already found
-/// unreadable are skipped; `attempts` must be absent or numeric so `$inc` cannot fail.
+/// unreadable are skipped; `attempts` must be absent or a number (not an array holding one) so
+/// `$inc` cannot fail.
 pub fn claim_filter(filter: &ClaimFilter, now: &Timestamp) -> Document {
     let mut f = doc! {
         "$or": [
@@ -17,7 +18,8 @@ pub fn claim_filter(filter: &ClaimFilter, now: &Timestamp) -> Document {
             {"status": {"$in": ["claimed", "running"]}, "lease.expires_at": {"$lt": date(now)}},
         ],
         "reef_malformed": {"$exists": false},
-        "$and": [ {"$or": [{"attempts": {"$exists": false}}, {"attempts": {"$type": "number"}}]} ],
+        // `$type` matches an array that holds a number too, and `$inc` fails on an array.
+        "$and": [ {"$or": [{"attempts": {"$exists": false}}, {"attempts": {"$type": "number", "$not": {"$type": "array"}}}]} ],
     };
     if let Some(agents) = &filter.agents {
         let mut ors: Vec<Bson> = vec![];

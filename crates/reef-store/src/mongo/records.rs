@@ -54,10 +54,8 @@ impl EventLog for MongoStore {
         // Ordered by (at, _id): the writers' clocks, not commit order (see log_is_commit_order).
         let f = match (after, since) {
             (Some(a), _) => {
-                let (ms, id) = a
-                    .split_once('|')
-                    .and_then(|(m, i)| Some((m.parse::<i64>().ok()?, i)))
-                    .ok_or_else(|| StoreError::Invalid(format!("{a:?} is not a position in this store's event log")))?;
+                let (ms, id) =
+                    parse_position(a).ok_or_else(|| StoreError::Invalid(format!("{a:?} is not a position in this store's event log")))?;
                 let at = mongodb::bson::DateTime::from_millis(ms);
                 doc! {"$or": [{"at": {"$gt": at}}, {"at": at, "_id": {"$gt": id}}]}
             }
@@ -83,6 +81,36 @@ impl EventLog for MongoStore {
     fn log_is_commit_order(&self) -> bool {
         false
     }
+
+    async fn prune(&self, rule: &EventPrune) -> StoreResult<u64> {
+        let mut f = doc! {"at": {"$lt": date(&rule.before)}};
+        if let Some(k) = &rule.kind {
+            f.insert("type", k);
+        }
+        // The least position is the furthest any webhook is behind; what is after it stays.
+        if let Some((ms, id)) = rule.owed_after.iter().filter_map(|p| parse_position(p)).min() {
+            let at = mongodb::bson::DateTime::from_millis(ms);
+            f.insert(
+                "$or",
+                vec![doc! {"at": {"$lt": at}}, doc! {"at": at, "_id": {"$lte": id}}, doc! {"at": {"$lt": date(&rule.owed_before)}}],
+            );
+        }
+        match self.coll(c::EVENTS).delete_many(f).await {
+            Ok(r) => Ok(r.deleted_count),
+            // A database made by an older REEF holds events in a capped collection, which takes
+            // no deletes: its size is its bound (and it may drop what a webhook still owes).
+            Err(e) if e.to_string().contains("capped") => Err(StoreError::Invalid(
+                "events is a capped collection (made by an older REEF): its size bounds it, and retention cannot keep what webhooks owe; see docs/mongodb.md".into(),
+            )),
+            Err(e) => Err(mongo_err(e)),
+        }
+    }
+}
+
+/// A position `log` handed out (`<ms>|<_id>`), back to its parts.
+fn parse_position(p: &str) -> Option<(i64, String)> {
+    let (ms, id) = p.split_once('|')?;
+    Some((ms.parse().ok()?, id.to_string()))
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 use super::convert::{date, doc_of, id_filter};
 use super::ports::*;
 use super::queries as q;
+use super::txn::{commit, retrying};
 use super::{is_duplicate_key, mongo_err, MongoStore};
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -150,30 +151,12 @@ impl TaskQueue for MongoStore {
         let Some(ev) = event else { return self.fenced_update(id, token, update).await };
         // On a replica set the outcome and its event commit together; a standalone server has
         // no transactions, so the event follows the (fenced) outcome.
-        match self.start_txn().await? {
-            Some(mut s) => {
-                let after = self
-                    .coll(c::TASKS)
-                    .find_one_and_update(q::fenced(id_filter(id), token), update)
-                    .return_document(ReturnDocument::After)
-                    .session(&mut s)
-                    .await
-                    .map_err(mongo_err)?;
-                let Some(d) = after else {
-                    s.abort_transaction().await.map_err(mongo_err)?;
-                    self.get_doc(c::TASKS, id, "task").await?;
-                    return Err(StoreError::LeaseLost { task_id: id.into() });
-                };
-                self.coll(c::EVENTS).insert_one(doc_of(&ev)?).session(&mut s).await.map_err(mongo_err)?;
-                s.commit_transaction().await.map_err(mongo_err)?;
-                parse_one(c::TASKS, &d)
-            }
-            None => {
-                let t = self.fenced_update(id, token, update).await?;
-                EventLog::append(self, ev).await?;
-                Ok(t)
-            }
+        if self.caps.replica_set {
+            return retrying("finish a task", || self.finish_in_txn(id, token, update.clone(), &ev)).await;
         }
+        let t = self.fenced_update(id, token, update).await?;
+        EventLog::append(self, ev).await?;
+        Ok(t)
     }
 
     async fn transition(&self, id: &str, from: &[TaskStatus], to: TaskStatus, note: Option<&str>, now: Timestamp) -> StoreResult<Task> {
@@ -229,5 +212,27 @@ impl TaskQueue for MongoStore {
         self.task_update(id, doc! {}, doc! {"$push": {"comments": cdoc}, "$set": {"updated_at": date(&comment.at)}})
             .await?
             .ok_or_else(|| StoreError::not_found(format!("task {id}")))
+    }
+}
+
+impl MongoStore {
+    /// A task's outcome and its event in one transaction (one attempt of it).
+    async fn finish_in_txn(&self, id: &str, token: &str, update: Document, ev: &Event) -> StoreResult<Task> {
+        let mut s = self.start_txn().await?.ok_or_else(|| StoreError::Backend("no transactions on this server".into()))?;
+        let after = self
+            .coll(c::TASKS)
+            .find_one_and_update(q::fenced(id_filter(id), token), update)
+            .return_document(ReturnDocument::After)
+            .session(&mut s)
+            .await
+            .map_err(mongo_err)?;
+        let Some(d) = after else {
+            s.abort_transaction().await.map_err(mongo_err)?;
+            self.get_doc(c::TASKS, id, "task").await?;
+            return Err(StoreError::LeaseLost { task_id: id.into() });
+        };
+        self.coll(c::EVENTS).insert_one(doc_of(ev)?).session(&mut s).await.map_err(mongo_err)?;
+        commit(&mut s).await?;
+        parse_one(c::TASKS, &d)
     }
 }

@@ -7,6 +7,7 @@
 
 mod archive;
 mod changes;
+mod doctor;
 mod knowledge;
 mod ledger;
 mod records;
@@ -114,7 +115,6 @@ impl SqliteStore {
         let tidy = |conn: &mut Connection| -> Result<(), StoreError> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
             changes::prune(&tx, SystemClock.now())?;
-            records::expire_old(&tx, SystemClock.now())?;
             tx.commit().map_err(db_err)
         };
         if let Err(e) = tidy(&mut conn) {

@@ -7,35 +7,27 @@ use reef_core::*;
 use rusqlite::{params, OptionalExtension};
 use std::time::Duration;
 
-/// How long `llm_calls` and `metrics` are kept (the ledger's totals and roll-ups are kept for good).
-pub const RETENTION_DAYS: i64 = 30;
-
-/// Drops calls and samples past retention: the embedded store's stand-in for MongoDB's TTL.
-pub(crate) fn expire_old(conn: &rusqlite::Connection, now: Timestamp) -> Result<(), StoreError> {
-    let cutoff = fmt_ts(&(now - chrono::Duration::days(RETENTION_DAYS)));
-    conn.execute("DELETE FROM llm_calls WHERE at < ?1", [&cutoff]).map_err(db_err)?;
-    conn.execute("DELETE FROM metrics WHERE ts < ?1", [&cutoff]).map_err(db_err)?;
-    Ok(())
-}
-
-/// The events feed keeps this many entries (like a capped collection); the audit log keeps all.
+/// The events feed keeps at most this many entries between housekeeping sweeps, beyond what
+/// webhooks still owe; the audit log keeps all.
 pub const EVENTS_KEPT: i64 = 200_000;
-/// The longest a webhook subscription that stopped delivering keeps events from being pruned.
-pub const HOLD_DAYS: i64 = 7;
+/// What webhooks owe is kept too, but never more than this many entries (about 1 GB): the disk
+/// bound, whatever a receiver does.
+pub const EVENTS_CEILING: i64 = 2_000_000;
 
 fn malformed(m: Malformed) -> StoreError {
     StoreError::Malformed { collection: m.collection, id: m.id, reason: m.reason }
 }
 
-/// Drops events up to `upto_seq`, except those a webhook subscription has not been sent yet (at or
-/// after its watermark: the event log is the webhooks' outbox). A subscription gone quiet holds
-/// events for at most HOLD_DAYS before `now`.
-pub(crate) fn prune_events(tx: &rusqlite::Transaction<'_>, upto_seq: i64, now: &Timestamp) -> StoreResult<usize> {
-    let floor = reef_core::time::fmt_ts(&(*now - chrono::Duration::days(HOLD_DAYS)));
+/// Drops events up to `upto_seq`, except those a webhook subscription has not been sent yet
+/// (after its position: the event log is the webhooks' outbox) unless they are at or before
+/// `ceiling_seq`.
+pub(crate) fn prune_events(tx: &rusqlite::Transaction<'_>, upto_seq: i64, ceiling_seq: i64) -> StoreResult<usize> {
     tx.execute(
-        "DELETE FROM events WHERE seq <= ?1 AND json_extract(doc, '$.at') < max(?2, coalesce(
-           (SELECT min(json_extract(doc, '$.value.watermark')) FROM settings WHERE id LIKE 'webhook.state:%'), '9999'))",
-        params![upto_seq, floor],
+        "DELETE FROM events WHERE seq <= ?1 AND (seq <= ?2 OR seq <= coalesce(
+           (SELECT min(CAST(json_extract(doc, '$.value.position') AS INTEGER)) FROM settings
+             WHERE id LIKE 'webhook.state:%' AND json_type(doc, '$.value.position') = 'text' AND json_extract(doc, '$.value.position') != ''),
+           9223372036854775807))",
+        params![upto_seq, ceiling_seq],
     )
     .map_err(db_err)
 }
@@ -48,7 +40,7 @@ impl EventLog for SqliteStore {
             tx.execute("INSERT OR IGNORE INTO events (id, doc) VALUES (?1, ?2)", params![event.id, doc]).map_err(db_err)?;
             let seq = tx.last_insert_rowid();
             if seq % 1000 == 0 {
-                prune_events(tx, seq - EVENTS_KEPT, &event.at)?;
+                prune_events(tx, seq - EVENTS_KEPT, seq - EVENTS_CEILING)?;
             }
             Ok(())
         })
@@ -127,6 +119,23 @@ impl EventLog for SqliteStore {
 
     fn log_is_commit_order(&self) -> bool {
         true
+    }
+
+    async fn prune(&self, rule: &EventPrune) -> StoreResult<u64> {
+        // Positions here are sequence numbers; the least one is the furthest any webhook is behind.
+        let owed: Option<i64> = rule.owed_after.iter().filter_map(|p| p.parse::<i64>().ok()).min();
+        let (before, owed_before, kind) = (fmt_ts(&rule.before), fmt_ts(&rule.owed_before), rule.kind.clone());
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "DELETE FROM events WHERE json_extract(doc, '$.at') < ?1 AND (?2 IS NULL OR kind = ?2)
+                       AND (?3 IS NULL OR seq <= ?3 OR json_extract(doc, '$.at') < ?4)",
+                    params![before, kind, owed, owed_before],
+                )
+                .map_err(db_err)?;
+            Ok(n as u64)
+        })
+        .await
     }
 }
 
@@ -477,15 +486,15 @@ mod tests {
     use reef_core::time::parse_ts;
 
     #[tokio::test]
-    async fn pruning_keeps_what_a_webhook_still_owes_but_not_forever() {
+    async fn pruning_keeps_what_a_webhook_still_owes_but_not_past_the_ceiling() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("t.db")).unwrap();
-        let at = |d: i64| parse_ts("2026-11-01T00:00:00.000Z").unwrap() + chrono::Duration::days(d);
+        let at = parse_ts("2026-11-01T00:00:00.000Z").unwrap();
         for d in 0..10 {
             let e = Event {
                 id: format!("e{d}"),
                 kind: "task.created".into(),
-                at: at(d),
+                at,
                 actor: "t".into(),
                 subject: None,
                 data: serde_json::json!({}),
@@ -496,19 +505,16 @@ mod tests {
             let s = s.clone();
             async move { s.recent(&EventQuery { limit: 100, ..Default::default() }).await.unwrap().items.len() }
         };
-        // A subscription still owes everything from day 6 on.
-        Settings::put(&s, "webhook.state:ops", serde_json::json!({"watermark": reef_core::time::fmt_ts(&at(6))})).await.unwrap();
-        s.write(move |tx| prune_events(tx, 100, &at(9))).await.unwrap();
-        assert_eq!(left(&s).await, 4, "days 6-9 kept for the webhook");
-        // A subscription stuck 20 days back holds only the last HOLD_DAYS.
-        Settings::put(&s, "webhook.state:ops", serde_json::json!({"watermark": reef_core::time::fmt_ts(&at(-20))})).await.unwrap();
-        s.write(move |tx| prune_events(tx, 100, &at(12))).await.unwrap();
-        assert_eq!(left(&s).await, 4, "on day 12 the hold reaches back 7 days (to day 5): days 6-9 stay");
-        s.write(move |tx| prune_events(tx, 100, &at(15))).await.unwrap();
-        assert_eq!(left(&s).await, 2, "day 15: days 8 and 9 remain");
+        // A subscription has been sent up to seq 6: 7-10 are owed.
+        Settings::put(&s, "webhook.state:ops", serde_json::json!({"position": "6"})).await.unwrap();
+        s.write(move |tx| prune_events(tx, 100, 0)).await.unwrap();
+        assert_eq!(left(&s).await, 4, "seq 7-10 kept for the webhook");
+        // The ceiling wins over what is owed.
+        s.write(move |tx| prune_events(tx, 100, 8)).await.unwrap();
+        assert_eq!(left(&s).await, 2, "the ceiling drops 7 and 8 too");
         // No webhooks: the count alone decides.
         Settings::delete(&s, "webhook.state:ops").await.unwrap();
-        s.write(move |tx| prune_events(tx, 100, &at(15))).await.unwrap();
+        s.write(move |tx| prune_events(tx, 100, 0)).await.unwrap();
         assert_eq!(left(&s).await, 0);
     }
 }

@@ -25,6 +25,7 @@ crate::conformance!(
     approvals_are_decided_once,
     watch_sees_writes_from_another_handle_and_resumes,
     the_event_log_is_read_by_position_in_order,
+    retention_prunes_events_but_keeps_what_a_webhook_still_owes,
     agent_config_changes_become_revisions,
 );
 
@@ -487,4 +488,38 @@ async fn the_event_log_is_read_by_position_in_order(f: Fixture) {
     let from = log.log(None, Some(t0() + chrono::Duration::milliseconds(20)), 100).await.unwrap();
     assert_eq!(from.first().map(|(_, e)| e.id.as_str()), Some("ev-020"), "from a time on");
     assert!(log.log(Some("not a position"), None, 5).await.is_err(), "a foreign position is refused, not guessed");
+}
+
+async fn retention_prunes_events_but_keeps_what_a_webhook_still_owes(f: Fixture) {
+    let log = &f.ports.events;
+    let day = |d: i64| t0() + chrono::Duration::days(d);
+    // One event a day for 10 days, alternately agent output and a task event.
+    for d in 0..10 {
+        let kind = if d % 2 == 0 { "task.output" } else { "task.done" };
+        log.append(Event { id: format!("d{d:02}"), kind: kind.into(), at: day(d), actor: "t".into(), subject: None, data: json!({}) })
+            .await
+            .unwrap();
+    }
+    let ids = |l: Vec<(String, Event)>| l.into_iter().map(|(_, e)| e.id).collect::<Vec<_>>();
+    let all = log.log(None, None, 100).await.unwrap();
+    let pos = |id: &str| all.iter().find(|(_, e)| e.id == id).unwrap().0.clone();
+    let left = || async { ids(log.log(None, None, 100).await.unwrap()) };
+
+    // Output lines older than day 5 go; other kinds stay.
+    let n =
+        log.prune(&EventPrune { before: day(5), kind: Some("task.output".into()), owed_after: vec![], owed_before: day(0) }).await.unwrap();
+    assert_eq!(n, 3, "d00, d02, d04");
+    assert_eq!(left().await, ["d01", "d03", "d05", "d06", "d07", "d08", "d09"]);
+
+    // Everything older than day 8 would go, but one webhook has been sent only up to d03 and
+    // another up to d07: d05 onwards is still owed to the first, so it stays.
+    let owed = vec![pos("d07"), pos("d03")];
+    let n = log.prune(&EventPrune { before: day(8), kind: None, owed_after: owed.clone(), owed_before: day(0) }).await.unwrap();
+    assert_eq!(n, 2, "d01 and d03 were sent everywhere");
+    assert_eq!(left().await, ["d05", "d06", "d07", "d08", "d09"]);
+
+    // A receiver down longer than owed_days: what it is owed from before then goes too.
+    let n = log.prune(&EventPrune { before: day(8), kind: None, owed_after: owed, owed_before: day(7) }).await.unwrap();
+    assert_eq!(n, 2, "d05 and d06 are past the owed limit");
+    assert_eq!(left().await, ["d07", "d08", "d09"]);
 }

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod guarantees;
 mod knowledge;
 mod queue;
 use knowledge::{graph, memory, vectors};
@@ -60,6 +61,16 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 200)]
         queries: usize,
     },
+    /// An agent start inside bubblewrap against a bare spawn of the same command.
+    Sandbox {
+        #[arg(long, default_value_t = 100)]
+        starts: usize,
+    },
+    /// Webhook events delivered in log order by the relay against bare posts to the same receiver.
+    Events {
+        #[arg(long, default_value_t = 2_000)]
+        events: usize,
+    },
 }
 
 pub async fn run(cmd: BenchCmd, out: &Out) -> anyhow::Result<()> {
@@ -73,6 +84,8 @@ pub async fn run(cmd: BenchCmd, out: &Out) -> anyhow::Result<()> {
         BenchCmd::Telemetry { samples } => telemetry(samples, out),
         BenchCmd::Memory { n, queries } => memory(n, queries, out).await,
         BenchCmd::Graph { edges, queries } => graph(edges, queries, out).await,
+        BenchCmd::Sandbox { starts } => guarantees::sandbox_start(starts, out),
+        BenchCmd::Events { events } => guarantees::events(events, out).await,
     }
 }
 
