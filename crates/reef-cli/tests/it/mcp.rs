@@ -238,6 +238,7 @@ fn over_http_and_stdio_calls_are_scoped_to_their_task_budgeted_policed_and_audit
     e.with_prices();
     e.set_env("REEF_MCP_OPERATOR_OPENCLAW", op_token);
     e.ok(&["memory", "remember", "The pricing page converts best with three tiers", "--product", "quickform"]);
+    e.ok(&["memory", "remember", "Invoicely's unreleased pricing page tiers: confidential", "--product", "invoicely"]);
     let a = add(&e, &["Ship the pricing page", "--agent", "kev", "--product", "quickform", "--budget", "1"]);
     let b = add(&e, &["Someone else's task", "--agent", "rex", "--product", "invoicely"]);
     let deploy = add(&e, &["Deploy QuickForm", "--agent", "rex", "--product", "quickform", "--action-class", "production_deploy"]);
@@ -265,6 +266,8 @@ fn over_http_and_stdio_calls_are_scoped_to_their_task_budgeted_policed_and_audit
         {"tool": "request_approval", "args": {"action_class": "public_post", "summary": "Post the launch on X"}},
         {"read": "reef://task"},
         {"read": "reef://caps"},
+        {"tool": "search_memory", "args": {"query": "pricing page tiers", "product": "invoicely"}},
+        {"tool": "search_memory", "args": {"query": "Invoicely unreleased pricing page tiers confidential", "k": 20}},
     ]);
     let r = client(&e, &sdk, &["http", &url, &token_a, &steps.to_string()], &[]);
     let tools = tool_names(&r[0]);
@@ -293,6 +296,10 @@ fn over_http_and_stdio_calls_are_scoped_to_their_task_budgeted_policed_and_audit
     assert_eq!(r[13]["value"]["id"], a.as_str());
     assert_eq!(r[13]["value"]["budget"]["left_usd"], 0.6, "{}", r[13]);
     assert!(r[14]["value"]["caps_today"].as_array().unwrap().iter().any(|c| c["scope"].as_str().unwrap().starts_with("global:day:")));
+    // Memory is scoped to the task's product: another product's is refused, and not found either.
+    refused(&r[15], "out_of_scope");
+    let hits = r[16]["value"]["hits"].as_array().unwrap();
+    assert!(!hits.is_empty() && hits.iter().all(|h| h["product"] == "quickform"), "{}", r[16]);
 
     // In the store: no worker held the task, so it waits at once, and B was never touched.
     assert_eq!(task_json(&e, &a)["status"], "awaiting_approval");

@@ -1,4 +1,5 @@
 //! Knowledge tools: search_memory, remember and graph_neighbors over the memory index and graph.
+//! Invariant: an agent working on a product's task searches that product's memories only.
 
 use super::args::*;
 use super::*;
@@ -10,7 +11,7 @@ impl Toolbox {
             .ok_or_else(|| ToolError::Unavailable("this REEF has no embedder, so memory cannot be searched or written here".into()))
     }
 
-    pub(super) async fn search(&self, _c: &Caller, a: SearchArgs) -> ToolResult<Value> {
+    pub(super) async fn search(&self, c: &Caller, a: SearchArgs) -> ToolResult<Value> {
         check_text("query", &a.query, MAX_QUERY, true)?;
         for (field, v) in [("product", &a.product), ("kind", &a.kind)] {
             if let Some(v) = v {
@@ -21,7 +22,19 @@ impl Toolbox {
         if !(1..=20).contains(&k) {
             return Err(ToolError::Invalid(format!("k {k} is outside 1..20")));
         }
-        let filter = MemoryFilter { product: a.product, kind: a.kind, ..Default::default() };
+        // A task's agent searches its own product's memories, never another product's.
+        let own = match c {
+            Caller::Task { .. } => self.own(c).await?.product.clone(),
+            Caller::Operator { .. } => None,
+        };
+        let product = match (own, a.product) {
+            (Some(mine), Some(asked)) if asked != mine => {
+                return Err(ToolError::OutOfScope(format!("this task is product {mine}'s: it searches {mine}'s memories, not {asked}'s")))
+            }
+            (Some(mine), _) => Some(mine),
+            (None, asked) => asked,
+        };
+        let filter = MemoryFilter { product, kind: a.kind, ..Default::default() };
         let r = self.index()?.search(&a.query, &filter, k).await.map_err(memory_err)?;
         Ok(json!({
             "method": r.method,

@@ -78,9 +78,24 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(Duration::from_secs(10)).map_err(db_err)?;
     // mmap lets reads (vector scans above all) skip a read() call per page; WAL keeps writers
     // and readers apart across processes.
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 1073741824;")
-        .map_err(db_err)?;
-    Ok(conn)
+    // Switching a new file to WAL takes an exclusive lock that SQLite does not wait for: two
+    // processes opening a store that does not exist yet (`reef serve` and a `reef` command) can
+    // see "database is locked" at once. Wait for the other, as the busy timeout would.
+    let started = std::time::Instant::now();
+    loop {
+        match conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 1073741824;",
+        ) {
+            Ok(()) => return Ok(conn),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                    && started.elapsed() < Duration::from_secs(10) =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(db_err(e)),
+        }
+    }
 }
 
 /// The store file and its WAL and shared-memory files readable by this user only (0600), and
