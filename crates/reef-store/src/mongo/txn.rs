@@ -67,14 +67,7 @@ where
 /// 5 ms doubling to at most 500 ms, with jitter so that two contenders do not collide again.
 fn backoff(attempt: u32) -> Duration {
     let base = 5u64.saturating_mul(1 << attempt.min(7)).min(500);
-    Duration::from_millis(base / 2 + rand_below(base / 2 + 1))
-}
-
-fn rand_below(n: u64) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(n);
-    h.finish() % n.max(1)
+    Duration::from_millis(base / 2 + rand::random_range(0..=base / 2))
 }
 
 #[cfg(test)]

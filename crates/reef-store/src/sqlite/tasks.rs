@@ -10,9 +10,14 @@ use std::time::Duration;
 
 const COLL: &str = "tasks";
 
+/// A task's document as stored (text), or `NotFound`.
+fn load_text(c: &rusqlite::Connection, id: &str) -> Result<String, StoreError> {
+    let doc: Option<String> = c.query_row("SELECT doc FROM tasks WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(db_err)?;
+    doc.ok_or_else(|| StoreError::not_found(format!("task {id}")))
+}
+
 fn load(tx: &rusqlite::Connection, id: &str) -> Result<Value, StoreError> {
-    let doc: Option<String> = tx.query_row("SELECT doc FROM tasks WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(db_err)?;
-    let doc = doc.ok_or_else(|| StoreError::not_found(format!("task {id}")))?;
+    let doc = load_text(tx, id)?;
     serde_json::from_str(&doc).map_err(|e| StoreError::Malformed { collection: COLL.into(), id: id.into(), reason: e.to_string() })
 }
 
@@ -142,8 +147,7 @@ impl TaskQueue for SqliteStore {
     async fn get(&self, id: &str) -> StoreResult<Task> {
         let id = id.to_string();
         self.read(move |c| {
-            let doc: Option<String> = c.query_row("SELECT doc FROM tasks WHERE id = ?1", [&id], |r| r.get(0)).optional().map_err(db_err)?;
-            let doc = doc.ok_or_else(|| StoreError::not_found(format!("task {id}")))?;
+            let doc = load_text(c, &id)?;
             parse_doc(COLL, &id, &doc).map_err(|m| StoreError::Malformed { collection: m.collection, id: m.id, reason: m.reason })
         })
         .await
