@@ -115,6 +115,18 @@ fn mcp_stdio() -> i32 {
 pub fn run() {
     started();
     let filter = tracing_subscriber::EnvFilter::try_from_env("REEF_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    if std::env::args().nth(1).as_deref() == Some("bridge") {
+        // `reef-app bridge …`: what runs first in the sandbox of an agent the in-app engine starts.
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        let code = match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(reef_host::bridge::run(&args)),
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                1
+            }
+        };
+        std::process::exit(code);
+    }
     if std::env::args().nth(1).as_deref() == Some("mcp") {
         // `reef-app mcp`: the CLI agents the in-app engine starts reach REEF's tools through the
         // app's own binary (no window), so an installed app needs no separate `reef`.

@@ -172,6 +172,14 @@ enum Command {
         #[arg(long, value_name = "SOCKET")]
         connect: Option<std::path::PathBuf>,
     },
+    /// What runs first inside a contained agent's sandbox: carries the sandbox's loopback ports
+    /// to REEF's metered LLM endpoint and egress proxy, then runs the agent. Opens no config.
+    #[command(hide = true)]
+    Bridge {
+        /// `--llm PORT=SOCKET [--proxy PORT=SOCKET] -- COMMAND…`
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
     /// Answer a task's question to the operator; the task goes back to its agent.
     Answer {
         task: String,
@@ -265,6 +273,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ServiceCmd::Uninstall => cmd::service::uninstall(&out),
             };
         }
+        Command::Bridge { args } => {
+            let code = reef_host::bridge::run(&args).await;
+            std::process::exit(code);
+        }
         Command::Mcp { connect: Some(socket), .. } => {
             let token = std::env::var("REEF_MCP_TOKEN").unwrap_or_default();
             return reef_mcp::socket::connect(&socket, &token).await;
@@ -308,7 +320,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhooks { redeliver: Some(event), to: Some(sub), .. } => cmd::webhooks::redeliver(&f, &sub, &event, &out).await,
         Command::Webhooks { limit, .. } => cmd::webhooks::run(&f, limit, &out).await,
         Command::Policy(c) => cmd::agent::policy(&f, c, &out).await,
-        Command::Bench(_) | Command::Config(_) | Command::Doctor { .. } | Command::Secret(_) | Command::Service { .. } => {
+        Command::Bench(_)
+        | Command::Bridge { .. }
+        | Command::Config(_)
+        | Command::Doctor { .. }
+        | Command::Secret(_)
+        | Command::Service { .. } => {
             unreachable!("handled above")
         }
     }

@@ -25,20 +25,30 @@ pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> Result<Arc<reef_
     let data_dir = f.config.data_dir.clone();
     let containment = Arc::new(Containment::detect(&f.config.sandbox, &data_dir));
     let mcp = mcp_launch(&f.config);
+    // One endpoint and one proxy per process, beside its MCP socket.
+    let run_dir = f.config.data_dir.join("run");
+    let meter = reef_core::engine::cli_agent::MeterLaunch {
+        meter: reef_core::engine::meter::Meter::new(budget.clone(), f.config.engine.llm_max_tokens),
+        llm_socket: run_dir.join(format!("llm-{}.sock", std::process::id())),
+        egress_socket: run_dir.join(format!("egress-{}.sock", std::process::id())),
+    };
     let cli: Vec<_> = f
         .config
         .executors
         .iter()
         .map(|x| {
             Arc::new(
-                CliExecutor::new(x.clone(), Some(budget.clone()), data_dir.join("children"), containment.clone()).with_mcp(mcp.clone()),
+                CliExecutor::new(x.clone(), Some(budget.clone()), data_dir.join("children"), containment.clone())
+                    .with_mcp(mcp.clone())
+                    .with_meter(meter.clone()),
             )
         })
         .collect();
     let mcp_socket = (!cli.is_empty()).then(|| mcp.socket.clone());
+    let meter = (!cli.is_empty()).then_some(meter);
     let id = format!("{}:{}:{}", host_name(), std::process::id(), &reef_core::new_id()[24..]);
     let embedder = Some(embedder(&f.config)?);
-    Ok(Arc::new(Engine { factory: f.clone(), budget, llm, cli, id, data_dir, containment, mcp_socket, embedder }))
+    Ok(Arc::new(Engine { factory: f.clone(), budget, llm, cli, id, data_dir, containment, mcp_socket, meter, embedder }))
 }
 
 /// How CLI agents reach REEF's MCP tools: `reef mcp --connect` — the `reef` binary (configured,

@@ -1,5 +1,6 @@
 //! The engine's long-running loops, started in one place for `reef serve` and the desktop app:
-//! dispatcher, workers, the MCP socket contained agents reach REEF through, hardware sampler,
+//! dispatcher, workers, the sockets contained agents reach REEF through (MCP, the metered LLM
+//! endpoint and the egress proxy), hardware sampler,
 //! webhook relay, Stripe pull and the HTTP server.
 //!
 //! Invariant: every host starts the same loops for the same config and role; a loop a host does
@@ -30,6 +31,7 @@ pub enum Loop {
     Dispatcher,
     Workers,
     McpSocket,
+    Meter,
     Sampler,
     WebhookRelay,
     StripePull,
@@ -43,6 +45,7 @@ impl Loop {
             Loop::Dispatcher => "dispatcher",
             Loop::Workers => "workers",
             Loop::McpSocket => "MCP socket for CLI agents",
+            Loop::Meter => "metered LLM endpoint and egress proxy for CLI agents",
             Loop::Sampler => "hardware sampler",
             Loop::WebhookRelay => "webhook relay",
             Loop::StripePull => "Stripe pull",
@@ -76,7 +79,7 @@ pub type HttpServer =
 /// How a host serves MCP to the agents it starts (`reef_mcp::socket::run`; the MCP crate sits
 /// above this one, so each host hands it in).
 pub type McpSocketServer =
-    Box<dyn FnOnce(Factory, std::path::PathBuf, CancellationToken) -> futures::future::BoxFuture<'static, Result<(), String>> + Send>;
+    Box<dyn FnOnce(Factory, crate::PrivateSocket, CancellationToken) -> futures::future::BoxFuture<'static, Result<(), String>> + Send>;
 
 /// The started loops and what was left out.
 pub struct Loops {
@@ -107,6 +110,18 @@ pub fn plan(f: &Factory, role: Role, http: bool) -> Vec<Planned> {
                 Some("role dispatcher: agents run elsewhere".into())
             } else if c.executors.is_empty() {
                 Some("no [[executors]]: no CLI agents to serve".into())
+            } else {
+                None
+            },
+        ),
+        p(
+            Loop::Meter,
+            if !working {
+                Some("role dispatcher: agents run elsewhere".into())
+            } else if c.executors.is_empty() {
+                Some("no [[executors]]: no CLI agents to meter".into())
+            } else if c.sandbox.mode == reef_core::config::SandboxMode::Off {
+                Some("[sandbox] mode = \"off\": unsandboxed agents reach the network themselves".into())
             } else {
                 None
             },
@@ -156,6 +171,14 @@ pub fn spawn(
 ) -> Loops {
     let plan = plan(f, role, http.is_some());
     let mut tasks = JoinSet::new();
+    // The sockets agents reach REEF through are listening before any worker starts an agent.
+    let planned = |which| plan.iter().any(|p| p.which == which && p.left_out.is_none());
+    let mut mcp_socket = engine.mcp_socket.as_deref().filter(|_| planned(Loop::McpSocket)).map(crate::bind_private);
+    let mut meter_sockets = engine
+        .meter
+        .as_ref()
+        .filter(|_| planned(Loop::Meter))
+        .map(|m| crate::bind_private(&m.llm_socket).and_then(|l| Ok((l, crate::bind_private(&m.egress_socket)?))));
     let mut http = http;
     let mut mcp = Some(mcp);
     for p in plan.iter().filter(|p| p.left_out.is_none()) {
@@ -172,8 +195,18 @@ pub fn spawn(
                 tasks.spawn(async move { worker::run(e, s).await.map_err(|e| fail(&e)) });
             }
             Loop::McpSocket => {
-                let (Some(serve), Some(path)) = (mcp.take(), engine.mcp_socket.clone()) else { continue };
-                tasks.spawn(async move { serve(f, path, s).await.map_err(|e| fail(&e)) });
+                let (Some(serve), Some(sock)) = (mcp.take(), mcp_socket.take()) else { continue };
+                tasks.spawn(async move { serve(f, sock.map_err(|e| fail(&e))?, s).await.map_err(|e| fail(&e)) });
+            }
+            Loop::Meter => {
+                let (Some(m), Some(socks)) = (engine.meter.clone(), meter_sockets.take()) else { continue };
+                let (gateway, key) = (f.config.llm_base_url.clone(), f.config.llm_api_key.clone());
+                tasks.spawn(async move {
+                    let (llm, egress) = socks.map_err(|e| fail(&e))?;
+                    let endpoint = crate::meter::run(m.meter.clone(), gateway, key, llm, s.clone());
+                    let proxy = crate::egress::run(f, m.meter, egress, s);
+                    tokio::try_join!(endpoint, proxy).map(|_| ()).map_err(|e| fail(&e))
+                });
             }
             Loop::Sampler => {
                 let (host, every) = (host.clone(), f.config.engine.telemetry_every);
@@ -235,6 +268,7 @@ mod tests {
         assert_eq!(left_out(&serve, Loop::Dispatcher), None);
         assert_eq!(left_out(&serve, Loop::Workers), None);
         assert!(left_out(&serve, Loop::McpSocket).unwrap().contains("no [[executors]]"), "no CLI agents, no socket");
+        assert!(left_out(&serve, Loop::Meter).unwrap().contains("no [[executors]]"), "no CLI agents, nothing to meter");
         assert_eq!(left_out(&serve, Loop::Sampler), None);
         assert_eq!(left_out(&serve, Loop::Http), None, "reef serve with a listen address serves HTTP");
         assert_eq!(left_out(&serve, Loop::StripePull).as_deref(), Some("no REEF_STRIPE_API_KEY"));

@@ -9,10 +9,10 @@
 use crate::{toolbox, ReefMcp};
 use reef_core::factory::Factory;
 use rmcp::ServiceExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixStream;
 use tokio_util::sync::CancellationToken;
 
 /// Longest first line (the token) a connection may send, and how long it has to send it.
@@ -25,20 +25,9 @@ const MAX_SESSIONS_PER_TOKEN: usize = 8;
 
 /// Serves MCP sessions on `path` until `shutdown`; the socket file is this user's only (0600) and
 /// removed when the loop ends.
-pub async fn run(f: Factory, path: PathBuf, shutdown: CancellationToken) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    // A socket left by a killed process of the same id cannot be bound over.
-    let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", path.display()))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    tracing::info!(socket = %path.display(), "MCP socket for contained agents");
+pub async fn run(f: Factory, sock: reef_host::PrivateSocket, shutdown: CancellationToken) -> anyhow::Result<()> {
+    tracing::info!(socket = %sock.file.0.display(), "MCP socket for contained agents");
+    let listener = &sock.listener;
     let tb = toolbox(&f);
     let sessions = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS));
     let per_token: PerToken = Default::default();
@@ -70,7 +59,6 @@ pub async fn run(f: Factory, path: PathBuf, shutdown: CancellationToken) -> anyh
             }
         });
     };
-    let _ = std::fs::remove_file(&path);
     result
 }
 
@@ -162,5 +150,5 @@ pub async fn connect(path: &Path, token: &str) -> anyhow::Result<()> {
 
 /// The loop a host hands `reef_host::loops::spawn`: this module's `run`.
 pub fn server() -> reef_host::loops::McpSocketServer {
-    Box::new(|f, path, s| Box::pin(async move { run(f, path, s).await.map_err(|e| format!("{e:#}")) }))
+    Box::new(|f, sock, s| Box::pin(async move { run(f, sock, s).await.map_err(|e| format!("{e:#}")) }))
 }

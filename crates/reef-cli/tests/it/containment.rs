@@ -266,3 +266,125 @@ r commit "git -c user.email=a@b -c user.name=agent commit --allow-empty -qm agen
     assert!(std::fs::read_to_string(&hook).unwrap().contains("touch"), "the hook the agent tried to replace is unchanged");
     assert!(git(&["log", "--all", "--format=%s"]).contains("agent-was-here"), "the agent's commit is in the repository");
 }
+
+/// `nobody`: REEF and its agents as a user with no privileges at all.
+const NOBODY: u32 = 65534;
+
+#[test]
+fn as_an_unprivileged_user_the_sandbox_alone_keeps_the_agent_from_reefs_files() {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0) != 0 {
+        // Not root: every containment test in this file already runs as an unprivileged user.
+        eprintln!("SKIPPED as_an_unprivileged_user…: this run is unprivileged already (the other containment tests are that case)");
+        return;
+    }
+    // Everything REEF's user owns belongs to `nobody`; the operator's key is readable by anyone,
+    // so neither file modes nor root's home stand between the agent and them: only the sandbox.
+    let root = tempfile::tempdir().unwrap();
+    let (bin, data, work, home, outside) = (
+        root.path().join("bin"),
+        root.path().join("data"),
+        root.path().join("work"),
+        root.path().join("home"),
+        root.path().join("outside"),
+    );
+    for d in [&bin, &data, &work, &home, &outside] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let reef = bin.join("reef");
+    std::fs::copy(env!("CARGO_BIN_EXE_reef"), &reef).unwrap();
+    let key = outside.join("id_ed25519");
+    std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for (p, mode) in [(root.path(), 0o755), (&bin, 0o755), (&reef, 0o755), (&outside, 0o777), (&key, 0o644)] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    for d in [&data, &work, &home] {
+        std::os::unix::fs::chown(d, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = service.local_addr().unwrap().port();
+    let as_nobody = |args: &[&str]| {
+        let mut c = std::process::Command::new("setpriv");
+        c.args([format!("--reuid={NOBODY}"), format!("--regid={NOBODY}"), "--clear-groups".into(), "--".into()])
+            .arg(&reef)
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &home)
+            .env("REEF_DATA_DIR", &data)
+            .env("REEF_WORK_DIR", &work)
+            .env("REEF_CONFIG", data.join("config.toml"))
+            .env("HOSTNAME", "testhost")
+            .env("USER", "nobody");
+        c
+    };
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let out = as_nobody(&a).output().unwrap();
+        assert!(out.status.success(), "reef {args:?} as nobody: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let config = |mode: &str| {
+        format!(
+            "[sandbox]\nmode = {mode:?}\n[engine]\nlease_seconds = 5\n[memory]\nembedder = \"hashing\"\n\
+             [[executors]]\nname = \"hostile\"\nkinds = [\"probe\"]\ncommand = [\"sh\", \"-c\", {:?}]\ntimeout_seconds = 120\n",
+            hostile_script(&data, &outside, &key, port)
+        )
+    };
+    let write_config = |text: String| {
+        std::fs::write(data.join("config.toml"), text).unwrap();
+        std::fs::write(
+            data.join("litellm-config.yaml"),
+            std::fs::read_to_string(super::common::root().join("litellm-config.yaml")).unwrap(),
+        )
+        .unwrap();
+        for f in ["config.toml", "litellm-config.yaml"] {
+            std::os::unix::fs::chown(data.join(f), Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+    };
+    let run = |title: &str| -> String {
+        let id = json(&["task", "add", title, "--type", "probe", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+        let log = std::fs::File::create(root.path().join(format!("serve-{}.log", title.len()))).unwrap();
+        let mut serve = as_nobody(&["serve", "--role", "both"])
+            .env("REEF_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let done = wait_until(Duration::from_secs(90), || {
+            matches!(json(&["task", "show", &id])["task"]["status"].as_str(), Some("done" | "failed"))
+        });
+        sigterm(&mut serve);
+        let task = json(&["task", "show", &id])["task"].clone();
+        assert!(done && task["status"] == "done", "{task}");
+        task["result"].as_str().unwrap_or_default().to_string()
+    };
+
+    write_config(config("bubblewrap"));
+    let status = json(&["status"]);
+    assert_eq!(status["sandbox"]["usable"], true, "bubblewrap works for an unprivileged user (user namespaces): {status}");
+    let result = run("Probe the walls as nobody");
+    let mut wrong = vec![];
+    let mut table = String::from("\nprobe (as nobody)      expected   outcome\n");
+    for (probe, allowed) in PROBES {
+        let outcome = result.lines().find_map(|l| l.strip_prefix(&format!("{probe}="))).unwrap_or("missing");
+        let expected = if allowed { "reached" } else { "blocked" };
+        table.push_str(&format!("{probe:<22} {expected:<10} {outcome}\n"));
+        if outcome != expected {
+            wrong.push(probe);
+        }
+    }
+    println!("{table}");
+    assert!(wrong.is_empty(), "containment as nobody failed for {wrong:?}:{table}\nfull output:\n{result}");
+
+    // The control, as the same user without the sandbox: the store, the data dir and the key
+    // are all within reach by file modes, so "blocked" above is the sandbox's doing.
+    write_config(config("off"));
+    let result = run("Probe again as nobody, uncontained");
+    for probe in ["read_store", "write_data_dir", "read_operator_key", "write_outside", "reach_local_service"] {
+        assert!(result.contains(&format!("{probe}=reached")), "uncontained as nobody, {probe} succeeds: {result}");
+    }
+    drop(service);
+}

@@ -120,7 +120,7 @@ fn an_agent_at_its_cap_is_held_and_an_audited_override_releases_its_queue() {
     // Blaze's $10 cap against a CLI agent that reserves $6 a run: the second run does not fit.
     e.write_config(
         "[engine]\nlease_seconds = 2\n[caps]\ntask_default_usd = 100\n[[agents]]\nname = \"blaze\"\nrole = \"marketing\"\ndaily_cap_usd = 10\n\
-         [[executors]]\nname = \"poster\"\nkinds = [\"post\"]\ncommand = [\"sh\", \"-c\", \"echo '{\\\"result\\\":\\\"posted\\\",\\\"total_cost_usd\\\":5}'\"]\nsoft_cap_usd = 6\n",
+         [[executors]]\nname = \"poster\"\nkinds = [\"post\"]\ncommand = [\"sh\", \"-c\", \"echo '{\\\"result\\\":\\\"posted\\\",\\\"total_cost_usd\\\":5}'\"]\nsoft_cap_usd = 6\nnetwork = \"host\"\n",
     );
     e.with_prices();
     e.ok(&["task", "add", "Post one", "--type", "post", "--agent", "blaze", "--priority", "2"]);
@@ -211,7 +211,7 @@ fn an_unanswered_approval_expires_cancels_its_task_and_budget_alerts_fire_once_p
     e.write_config(
         "[engine]\nlease_seconds = 2\n[approvals]\nexpiry_hours = 0.0006\n\
          [[agents]]\nname = \"kev\"\nrole = \"orchestrator\"\ndaily_cap_usd = 1\n\
-         [[executors]]\nname = \"spender\"\nkinds = [\"spend\"]\ncommand = [\"sh\", \"-c\", \"echo '{\\\"result\\\":\\\"ok\\\",\\\"total_cost_usd\\\":0.85}'\"]\nsoft_cap_usd = 0.9\n",
+         [[executors]]\nname = \"spender\"\nkinds = [\"spend\"]\ncommand = [\"sh\", \"-c\", \"echo '{\\\"result\\\":\\\"ok\\\",\\\"total_cost_usd\\\":0.85}'\"]\nsoft_cap_usd = 0.9\nnetwork = \"host\"\n",
     );
     e.with_prices();
     e.ok(&["task", "add", "Email every customer", "--type", "spend", "--agent", "kev", "--action-class", "customer_message"]);
@@ -327,6 +327,7 @@ fn work_skips_the_local_tier_while_the_local_gpu_is_busy() {
             data_dir: dir.path().into(),
             containment: std::sync::Arc::new(reef_core::engine::sandbox::Containment::off(dir.path().join("work"), dir.path().into())),
             mcp_socket: None,
+            meter: None,
             embedder: None,
         });
         let stop = tokio_util::sync::CancellationToken::new();
@@ -439,7 +440,7 @@ fn agent_edits_take_effect_in_a_running_engine_survive_restarts_roll_back_and_yi
     let config = |cap: u32| {
         format!(
             "[engine]\nlease_seconds = 2\n[caps]\ntask_default_usd = 100\nglobal_daily_usd = {}\n[[agents]]\nname = \"blaze\"\nrole = \"marketing\"\ndaily_cap_usd = {cap}\n\
-             [[executors]]\nname = \"poster\"\nkinds = [\"post\"]\ncommand = [\"sh\", \"-c\", \"echo '{{\\\"result\\\":\\\"posted\\\",\\\"total_cost_usd\\\":5}}'\"]\nsoft_cap_usd = 6\n",
+             [[executors]]\nname = \"poster\"\nkinds = [\"post\"]\ncommand = [\"sh\", \"-c\", \"echo '{{\\\"result\\\":\\\"posted\\\",\\\"total_cost_usd\\\":5}}'\"]\nsoft_cap_usd = 6\nnetwork = \"host\"\n",
             cap * 10
         )
     };

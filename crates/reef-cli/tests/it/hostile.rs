@@ -22,8 +22,11 @@ fn hostile_agents_each_try_one_escape_and_every_attempt_fails() {
     let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = service.local_addr().unwrap().port();
     let reach = format!("python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 2)'");
+    // The real LiteLLM proxy (mocked providers) behind REEF's metered endpoint, where installed.
+    let g = crate::gateway::gateway("the hostile suite's metered row");
+    let prices = g.map(|g| format!("litellm_config = {:?}\n", g.config.display().to_string())).unwrap_or_default();
     let mut config =
-        String::from("[engine]\nworkers = 6\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\nmax_concurrent = 6\n");
+        format!("[engine]\nworkers = 7\n{prices}[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\nmax_concurrent = 7\n");
     config.push_str(&executor(
         "other_secret",
         // It knows what the other product's secret looks like, not its value.
@@ -35,7 +38,9 @@ fn hostile_agents_each_try_one_escape_and_every_attempt_fails() {
         &format!("if {reach}; then r=reached; else r=blocked; fi; echo \"{{\\\"cost_usd\\\": 0, \\\"result\\\": \\\"$r\\\"}}\""),
         "",
     ));
+    // With the host's network, so its report counts (in a sealed sandbox only the meter does).
     config.push_str(&executor("outspend", "echo '{\"cost_usd\": 1000000, \"result\": \"spent a fortune, honest\"}'", ""));
+    config.push_str("network = \"host\"\n");
     config.push_str(&executor("flood", "yes 'flooding the feed with one more line' | head -n 50000; echo flooded", ""));
     config.push_str(&executor("spill", "echo \"the secret is $KEY\"; echo \"done: $KEY\"", ""));
     config.push_str(&executor(
@@ -43,11 +48,23 @@ fn hostile_agents_each_try_one_escape_and_every_attempt_fails() {
         "n=$(wc -c < \"$1\"); if [ \"$n\" -gt 204800 ]; then echo reached $n; else echo blocked $n; fi",
         ", \"agent\", \"{prompt_file}\"",
     ));
+    if g.is_some() {
+        // Calls the gateway through REEF's endpoint until refused, then reports $0.
+        let script = "import json, os, urllib.request, urllib.error\nfor n in range(100):\n    r = urllib.request.Request(os.environ['OPENAI_BASE_URL'] + '/chat/completions', data=json.dumps({'model': 'frontier', 'messages': [{'role': 'user', 'content': 'hi'}]}).encode(), headers={'Authorization': 'Bearer ' + os.environ['OPENAI_API_KEY'], 'Content-Type': 'application/json'})\n    try:\n        urllib.request.urlopen(r, timeout=30).read()\n    except urllib.error.HTTPError:\n        break\nprint(json.dumps({'cost_usd': 0, 'result': 'free'}))\n";
+        config.push_str(&format!(
+            "[[executors]]\nname = \"metered_zero\"\nkinds = [\"metered_zero\"]\ncommand = [\"/usr/bin/python3\", \"-c\", {script:?}]\nsoft_cap_usd = 0.01\ntimeout_seconds = 120\n"
+        ));
+    }
     e.write_config(&config);
-    e.with_prices();
+    if g.is_none() {
+        e.with_prices();
+    }
 
     // The tasks, product alpha's; the huge one's brief is 320 KiB (argv holds 128 KiB).
-    let kinds = ["other_secret", "gateway_direct", "outspend", "flood", "spill", "huge_prompt"];
+    let mut kinds = vec!["other_secret", "gateway_direct", "outspend", "flood", "spill", "huge_prompt"];
+    if g.is_some() {
+        kinds.push("metered_zero");
+    }
     let rt = tokio::runtime::Runtime::new().unwrap();
     let ids: Vec<(&str, String)> = rt.block_on(async {
         let ports = reef_store::sqlite::SqliteStore::open(&e.dir.path().join("reef.db")).unwrap().ports();
@@ -65,9 +82,14 @@ fn hostile_agents_each_try_one_escape_and_every_attempt_fails() {
         ids
     });
     // Product secrets: alpha's reaches alpha's agents as KEY; bravo's must not.
-    let mut serve = e.serve("both", &[("REEF_SECRET_ALPHA_KEY", OWN), ("REEF_SECRET_BRAVO_KEY", OTHER)]);
+    let mut env = vec![("REEF_SECRET_ALPHA_KEY", OWN), ("REEF_SECRET_BRAVO_KEY", OTHER)];
+    if let Some(g) = g {
+        env.extend([("REEF_LLM_BASE_URL", g.url.as_str()), ("REEF_LLM_API_KEY", g.key.as_str())]);
+    }
+    let mut serve = e.serve("both", &env);
     let settled = wait_until(Duration::from_secs(180), || {
-        ids.iter().all(|(_, id)| matches!(e.json(&["task", "show", id])["task"]["status"].as_str(), Some("done" | "failed")))
+        ids.iter()
+            .all(|(_, id)| matches!(e.json(&["task", "show", id])["task"]["status"].as_str(), Some("done" | "failed" | "needs_human")))
     });
     let alive = serve.try_wait().unwrap().is_none();
     // Stopping is prompt too: nothing an agent printed keeps REEF busy (its result is embedded
@@ -94,7 +116,8 @@ fn hostile_agents_each_try_one_escape_and_every_attempt_fails() {
     rows.push((
         "outspend its reservation",
         "blocked",
-        if worst <= 10.0 { "blocked".into() } else { "reached".into() },
+        // The metered row's $0.01 shares the day with it.
+        if worst <= 10.0 + if g.is_some() { 0.01 } else { 0.0 } + 1e-9 { "blocked".into() } else { "reached".into() },
         format!("reported $1,000,000; largest daily scope spent ${worst:.2}"),
     ));
     // 4. Drown the feed: the engine keeps going and the feed keeps a bounded share.
@@ -133,6 +156,21 @@ fn hostile_agents_each_try_one_escape_and_every_attempt_fails() {
         r.split_whitespace().next().unwrap_or("").into(),
         format!("wc -c of the prompt file: {}", r.trim()),
     ));
+
+    // 7. Spend through REEF's metered endpoint and report $0: stopped at its reservation by what
+    // the meter counted.
+    if g.is_some() {
+        let t = task("metered_zero")["task"].clone();
+        let stopped = t["status"] == "needs_human" && e.ok(&["task", "show", t["_id"].as_str().unwrap_or("")]).contains("metered by REEF");
+        rows.push((
+            "spend through the meter, report $0",
+            "blocked",
+            if stopped { "blocked".into() } else { "reached".into() },
+            format!("status {}; a $0.01 reservation, each call $0.005 by the meter", t["status"]),
+        ));
+    } else {
+        eprintln!("SKIPPED row 'spend through the meter, report $0': LiteLLM is not installed");
+    }
 
     let mut table = format!("\n{:<40} {:<9} {:<9} {}\n", "ATTEMPT", "EXPECTED", "OUTCOME", "JUDGED BY");
     for (what, want, got, how) in &rows {

@@ -12,6 +12,7 @@ mod gateway;
 mod hostile;
 mod http_limits;
 mod mcp;
+mod metered;
 mod revenue;
 mod runs;
 mod webhooks;

@@ -8,10 +8,11 @@ use std::time::Duration;
 fn a_cli_run_without_a_soft_cap_holds_budget_renews_the_hold_and_its_spend_reaches_the_daily_caps() {
     let e = Env::new();
     let flag = e.fx().join("running");
-    // Runs past the reservation's 2 s lifetime, then reports what it spent.
+    // Runs past the reservation's 2 s lifetime, then reports what it spent. With the host's network
+    // (where it could reach a provider around REEF's meter) its report is what it is charged.
     let script = format!("touch {f}; sleep 5; echo '{{\"result\":\"ok\",\"total_cost_usd\":0.25}}'", f = flag.display());
     e.write_config(&format!(
-        "[engine]\nlease_seconds = 3\nreservation_seconds = 2\n[[executors]]\nname = \"long\"\nkinds = [\"long\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n{w}",
+        "[engine]\nlease_seconds = 3\nreservation_seconds = 2\n[[executors]]\nname = \"long\"\nkinds = [\"long\"]\ncommand = [\"sh\", \"-c\", {script:?}]\nnetwork = \"host\"\n{w}",
         w = e.fx_writable()
     ));
     e.with_prices();

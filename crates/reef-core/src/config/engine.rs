@@ -59,6 +59,8 @@ pub struct ExecutorConfig {
     pub read_only: Vec<PathBuf>,
     pub writable: Vec<PathBuf>,
     pub prompt_on_stdin: bool,
+    /// Where its contained agents' network may go through REEF's proxy.
+    pub egress: Vec<crate::rules::egress::EgressRule>,
 }
 
 /// A positive number, or the default when it is left out.
@@ -135,6 +137,16 @@ pub fn executors(file: &FileConfig) -> Result<Vec<ExecutorConfig>, ConfigError> 
             read_only: x.read_only.clone(),
             writable: x.writable.clone(),
             prompt_on_stdin: x.prompt_on_stdin,
+            egress: x
+                .egress
+                .iter()
+                .enumerate()
+                .map(|(j, r)| {
+                    crate::rules::egress::EgressRule::parse(r).map_err(|e| {
+                        bad(&format!("{key}.egress[{j}]"), e, "e.g. \"registry.npmjs.org\", \"*.github.com:443\" or \"10.0.0.5:8080\"")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
         });
     }
     Ok(executors)

@@ -203,6 +203,10 @@ pub struct ExecutorSection {
     /// Paths the agent may write (besides its task's working directory and its own home).
     #[serde(default)]
     pub writable: Vec<PathBuf>,
+    /// Where a contained agent's network may go through REEF's proxy (`host`, `host:port`,
+    /// `*.domain`, `ip:port`); nothing by default. Its LLM calls go through the metered endpoint.
+    #[serde(default)]
+    pub egress: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -98,3 +98,44 @@ pub fn sandbox(file: &FileConfig, env: &dyn Fn(&str) -> Option<String>, data_dir
         work_dir,
     })
 }
+
+impl super::Config {
+    /// The CLI executor that runs tasks of `kind`; `None`: REEF's own LLM call runs them.
+    pub fn executor_for_kind(&self, kind: Option<&str>) -> Option<&super::ExecutorConfig> {
+        let k = kind?;
+        self.executors.iter().find(|x| x.kinds.iter().any(|y| y == k))
+    }
+
+    /// Why an agent on a task of kind `parent` may not hand work to a subtask of kind `child`:
+    /// the child's executor reaches further — the host's network where the parent's is sealed,
+    /// or an egress destination the parent's list lacks. `None`: it may (REEF's own LLM call,
+    /// which runs no process, reaches nothing).
+    pub fn wider_reach(&self, child: Option<&str>, parent: Option<&str>) -> Option<String> {
+        let c = self.executor_for_kind(child)?;
+        let net = |x: Option<&super::ExecutorConfig>| x.map_or(Network::None, |x| x.network.unwrap_or(self.sandbox.network));
+        let p = self.executor_for_kind(parent);
+        let name = |x: Option<&super::ExecutorConfig>| x.map_or("REEF's own LLM call".to_string(), |x| format!("executor {:?}", x.name));
+        if net(Some(c)) == Network::Host && net(p) == Network::None {
+            return Some(format!(
+                "type {:?} runs on {} with the host's network; this task's agent runs on {} without it: a subtask may not reach further than its parent",
+                child.unwrap_or_default(),
+                name(Some(c)),
+                name(p)
+            ));
+        }
+        if net(p) == Network::Host {
+            // The parent reaches anywhere already.
+            return None;
+        }
+        let parent_rules = p.map(|x| x.egress.as_slice()).unwrap_or_default();
+        if let Some(r) = c.egress.iter().find(|r| !parent_rules.contains(r)) {
+            return Some(format!(
+                "type {:?} runs on {} whose egress allows {r}, which {} does not: a subtask may not reach further than its parent",
+                child.unwrap_or_default(),
+                name(Some(c)),
+                name(p)
+            ));
+        }
+        None
+    }
+}

@@ -100,3 +100,41 @@ fn retention_is_in_days_and_what_webhooks_owe_outlives_the_feed() {
         assert!(e.key.contains(key), "{text}: {e}");
     }
 }
+
+#[test]
+fn a_subtask_may_not_run_where_its_agent_would_reach_further_than_its_parent() {
+    let toml = r#"
+[[executors]]
+name = "sealed"
+kinds = ["build"]
+command = ["claude"]
+egress = ["registry.npmjs.org"]
+[[executors]]
+name = "npm"
+kinds = ["install"]
+command = ["claude"]
+egress = ["registry.npmjs.org"]
+[[executors]]
+name = "web"
+kinds = ["research"]
+command = ["claude"]
+network = "host"
+[[executors]]
+name = "git"
+kinds = ["push"]
+command = ["claude"]
+egress = ["*.github.com:443"]
+"#;
+    let c = Config::resolve(Some(toml), &no_env, &defaults()).unwrap();
+    assert_eq!(c.wider_reach(Some("install"), Some("build")), None, "the same allow-list");
+    assert_eq!(c.wider_reach(Some("summary"), Some("build")), None, "REEF's own LLM call reaches nothing");
+    assert_eq!(c.wider_reach(Some("build"), Some("push")).map(|w| w.contains("registry.npmjs.org")), Some(true));
+    assert!(c.wider_reach(Some("research"), Some("build")).unwrap().contains("host's network"));
+    assert_eq!(c.wider_reach(Some("build"), Some("research")), None, "narrower is always fine");
+    let bad = Config::resolve(
+        Some("[[executors]]\nname = \"x\"\nkinds = [\"x\"]\ncommand = [\"x\"]\negress = [\"http://x.org\"]\n"),
+        &no_env,
+        &defaults(),
+    );
+    assert!(bad.unwrap_err().to_string().contains("executors[0].egress[0]"));
+}

@@ -23,6 +23,16 @@ pub struct McpLaunch {
     pub dir: PathBuf,
 }
 
+/// How a contained agent's network leaves through REEF: its LLM calls to the metered endpoint
+/// (`meter`, on `llm_socket`), anything else to the egress proxy (on `egress_socket`), both
+/// reached through `reef bridge` inside the sandbox, on the per-run credential the meter issues.
+#[derive(Clone)]
+pub struct MeterLaunch {
+    pub meter: super::meter::Meter,
+    pub llm_socket: PathBuf,
+    pub egress_socket: PathBuf,
+}
+
 /// Where REEF's socket and an attempt's MCP config appear inside a sandbox.
 pub(crate) fn inside(name: &str) -> PathBuf {
     Path::new(sandbox::INSIDE_RUN).join(name)

@@ -7,10 +7,11 @@
 //! capped; the child sees only allow-listed environment variables; it reaches REEF's tools only
 //! through its task token on the host's MCP socket, never through the store's address.
 
-pub use super::agent_files::McpLaunch;
 use super::agent_files::{inside, private_dir, product_secrets, reported, session_of, worktree_gitdir, write_private};
+pub use super::agent_files::{McpLaunch, MeterLaunch};
 use super::budget::Budget;
 use super::children::{proc_start_time, CappedOutput};
+use super::cli_spend::Ended;
 use super::exec::*;
 use super::sandbox::{self, Binds, Containment};
 use crate::config::ExecutorConfig;
@@ -31,6 +32,8 @@ const BASE_ENV: [&str; 5] = ["PATH", "HOME", "LANG", "LC_ALL", "TERM"];
 const PROGRESS_PER_SEC: u32 = 20;
 /// The longest single command-line argument Linux passes (MAX_ARG_STRLEN, 128 KiB), less a margin.
 const MAX_ARG_BYTES: usize = 120 * 1024;
+/// The variables agent CLIs read their LLM key from; a metered run's hold its credential.
+const METERED_KEYS: [&str; 4] = ["REEF_LLM_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_AUTH_TOKEN"];
 /// What a run of an executor without `soft_cap_usd` holds against its caps while it lives.
 pub const DEFAULT_CLI_RESERVE: Usd = Usd(1_000_000);
 
@@ -40,6 +43,7 @@ pub struct CliExecutor {
     children_dir: PathBuf,
     containment: Arc<Containment>,
     pub(crate) mcp: Option<McpLaunch>,
+    meter: Option<MeterLaunch>,
 }
 
 fn tools_for(map: &std::collections::BTreeMap<String, Vec<String>>, class: Option<&str>) -> Vec<String> {
@@ -48,7 +52,7 @@ fn tools_for(map: &std::collections::BTreeMap<String, Vec<String>>, class: Optio
 
 impl CliExecutor {
     pub fn new(cfg: ExecutorConfig, budget: Option<Budget>, children_dir: PathBuf, containment: Arc<Containment>) -> Self {
-        Self { cfg, budget, children_dir, containment, mcp: None }
+        Self { cfg, budget, children_dir, containment, mcp: None, meter: None }
     }
 
     /// Whether this executor's agents run in a sandbox (as far as config and machine allow).
@@ -84,7 +88,7 @@ impl CliExecutor {
     /// `argv` run inside the sandbox: the fixed system binds, the task's directory and the
     /// executor's home writable, the executor's own command files and listed paths readable,
     /// REEF's socket and this attempt's MCP config at `/run/reef`.
-    fn contain(&self, job: &Job, argv: Vec<String>) -> Result<Vec<String>, ExecError> {
+    fn contain(&self, job: &Job, argv: Vec<String>, metered: bool) -> Result<Vec<String>, ExecError> {
         let refuse = |e: &dyn std::fmt::Display| ExecError::NotRunnable(format!("executor {:?}: {e}", self.cfg.name));
         let Some(bwrap) = self.containment.bwrap().map_err(|e| refuse(&e))? else { return Ok(argv) };
         let home = self.containment.home(&self.cfg.name, &job.task.id);
@@ -122,7 +126,33 @@ impl CliExecutor {
             binds.placed.push((self.prompt_path(job), inside("prompt.md")));
         }
         let network = self.cfg.network.unwrap_or(self.containment.network);
+        let argv = match (&self.meter, metered) {
+            (Some(m), true) => {
+                // `reef bridge` starts first: it listens on the sandbox's own loopback and carries
+                // each connection to REEF's sockets, then runs the agent with the URLs set.
+                binds.placed.push((m.llm_socket.clone(), inside("llm.sock")));
+                let llm_port = if network == sandbox::Network::None { super::meter::INSIDE_LLM_PORT } else { 0 };
+                let mut wrapped = vec![inside("reef").display().to_string(), "bridge".into(), "--llm".into()];
+                wrapped.push(format!("{llm_port}={}", inside("llm.sock").display()));
+                if network == sandbox::Network::None {
+                    binds.placed.push((m.egress_socket.clone(), inside("egress.sock")));
+                    wrapped.push("--proxy".into());
+                    wrapped.push(format!("{}={}", super::meter::INSIDE_PROXY_PORT, inside("egress.sock").display()));
+                }
+                wrapped.push("--".into());
+                wrapped.extend(argv);
+                wrapped
+            }
+            _ => argv,
+        };
         sandbox::wrap(bwrap, &argv, &job.workdir, &binds, network, &self.containment.data_dir).map_err(|e| refuse(&e))
+    }
+
+    /// Sends the LLM calls (and other network) of the agents this executor contains through
+    /// REEF's metered endpoint and egress proxy, on a credential for each run.
+    pub fn with_meter(mut self, meter: MeterLaunch) -> Self {
+        self.meter = Some(meter);
+        self
     }
 
     /// Gives the agents this executor starts REEF's MCP server, scoped to their task.
@@ -200,7 +230,7 @@ impl CliExecutor {
         Ok(Some(branch))
     }
 
-    fn env(&self, job: &Job, products: &[String]) -> Vec<(String, String)> {
+    fn env(&self, job: &Job, products: &[String], credential: Option<&crate::secret::Secret>) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = BASE_ENV
             .iter()
             .map(|s| s.to_string())
@@ -217,6 +247,12 @@ impl CliExecutor {
         env.push(("REEF_AGENT".into(), job.agent.name.clone()));
         if let Some(p) = self.mcp_config_seen(job) {
             env.push(("REEF_MCP_CONFIG".into(), p.display().to_string()));
+        }
+        if let Some(c) = credential {
+            // No gateway or provider key reaches a metered agent: the run's credential stands in
+            // for each (the bridge points the matching base URLs at REEF's endpoint).
+            env.retain(|(k, _)| !METERED_KEYS.contains(&k.as_str()));
+            env.extend(METERED_KEYS.iter().map(|k| (k.to_string(), c.expose().to_string())));
         }
         if self.contained() {
             // Its own home: the CLI's config and caches stay out of REEF's user's home.
@@ -287,6 +323,13 @@ impl Executor for CliExecutor {
                 let _ = std::fs::remove_file(m.config_path(job));
             }
         };
+        // A contained run's LLM calls are metered against its hold, on a credential for this run.
+        let pass = match (&self.meter, &hold) {
+            (Some(m), Some(h)) if self.contained() && self.mcp.is_some() => {
+                Some(m.meter.open(job, &self.cfg.name, h.reservation.amount, self.cfg.egress.clone()))
+            }
+            _ => None,
+        };
         // Every product's name: a secret of product "a-b" must not reach an agent of product "a".
         let products: Vec<String> = match &self.budget {
             Some(b) => b.factory.ports.revenue.products().await.map(|l| l.items.into_iter().map(|p| p.id).collect()).unwrap_or_default(),
@@ -322,7 +365,7 @@ impl Executor for CliExecutor {
             forget_token().await;
             return Err(missing());
         }
-        let argv = match self.contain(job, argv) {
+        let argv = match self.contain(job, argv, pass.is_some()) {
             Ok(a) => a,
             Err(e) => {
                 release(hold).await;
@@ -334,7 +377,7 @@ impl Executor for CliExecutor {
         cmd.args(&argv[1..])
             .current_dir(&job.workdir)
             .env_clear()
-            .envs(self.env(job, &products))
+            .envs(self.env(job, &products, pass.as_ref().map(|p| &p.credential)))
             .process_group(0)
             .stdin(if self.cfg.prompt_on_stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
@@ -414,7 +457,10 @@ impl Executor for CliExecutor {
             Cancelled,
             /// Its reservation lapsed and could not be renewed: it would spend unheld.
             HoldLost(String),
+            /// Its metered spend reached its reservation.
+            Spent,
         }
+        let spent_all = pass.as_ref().map(|p| p.run.stopped()).unwrap_or_default();
         let deadline = tokio::time::sleep(self.cfg.timeout);
         tokio::pin!(deadline);
         // The hold is renewed well within its lifetime for as long as the run lives.
@@ -424,6 +470,7 @@ impl Executor for CliExecutor {
                 s = child.wait() => break End::Exited(s),
                 _ = &mut deadline => break End::Timeout,
                 _ = cancel.cancelled() => break End::Cancelled,
+                _ = spent_all.cancelled(), if pass.is_some() => break End::Spent,
                 _ = tokio::time::sleep(renew_every), if hold.is_some() => {
                     if let (Some(b), Some(h)) = (&self.budget, &hold) {
                         match b.extend(h).await {
@@ -462,26 +509,28 @@ impl Executor for CliExecutor {
         if let (Some(b), Some(sid)) = (&self.budget, session_of(&stdout)) {
             let _ = b.factory.ports.settings.put(&session_key, serde_json::json!(sid)).await;
         }
-        // What the agent reports, else the whole soft cap: an overshoot is recorded, never hidden —
-        // but a report is the agent's word, so it counts for at most ten times its hold (a wild
-        // number can neither overflow the ledger nor take the whole factory's day with it).
-        let reported_cost = match (reported_cost, &hold) {
-            (Some(c), Some(h)) => Some(c.min(Usd(h.reservation.amount.0.saturating_mul(10)))),
-            (c, _) => c,
+        let sealed = self.cfg.network.unwrap_or(self.containment.network) == sandbox::Network::None;
+        let ended =
+            Ended { executor: &self.cfg.name, soft_cap: self.cfg.soft_cap, sealed, reported: reported_cost, elapsed: started.elapsed() };
+        let (spent, cost) = match &self.budget {
+            Some(b) => ended.settle(b, job, hold.as_ref(), pass).await,
+            None => (Usd::ZERO, reported_cost.unwrap_or_default()),
         };
-        if let (Some(b), Some(h)) = (&self.budget, &hold) {
-            let spent = reported_cost.or(self.cfg.soft_cap).unwrap_or_default();
-            let _ = b.settle(h, spent).await;
-        }
-        let cost = reported_cost.unwrap_or_default();
-        if let (Some(b), Some(c)) = (&self.budget, reported_cost) {
-            // CLI agents' spend goes into llm_calls too, under the executor's name.
-            let _ = b.record_call(job, format!("cli:{}", self.cfg.name), None, (0, 0), c, started.elapsed()).await;
-        }
         match end {
             End::Timeout => Err(ExecError::Timeout(started.elapsed().as_secs())),
             End::Cancelled => Err(ExecError::Cancelled),
             End::HoldLost(why) => Err(ExecError::Failed(format!("stopped: its budget hold lapsed ({why})"))),
+            End::Spent => {
+                let limit = hold.as_ref().map(|h| h.reservation.amount).unwrap_or_default();
+                Err(ExecError::BudgetRefused {
+                    scope: format!("task:{}", job.task.id),
+                    requested: limit,
+                    message: format!(
+                        "stopped: its LLM calls, metered by REEF, reached the run's reservation of {limit} (spent {spent}; executor {:?}'s soft_cap_usd or the task's budget sets it)",
+                        self.cfg.name
+                    ),
+                })
+            }
             End::Exited(Err(e)) => Err(ExecError::Failed(format!("waiting for the agent: {e}"))),
             End::Exited(Ok(status)) if !status.success() => {
                 let last: String = stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
@@ -499,64 +548,5 @@ impl Executor for CliExecutor {
 }
 
 #[cfg(test)]
-mod argv_tests {
-    use super::*;
-    use crate::config::ExecutorConfig;
-
-    #[test]
-    fn the_tool_lists_follow_the_action_class() {
-        let mut allowed = std::collections::BTreeMap::new();
-        allowed.insert("default".to_string(), vec!["Read".to_string(), "Edit".to_string()]);
-        let mut disallowed = std::collections::BTreeMap::new();
-        disallowed.insert("default".to_string(), vec!["Bash(wrangler deploy:*)".to_string()]);
-        disallowed.insert("production_deploy".to_string(), vec![]);
-        let cfg = ExecutorConfig {
-            name: "claude".into(),
-            kinds: vec!["build".into()],
-            command: vec![
-                "claude".into(),
-                "-p".into(),
-                "{prompt}".into(),
-                "--disallowedTools".into(),
-                "{disallowed_tools}".into(),
-                "--allowedTools".into(),
-                "{allowed_tools}".into(),
-                "--max-budget-usd".into(),
-                "{budget_usd}".into(),
-            ],
-            timeout: std::time::Duration::from_secs(1),
-            output_cap_bytes: 1024,
-            soft_cap: Some(Usd::from_dollars(2.5)),
-            pass_env: vec![],
-            allowed_tools: allowed,
-            disallowed_tools: disallowed,
-            resume_args: vec!["--resume".into(), "{session_id}".into()],
-            network: None,
-            read_only: vec![],
-            writable: vec![],
-            prompt_on_stdin: false,
-        };
-        let x = CliExecutor::new(cfg, None, std::env::temp_dir(), Arc::new(Containment::off("/tmp/w".into(), "/tmp/d".into())));
-        let mut task = crate::NewTask::titled("Build the form").into_task("t1".into(), crate::Timestamp::default());
-        task.kind = Some("build".into());
-        let job = Job {
-            task: task.clone(),
-            agent: crate::domain::agent::default_agents().remove(1),
-            tier: ModelTier::Cheap,
-            attempt: 1,
-            idempotency_key: "k".into(),
-            workdir: "/tmp/w".into(),
-            memories: vec![],
-        };
-        let argv = x.argv(&job);
-        assert_eq!(argv[4], "Bash(wrangler deploy:*)", "a build task's agent may not deploy");
-        assert_eq!(argv[6], "Read,Edit");
-        assert_eq!(argv[8], "2.50", "the soft cap is handed to the agent");
-        assert!(argv[2].contains("Build the form"));
-        let mut deploy = job.clone();
-        deploy.task.action_class = Some("production_deploy".into());
-        assert_eq!(x.argv(&deploy)[4], "", "the (approved) deploy task gets its own list");
-        assert_eq!(x.argv_resuming(&job, Some("sess-1")).last().map(String::as_str), Some("sess-1"), "a retry resumes the session");
-        assert_eq!(x.argv_resuming(&job, None).len(), 9, "a first run does not");
-    }
-}
+#[path = "cli_agent_tests.rs"]
+mod argv_tests;

@@ -7,15 +7,18 @@ pub mod analytics;
 pub mod budget;
 pub mod children;
 pub mod cli_agent;
+mod cli_spend;
 pub mod dispatcher;
 pub mod exec;
 pub mod housekeeping;
 pub mod llm;
+pub mod meter;
 pub mod relay;
 mod review;
 pub mod runtime;
 pub mod sandbox;
 mod slots;
+pub mod wire;
 pub mod worker;
 
 /// Why a long-running engine loop ended.

@@ -22,6 +22,8 @@ pub struct Engine {
     pub containment: Arc<super::sandbox::Containment>,
     /// The socket contained agents reach REEF's MCP tools through; served by the host's loops.
     pub mcp_socket: Option<PathBuf>,
+    /// The metered LLM endpoint and egress proxy contained agents reach; served by the host's loops.
+    pub meter: Option<super::cli_agent::MeterLaunch>,
     /// Turns a task into a memory query; `None` runs tasks without memories.
     pub embedder: Option<Arc<dyn crate::embed::Embedder>>,
 }

@@ -91,8 +91,14 @@ impl PriceBook {
         order
     }
 
+    /// A model's price; a model the book does not name is priced as LiteLLM routes it: by the
+    /// `"*"` wildcard route, when there is one.
+    fn price(&self, model: &str) -> Option<&Price> {
+        self.models.get(model).or_else(|| self.models.get("*"))
+    }
+
     pub fn cost(&self, model: &str, prompt_tokens: u64, completion_tokens: u64) -> Option<Usd> {
-        self.models.get(model).map(|p| Usd::from_dollars(p.input * prompt_tokens as f64 + p.output * completion_tokens as f64))
+        self.price(model).map(|p| Usd::from_dollars(p.input * prompt_tokens as f64 + p.output * completion_tokens as f64))
     }
 
     /// The most a call could cost anywhere along the model's fallback chain.
@@ -108,7 +114,7 @@ impl PriceBook {
     }
 
     pub fn provider(&self, model: &str) -> Option<&str> {
-        self.models.get(model).and_then(|p| p.provider.as_deref())
+        self.price(model).and_then(|p| p.provider.as_deref())
     }
 }
 
@@ -156,6 +162,16 @@ router_settings:
             assert!(b.models.contains_key(t), "{t}");
         }
         assert!(b.worst_case("cheap", 100, 100).unwrap() >= b.cost("frontier", 100, 100).unwrap(), "cheap falls back up to frontier");
+    }
+
+    #[test]
+    fn a_model_only_the_wildcard_route_serves_is_priced_by_it() {
+        let b = PriceBook::from_litellm_yaml(
+            "model_list:\n  - model_name: \"*\"\n    model_info: {input_cost_per_token: 0.000003, output_cost_per_token: 0.000015}\n",
+        )
+        .unwrap();
+        assert_eq!(b.cost("claude-sonnet-4-5", 1000, 1000), Some(Usd::from_dollars(0.018)));
+        assert!(PriceBook::default().worst_case("claude-sonnet-4-5", 1, 1).is_err(), "no wildcard, no price");
     }
 
     #[test]

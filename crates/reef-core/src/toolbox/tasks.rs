@@ -180,6 +180,10 @@ impl Toolbox {
                         parent_gate.as_str()
                     )));
                 }
+                // Nor may it run where its agent reaches further (an executor with more network).
+                if let Some(why) = f.config.wider_reach(a.kind.as_deref(), parent.kind.as_deref()) {
+                    return Err(ToolError::Policy(why));
+                }
                 // The new task sits one below the parent, which sits below its ancestors.
                 let depth = 1 + self.ancestors(&parent, f.config.mcp.max_depth).await.len() as u32;
                 if depth > f.config.mcp.max_depth {

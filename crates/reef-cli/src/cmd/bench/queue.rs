@@ -173,6 +173,7 @@ pub(super) async fn dispatch(n: usize, out: &Out) -> anyhow::Result<()> {
         // The LLM executor only: no CLI agent runs, so nothing to contain.
         containment: Arc::new(reef_core::engine::sandbox::Containment::off(dir.path().join("work"), dir.path().into())),
         mcp_socket: None,
+        meter: None,
         embedder: None,
     });
     let stop = tokio_util::sync::CancellationToken::new();

@@ -1,0 +1,277 @@
+//! What the metered endpoint reads of an agent's LLM request and of the gateway's answer, in the
+//! three wire shapes agent CLIs speak (OpenAI chat completions, Anthropic messages, OpenAI
+//! responses): the model, a token limit it sets so the worst case fits, and the usage it counts.
+//!
+//! Invariant: every request that leaves carries a token limit in the field its shape's backends
+//! honour (`max_tokens` for chat, never only `max_completion_tokens`), no larger than what the
+//! run can pay for; usage is read from the answer whether it streams or not.
+
+use super::meter::MeterError;
+use crate::rules::pricing::PriceBook;
+use crate::Usd;
+use serde_json::Value;
+
+/// The routes the metered endpoint forwards; everything else (the gateway's admin API, its key
+/// and spend routes) is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Chat,
+    Messages,
+    Responses,
+    Embeddings,
+    /// Free: Anthropic's token counter and the model list.
+    CountTokens,
+    Models,
+}
+
+impl Route {
+    /// The route of `method path` (with or without the `/v1` prefix), if it is one REEF meters.
+    pub fn of(method: &str, path: &str) -> Option<Route> {
+        let p = path.split('?').next().unwrap_or("");
+        let p = p.strip_prefix("/v1").unwrap_or(p);
+        match (method, p) {
+            ("POST", "/chat/completions") => Some(Route::Chat),
+            ("POST", "/messages") => Some(Route::Messages),
+            ("POST", "/responses") => Some(Route::Responses),
+            ("POST", "/embeddings") => Some(Route::Embeddings),
+            ("POST", "/messages/count_tokens") => Some(Route::CountTokens),
+            ("GET", "/models") => Some(Route::Models),
+            _ => None,
+        }
+    }
+
+    /// Whether calls on this route cost money (and so are admitted against the run).
+    pub fn metered(self) -> bool {
+        !matches!(self, Route::CountTokens | Route::Models)
+    }
+
+    /// The field that limits the answer's tokens.
+    fn limit_field(self) -> Option<&'static str> {
+        match self {
+            Route::Chat | Route::Messages => Some("max_tokens"),
+            Route::Responses => Some("max_output_tokens"),
+            _ => None,
+        }
+    }
+}
+
+/// A request ready to leave: its body with the limit set, and what it may cost at most.
+#[derive(Debug)]
+pub struct Shaped {
+    pub body: Vec<u8>,
+    pub model: String,
+    pub stream: bool,
+    /// The completion-token limit it carries (0 for embeddings).
+    pub limit: u64,
+    pub prompt_tokens: u64,
+    pub worst: Usd,
+}
+
+/// Reads `body` for `route`, sets its token limit to the smaller of what it asked (else
+/// `default_max`) and what `remaining` pays for, and prices its worst case.
+pub fn shape(route: Route, body: &[u8], remaining: Usd, prices: &PriceBook, default_max: u64) -> Result<Shaped, MeterError> {
+    let bad = |m: String| MeterError::BadRequest(m);
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| bad(format!("the request body is not JSON: {e}")))?;
+    let obj = v.as_object_mut().ok_or_else(|| bad("the request body is not a JSON object".into()))?;
+    let model = obj.get("model").and_then(Value::as_str).ok_or_else(|| bad("the request names no \"model\"".into()))?.to_string();
+    let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    // The whole body, JSON syntax included, at four bytes a token: never less than the prompt.
+    let prompt_tokens = (body.len() as u64).div_ceil(4) + 16;
+    let worst = |n: u64| prices.worst_case(&model, prompt_tokens, n).map_err(bad);
+    let Some(field) = route.limit_field() else {
+        let w = worst(0)?;
+        return Ok(Shaped { body: body.to_vec(), model, stream, limit: 0, prompt_tokens, worst: w });
+    };
+    let asked = [field, "max_completion_tokens"]
+        .iter()
+        .filter_map(|k| obj.get(*k).and_then(Value::as_u64))
+        .filter(|n| *n > 0)
+        .min()
+        .unwrap_or(default_max);
+    // The most tokens `remaining` pays for: the worst case grows with the limit, so search it.
+    let limit = if worst(asked)? <= remaining {
+        asked
+    } else {
+        let (mut lo, mut hi) = (0u64, asked);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if worst(mid)? <= remaining {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    };
+    if limit == 0 {
+        let w = worst(1)?;
+        return Err(MeterError::Exhausted { spent: Usd::ZERO, pending: w, limit: remaining });
+    }
+    obj.insert(field.into(), Value::from(limit));
+    if route == Route::Chat {
+        // Servers behind the gateway may ignore `max_completion_tokens` (FACTS: 546 tokens for 10).
+        obj.remove("max_completion_tokens");
+        if stream {
+            // Usage arrives in the last chunk only when asked for.
+            let opts = obj.entry("stream_options").or_insert_with(|| Value::Object(Default::default()));
+            if let Some(o) = opts.as_object_mut() {
+                o.insert("include_usage".into(), Value::Bool(true));
+            }
+        }
+    }
+    let worst = worst(limit)?;
+    let body = serde_json::to_vec(&v).map_err(|e| bad(e.to_string()))?;
+    Ok(Shaped { body, model, stream, limit, prompt_tokens, worst })
+}
+
+/// Token counts read from an answer.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt: Option<u64>,
+    pub completion: Option<u64>,
+}
+
+impl Usage {
+    pub fn known(&self) -> bool {
+        self.prompt.is_some() || self.completion.is_some()
+    }
+
+    /// Takes the larger count of each (streams report cumulative numbers, some more than once).
+    fn merge(&mut self, u: &Value) {
+        let n = |keys: &[&str]| -> Option<u64> {
+            let found: Vec<u64> = keys.iter().filter_map(|k| u.get(*k).and_then(Value::as_u64)).collect();
+            (!found.is_empty()).then(|| found.iter().sum())
+        };
+        // Anthropic counts cached prompt tokens apart; they are prompt tokens all the same.
+        if let Some(p) = n(&["prompt_tokens", "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"]) {
+            self.prompt = Some(self.prompt.map_or(p, |q| q.max(p)));
+        }
+        if let Some(c) = n(&["completion_tokens", "output_tokens"]) {
+            self.completion = Some(self.completion.map_or(c, |q| q.max(c)));
+        }
+    }
+
+    /// Every `usage` object of one answer document or stream event.
+    fn scan(&mut self, doc: &Value) {
+        for u in [doc.get("usage"), doc.pointer("/message/usage"), doc.pointer("/response/usage")].into_iter().flatten() {
+            if u.is_object() {
+                self.merge(u);
+            }
+        }
+    }
+}
+
+/// Most of an answer kept to read usage from when it is not a stream.
+const MAX_KEPT: usize = 16 * 1024 * 1024;
+/// Longest stream line read; longer ones carry text, not usage.
+const MAX_LINE: usize = 1024 * 1024;
+
+/// Reads usage from an answer as its bytes pass through, streamed (server-sent events) or whole.
+#[derive(Default)]
+pub struct UsageScan {
+    line: Vec<u8>,
+    whole: Vec<u8>,
+    overflow: bool,
+    usage: Usage,
+}
+
+impl UsageScan {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if self.whole.len() + chunk.len() <= MAX_KEPT {
+            self.whole.extend_from_slice(chunk);
+        } else {
+            self.overflow = true;
+        }
+        for &b in chunk {
+            if b == b'\n' {
+                self.event_line();
+                self.line.clear();
+            } else if self.line.len() < MAX_LINE {
+                self.line.push(b);
+            }
+        }
+    }
+
+    fn event_line(&mut self) {
+        let l = self.line.strip_suffix(b"\r").unwrap_or(&self.line);
+        if let Some(data) = l.strip_prefix(b"data:") {
+            if let Ok(doc) = serde_json::from_slice::<Value>(data.trim_ascii()) {
+                self.usage.scan(&doc);
+            }
+        }
+    }
+
+    /// The usage seen; a whole (non-stream) answer is read as one document.
+    pub fn finish(mut self) -> Usage {
+        self.event_line();
+        if !self.usage.known() && !self.overflow {
+            if let Ok(doc) = serde_json::from_slice::<Value>(&self.whole) {
+                self.usage.scan(&doc);
+            }
+        }
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book() -> PriceBook {
+        PriceBook::from_litellm_yaml(
+            "model_list:\n  - model_name: cheap\n    model_info: {input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn routes_reef_meters_and_the_admin_api_it_does_not() {
+        assert_eq!(Route::of("POST", "/v1/chat/completions"), Some(Route::Chat));
+        assert_eq!(Route::of("POST", "/chat/completions"), Some(Route::Chat));
+        assert_eq!(Route::of("POST", "/v1/messages?beta=true"), Some(Route::Messages));
+        for admin in ["/key/generate", "/spend/logs", "/config/update", "/v1/../key/generate", "/model/new"] {
+            assert_eq!(Route::of("POST", admin), None, "{admin}");
+        }
+        assert_eq!(Route::of("GET", "/v1/chat/completions"), None);
+    }
+
+    #[test]
+    fn the_limit_is_set_in_the_field_backends_honour_and_lowered_to_what_is_left() {
+        let body = br#"{"model":"cheap","max_completion_tokens":100000,"stream":true,"messages":[]}"#;
+        let s = shape(Route::Chat, body, Usd::from_dollars(10.0), &book(), 4096).unwrap();
+        let v: Value = serde_json::from_slice(&s.body).unwrap();
+        assert_eq!(v["max_tokens"], 100000, "{v}");
+        assert!(v.get("max_completion_tokens").is_none(), "{v}");
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        // $0.01 left pays for about 5,000 completion tokens at $2 per million.
+        let s = shape(Route::Chat, body, Usd::from_dollars(0.01), &book(), 4096).unwrap();
+        assert!(s.limit < 5000 && s.limit > 4900, "{}", s.limit);
+        assert!(s.worst <= Usd::from_dollars(0.01));
+        let s = shape(Route::Messages, br#"{"model":"cheap","messages":[]}"#, Usd::from_dollars(1.0), &book(), 321).unwrap();
+        assert_eq!(s.limit, 321, "no limit asked: the default");
+        assert!(matches!(shape(Route::Chat, body, Usd(1), &book(), 10), Err(MeterError::Exhausted { .. })));
+        assert!(matches!(shape(Route::Chat, br#"{"model":"nope"}"#, Usd(1_000_000), &book(), 10), Err(MeterError::BadRequest(_))));
+        assert!(matches!(shape(Route::Chat, b"[1]", Usd(1_000_000), &book(), 10), Err(MeterError::BadRequest(_))));
+    }
+
+    #[test]
+    fn usage_is_read_from_streams_of_each_shape_and_from_whole_answers() {
+        let mut s = UsageScan::default();
+        // Anthropic: input in message_start, cumulative output in message_delta; split mid-line.
+        let sse = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":15}}\n\n";
+        let (a, b) = sse.split_at(40);
+        s.feed(a.as_bytes());
+        s.feed(b.as_bytes());
+        assert_eq!(s.finish(), Usage { prompt: Some(25), completion: Some(15) });
+        let mut s = UsageScan::default();
+        s.feed(b"data: {\"choices\":[]}\n\ndata: {\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n");
+        assert_eq!(s.finish(), Usage { prompt: Some(7), completion: Some(3) });
+        let mut s = UsageScan::default();
+        s.feed(br#"{"id":"x","usage":{"prompt_tokens":10,"completion_tokens":20}}"#);
+        assert_eq!(s.finish(), Usage { prompt: Some(10), completion: Some(20) });
+        let mut s = UsageScan::default();
+        s.feed(b"data: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":9}}}\n");
+        assert_eq!(s.finish(), Usage { prompt: Some(4), completion: Some(9) });
+        assert!(!UsageScan::default().finish().known());
+    }
+}

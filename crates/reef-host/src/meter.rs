@@ -1,0 +1,189 @@
+//! The metered LLM endpoint contained agents reach through `reef bridge`: HTTP on a Unix socket of
+//! the host that starts them, forwarding each call to the gateway (LiteLLM) with REEF's own key
+//! and counting its cost, as it happens, against the run its credential belongs to.
+//!
+//! Invariants: nothing reaches the gateway without a live run's credential and an admission that
+//! fits its reservation; only model routes pass (never the gateway's admin, key or spend API);
+//! the agent's headers never carry on to the gateway and REEF's key never comes back; a call is
+//! counted whatever happens to the agent's connection (the answer is read to its end).
+
+use crate::PrivateSocket;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use reef_core::engine::meter::{Meter, MeterError};
+use reef_core::engine::wire::{shape, Route, UsageScan};
+use reef_core::secret::Secret;
+use reef_core::Usd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Largest request body an agent may send (long contexts are large, not this large).
+const MAX_REQUEST: usize = 32 * 1024 * 1024;
+/// Headers of the agent's that carry on to the gateway: the API's version and beta flags.
+const PASSED: [&str; 3] = ["anthropic-version", "anthropic-beta", "openai-beta"];
+
+struct Endpoint {
+    meter: Meter,
+    gateway: String,
+    key: Option<Secret>,
+    http: reqwest::Client,
+}
+
+/// Serves the metered endpoint on `path` (0600, in a 0700 directory) until `shutdown`.
+pub async fn run(
+    meter: Meter,
+    gateway: String,
+    key: Option<Secret>,
+    sock: PrivateSocket,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
+    tracing::info!(socket = %sock.file.0.display(), gateway = %gateway, "metered LLM endpoint for contained agents");
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(3600))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let st = Arc::new(Endpoint { meter, gateway: gateway.trim_end_matches('/').to_string(), key, http });
+    let app = axum::Router::new().fallback(handle).with_state(st);
+    let PrivateSocket { listener, file: _file } = sock;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await.map_err(|e| e.to_string())
+}
+
+/// An error in the shape agents' SDKs read (`{"error": {"type", "message"}}`).
+fn refuse(status: u16, kind: &str, message: impl std::fmt::Display) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = serde_json::json!({"type": "error", "error": {"type": kind, "message": format!("REEF: {message}")}});
+    (status, axum::Json(body)).into_response()
+}
+
+fn refused(e: &MeterError) -> Response {
+    let kind = match e {
+        MeterError::Unknown => "authentication_error",
+        MeterError::Exhausted { .. } => "reef_budget_exhausted",
+        MeterError::BadRequest(_) => "invalid_request_error",
+    };
+    refuse(e.status(), kind, e)
+}
+
+/// The credential, as OpenAI's (`Authorization: Bearer`) or Anthropic's (`x-api-key`) clients send it.
+fn credential(h: &HeaderMap) -> Option<&str> {
+    let bearer = h.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    bearer.or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
+}
+
+async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Some(route) = Route::of(parts.method.as_str(), parts.uri.path()) else {
+        return refuse(404, "not_found_error", format_args!("{} {} is not a model route REEF meters", parts.method, parts.uri.path()));
+    };
+    let run = match credential(&parts.headers).map(|c| st.meter.authorize(c)) {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return refused(&e),
+        None => return refused(&MeterError::Unknown),
+    };
+    let bytes = match axum::body::to_bytes(body, MAX_REQUEST).await {
+        Ok(b) => b,
+        Err(e) => return refuse(413, "request_too_large", format_args!("the request body is over {MAX_REQUEST} bytes or broken: {e}")),
+    };
+    let (out, admission, model, limit) = if route.metered() {
+        let shaped = match shape(route, &bytes, run.remaining(), st.meter.prices(), st.meter.default_max_tokens) {
+            Ok(s) => s,
+            Err(e) => {
+                if matches!(e, MeterError::Exhausted { .. }) {
+                    // Not even a one-token answer fits: the run has spent what it holds.
+                    let _ = run.admit(Usd(i64::MAX / 4));
+                }
+                return refused(&e);
+            }
+        };
+        match run.admit(shaped.worst) {
+            Ok(a) => (shaped.body, Some(a), shaped.model, shaped.limit),
+            Err(e) => return refused(&e),
+        }
+    } else {
+        (bytes.to_vec(), None, String::new(), 0)
+    };
+    let path_q = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut fwd = st.http.request(parts.method.clone(), format!("{}{path_q}", st.gateway)).header("content-type", "application/json");
+    for h in PASSED {
+        if let Some(v) = parts.headers.get(h) {
+            fwd = fwd.header(h, v);
+        }
+    }
+    if let Some(k) = &st.key {
+        fwd = fwd.bearer_auth(k.expose()).header("x-api-key", k.expose());
+    }
+    let fwd = fwd.header("x-reef-task", run.job.task.id.as_str());
+    let started = Instant::now();
+    let resp = match fwd.body(out).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(a) = admission {
+                // Never connected: nothing was billed. Anything later may have been: worst case.
+                if e.is_connect() {
+                    a.charge(Usd::ZERO);
+                }
+            }
+            return refuse(502, "api_error", format_args!("the gateway at {} did not answer: {e}", st.gateway));
+        }
+    };
+    let status = resp.status();
+    let header_cost = resp
+        .headers()
+        .get("x-litellm-response-cost")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|c| c.is_finite() && *c >= 0.0)
+        .map(Usd::from_dollars);
+    let content_type = resp.headers().get("content-type").cloned().unwrap_or(HeaderValue::from_static("application/json"));
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(32);
+    let meter = st.meter.clone();
+    // The answer is read to its end here, whether or not the agent stays to read it: what it
+    // cost is counted either way.
+    tokio::spawn(async move {
+        let mut resp = resp;
+        let mut scan = UsageScan::default();
+        let mut broken = false;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    scan.feed(&c);
+                    let _ = tx.send(Ok(c)).await;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    broken = true;
+                    let _ = tx.send(Err(std::io::Error::other(e))).await;
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let Some(a) = admission else { return };
+        let usage = scan.finish();
+        let worst = a.worst();
+        let cost = if !status.is_success() {
+            // An error answer is not billed by providers; the gateway's header says if it was.
+            header_cost.unwrap_or(Usd::ZERO)
+        } else if let Some(c) = header_cost.filter(|_| !broken) {
+            c
+        } else if usage.known() && !broken {
+            meter.prices().cost(&model, usage.prompt.unwrap_or(0), usage.completion.unwrap_or(0)).unwrap_or(worst)
+        } else {
+            worst
+        };
+        a.charge(cost);
+        if status.is_success() {
+            let tokens = (usage.prompt.unwrap_or(0), usage.completion.unwrap_or(0));
+            meter.record(&run, &model, tokens, cost, limit, started.elapsed()).await;
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let mut r = Response::new(Body::from_stream(stream));
+    *r.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    r.headers_mut().insert("content-type", content_type);
+    r
+}
