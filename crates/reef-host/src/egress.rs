@@ -1,15 +1,17 @@
 //! The egress proxy contained agents' other network goes through: an HTTP proxy on a Unix socket
-//! of the host that starts them (`CONNECT host:port` for TLS, absolute-form requests for plain
-//! HTTP), letting a connection out only where the run's executor allow-list says.
+//! of the host that starts them, tunnelling `CONNECT host:port` only where the run's executor
+//! allow-list says. Plain-HTTP proxying is refused: after its first request a connection would
+//! carry whatever `Host` the agent names next.
 //!
 //! Invariants: a connection does nothing before its first line, the run's credential (sent by
-//! `reef bridge`), resolves to a live run; each destination is checked by name and by every
-//! address it resolves to (`rules::egress::check`); each refusal is answered 403 and audited.
+//! `reef bridge`), resolves to a live run; each destination is checked by name before anything
+//! resolves it, then by every address it resolved to (`rules::egress`); each refusal is answered
+//! 403 and audited; a run's tunnels are capped and close when the run ends.
 
 use crate::PrivateSocket;
 use reef_core::engine::meter::{Meter, MeteredRun};
 use reef_core::factory::Factory;
-use reef_core::rules::egress::check;
+use reef_core::rules::egress::{check, listed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -19,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 const MAX_LINE: u64 = 4096;
 const MAX_HEAD: usize = 32 * 1024;
 const HEAD_WAIT: Duration = Duration::from_secs(30);
+const LOOKUP_WAIT: Duration = Duration::from_secs(5);
 /// Connections open at once through the proxy.
 const MAX_OPEN: usize = 512;
 /// Refusals audited per run: an agent that retries in a loop cannot flood the log.
@@ -54,12 +57,10 @@ pub async fn run(f: Factory, meter: Meter, sock: PrivateSocket, shutdown: Cancel
     Ok(())
 }
 
-/// What the agent asked for: a tunnel, or one plain-HTTP request (its head rewritten to origin form).
+/// The destination of a `CONNECT`.
 struct Ask {
     host: String,
     port: u16,
-    tunnel: bool,
-    head: Vec<u8>,
 }
 
 fn parse_head(head: &[u8]) -> Result<Ask, String> {
@@ -80,17 +81,12 @@ fn parse_head(head: &[u8]) -> Result<Ask, String> {
         }
         Ok((h.to_string(), p))
     };
-    if method == "CONNECT" {
-        let (host, port) = host_port(target, 443)?;
-        return Ok(Ask { host, port, tunnel: true, head: vec![] });
+    let _ = (version, rest);
+    if method != "CONNECT" {
+        return Err(format!("{method} {target}: only CONNECT (https) leaves through REEF's proxy"));
     }
-    let rest_of_url = target
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{method} {target}: only CONNECT and http:// URLs go through REEF's proxy"))?;
-    let (authority, path) = rest_of_url.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest_of_url, "/".into()));
-    let (host, port) = host_port(authority, 80)?;
-    let head = format!("{method} {path} {version}\r\n{rest}").into_bytes();
-    Ok(Ask { host, port, tunnel: false, head })
+    let (host, port) = host_port(target, 443)?;
+    Ok(Ask { host, port })
 }
 
 async fn connection(f: &Factory, meter: &Meter, stream: UnixStream) -> anyhow::Result<()> {
@@ -121,23 +117,36 @@ async fn connection(f: &Factory, meter: &Meter, stream: UnixStream) -> anyhow::R
         Ok(a) => a,
         Err(why) => return deny(f, &run, &mut w, "?", 0, &why).await,
     };
-    let resolved: Vec<std::net::SocketAddr> = match tokio::net::lookup_host((ask.host.as_str(), ask.port)).await {
-        Ok(a) => a.collect(),
-        Err(e) => return deny(f, &run, &mut w, &ask.host, ask.port, &format!("{} does not resolve: {e}", ask.host)).await,
+    // By name first: a name no rule lists never reaches a resolver (a lookup would carry it out).
+    if let Err(e) = listed(&run.egress, &ask.host, ask.port) {
+        return deny(f, &run, &mut w, &ask.host, ask.port, &e.to_string()).await;
+    }
+    let Some(_slot) = run.tunnel() else {
+        let why = format!("the run has {} connections open through REEF's proxy", reef_core::engine::meter::MAX_TUNNELS);
+        return deny(f, &run, &mut w, &ask.host, ask.port, &why).await;
+    };
+    let lookup = tokio::time::timeout(LOOKUP_WAIT, tokio::net::lookup_host((ask.host.as_str(), ask.port))).await;
+    let resolved: Vec<std::net::SocketAddr> = match lookup {
+        Ok(Ok(a)) => a.collect(),
+        Ok(Err(e)) => return deny(f, &run, &mut w, &ask.host, ask.port, &format!("{} does not resolve: {e}", ask.host)).await,
+        Err(_) => return deny(f, &run, &mut w, &ask.host, ask.port, &format!("{} did not resolve within {LOOKUP_WAIT:?}", ask.host)).await,
     };
     let ips: Vec<_> = resolved.iter().map(|a| a.ip()).collect();
     if let Err(e) = check(&run.egress, &ask.host, ask.port, &ips) {
         return deny(f, &run, &mut w, &ask.host, ask.port, &e.to_string()).await;
     }
     // Connects to the addresses just checked, never to a second lookup's answer.
-    let mut out = TcpStream::connect(&resolved[..]).await?;
-    if ask.tunnel {
-        w.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await?;
-    } else {
-        out.write_all(&ask.head).await?;
-    }
+    let mut out = tokio::time::timeout(LOOKUP_WAIT, TcpStream::connect(&resolved[..])).await??;
+    w.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await?;
+    // Bytes the agent sent right after its head (a TLS hello) are already in the reader's buffer.
+    out.write_all(r.buffer()).await?;
     let mut inner = r.into_inner().reunite(w).map_err(|e| anyhow::anyhow!("{e}"))?;
-    tokio::io::copy_bidirectional(&mut inner, &mut out).await?;
+    let closed = run.closed();
+    tokio::select! {
+        r = tokio::io::copy_bidirectional(&mut inner, &mut out) => { r?; }
+        // The run ended: its tunnels go with its credential.
+        _ = closed.cancelled() => {}
+    }
     Ok(())
 }
 
@@ -168,12 +177,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn heads_are_read_as_tunnels_or_rewritten_to_origin_form() {
+    fn only_tunnels_are_asked_for() {
         let a = parse_head(b"CONNECT registry.npmjs.org:443 HTTP/1.1\r\nHost: registry.npmjs.org:443\r\n\r\n").unwrap();
-        assert_eq!((a.host.as_str(), a.port, a.tunnel), ("registry.npmjs.org", 443, true));
-        let a = parse_head(b"GET http://example.org:8080/a/b?c HTTP/1.1\r\nHost: example.org\r\n\r\n").unwrap();
-        assert_eq!((a.host.as_str(), a.port, a.tunnel), ("example.org", 8080, false));
-        assert!(a.head.starts_with(b"GET /a/b?c HTTP/1.1\r\nHost: example.org\r\n"), "{}", String::from_utf8_lossy(&a.head));
+        assert_eq!((a.host.as_str(), a.port), ("registry.npmjs.org", 443));
+        let e = parse_head(b"GET http://example.org:8080/a HTTP/1.1\r\nHost: attacker.example\r\n\r\n").err().unwrap();
+        assert!(e.contains("only CONNECT"), "{e}");
         let a = parse_head(b"CONNECT [::1]:22 HTTP/1.1\r\n\r\n").unwrap();
         assert_eq!((a.host.as_str(), a.port), ("::1", 22));
         assert!(parse_head(b"GET /local HTTP/1.1\r\n\r\n").is_err(), "origin-form is not a proxy request");

@@ -22,6 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Largest request body an agent may send (long contexts are large, not this large).
 const MAX_REQUEST: usize = 32 * 1024 * 1024;
+/// Calls open through the endpoint at once, across runs (each run has its own, smaller cap).
+const MAX_OPEN: usize = 256;
+/// How long an agent has to send a request's body.
+const BODY_WAIT: Duration = Duration::from_secs(60);
 /// Headers of the agent's that carry on to the gateway: the API's version and beta flags.
 const PASSED: [&str; 3] = ["anthropic-version", "anthropic-beta", "openai-beta"];
 
@@ -30,6 +34,7 @@ struct Endpoint {
     gateway: String,
     key: Option<Secret>,
     http: reqwest::Client,
+    open: Arc<tokio::sync::Semaphore>,
 }
 
 /// Serves the metered endpoint on `path` (0600, in a 0700 directory) until `shutdown`.
@@ -44,9 +49,13 @@ pub async fn run(
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(3600))
+        // REEF's key goes to the gateway and nowhere else: no redirects, no proxy from the environment.
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .build()
         .map_err(|e| e.to_string())?;
-    let st = Arc::new(Endpoint { meter, gateway: gateway.trim_end_matches('/').to_string(), key, http });
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_OPEN));
+    let st = Arc::new(Endpoint { meter, gateway: gateway.trim_end_matches('/').to_string(), key, http, open });
     let app = axum::Router::new().fallback(handle).with_state(st);
     let PrivateSocket { listener, file: _file } = sock;
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await.map_err(|e| e.to_string())
@@ -63,9 +72,14 @@ fn refused(e: &MeterError) -> Response {
     let kind = match e {
         MeterError::Unknown => "authentication_error",
         MeterError::Exhausted { .. } => "reef_budget_exhausted",
+        MeterError::Busy { .. } => "rate_limit_error",
         MeterError::BadRequest(_) => "invalid_request_error",
     };
-    refuse(e.status(), kind, e)
+    let mut r = refuse(e.status(), kind, e);
+    if matches!(e, MeterError::Busy { .. }) {
+        r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+    }
+    r
 }
 
 /// The credential, as OpenAI's (`Authorization: Bearer`) or Anthropic's (`x-api-key`) clients send it.
@@ -75,6 +89,9 @@ fn credential(h: &HeaderMap) -> Option<&str> {
 }
 
 async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
+    let Ok(_slot) = st.open.clone().try_acquire_owned() else {
+        return refuse(503, "overloaded_error", format_args!("{MAX_OPEN} calls are open through REEF's meter; retry shortly"));
+    };
     let (parts, body) = req.into_parts();
     let Some(route) = Route::of(parts.method.as_str(), parts.uri.path()) else {
         return refuse(404, "not_found_error", format_args!("{} {} is not a model route REEF meters", parts.method, parts.uri.path()));
@@ -84,17 +101,19 @@ async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
         Some(Err(e)) => return refused(&e),
         None => return refused(&MeterError::Unknown),
     };
-    let bytes = match axum::body::to_bytes(body, MAX_REQUEST).await {
-        Ok(b) => b,
-        Err(e) => return refuse(413, "request_too_large", format_args!("the request body is over {MAX_REQUEST} bytes or broken: {e}")),
+    let read = tokio::time::timeout(BODY_WAIT, axum::body::to_bytes(body, MAX_REQUEST)).await;
+    let bytes = match read {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return refuse(413, "request_too_large", format_args!("the request body is over {MAX_REQUEST} bytes or broken: {e}")),
+        Err(_) => return refuse(408, "timeout_error", format_args!("the request body did not arrive within {BODY_WAIT:?}")),
     };
     let (out, admission, model, limit) = if route.metered() {
-        let shaped = match shape(route, &bytes, run.remaining(), st.meter.prices(), st.meter.default_max_tokens) {
+        let shaped = match shape(route, &bytes, run.unspent(), st.meter.prices(), st.meter.default_max_tokens) {
             Ok(s) => s,
             Err(e) => {
                 if matches!(e, MeterError::Exhausted { .. }) {
-                    // Not even a one-token answer fits: the run has spent what it holds.
-                    let _ = run.admit(Usd(i64::MAX / 4));
+                    // Not even a one-token answer fits what it has left: the run has spent its hold.
+                    run.stop_now();
                 }
                 return refused(&e);
             }
@@ -106,7 +125,7 @@ async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
     } else {
         (bytes.to_vec(), None, String::new(), 0)
     };
-    let path_q = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path_q = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
     let mut fwd = st.http.request(parts.method.clone(), format!("{}{path_q}", st.gateway)).header("content-type", "application/json");
     for h in PASSED {
         if let Some(v) = parts.headers.get(h) {
@@ -116,34 +135,37 @@ async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
     if let Some(k) = &st.key {
         fwd = fwd.bearer_auth(k.expose()).header("x-api-key", k.expose());
     }
-    let fwd = fwd.header("x-reef-task", run.job.task.id.as_str());
-    let started = Instant::now();
-    let resp = match fwd.body(out).send().await {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some(a) = admission {
-                // Never connected: nothing was billed. Anything later may have been: worst case.
-                if e.is_connect() {
-                    a.charge(Usd::ZERO);
-                }
-            }
-            return refuse(502, "api_error", format_args!("the gateway at {} did not answer: {e}", st.gateway));
-        }
-    };
-    let status = resp.status();
-    let header_cost = resp
-        .headers()
-        .get("x-litellm-response-cost")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|c| c.is_finite() && *c >= 0.0)
-        .map(Usd::from_dollars);
-    let content_type = resp.headers().get("content-type").cloned().unwrap_or(HeaderValue::from_static("application/json"));
+    let fwd = fwd.header("x-reef-task", run.job.task.id.as_str()).body(out);
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(32);
-    let meter = st.meter.clone();
-    // The answer is read to its end here, whether or not the agent stays to read it: what it
-    // cost is counted either way.
+    let (meter, gateway) = (st.meter.clone(), st.gateway.clone());
+    // The call lives in its own task: if the agent hangs up, it is still read to its end,
+    // counted and recorded.
     tokio::spawn(async move {
+        let started = Instant::now();
+        let resp = match fwd.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(a) = admission {
+                    // Never connected: nothing was billed. Anything later may have been: worst case.
+                    if e.is_connect() {
+                        a.charge(Usd::ZERO);
+                    }
+                }
+                let _ = head_tx.send(Err(refuse(502, "api_error", format_args!("the gateway at {gateway} did not answer: {e}"))));
+                return;
+            }
+        };
+        let status = resp.status();
+        let header_cost = resp
+            .headers()
+            .get("x-litellm-response-cost")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|c| c.is_finite() && *c >= 0.0)
+            .map(Usd::from_dollars);
+        let content_type = resp.headers().get("content-type").cloned().unwrap_or(HeaderValue::from_static("application/json"));
+        let _ = head_tx.send(Ok((status, content_type)));
         let mut resp = resp;
         let mut scan = UsageScan::default();
         let mut broken = false;
@@ -165,15 +187,16 @@ async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
         let Some(a) = admission else { return };
         let usage = scan.finish();
         let worst = a.worst();
-        let cost = if !status.is_success() {
-            // An error answer is not billed by providers; the gateway's header says if it was.
+        let cost = if status.is_client_error() {
+            // Refused before any model ran; the gateway's header says if it billed anyway.
             header_cost.unwrap_or(Usd::ZERO)
-        } else if let Some(c) = header_cost.filter(|_| !broken) {
-            c
-        } else if usage.known() && !broken {
-            meter.prices().cost(&model, usage.prompt.unwrap_or(0), usage.completion.unwrap_or(0)).unwrap_or(worst)
+        } else if !status.is_success() || broken || !usage.known() {
+            // A gateway error or a cut answer may have been generated and billed: the worst case.
+            header_cost.map_or(worst, |h| h.max(worst))
         } else {
-            worst
+            // The dearer of the gateway's word and the usage at the dearest model its fallbacks reach.
+            let counted = meter.prices().worst_case(&model, usage.prompt.unwrap_or(0), usage.completion.unwrap_or(0)).unwrap_or(worst);
+            header_cost.map_or(counted, |h| h.max(counted))
         };
         a.charge(cost);
         if status.is_success() {
@@ -181,6 +204,11 @@ async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
             meter.record(&run, &model, tokens, cost, limit, started.elapsed()).await;
         }
     });
+    let (status, content_type) = match head_rx.await {
+        Ok(Ok(h)) => h,
+        Ok(Err(r)) => return r,
+        Err(_) => return refuse(502, "api_error", "the call ended before the gateway answered"),
+    };
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
     let mut r = Response::new(Body::from_stream(stream));
     *r.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);

@@ -46,9 +46,12 @@ impl Ended<'_> {
             }
             None => None,
         };
-        let spent = match (&metered, self.sealed) {
-            (Some(m), true) => m.spent,
-            (Some(m), false) => m.spent.max(reported.unwrap_or_default()),
+        // A call still in flight after the grace is counted at its worst case: a run cannot end
+        // just before a long answer lands and leave it off the ledger.
+        let counted = metered.map(|m| Usd(m.spent.0.saturating_add(m.pending.0)));
+        let spent = match (counted, self.sealed) {
+            (Some(m), true) => m,
+            (Some(m), false) => m.max(reported.unwrap_or_default()),
             (None, _) => reported.or(self.soft_cap).unwrap_or_default(),
         };
         if let Some(h) = hold {
@@ -56,7 +59,7 @@ impl Ended<'_> {
         }
         let actor = format!("agent:{}", job.agent.name);
         match (&metered, reported) {
-            (Some(m), Some(r)) if (r.0 - m.spent.0).abs() > (m.spent.0 / 10).max(10_000) => {
+            (Some(m), Some(r)) if r.0.abs_diff(m.spent.0) > (m.spent.0 / 10).max(10_000) as u64 => {
                 let data = serde_json::json!({
                     "task": job.task.id, "executor": self.executor, "reported": r, "metered": m.spent,
                     "calls": m.calls, "settled": spent, "alert": true,

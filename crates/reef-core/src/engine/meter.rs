@@ -22,8 +22,13 @@ use tokio_util::sync::CancellationToken;
 /// else listens there, so they are always free): the metered endpoint and the egress proxy.
 pub const INSIDE_LLM_PORT: u16 = 4100;
 pub const INSIDE_PROXY_PORT: u16 = 3128;
-/// Credentials start with this, so a leaked one is recognisable (and redacted as a secret).
+/// Credentials start with this, so a leaked one is recognisable (it is dead once its run ends).
 pub const CREDENTIAL_PREFIX: &str = "reef-run-";
+/// Calls of one run in flight at once: more are answered 429. With the worst cases admitted
+/// together this bounds how far an underestimated prompt can carry a run past its hold.
+pub const MAX_IN_FLIGHT: u64 = 8;
+/// Connections of one run open through the egress proxy at once.
+pub const MAX_TUNNELS: usize = 32;
 
 /// Why the meter refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +37,8 @@ pub enum MeterError {
     Unknown,
     #[error("the run's budget is spent: {spent} of its {limit} reservation, {pending} in flight")]
     Exhausted { spent: Usd, pending: Usd, limit: Usd },
+    #[error("the run's calls in flight hold what it has left ({pending} of {limit}, {in_flight} calls): retry when one ends")]
+    Busy { pending: Usd, limit: Usd, in_flight: u64 },
     #[error("{0}")]
     BadRequest(String),
 }
@@ -42,6 +49,7 @@ impl MeterError {
         match self {
             MeterError::Unknown => 401,
             MeterError::Exhausted { .. } => 402,
+            MeterError::Busy { .. } => 429,
             MeterError::BadRequest(_) => 400,
         }
     }
@@ -55,6 +63,7 @@ pub struct Books {
     pub calls: u64,
     /// Requests refused for want of budget.
     pub refused: u64,
+    pub in_flight: u64,
 }
 
 /// One live run as the meter sees it.
@@ -69,6 +78,18 @@ pub struct MeteredRun {
     /// Woken whenever a request in flight settles.
     settled: tokio::sync::Notify,
     egress_refusals: std::sync::atomic::AtomicU64,
+    /// Cancelled when the run's pass is dropped: its proxy tunnels close with it.
+    closed: CancellationToken,
+    tunnels: std::sync::atomic::AtomicUsize,
+}
+
+/// One open egress tunnel of a run; the slot frees when this drops.
+pub struct Tunnel(Arc<MeteredRun>);
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        self.0.tunnels.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A request admitted against a run: its worst case is held until `charge` (or drop) settles it.
@@ -84,8 +105,9 @@ impl Drop for Admission {
         // billed by the gateway all the same: the worst case is counted, never forgotten.
         if !self.settled {
             let mut b = self.run.lock();
-            b.pending = b.pending - self.worst;
-            b.spent = b.spent + self.worst;
+            b.pending = Usd(b.pending.0.saturating_sub(self.worst.0));
+            b.spent = Usd(b.spent.0.saturating_add(self.worst.0));
+            b.in_flight = b.in_flight.saturating_sub(1);
             drop(b);
             self.run.settled.notify_waiters();
         }
@@ -104,12 +126,17 @@ impl MeteredRun {
     /// What the run may still put in flight.
     pub fn remaining(&self) -> Usd {
         let b = self.lock();
-        Usd((self.limit.0 - b.spent.0 - b.pending.0).max(0))
+        Usd(self.limit.0.saturating_sub(b.spent.0).saturating_sub(b.pending.0).max(0))
     }
 
     /// Counts one refused egress connection; returns how many so far.
     pub fn count_refusal(&self) -> u64 {
         self.egress_refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
+    /// What the run has not spent (calls in flight not deducted): what one call may be shaped to.
+    pub fn unspent(&self) -> Usd {
+        Usd(self.limit.0.saturating_sub(self.lock().spent.0).max(0))
     }
 
     /// Cancelled when the run reached its reservation (the executor stops the agent).
@@ -134,18 +161,44 @@ impl MeteredRun {
         }
     }
 
-    /// Holds `worst` for one request, or refuses it and tells the run to stop.
+    /// Holds `worst` for one request. Refused with `Busy` when only the calls in flight are in
+    /// the way (the run goes on); with `Exhausted` — and the run told to stop — when what it has
+    /// spent leaves no room for it at all.
     pub fn admit(self: &Arc<Self>, worst: Usd) -> Result<Admission, MeterError> {
         let mut b = self.lock();
-        if self.stop.is_cancelled() || b.spent.0 + b.pending.0 + worst.0 > self.limit.0 {
+        if self.stop.is_cancelled() || b.spent.0.saturating_add(worst.0) > self.limit.0 {
             b.refused += 1;
             let e = MeterError::Exhausted { spent: b.spent, pending: b.pending, limit: self.limit };
             drop(b);
             self.stop.cancel();
             return Err(e);
         }
-        b.pending = b.pending + worst;
+        if b.in_flight >= MAX_IN_FLIGHT || b.spent.0.saturating_add(b.pending.0).saturating_add(worst.0) > self.limit.0 {
+            b.refused += 1;
+            return Err(MeterError::Busy { pending: b.pending, limit: self.limit, in_flight: b.in_flight });
+        }
+        b.pending = Usd(b.pending.0.saturating_add(worst.0));
+        b.in_flight += 1;
         Ok(Admission { run: self.clone(), worst, settled: false })
+    }
+
+    /// Tells the run to stop: what it has spent leaves no room for another call.
+    pub fn stop_now(&self) {
+        self.lock().refused += 1;
+        self.stop.cancel();
+    }
+
+    /// Cancelled when the run ends (its pass dropped).
+    pub fn closed(&self) -> CancellationToken {
+        self.closed.clone()
+    }
+
+    /// A slot for one egress tunnel, or `None` when the run has `MAX_TUNNELS` open.
+    pub fn tunnel(self: &Arc<Self>) -> Option<Tunnel> {
+        use std::sync::atomic::Ordering;
+        let n = self.tunnels.fetch_add(1, Ordering::Relaxed);
+        let t = Tunnel(self.clone());
+        (n < MAX_TUNNELS).then_some(t)
     }
 }
 
@@ -158,9 +211,10 @@ impl Admission {
     pub fn charge(mut self, cost: Usd) -> Books {
         self.settled = true;
         let mut b = self.run.lock();
-        b.pending = b.pending - self.worst;
-        b.spent = b.spent + cost;
+        b.pending = Usd(b.pending.0.saturating_sub(self.worst.0));
+        b.spent = Usd(b.spent.0.saturating_add(cost.0.max(0)));
         b.calls += 1;
+        b.in_flight = b.in_flight.saturating_sub(1);
         let out = *b;
         drop(b);
         if out.spent.0 >= self.run.limit.0 {
@@ -190,6 +244,7 @@ pub struct RunPass {
 impl Drop for RunPass {
     fn drop(&mut self) {
         self.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(self.credential.expose());
+        self.run.closed.cancel();
     }
 }
 
@@ -214,6 +269,8 @@ impl Meter {
             stop: CancellationToken::new(),
             settled: Default::default(),
             egress_refusals: Default::default(),
+            closed: CancellationToken::new(),
+            tunnels: Default::default(),
         });
         self.runs.lock().unwrap_or_else(|p| p.into_inner()).insert(credential.clone(), run.clone());
         RunPass { credential: Secret::new(credential), run, runs: self.runs.clone() }
@@ -264,6 +321,8 @@ mod tests {
             stop: CancellationToken::new(),
             settled: Default::default(),
             egress_refusals: Default::default(),
+            closed: CancellationToken::new(),
+            tunnels: Default::default(),
         })
     }
 
@@ -271,10 +330,25 @@ mod tests {
     fn requests_in_flight_count_against_what_is_left() {
         let r = run(100);
         let a = r.admit(Usd(60)).unwrap();
-        assert!(r.admit(Usd(50)).is_err(), "60 in flight + 50 would pass 100");
-        assert!(r.stopped().is_cancelled(), "a request past the reservation stops the run");
+        assert!(matches!(r.admit(Usd(50)), Err(MeterError::Busy { .. })), "60 in flight + 50 would pass 100: wait");
+        assert!(!r.stopped().is_cancelled(), "calls in flight alone do not stop a run");
         let b = a.charge(Usd(10));
-        assert_eq!((b.spent, b.pending, b.calls), (Usd(10), Usd(0), 1));
+        assert_eq!((b.spent, b.pending, b.calls, b.in_flight), (Usd(10), Usd(0), 1, 0));
+        assert!(r.admit(Usd(50)).is_ok(), "room again once it settled");
+        assert!(matches!(r.admit(Usd(95)), Err(MeterError::Exhausted { .. })), "10 spent + 95 passes 100 whatever is in flight");
+        assert!(r.stopped().is_cancelled(), "a request past what is left stops the run");
+    }
+
+    #[test]
+    fn a_run_holds_at_most_its_share_of_calls_and_tunnels() {
+        let r = run(1_000_000);
+        let held: Vec<_> = (0..MAX_IN_FLIGHT).map(|_| r.admit(Usd(1)).unwrap()).collect();
+        assert!(matches!(r.admit(Usd(1)), Err(MeterError::Busy { .. })));
+        drop(held);
+        let t: Vec<_> = (0..MAX_TUNNELS).map(|_| r.tunnel().unwrap()).collect();
+        assert!(r.tunnel().is_none());
+        drop(t);
+        assert!(r.tunnel().is_some(), "slots free when tunnels close");
     }
 
     #[test]

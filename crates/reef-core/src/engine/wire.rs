@@ -2,9 +2,11 @@
 //! three wire shapes agent CLIs speak (OpenAI chat completions, Anthropic messages, OpenAI
 //! responses): the model, a token limit it sets so the worst case fits, and the usage it counts.
 //!
-//! Invariant: every request that leaves carries a token limit in the field its shape's backends
+//! Invariants: every request that leaves carries a token limit in the field its shape's backends
 //! honour (`max_tokens` for chat, never only `max_completion_tokens`), no larger than what the
-//! run can pay for; usage is read from the answer whether it streams or not.
+//! run can pay for; nothing leaves whose cost its body does not show (several answers, inputs
+//! fetched by URL, server-side tools, stored conversations, the gateway's own per-call options);
+//! usage is read from the answer whether it streams or not.
 
 use super::meter::MeterError;
 use crate::rules::pricing::PriceBook;
@@ -75,8 +77,12 @@ pub fn shape(route: Route, body: &[u8], remaining: Usd, prices: &PriceBook, defa
     let obj = v.as_object_mut().ok_or_else(|| bad("the request body is not a JSON object".into()))?;
     let model = obj.get("model").and_then(Value::as_str).ok_or_else(|| bad("the request names no \"model\"".into()))?.to_string();
     let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    // The whole body, JSON syntax included, at four bytes a token: never less than the prompt.
-    let prompt_tokens = (body.len() as u64).div_ceil(4) + 16;
+    if let Some(why) = unpriced(obj) {
+        return Err(bad(format!("{why}: REEF meters what the request shows, so it sends no call whose cost it cannot see")));
+    }
+    // The whole body, JSON syntax included, at three bytes a token (English runs about four; the
+    // calls a run has in flight are capped, which bounds what a stranger text can add).
+    let prompt_tokens = (body.len() as u64).div_ceil(3) + 16;
     let worst = |n: u64| prices.worst_case(&model, prompt_tokens, n).map_err(bad);
     let Some(field) = route.limit_field() else {
         let w = worst(0)?;
@@ -124,6 +130,72 @@ pub fn shape(route: Route, body: &[u8], remaining: Usd, prices: &PriceBook, defa
     Ok(Shaped { body, model, stream, limit, prompt_tokens, worst })
 }
 
+/// Top-level fields that change what a call costs (or where the gateway sends it) beyond what its
+/// body shows: LiteLLM's per-call options, stored conversations, remote tool servers.
+const UNPRICED_FIELDS: [&str; 18] = [
+    "api_base",
+    "base_url",
+    "api_key",
+    "api_version",
+    "custom_llm_provider",
+    "mock_response",
+    "mock_tool_calls",
+    "fallbacks",
+    "context_window_fallbacks",
+    "model_list",
+    "user_config",
+    "extra_headers",
+    "extra_body",
+    "num_retries",
+    "previous_response_id",
+    "conversation",
+    "mcp_servers",
+    "container",
+];
+/// Server-side tools: the provider runs them (searching, fetching, executing) and bills for it.
+const SERVER_TOOLS: [&str; 8] =
+    ["web_search", "web_fetch", "code_execution", "computer", "mcp", "file_search", "image_generation", "code_interpreter"];
+
+/// Why a request's cost is not what its body shows, if it is not.
+fn unpriced(obj: &serde_json::Map<String, Value>) -> Option<String> {
+    if let Some(k) = obj.keys().find(|k| UNPRICED_FIELDS.contains(&k.as_str()) || k.starts_with("litellm")) {
+        return Some(format!("the field {k:?} is not allowed through REEF's meter"));
+    }
+    if obj.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+        return Some("\"n\" above 1 asks for several answers".into());
+    }
+    for t in obj.get("tools").and_then(Value::as_array).into_iter().flatten() {
+        let kind = t.get("type").and_then(Value::as_str).unwrap_or("");
+        if SERVER_TOOLS.iter().any(|s| kind.starts_with(s)) {
+            return Some(format!("the server-side tool {kind:?} runs and bills at the provider"));
+        }
+    }
+    // Inputs the provider fetches itself (an image or a PDF by URL): their size is not in the body.
+    fn fetched(v: &Value, depth: u32) -> bool {
+        if depth > 64 {
+            return true;
+        }
+        match v {
+            Value::Object(o) => {
+                let url_source = o.get("type").and_then(Value::as_str) == Some("url") && o.contains_key("url");
+                let remote = |k: &str| {
+                    o.get(k)
+                        .and_then(|x| x.as_str().or_else(|| x.get("url").and_then(Value::as_str)))
+                        .is_some_and(|u| !u.starts_with("data:"))
+                };
+                url_source || remote("image_url") || remote("file_url") || remote("audio_url") || o.values().any(|x| fetched(x, depth + 1))
+            }
+            Value::Array(a) => a.iter().any(|x| fetched(x, depth + 1)),
+            _ => false,
+        }
+    }
+    ["messages", "input", "system"]
+        .iter()
+        .filter_map(|k| obj.get(*k))
+        .any(|v| fetched(v, 0))
+        .then(|| "an input given by URL is fetched and billed by the provider; send its content instead".into())
+}
+
 /// Token counts read from an answer.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
@@ -142,8 +214,14 @@ impl Usage {
             let found: Vec<u64> = keys.iter().filter_map(|k| u.get(*k).and_then(Value::as_u64)).collect();
             (!found.is_empty()).then(|| found.iter().sum())
         };
-        // Anthropic counts cached prompt tokens apart; they are prompt tokens all the same.
-        if let Some(p) = n(&["prompt_tokens", "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"]) {
+        // OpenAI's `prompt_tokens` includes cached tokens; Anthropic's `input_tokens` leaves them
+        // apart, and they are prompt tokens all the same.
+        let prompt = if u.get("prompt_tokens").is_some() {
+            n(&["prompt_tokens"])
+        } else {
+            n(&["input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"])
+        };
+        if let Some(p) = prompt {
             self.prompt = Some(self.prompt.map_or(p, |q| q.max(p)));
         }
         if let Some(c) = n(&["completion_tokens", "output_tokens"]) {
@@ -246,6 +324,23 @@ mod tests {
         // $0.01 left pays for about 5,000 completion tokens at $2 per million.
         let s = shape(Route::Chat, body, Usd::from_dollars(0.01), &book(), 4096).unwrap();
         assert!(s.limit < 5000 && s.limit > 4900, "{}", s.limit);
+        for hostile in [
+            r#"{"model":"cheap","n":128,"messages":[]}"#,
+            r#"{"model":"cheap","mock_response":"free","messages":[]}"#,
+            r#"{"model":"cheap","api_base":"http://10.0.0.1","messages":[]}"#,
+            r#"{"model":"cheap","litellm_logging_obj":{},"messages":[]}"#,
+            r#"{"model":"cheap","tools":[{"type":"web_fetch_20250910","name":"web_fetch"}],"messages":[]}"#,
+            r#"{"model":"cheap","messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/100-pages.pdf"}}]}]}"#,
+            r#"{"model":"cheap","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/big.png"}}]}]}"#,
+        ] {
+            let e = shape(Route::Chat, hostile.as_bytes(), Usd::from_dollars(10.0), &book(), 10).unwrap_err();
+            assert!(matches!(e, MeterError::BadRequest(_)), "{hostile}: {e}");
+        }
+        let inline = r#"{"model":"cheap","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#;
+        assert!(
+            shape(Route::Chat, inline.as_bytes(), Usd::from_dollars(10.0), &book(), 10).is_ok(),
+            "inline content is priced by its size"
+        );
         assert!(s.worst <= Usd::from_dollars(0.01));
         let s = shape(Route::Messages, br#"{"model":"cheap","messages":[]}"#, Usd::from_dollars(1.0), &book(), 321).unwrap();
         assert_eq!(s.limit, 321, "no limit asked: the default");
@@ -267,8 +362,8 @@ mod tests {
         s.feed(b"data: {\"choices\":[]}\n\ndata: {\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n");
         assert_eq!(s.finish(), Usage { prompt: Some(7), completion: Some(3) });
         let mut s = UsageScan::default();
-        s.feed(br#"{"id":"x","usage":{"prompt_tokens":10,"completion_tokens":20}}"#);
-        assert_eq!(s.finish(), Usage { prompt: Some(10), completion: Some(20) });
+        s.feed(br#"{"id":"x","usage":{"prompt_tokens":10,"completion_tokens":20,"cache_read_input_tokens":8}}"#);
+        assert_eq!(s.finish(), Usage { prompt: Some(10), completion: Some(20) }, "OpenAI's prompt_tokens already holds the cached ones");
         let mut s = UsageScan::default();
         s.feed(b"data: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":9}}}\n");
         assert_eq!(s.finish(), Usage { prompt: Some(4), completion: Some(9) });

@@ -2,9 +2,10 @@
 //! allow-list (`egress = ["registry.npmjs.org", "*.github.com:443", "10.0.0.5:8080"]`), nothing
 //! by default.
 //!
-//! Invariant: a destination passes only when a rule names it; a loopback, link-local or
-//! unspecified address (the store, the gateway's admin API, anything else on the host) passes
-//! only when a rule names that exact address and port — never through a name or a wildcard.
+//! Invariant: a destination passes only when a rule names it, and it is checked by name before
+//! anything resolves it (so an unlisted name never reaches a resolver); an address that is not
+//! globally routable (the store, the gateway's admin API, the host's network, cloud metadata)
+//! passes only when a rule names that exact address and port — never through a name or a wildcard.
 
 use std::net::IpAddr;
 
@@ -80,15 +81,38 @@ impl std::fmt::Display for EgressRule {
     }
 }
 
-/// Addresses of this host and its link: never reached through a name or a wildcard.
+/// Every address that is not globally routable — this host, its link, private networks,
+/// carrier-grade NAT (where cloud metadata services sit), multicast, reserved ranges — never
+/// reached through a name or a wildcard.
 pub fn local(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v) => v.is_loopback() || v.is_link_local() || v.is_unspecified() || v.is_broadcast(),
+        IpAddr::V4(v) => {
+            let [a, b, c, _] = v.octets();
+            v.is_loopback()
+                || v.is_private()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_broadcast()
+                || v.is_multicast()
+                || v.is_documentation()
+                || a == 0
+                || (a == 100 && (b & 0xc0) == 64)
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (b & 0xfe) == 18)
+                || a >= 240
+        }
         IpAddr::V6(v) => {
+            let s = v.segments();
             v.is_loopback()
                 || v.is_unspecified()
-                || (v.segments()[0] & 0xffc0) == 0xfe80
+                || v.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
                 || v.to_ipv4_mapped().is_some_and(|m| local(IpAddr::V4(m)))
+                // NAT64 carries an IPv4 address in its last 32 bits.
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0]
+                    && local(IpAddr::V4(std::net::Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))))
         }
     }
 }
@@ -98,15 +122,22 @@ pub fn local(ip: IpAddr) -> bool {
 pub enum EgressDenied {
     #[error("{0}:{1} is not on this executor's egress allow-list")]
     NotListed(String, u16),
-    #[error("{host}:{port} resolves to {ip}, a local address; only a rule naming {ip}:{port} reaches it")]
+    #[error("{host}:{port} resolves to {ip}, an internal address; only a rule naming {ip}:{port} reaches it")]
     Local { host: String, port: u16, ip: IpAddr },
+}
+
+/// Whether any rule lets `host:port` through by name: asked before the name is resolved.
+pub fn listed(rules: &[EgressRule], host: &str, port: u16) -> Result<(), EgressDenied> {
+    if rules.iter().any(|r| r.allows_name(host, port)) {
+        Ok(())
+    } else {
+        Err(EgressDenied::NotListed(host.to_string(), port))
+    }
 }
 
 /// Checks `host:port` by name, then each address it resolved to.
 pub fn check(rules: &[EgressRule], host: &str, port: u16, resolved: &[IpAddr]) -> Result<(), EgressDenied> {
-    if !rules.iter().any(|r| r.allows_name(host, port)) {
-        return Err(EgressDenied::NotListed(host.to_string(), port));
-    }
+    listed(rules, host, port)?;
     for ip in resolved {
         if local(*ip) && !rules.iter().any(|r| r.names_exactly(*ip, port)) {
             return Err(EgressDenied::Local { host: host.to_string(), port, ip: *ip });
@@ -145,7 +176,26 @@ mod tests {
         assert!(check(&r, "127.0.0.1", 8443, &[lo]).is_ok());
         assert!(check(&r, "127.0.0.1", 27017, &[lo]).is_err(), "the store's port is not named");
         assert!(check(&r, "x.example.com", 443, &["::ffff:127.0.0.1".parse().unwrap()]).is_err());
-        assert!(check(&r, "x.example.com", 443, &["169.254.169.254".parse().unwrap()]).is_err(), "cloud metadata");
+        for internal in [
+            "169.254.169.254",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.5",
+            "100.100.100.200",
+            "fd00:ec2::254",
+            "64:ff9b::7f00:1",
+            "0.0.0.0",
+            "224.0.0.1",
+        ] {
+            assert!(check(&r, "x.example.com", 443, &[internal.parse().unwrap()]).is_err(), "{internal}");
+        }
+        assert!(check(
+            &r,
+            "x.example.com",
+            443,
+            &["93.184.215.14".parse().unwrap(), "2606:2800:21f:cb07:6820:80da:af6b:8b2c".parse().unwrap()]
+        )
+        .is_ok());
         assert!(EgressRule::parse("127.0.0.1").is_err(), "a local address without a port is refused in config");
         for bad in ["", "a b", "http://x.org", "x.org:0", "x.org:99999", "*."] {
             assert!(EgressRule::parse(bad).is_err(), "{bad:?}");
