@@ -48,12 +48,16 @@ fn parse(args: &[String]) -> Result<Args, String> {
     Ok(a)
 }
 
-async fn listen(port: u16, socket: PathBuf, first_line: Option<String>) -> std::io::Result<SocketAddr> {
+/// Forwards each connection to 127.0.0.1:`port` (0: any free one) to `socket`, after `first_line` when
+/// given; the address it listens on.
+pub async fn listen(port: u16, socket: PathBuf, first_line: Option<String>) -> std::io::Result<SocketAddr> {
     let l = TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = l.local_addr()?;
     tokio::spawn(async move {
         while let Ok((mut tcp, _)) = l.accept().await {
             let (socket, first) = (socket.clone(), first_line.clone());
+            // No Nagle: a request's last small write would wait for the delayed ACK (~40 ms a call).
+            let _ = tcp.set_nodelay(true);
             tokio::spawn(async move {
                 let Ok(mut unix) = UnixStream::connect(&socket).await else { return };
                 if let Some(line) = first {

@@ -86,9 +86,34 @@ impl KeyringFallback {
 
 /// The config and a factory on the store it names.
 pub async fn open_factory(explicit: Option<&Path>) -> Result<Factory, HostError> {
-    let cfg = load_config(explicit)?;
+    let mut cfg = load_config(explicit)?;
     let ports = reef_store::open(&cfg.store).await?;
+    cfg.product_secrets = product_secrets(&ports).await;
     Ok(Factory::new(ports, Arc::new(SystemClock), Arc::new(cfg)))
+}
+
+/// The product secrets whose names the store lists (`reef secret set --product`), each from the
+/// environment, else the keyring; one that is in neither is left out (`reef secret list` says so).
+async fn product_secrets(ports: &reef_core::ports::Ports) -> Vec<(String, reef_core::secret::Secret)> {
+    let key = reef_core::settings::Key::ProductSecretNames.id();
+    let names: Vec<String> = ports.settings.get(&key).await.ok().flatten().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+    if names.is_empty() {
+        return vec![];
+    }
+    // The keyring client blocks (for up to its timeout): off the async workers, once for all names.
+    tokio::task::spawn_blocking(move || {
+        let keyring = KeyringFallback { vault: crate::vault::Vault::os(), broken: std::cell::Cell::new(false) };
+        names
+            .into_iter()
+            .filter(|n| n.starts_with("REEF_PRODUCT_"))
+            .filter_map(|n| {
+                let v = std::env::var(&n).ok().filter(|v| !v.is_empty()).or_else(|| keyring.get(&n))?;
+                Some((n, reef_core::secret::Secret::new(v)))
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// Where the LiteLLM config with the model prices is: the configured path, else beside the

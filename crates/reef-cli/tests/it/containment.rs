@@ -388,3 +388,46 @@ fn as_an_unprivileged_user_the_sandbox_alone_keeps_the_agent_from_reefs_files() 
     }
     drop(service);
 }
+
+#[test]
+fn a_product_secret_kept_in_the_keyring_reaches_that_products_agents_and_is_redacted() {
+    let e = Env::new();
+    let Some(k) = crate::common::Keyring::start() else { return };
+    e.set_env("DBUS_SESSION_BUS_ADDRESS", &k.bus);
+    e.set_env("REEF_KEYRING_SERVICE", "reef-it-products");
+    e.write_config(
+        "[engine]\nlease_seconds = 5\n[memory]\nembedder = \"hashing\"\n\
+         [[executors]]\nname = \"show\"\nkinds = [\"show\"]\ncommand = [\"sh\", \"-c\", \"echo \\\"key=$API_KEY\\\"\"]\n",
+    );
+    e.with_prices();
+    let value = "alpha-keyring-secret-0123456789";
+    let mut set = e.cmd();
+    set.args(["secret", "set", "API_KEY", "--product", "alpha"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null());
+    let mut child = set.spawn().unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(format!("{value}\n").as_bytes()).unwrap();
+    }
+    assert!(child.wait().unwrap().success(), "reef secret set --product");
+    let mine = e.json(&["task", "add", "Use the key", "--type", "show", "--agent", "rex", "--product", "alpha"])["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = e.json(&["task", "add", "Try the key", "--type", "show", "--agent", "rex", "--product", "bravo"])["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut serve = e.serve("both", &[]);
+    let done = |id: &str| e.json(&["task", "show", id])["task"]["status"] == "done";
+    let finished = wait_until(Duration::from_secs(60), || done(&mine) && done(&other));
+    sigterm(&mut serve);
+    assert!(finished, "{:?}", e.tasks());
+    let result = |id: &str| e.json(&["task", "show", id])["task"]["result"].as_str().unwrap_or_default().to_string();
+    // Alpha's agent printed the value it was given: REEF stored it redacted, by its name.
+    assert_eq!(result(&mine).trim(), "key=[redacted REEF_PRODUCT_ALPHA_API_KEY]");
+    assert_eq!(result(&other).trim(), "key=", "bravo's agent gets nothing of alpha's");
+    for entry in std::fs::read_dir(e.dir.path()).unwrap().flatten().filter(|d| d.path().is_file()) {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        assert!(!bytes.windows(value.len()).any(|w| w == value.as_bytes()), "in clear in {:?}", entry.path());
+    }
+}

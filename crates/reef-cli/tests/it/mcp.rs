@@ -342,6 +342,55 @@ fn over_http_and_stdio_calls_are_scoped_to_their_task_budgeted_policed_and_audit
     assert_eq!((r[2]["ok"].as_bool(), r[3]["ok"].as_bool()), (Some(true), Some(true)));
     refused(&r[4], "policy");
 
+    // A task with no product sees what belongs to no product, in memory and in the graph.
+    e.ok(&["memory", "remember", "Factory-wide: invoices go out on the first of the month"]);
+    let lone = add(&e, &["Tidy the factory's notes", "--agent", "rex"]);
+    let token_lone = e.ok(&["mcp", "token", &lone]).trim().to_string();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ports = reef_store::sqlite::SqliteStore::open(&e.dir.path().join("reef.db")).unwrap().ports();
+        let ent = |id: &str, kind: &str, product: Option<&str>| reef_core::Entity {
+            id: id.into(),
+            kind: kind.into(),
+            name: id.into(),
+            properties: json!({"product": product}),
+        };
+        for (id, kind, product) in [
+            ("agent:rex", "agent", None),
+            ("task:q1", "task", Some("quickform")),
+            ("task:i1", "task", Some("invoicely")),
+            ("product:invoicely", "product", None),
+            ("repo:invoicely-private", "repository", None),
+        ] {
+            ports.graph.upsert_entity(ent(id, kind, product)).await.unwrap();
+        }
+        for (from, to) in
+            [("agent:rex", "task:q1"), ("agent:rex", "task:i1"), ("task:i1", "product:invoicely"), ("task:i1", "repo:invoicely-private")]
+        {
+            let rel =
+                reef_core::Relationship { from: from.into(), to: to.into(), kind: "x".into(), weight: 1.0, created_at: Default::default() };
+            ports.graph.relate(rel).await.unwrap();
+        }
+    });
+    let graph_steps = json!([
+        {"tool": "graph_neighbors", "args": {"entity": "agent:rex", "depth": 2}},
+        {"tool": "graph_neighbors", "args": {"entity": "product:invoicely"}},
+        {"tool": "search_memory", "args": {"query": "invoices pricing tiers", "k": 10}},
+        {"tool": "search_memory", "args": {"query": "pricing", "product": "quickform"}},
+    ]);
+    let r = client(&e, &sdk, &["http", &url, &token_a, &graph_steps.to_string()], &[]);
+    let seen: Vec<&str> = r[0]["value"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert!(
+        seen.contains(&"task:q1") && !seen.iter().any(|n| n.contains("invoicely") || n.ends_with(":i1")),
+        "quickform's task sees none of invoicely's graph: {seen:?}"
+    );
+    refused(&r[1], "out_of_scope");
+    let r = client(&e, &sdk, &["http", &url, &token_lone, &graph_steps.to_string()], &[]);
+    let seen: Vec<&str> = r[0]["value"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(seen, ["agent:rex"], "a task with no product sees no product's work: {}", r[0]);
+    let hits = r[2]["value"]["hits"].as_array().unwrap();
+    assert!(!hits.is_empty() && hits.iter().all(|h| h["product"].is_null()), "only the memories of no product: {}", r[2]);
+    refused(&r[3], "out_of_scope");
+
     // No token, or a made-up one: 401 before the protocol.
     let r = client(&e, &sdk, &["http", &url, "", &json!([{"list_tools": true}]).to_string()], &[]);
     assert!(r[0]["connect_error"].as_str().unwrap().contains("401") || r[0]["status"] == 401, "{:?}", r[0]);

@@ -94,6 +94,10 @@ pub struct Config {
     /// Signed approve / reject links: where they point and the key that signs them.
     pub links: Option<LinkConfig>,
     pub mcp: McpConfig,
+    /// Product secrets the operator keeps in the OS keyring (`reef secret set --product`), by
+    /// environment name (`REEF_PRODUCT_<PRODUCT>_<NAME>`): the host adds them once the store,
+    /// which lists their names, is open. They reach that product's agents and are redacted.
+    pub product_secrets: Vec<(String, Secret)>,
 }
 
 /// Where REEF keeps its files when nothing else is said.
@@ -143,6 +147,7 @@ impl Config {
         let mcp = outward::mcp(&file, env, task_server)?;
         Ok(Config {
             mcp,
+            product_secrets: vec![],
             timezone,
             operator: format!("{operator}@{}", defaults.host),
             store,

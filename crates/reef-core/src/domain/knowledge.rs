@@ -60,7 +60,7 @@ pub struct MemorySearch {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entity {
-    /// e.g. `entity:product:quickform`.
+    /// e.g. `product:quickform`, `agent:rex`, `task:<id>`.
     #[serde(rename = "_id")]
     pub id: String,
     /// agent, product, task, provider, repository, customer …

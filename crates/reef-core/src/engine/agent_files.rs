@@ -100,12 +100,21 @@ pub(crate) fn private_dir(p: &Path) -> std::io::Result<()> {
 /// overlap (`A_B_KEY` under `a` is also `KEY` under `a-b`): a variable goes to the product with
 /// the longest matching name among `known` — so product `a` never receives product `a-b`'s.
 pub fn product_secrets(vars: impl Iterator<Item = (String, String)>, product: &str, known: &[String]) -> Vec<(String, String)> {
-    let prefix_of = |p: &str| format!("REEF_SECRET_{}_", p.to_uppercase().replace(['-', ' '], "_"));
-    let mine = prefix_of(product);
-    let longer: Vec<String> = known.iter().map(|k| prefix_of(k)).filter(|k| k.len() > mine.len() && k.starts_with(&mine)).collect();
-    vars.filter(|(k, _)| !longer.iter().any(|l| k.starts_with(l.as_str())))
-        .filter_map(|(k, v)| k.strip_prefix(&mine).filter(|n| !n.is_empty()).map(|n| (n.to_string(), v)))
-        .collect()
+    // Two spellings: `REEF_SECRET_<P>_` in REEF's environment, `REEF_PRODUCT_<P>_` as `reef secret
+    // set --product` keeps them (in the keyring, or the environment).
+    let norm = |p: &str| p.to_ascii_uppercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect::<String>();
+    let prefixes = |p: &str| ["REEF_SECRET_", "REEF_PRODUCT_"].map(|s| format!("{s}{}_", norm(p)));
+    let mine = prefixes(product);
+    let longer: Vec<String> =
+        known.iter().flat_map(|k| prefixes(k)).filter(|k| mine.iter().any(|m| k.len() > m.len() && k.starts_with(m.as_str()))).collect();
+    let mut out: Vec<(String, String)> = vars
+        .filter(|(k, _)| !longer.iter().any(|l| k.starts_with(l.as_str())))
+        .filter_map(|(k, v)| mine.iter().find_map(|m| k.strip_prefix(m.as_str())).filter(|n| !n.is_empty()).map(|n| (n.to_string(), v)))
+        .collect();
+    // The environment's value first (it beats the keyring), one value per name.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|(n, _)| seen.insert(n.clone()));
+    out
 }
 
 /// The worktree's own git dir (`.git/worktrees/<name>`), from the `gitdir:` line of its `.git` file.
@@ -154,6 +163,25 @@ mod tests {
         assert_eq!(product_secrets(vars.clone().into_iter(), "a-b", &known), vec![("KEY".to_string(), "ab-key".to_string())]);
         // Without knowing of a-b, "a" would take B_KEY: the list of products is what decides.
         assert_eq!(product_secrets(vars.into_iter(), "a", &["a".to_string()]).len(), 2);
+    }
+
+    #[test]
+    fn secrets_kept_with_reef_secret_set_reach_their_product_under_the_same_rule() {
+        // `reef secret set --product habit-flow STRIPE_KEY` keeps REEF_PRODUCT_HABIT_FLOW_STRIPE_KEY.
+        let vars = [
+            ("REEF_SECRET_HABIT_FLOW_STRIPE_KEY", "from-the-environment"),
+            ("REEF_PRODUCT_HABIT_FLOW_STRIPE_KEY", "from-the-keyring"),
+            ("REEF_PRODUCT_HABIT_FLOW_DB_PASSWORD", "db-pass"),
+            ("REEF_PRODUCT_HABIT_FLOW_PRO_KEY", "pro-only"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let known = vec!["habit-flow".to_string(), "habit-flow-pro".to_string()];
+        let got = product_secrets(vars.into_iter(), "habit-flow", &known);
+        assert_eq!(
+            got,
+            vec![("STRIPE_KEY".to_string(), "from-the-environment".to_string()), ("DB_PASSWORD".to_string(), "db-pass".to_string())],
+            "the environment beats the keyring; habit-flow-pro's secret stays its own"
+        );
     }
 
     #[test]

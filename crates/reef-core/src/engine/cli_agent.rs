@@ -239,7 +239,9 @@ impl CliExecutor {
             .collect();
         // Secrets of the task's own product only: REEF_SECRET_<PRODUCT>_<NAME> becomes <NAME>.
         if let Some(p) = &job.task.product {
-            env.extend(product_secrets(std::env::vars(), p, products));
+            let kept = self.budget.as_ref().map(|b| b.factory.config.product_secrets.clone()).unwrap_or_default();
+            let vars = std::env::vars().chain(kept.into_iter().map(|(k, v)| (k, v.expose().to_string())));
+            env.extend(product_secrets(vars, p, products));
         }
         env.push(("REEF_TASK_ID".into(), job.task.id.clone()));
         env.push(("REEF_ATTEMPT".into(), job.attempt.to_string()));

@@ -95,7 +95,8 @@ impl Engine {
             id: task_id.clone(),
             kind: "task".into(),
             name: task.title.clone(),
-            properties: serde_json::json!({"type": task.kind}),
+            // Its product, so the graph tool can keep one product's agents out of another's work.
+            properties: serde_json::json!({"type": task.kind, "product": task.product}),
         })
         .await?;
         g.relate(crate::Relationship {

@@ -119,7 +119,7 @@ pub static TOOLS: &[ToolSpec] = &[
         read_only: true,
         schema: || {
             obj(
-                json!({"entity": text("An entity id, e.g. entity:product:quickform", 200), "depth": {"type": "integer", "minimum": 1, "maximum": 3}}),
+                json!({"entity": text("An entity id, e.g. product:quickform or agent:rex", 200), "depth": {"type": "integer", "minimum": 1, "maximum": 3}}),
                 &["entity"],
             )
         },

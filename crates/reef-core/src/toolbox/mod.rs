@@ -108,7 +108,7 @@ impl Toolbox {
             "add_comment" => self.add_comment(c, args(tool, a)?).await,
             "search_memory" => self.search(c, args(tool, a)?).await,
             "remember" => self.remember(c, args(tool, a)?).await,
-            "graph_neighbors" => self.graph(args(tool, a)?).await,
+            "graph_neighbors" => self.graph(c, args(tool, a)?).await,
             "request_approval" => self.request_approval(c, args(tool, a)?).await,
             "ask_operator" => self.ask_operator(c, args(tool, a)?).await,
             "report_progress" => self.progress(c, args(tool, a)?).await,

@@ -9,7 +9,6 @@ use reef_core::engine::sandbox::{self, Binds, Network};
 use reef_core::factory::Factory;
 use reef_core::*;
 use reef_store::sqlite::SqliteStore;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,53 +55,15 @@ type Arrivals = Arc<std::sync::Mutex<Vec<String>>>;
 
 /// A receiver on 127.0.0.1 that answers 200 to everything and counts what it was sent, in order.
 fn receiver() -> anyhow::Result<(u16, Arc<AtomicUsize>, Arrivals)> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let port = l.local_addr()?.port();
     let (n, order) = (Arc::new(AtomicUsize::new(0)), Arc::new(std::sync::Mutex::new(Vec::new())));
     let (n2, o2) = (n.clone(), order.clone());
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let (n, o) = (n2.clone(), o2.clone());
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(match s.try_clone() {
-                    Ok(c) => c,
-                    Err(_) => return,
-                });
-                let mut w = s;
-                // Keep-alive: one connection carries many requests.
-                loop {
-                    let (mut len, mut id) = (0usize, String::new());
-                    loop {
-                        let mut line = String::new();
-                        if r.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        let lower = line.to_ascii_lowercase();
-                        if let Some(v) = lower.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                        if lower.starts_with("x-reef-event-id:") {
-                            id = line["x-reef-event-id:".len()..].trim().to_string();
-                        }
-                    }
-                    let mut body = vec![0u8; len];
-                    if r.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    n.fetch_add(1, Ordering::SeqCst);
-                    if !id.is_empty() {
-                        o.lock().unwrap_or_else(|p| p.into_inner()).push(id);
-                    }
-                    if w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").is_err() {
-                        return;
-                    }
-                }
-            });
+    let port = super::http_stand_in(move |headers, _body| {
+        n2.fetch_add(1, Ordering::SeqCst);
+        if let Some(id) = headers.iter().find_map(|h| h.strip_prefix("x-reef-event-id:")) {
+            o2.lock().unwrap_or_else(|p| p.into_inner()).push(id.trim().to_string());
         }
-    });
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()
+    })?;
     Ok((port, n, order))
 }
 

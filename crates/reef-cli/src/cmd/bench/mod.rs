@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 mod guarantees;
 mod knowledge;
+mod meter;
 mod queue;
 use knowledge::{graph, memory, vectors};
 use queue::{dispatch, queue};
@@ -71,6 +72,12 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 2_000)]
         events: usize,
     },
+    /// A chat call through the bridge and REEF's metered endpoint against the same call straight
+    /// to the same gateway (a local stand-in).
+    Meter {
+        #[arg(long, default_value_t = 500)]
+        calls: usize,
+    },
 }
 
 pub async fn run(cmd: BenchCmd, out: &Out) -> anyhow::Result<()> {
@@ -86,6 +93,7 @@ pub async fn run(cmd: BenchCmd, out: &Out) -> anyhow::Result<()> {
         BenchCmd::Graph { edges, queries } => graph(edges, queries, out).await,
         BenchCmd::Sandbox { starts } => guarantees::sandbox_start(starts, out),
         BenchCmd::Events { events } => guarantees::events(events, out).await,
+        BenchCmd::Meter { calls } => meter::meter(calls, out).await,
     }
 }
 
@@ -93,6 +101,44 @@ pub(super) fn fresh() -> anyhow::Result<(tempfile::TempDir, Ports, SqliteStore)>
     let dir = tempfile::tempdir()?;
     let s = SqliteStore::open(&dir.path().join("bench.db"))?;
     Ok((dir, s.ports(), s))
+}
+
+/// An HTTP/1.1 stand-in on 127.0.0.1, keep-alive, a thread per connection: `answer` gets each
+/// request's header lines (lower-cased) and body and returns the bytes to send back.
+pub(super) fn http_stand_in(answer: impl Fn(&[String], &[u8]) -> Vec<u8> + Send + Sync + 'static) -> anyhow::Result<u16> {
+    use std::io::{BufRead, Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = l.local_addr()?.port();
+    let answer = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let Ok(c) = s.try_clone() else { return };
+                let (mut r, mut w) = (std::io::BufReader::new(c), s);
+                loop {
+                    let mut headers = vec![];
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        headers.push(line.to_ascii_lowercase());
+                    }
+                    let len =
+                        headers.iter().find_map(|h| h.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+                    let mut body = vec![0u8; len];
+                    if r.read_exact(&mut body).is_err() || w.write_all(&answer(&headers, &body)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok(port)
 }
 
 pub(super) fn pct(mut v: Vec<f64>, q: f64) -> f64 {
