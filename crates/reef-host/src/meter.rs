@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 const MAX_REQUEST: usize = 32 * 1024 * 1024;
 /// Calls open through the endpoint at once, across runs (each run has its own, smaller cap).
 const MAX_OPEN: usize = 256;
+/// How long an agent has to send a request's headers.
+const HEADER_WAIT: Duration = Duration::from_secs(10);
 /// How long an agent has to send a request's body.
 const BODY_WAIT: Duration = Duration::from_secs(60);
 /// Headers of the agent's that carry on to the gateway: the API's version and beta flags.
@@ -58,7 +60,9 @@ pub async fn run(
     let st = Arc::new(Endpoint { meter, gateway: gateway.trim_end_matches('/').to_string(), key, http, open });
     let app = axum::Router::new().fallback(handle).with_state(st);
     let PrivateSocket { listener, file: _file } = sock;
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await.map_err(|e| e.to_string())
+    // Its clients are all on this host's socket: one peer, the global bound applies.
+    let bounds = crate::http::Bounds { max_connections: MAX_OPEN, per_peer: MAX_OPEN, header_timeout: HEADER_WAIT };
+    crate::http::serve(listener, app, bounds, shutdown).await
 }
 
 /// An error in the shape agents' SDKs read (`{"error": {"type", "message"}}`).
@@ -183,7 +187,8 @@ async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
                 }
             }
         }
-        drop(tx);
+        // Counted before the agent sees the answer end: its next call finds the books up to date
+        // (else it could be told 429 for a call already over).
         let Some(a) = admission else { return };
         let usage = scan.finish();
         let worst = a.worst();
@@ -199,6 +204,7 @@ async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
             header_cost.map_or(counted, |h| h.max(counted))
         };
         a.charge(cost);
+        drop(tx);
         if status.is_success() {
             let tokens = (usage.prompt.unwrap_or(0), usage.completion.unwrap_or(0));
             meter.record(&run, &model, tokens, cost, limit, started.elapsed()).await;

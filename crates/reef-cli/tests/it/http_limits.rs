@@ -1,5 +1,5 @@
 //! `reef serve`'s HTTP against clients that are slow, many, large or come by another name:
-//! headers that never finish, more connections than it serves, a body past the limit on `/mcp`,
+//! headers that never finish, more connections than it serves (or one peer may hold), a body past the limit on `/mcp`,
 //! and the `Host` that `serve.public_url` gives.
 
 use crate::common::{sigterm, wait_until, Env};
@@ -20,6 +20,19 @@ fn send(port: u16, head: &str, body: &[u8]) -> u16 {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// A connection to `port` from the loopback address `from` (127.0.0.x are all this host's, so
+/// each is a peer of its own to the server).
+fn connect_from(from: &str, port: u16) -> TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let s = sock.connect(format!("127.0.0.1:{port}").parse().unwrap()).await.unwrap().into_std().unwrap();
+        s.set_nonblocking(false).unwrap();
+        s
+    })
 }
 
 /// Whether the server closed `s` (EOF or reset) within `within`.
@@ -56,11 +69,24 @@ fn slow_many_and_large_clients_cost_reef_a_bounded_amount() {
     assert!(closed_within(&mut slow, Duration::from_secs(20)), "a request whose headers never end holds its connection");
     assert!(t.elapsed() >= Duration::from_secs(5), "closed by the header deadline, not at once: {:?}", t.elapsed());
 
-    // More connections than REEF serves (256): the one past the limit is closed at once, and
-    // REEF answers again as soon as they go.
-    let held: Vec<TcpStream> = (0..256).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    // One peer may hold 64 connections: its 65th is closed at once while another peer is served.
+    let one: Vec<TcpStream> = (0..64).map(|_| connect_from("127.0.0.2", port)).collect();
     std::thread::sleep(Duration::from_millis(300)); // let the server accept them all
-    let mut extra = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut extra = connect_from("127.0.0.2", port);
+    assert!(closed_within(&mut extra, Duration::from_secs(3)), "the peer's 65th connection is refused at once");
+    let mut other = connect_from("127.0.0.3", port);
+    other.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    other.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = other.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "another peer is still served: {answer:?}");
+    drop(one);
+
+    // More connections than REEF serves (256), from four peers: the one past the limit is closed
+    // at once, and REEF answers again as soon as they go.
+    let held: Vec<TcpStream> = (0..256).map(|i| connect_from(&format!("127.0.0.{}", 10 + i / 64), port)).collect();
+    std::thread::sleep(Duration::from_millis(300)); // let the server accept them all
+    let mut extra = connect_from("127.0.0.20", port);
     assert!(closed_within(&mut extra, Duration::from_secs(3)), "the 257th connection is refused at once");
     drop(held);
     assert!(
