@@ -101,8 +101,33 @@ pub struct Redactor {
 
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Redactor({} secrets)", self.known.len())
+        write!(f, "Redactor({} secrets)", self.known.iter().filter(|(_, n)| !n.ends_with(ENCODED)).count())
     }
+}
+
+/// How an encoded form of a secret is named where it was redacted.
+const ENCODED: &str = ", encoded";
+
+/// The forms a secret takes when an agent encodes it to slip it past a plain match: hex, and
+/// base64 (standard and URL-safe) at each of the three offsets it can sit at inside a longer
+/// encoding — each cut to the characters that depend on the secret's bytes alone.
+fn encodings(value: &str) -> Vec<String> {
+    use base64::Engine;
+    let mut out = vec![hex::encode(value), hex::encode_upper(value)];
+    for engine in [&base64::engine::general_purpose::STANDARD_NO_PAD, &base64::engine::general_purpose::URL_SAFE_NO_PAD] {
+        for offset in 0..3usize {
+            let mut bytes = vec![0u8; offset];
+            bytes.extend_from_slice(value.as_bytes());
+            let enc = engine.encode(&bytes);
+            let (start, end) = ((8 * offset).div_ceil(6), (8 * (offset + value.len())) / 6);
+            if end > start {
+                out.push(enc[start..end].to_string());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Shorter values are too likely to be ordinary text (and too weak to be secrets).
@@ -110,8 +135,14 @@ const MIN_SECRET_LEN: usize = 8;
 
 impl Redactor {
     pub fn new(known: impl IntoIterator<Item = (String, Secret)>) -> Self {
-        let mut known: Vec<(String, String)> =
-            known.into_iter().filter(|(_, v)| v.0.len() >= MIN_SECRET_LEN).map(|(name, v)| (v.0, name)).collect();
+        let mut known: Vec<(String, String)> = known
+            .into_iter()
+            .filter(|(_, v)| v.0.len() >= MIN_SECRET_LEN)
+            .flat_map(|(name, v)| {
+                let encoded = encodings(&v.0).into_iter().map(|e| (e, format!("{name}{ENCODED}"))).collect::<Vec<_>>();
+                std::iter::once((v.0, name)).chain(encoded)
+            })
+            .collect();
         known.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         known.dedup_by(|a, b| a.0 == b.0);
         Self { known }
@@ -176,6 +207,27 @@ mod redactor_tests {
             serde_json::json!({"line": "token [redacted REEF_LLM_API_KEY]", "nested": [{"[redacted REEF_LLM_API_KEY]": 1}], "n": 3})
         );
         assert!(format!("{r:?}").contains("2 secrets") && !format!("{r:?}").contains("sk-live"));
+    }
+
+    #[test]
+    fn a_secret_encoded_to_slip_past_the_redactor_is_caught_in_every_form() {
+        use base64::Engine;
+        let secret = "sk-live-0123456789abcdef";
+        let r = Redactor::new([("REEF_LLM_API_KEY".to_string(), Secret::new(secret))]);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        // Inside a longer encoding, at each offset the secret can start at.
+        for prefix in ["", "x", "xy", "xyz", "the key: "] {
+            let text = format!("{prefix}{secret} and more");
+            for enc in [b64.encode(&text), url.encode(&text), hex::encode(&text), hex::encode_upper(&text)] {
+                let out = r.redact(&format!("data={enc}"));
+                assert!(out.contains("[redacted REEF_LLM_API_KEY, encoded]"), "{prefix:?}: {enc} -> {out}");
+                let decoded = |s: &str| String::from_utf8_lossy(&b64.decode(s).unwrap_or_default()).to_string();
+                assert!(!decoded(out.trim_start_matches("data=")).contains(secret), "{out}");
+            }
+        }
+        assert_eq!(r.redact("ordinary text, no secret"), "ordinary text, no secret");
+        assert!(format!("{r:?}").contains("1 secrets"), "{r:?}");
     }
 
     #[test]

@@ -42,7 +42,8 @@ fn hostile_agents_each_try_one_escape_and_every_attempt_fails() {
     config.push_str(&executor("outspend", "echo '{\"cost_usd\": 1000000, \"result\": \"spent a fortune, honest\"}'", ""));
     config.push_str("network = \"host\"\n");
     config.push_str(&executor("flood", "yes 'flooding the feed with one more line' | head -n 50000; echo flooded", ""));
-    config.push_str(&executor("spill", "echo \"the secret is $KEY\"; echo \"done: $KEY\"", ""));
+    // In clear, and base64-encoded to slip past a plain match.
+    config.push_str(&executor("spill", "echo \"the secret is $KEY\"; echo \"done: $KEY\"; printf 'key=%s' \"$KEY\" | base64", ""));
     config.push_str(&executor(
         "huge_prompt",
         "n=$(wc -c < \"$1\"); if [ \"$n\" -gt 204800 ]; then echo reached $n; else echo blocked $n; fi",
@@ -133,19 +134,30 @@ fn hostile_agents_each_try_one_escape_and_every_attempt_fails() {
     ));
     // 5. Spill a secret: never stored in clear (so never sent), anywhere in the data dir.
     let mut clear = vec![];
+    let encoded = {
+        use base64::Engine;
+        // The characters of `key=<secret>`'s encoding that hold the secret alone.
+        let e = base64::engine::general_purpose::STANDARD.encode(format!("key={OWN}"));
+        e[6..e.len() - 4].to_string()
+    };
     for entry in std::fs::read_dir(e.dir.path()).unwrap().flatten() {
         if entry.path().is_file() {
             let bytes = std::fs::read(entry.path()).unwrap();
-            if bytes.windows(OWN.len()).any(|w| w == OWN.as_bytes()) {
+            let has = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+            if has(OWN) || has(&encoded) {
                 clear.push(entry.file_name().to_string_lossy().into_owned());
             }
         }
     }
     let spilled = result("spill");
     rows.push((
-        "print a secret",
+        "print a secret, also base64-encoded",
         "blocked",
-        if !clear.is_empty() || !spilled.contains("[redacted") { "reached".into() } else { "blocked".into() },
+        if !clear.is_empty() || !spilled.contains("[redacted") || !spilled.contains(", encoded]") {
+            "reached".into()
+        } else {
+            "blocked".into()
+        },
         format!("the data dir's files, byte by byte (in clear in: {clear:?}); the result: {spilled:?}"),
     ));
     // 6. What must still work: a prompt too long for a command line arrives whole, by file.
