@@ -237,7 +237,8 @@ impl CliExecutor {
             .chain(self.cfg.pass_env.iter().cloned())
             .filter_map(|k| std::env::var(&k).ok().map(|v| (k, v)))
             .collect();
-        // Secrets of the task's own product only: REEF_SECRET_<PRODUCT>_<NAME> becomes <NAME>.
+        // Secrets of the task's own product only: REEF_SECRET_<PRODUCT>_<NAME> (environment) or
+        // REEF_PRODUCT_<PRODUCT>_<NAME> (kept with `reef secret set --product`) becomes <NAME>.
         if let Some(p) = &job.task.product {
             let kept = self.budget.as_ref().map(|b| b.factory.config.product_secrets.clone()).unwrap_or_default();
             let vars = std::env::vars().chain(kept.into_iter().map(|(k, v)| (k, v.expose().to_string())));
