@@ -47,6 +47,19 @@ impl CappedOutput {
     }
 }
 
+/// The processes whose parent is `pid` (from `/proc/<pid>/task/*/children`).
+pub(crate) fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return vec![] };
+    let mut out: Vec<i32> = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<i32>>())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 pub(crate) fn proc_start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 22 (starttime) counted after the parenthesised command name, which may hold spaces.

@@ -30,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 const BASE_ENV: [&str; 5] = ["PATH", "HOME", "LANG", "LC_ALL", "TERM"];
 /// Progress lines forwarded per second at most; the rest are kept in the output but not streamed.
 const PROGRESS_PER_SEC: u32 = 20;
+/// How long the agent's output may stay open once its process group is gone.
+const PIPE_GRACE: Duration = Duration::from_secs(5);
 /// The longest single command-line argument Linux passes (MAX_ARG_STRLEN, 128 KiB), less a margin.
 const MAX_ARG_BYTES: usize = 120 * 1024;
 /// The variables agent CLIs read their LLM key from; a metered run's hold its credential.
@@ -414,9 +416,13 @@ impl Executor for CliExecutor {
 
         let cap = self.cfg.output_cap_bytes;
         let redactor = self.budget.as_ref().map(|b| b.factory.redactor.clone());
+        // Reading stops when this is cancelled: a process that escaped the kill (a sandbox's init
+        // outliving its parent) must not hold the pipe, and REEF with it, open for ever.
+        let drained = CancellationToken::new();
         let pump = |stream: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
                     progress: Option<ProgressTx>,
-                    redactor: Option<Arc<crate::secret::Redactor>>| async move {
+                    redactor: Option<Arc<crate::secret::Redactor>>,
+                    drained: CancellationToken| async move {
             let mut kept = CappedOutput::new(cap);
             let Some(s) = stream else { return kept };
             let mut r = BufReader::new(s);
@@ -424,7 +430,11 @@ impl Executor for CliExecutor {
             let (mut window, mut sent) = (Instant::now(), 0u32);
             loop {
                 line.clear();
-                match r.read_until(b'\n', &mut line).await {
+                let read = tokio::select! {
+                    r = r.read_until(b'\n', &mut line) => r,
+                    _ = drained.cancelled() => break,
+                };
+                match read {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         kept.push(&line);
@@ -450,8 +460,8 @@ impl Executor for CliExecutor {
             }
             kept
         };
-        let out_task = tokio::spawn(pump(child.stdout.take().map(|s| Box::new(s) as _), Some(progress), redactor.clone()));
-        let err_task = tokio::spawn(pump(child.stderr.take().map(|s| Box::new(s) as _), None, None));
+        let out_task = tokio::spawn(pump(child.stdout.take().map(|s| Box::new(s) as _), Some(progress), redactor.clone(), drained.clone()));
+        let err_task = tokio::spawn(pump(child.stderr.take().map(|s| Box::new(s) as _), None, None, drained.clone()));
 
         let started = Instant::now();
         enum End {
@@ -486,11 +496,18 @@ impl Executor for CliExecutor {
             }
         };
         if !matches!(end, End::Exited(_)) {
+            // A sandbox's own init (bwrap's child, pid 1 of its namespace, in a session of its
+            // own) can outlive bwrap; found now, while bwrap is its parent, and killed by its host
+            // pid below, which takes the whole namespace with it.
+            let inits = if self.contained() { super::children::children_of(pid) } else { vec![] };
             // The whole group: an agent's own children (a dev server, a test runner) go too.
             let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
             if tokio::time::timeout(Duration::from_secs(3), child.wait()).await.is_err() {
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                 let _ = child.wait().await;
+            }
+            for i in inits {
+                let _ = nix::sys::signal::kill(Pid::from_raw(i), Signal::SIGKILL);
             }
         } else {
             // The leader exited; anything it left running in its group goes with it.
@@ -501,8 +518,18 @@ impl Executor for CliExecutor {
         if let Some(p) = &prompt_file {
             let _ = std::fs::remove_file(p);
         }
-        let stdout = out_task.await.map(|k| k.text()).unwrap_or_default();
-        let stderr = err_task.await.map(|k| k.text()).unwrap_or_default();
+        let pumps = async { (out_task.await, err_task.await) };
+        tokio::pin!(pumps);
+        let (out, err) = match tokio::time::timeout(PIPE_GRACE, &mut pumps).await {
+            Ok(x) => x,
+            Err(_) => {
+                tracing::warn!(task = %job.task.id, "a process of the agent's still holds its output open after the kill; reading stopped");
+                drained.cancel();
+                pumps.await
+            }
+        };
+        let stdout = out.map(|k| k.text()).unwrap_or_default();
+        let stderr = err.map(|k| k.text()).unwrap_or_default();
 
         let (reported_cost, result, mut work_products) = reported(&stdout);
         if work_products.branch.is_none() {
