@@ -127,6 +127,9 @@ async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
             Err(e) => return refused(&e),
         }
     } else {
+        if let Err(e) = reef_core::engine::wire::check_free(&bytes) {
+            return refused(&e);
+        }
         (bytes.to_vec(), None, String::new(), 0)
     };
     let path_q = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();

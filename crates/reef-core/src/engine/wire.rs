@@ -156,6 +156,16 @@ const UNPRICED_FIELDS: [&str; 18] = [
 const SERVER_TOOLS: [&str; 8] =
     ["web_search", "web_fetch", "code_execution", "computer", "mcp", "file_search", "image_generation", "code_interpreter"];
 
+/// Refuses a free route's body that carries the gateway's per-call options (where to send the
+/// call, with which key): free or not, a call goes only where the gateway's config says.
+pub fn check_free(body: &[u8]) -> Result<(), MeterError> {
+    let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else { return Ok(()) };
+    match obj.keys().find(|k| UNPRICED_FIELDS.contains(&k.as_str()) || k.starts_with("litellm")) {
+        Some(k) => Err(MeterError::BadRequest(format!("the field {k:?} is not allowed through REEF's meter"))),
+        None => Ok(()),
+    }
+}
+
 /// Why a request's cost is not what its body shows, if it is not.
 fn unpriced(obj: &serde_json::Map<String, Value>) -> Option<String> {
     if let Some(k) = obj.keys().find(|k| UNPRICED_FIELDS.contains(&k.as_str()) || k.starts_with("litellm")) {
@@ -336,6 +346,11 @@ mod tests {
             let e = shape(Route::Chat, hostile.as_bytes(), Usd::from_dollars(10.0), &book(), 10).unwrap_err();
             assert!(matches!(e, MeterError::BadRequest(_)), "{hostile}: {e}");
         }
+        assert!(check_free(br#"{"model":"cheap","messages":[]}"#).is_ok());
+        assert!(
+            check_free(br#"{"model":"cheap","api_base":"http://attacker","messages":[]}"#).is_err(),
+            "free routes go nowhere else either"
+        );
         let inline = r#"{"model":"cheap","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#;
         assert!(
             shape(Route::Chat, inline.as_bytes(), Usd::from_dollars(10.0), &book(), 10).is_ok(),
