@@ -63,6 +63,22 @@ assert not r[\"result\"].get(\"isError\"), r
     )
 }
 
+/// Each probe's outcome in the agent's output against what it should be: the table, and the
+/// probes that went the wrong way.
+fn judge(result: &str, heading: &str) -> (String, Vec<&'static str>) {
+    let mut table = format!("\n{heading:<22} expected   outcome\n");
+    let mut wrong = vec![];
+    for (probe, allowed) in PROBES {
+        let outcome = result.lines().find_map(|l| l.strip_prefix(&format!("{probe}="))).unwrap_or("missing");
+        let expected = if allowed { "reached" } else { "blocked" };
+        table.push_str(&format!("{probe:<22} {expected:<10} {outcome}\n"));
+        if outcome != expected {
+            wrong.push(probe);
+        }
+    }
+    (table, wrong)
+}
+
 #[test]
 fn a_contained_agent_reaches_its_task_and_reef_s_tools_and_nothing_else() {
     let e = Env::new();
@@ -93,16 +109,7 @@ fn a_contained_agent_reaches_its_task_and_reef_s_tools_and_nothing_else() {
     assert!(done, "{task}");
     let result = task["result"].as_str().unwrap_or_default().to_string();
 
-    let mut table = String::from("\nprobe                  expected   outcome\n");
-    let mut wrong = vec![];
-    for (probe, allowed) in PROBES {
-        let outcome = result.lines().find_map(|l| l.strip_prefix(&format!("{probe}="))).unwrap_or("missing");
-        let expected = if allowed { "reached" } else { "blocked" };
-        table.push_str(&format!("{probe:<22} {expected:<10} {outcome}\n"));
-        if outcome != expected {
-            wrong.push(probe);
-        }
-    }
+    let (table, wrong) = judge(&result, "probe");
     println!("{table}");
     assert!(wrong.is_empty(), "containment failed for {wrong:?}:{table}\nfull output:\n{result}");
     assert!(!e.dir.path().join("pwned").exists() && !outside.path().join("escaped").exists());
@@ -366,16 +373,7 @@ fn as_an_unprivileged_user_the_sandbox_alone_keeps_the_agent_from_reefs_files() 
     let status = json(&["status"]);
     assert_eq!(status["sandbox"]["usable"], true, "bubblewrap works for an unprivileged user (user namespaces): {status}");
     let result = run("Probe the walls as nobody");
-    let mut wrong = vec![];
-    let mut table = String::from("\nprobe (as nobody)      expected   outcome\n");
-    for (probe, allowed) in PROBES {
-        let outcome = result.lines().find_map(|l| l.strip_prefix(&format!("{probe}="))).unwrap_or("missing");
-        let expected = if allowed { "reached" } else { "blocked" };
-        table.push_str(&format!("{probe:<22} {expected:<10} {outcome}\n"));
-        if outcome != expected {
-            wrong.push(probe);
-        }
-    }
+    let (table, wrong) = judge(&result, "probe (as nobody)");
     println!("{table}");
     assert!(wrong.is_empty(), "containment as nobody failed for {wrong:?}:{table}\nfull output:\n{result}");
 

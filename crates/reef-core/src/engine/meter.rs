@@ -115,6 +115,21 @@ impl Drop for Admission {
 }
 
 impl MeteredRun {
+    fn new(job: Job, executor: &str, limit: Usd, egress: Vec<EgressRule>) -> Self {
+        Self {
+            job,
+            executor: executor.to_string(),
+            limit,
+            egress,
+            books: Mutex::new(Books::default()),
+            stop: CancellationToken::new(),
+            settled: Default::default(),
+            egress_refusals: Default::default(),
+            closed: CancellationToken::new(),
+            tunnels: Default::default(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Books> {
         self.books.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -260,18 +275,7 @@ impl Meter {
     /// A credential for one run of `executor` that may spend up to `limit`.
     pub fn open(&self, job: &Job, executor: &str, limit: Usd, egress: Vec<EgressRule>) -> RunPass {
         let credential = format!("{CREDENTIAL_PREFIX}{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-        let run = Arc::new(MeteredRun {
-            job: job.clone(),
-            executor: executor.to_string(),
-            limit,
-            egress,
-            books: Mutex::new(Books::default()),
-            stop: CancellationToken::new(),
-            settled: Default::default(),
-            egress_refusals: Default::default(),
-            closed: CancellationToken::new(),
-            tunnels: Default::default(),
-        });
+        let run = Arc::new(MeteredRun::new(job.clone(), executor, limit, egress));
         self.runs.lock().unwrap_or_else(|p| p.into_inner()).insert(credential.clone(), run.clone());
         RunPass { credential: Secret::new(credential), run, runs: self.runs.clone() }
     }
@@ -304,8 +308,8 @@ mod tests {
 
     fn run(limit: i64) -> Arc<MeteredRun> {
         let task = crate::NewTask::titled("t").into_task("t1".into(), crate::Timestamp::default());
-        Arc::new(MeteredRun {
-            job: Job {
+        Arc::new(MeteredRun::new(
+            Job {
                 task,
                 agent: crate::domain::agent::default_agents().remove(1),
                 tier: crate::ModelTier::Cheap,
@@ -314,16 +318,10 @@ mod tests {
                 workdir: "/tmp".into(),
                 memories: vec![],
             },
-            executor: "x".into(),
-            limit: Usd(limit),
-            egress: vec![],
-            books: Mutex::new(Books::default()),
-            stop: CancellationToken::new(),
-            settled: Default::default(),
-            egress_refusals: Default::default(),
-            closed: CancellationToken::new(),
-            tunnels: Default::default(),
-        })
+            "x",
+            Usd(limit),
+            vec![],
+        ))
     }
 
     #[test]
