@@ -60,7 +60,9 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::settings::set_secret,
             commands::settings::delete_secret,
             commands::settings::save_store_uri,
-            commands::settings::webhooks,
+            commands::outbox::webhooks,
+            commands::outbox::redeliver_webhook,
+            commands::doctor::run_doctor,
         ])
         .events(collect_events![StoreChanged, StoreStatus, tray::QuitRequested])
         // One type per DTO: the window reads what commands return and sends what they take.

@@ -8,6 +8,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import net from "node:net";
+import http from "node:http";
 import { remote } from "webdriverio";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -19,9 +20,21 @@ mkdirSync(shots, { recursive: true });
 
 const dataDir = mkdtempSync(join(tmpdir(), "reef-e2e-"));
 const config = join(dataDir, "config.toml");
-// One webhook subscription (its receiver is never reached: no engine runs in these tests) so the
-// Settings view has one to show.
-writeFileSync(config, '[[webhooks]]\nname = "ops"\nurl = "http://127.0.0.1:9/hook"\nevents = ["approval.requested", "budget.*"]\nsecret = "REEF_WEBHOOK_E2E_SECRET"\n');
+// A webhook receiver for the dead-letter test: it refuses (422) until told otherwise, and keeps
+// the ids of the events it took.
+const desk = { refuse: true, took: [] };
+const deskServer = http.createServer((req, res) => {
+  req.resume();
+  req.on("end", () => {
+    if (!desk.refuse) desk.took.push(req.headers["x-reef-event-id"]);
+    res.writeHead(desk.refuse ? 422 : 200).end();
+  });
+});
+await new Promise((ok) => deskServer.listen(0, "127.0.0.1", ok));
+// Two webhook subscriptions: "ops" (its receiver is never reached) so the Settings view has one
+// to show, and "desk", for the dead-letter test (it wants control.* events: a pause writes one).
+writeFileSync(config, '[[webhooks]]\nname = "ops"\nurl = "http://127.0.0.1:9/hook"\nevents = ["approval.requested", "budget.*"]\nsecret = "REEF_WEBHOOK_E2E_SECRET"\n' +
+  `[[webhooks]]\nname = "desk"\nurl = "http://127.0.0.1:${deskServer.address().port}/hook"\nevents = ["control.*"]\nsecret = "REEF_WEBHOOK_E2E_SECRET"\n`);
 // Secrets go to a real Secret Service: gnome-keyring, unlocked in this test's private D-Bus
 // session (test.sh runs the suite under dbus-run-session), under a service name of its own.
 const env = {
@@ -76,6 +89,7 @@ before(async () => {
 after(async () => {
   await browser?.deleteSession().catch(() => {});
   driver?.kill();
+  deskServer.close();
 });
 
 async function open(view) {
@@ -93,6 +107,8 @@ test("every view opens on demo data and shows it", async () => {
   assert.equal(agents.length, 4, "four agents on the overview");
   await browser.$(".engine").waitForExist({ timeout: 10000 });
   assert.match(await browser.$(".engine").getText(), /engine: off/, "no prices here, so no engine: and the overview says so");
+  await browser.$('.shell[data-offer-known="true"]').waitForExist({ timeout: 10000 });
+  assert.equal(await browser.$("[data-doctor-banner]").isExisting(), false, "an embedded store is not a MongoDB to offer doctor for");
   await shot("overview");
   await open("tasks");
   await browser.$("[data-task]").waitForExist({ timeout: 10000 });
@@ -158,6 +174,13 @@ test("settings show the connection and save notification preferences in the stor
   await hook.waitForExist({ timeout: 10000 });
   assert.match(await hook.getText(), /127\.0\.0\.1/);
   assert.match(await hook.getText(), /approval\.requested, budget\.\*/);
+  // Doctor on the embedded store, from the window: every guarantee holds on SQLite.
+  await (await browser.$("[data-run-doctor]")).click();
+  await browser.$("[data-doctor-summary]").waitForExist({ timeout: 60000 });
+  assert.match(await browser.$("[data-doctor-summary]").getText(), /guarantees hold/);
+  for (const proof of ["concurrent claims", "concurrent reservations", "watch resumed after a restart"]) {
+    assert.match(await browser.$(`[data-check="${proof}"]`).getText(), /holds/, proof);
+  }
   // "Test and save" keeps nothing that does not answer.
   await (await browser.$("[data-save-uri]")).click();
   await browser.waitUntil(async () => /not saved/.test(await browser.$("[data-test-result]").getText()), { timeout: 20000 });
@@ -166,6 +189,45 @@ test("settings show the connection and save notification preferences in the stor
   // Back on for the notification test that follows.
   await (await browser.$("[data-pref=budget]")).click();
   await (await browser.$("[data-save-prefs]")).click();
+});
+
+test("a webhook's dead letter is shown in Settings and redelivered from there", async (t) => {
+  // An engine that delivers webhooks, with the factory paused so it takes none of the demo work.
+  cli("pause", "--reason", "e2e: webhooks only");
+  t.after(() => { cli("resume", "kev"); cli("resume"); });
+  writeFileSync(join(dataDir, "litellm-config.yaml"), execFileSync("cat", [join(root, "litellm-config.yaml")]));
+  const serve = spawn(reef, ["serve", "--role", "dispatcher"], { env, stdio: "ignore" });
+  let probe;
+  try {
+    // A new subscription starts at the log's end: wait until the relay has placed it there.
+    await browser.waitUntil(async () => cli("webhooks").subscriptions.find((s) => s.name === "desk")?.watermark, { timeout: 20000, timeoutMsg: "the relay never started the desk subscription" });
+    cli("pause", "kev", "--reason", "e2e: an event the receiver refuses");
+    // Refused five times (1 + 2 + 4 + 8 s apart), then dead-lettered and passed over.
+    await browser.waitUntil(async () => cli("webhooks").subscriptions.find((s) => s.name === "desk")?.dead_letters.length === 1, { timeout: 45000, timeoutMsg: "the refused event was never dead-lettered" });
+    probe = cli("webhooks").subscriptions.find((s) => s.name === "desk").dead_letters[0];
+  } finally {
+    serve.kill("SIGTERM");
+  }
+  assert.equal(probe.kind, "control.pause");
+  await open("events");
+  await open("settings");
+  const row = await browser.$(`[data-dead-letter="${probe.event}"]`);
+  await row.waitForExist({ timeout: 10000 });
+  assert.match(await row.getText(), /control\.pause/);
+  assert.match(await row.getText(), /HTTP 422/);
+  await row.scrollIntoView();
+  await shot("settings-dead-letter");
+  // Still refused: the window says why and the letter stays.
+  await (await browser.$(`[data-redeliver="${probe.event}"]`)).click();
+  await browser.waitUntil(async () => /did not take/.test(await browser.$("[data-settings-error]").getText().catch(() => "")), { timeout: 15000, timeoutMsg: "no error for a redelivery the receiver refused" });
+  assert.ok(await browser.$(`[data-dead-letter="${probe.event}"]`).isExisting());
+  // The receiver is fixed: one click sends it, and it leaves the list.
+  desk.refuse = false;
+  await (await browser.$(`[data-redeliver="${probe.event}"]`)).click();
+  await browser.waitUntil(async () => !(await browser.$(`[data-dead-letter="${probe.event}"]`).isExisting()), { timeout: 15000, timeoutMsg: "the dead letter stayed after a delivery" });
+  assert.deepEqual(desk.took, [probe.event], "the receiver got the event, once");
+  const audit = cli("audit", "--action", "webhook.redeliver", "--limit", "20").audit;
+  assert.deepEqual(audit.map((a) => [a.subject, a.new.delivered]), [["desk", true], ["desk", false]], "both tries audited, newest first");
 });
 
 test("secrets go to the OS keyring from Settings and are never shown back", async (t) => {
@@ -394,4 +456,63 @@ test("the task board stays windowed with 100,000 tasks", async () => {
   assert.ok(before < 80 && after < 80, `only the visible window is in the DOM (${before}, then ${after} rows)`);
   assert.ok(drawn, `the middle of the list is drawn after scrolling (scrollTop, height, viewport: ${scrolled}; first rows: ${await titles()})`);
   await shot("tasks-100k");
+});
+
+test("the window offers doctor the first time it meets a MongoDB, and Settings shows what it found", async (t) => {
+  const uri = process.env.REEF_TEST_MONGODB_URI;
+  if (!uri) {
+    console.log("SKIPPED (MongoDB doctor case): no REEF_TEST_MONGODB_URI (scripts/test.sh starts jongodb for it)");
+    t.skip("no MongoDB-compatible server");
+    return;
+  }
+  const server = process.env.REEF_TEST_MONGODB_COMPAT === "jongodb" ? "jongodb (a MongoDB-compatible test server, not MongoDB)" : "REEF_TEST_MONGODB_URI";
+  console.log(`MongoDB doctor case: against ${server}`);
+  // A second app, on a database of that server that already holds a factory (one task).
+  const dir = mkdtempSync(join(tmpdir(), "reef-e2e-mongo-"));
+  writeFileSync(join(dir, "config.toml"), `[store]\ndatabase = "e2e_${Date.now()}"\n`);
+  const env2 = { ...env, REEF_DATA_DIR: dir, REEF_CONFIG: join(dir, "config.toml"), REEF_MONGODB_URI: uri };
+  execFileSync(reef, ["task", "add", "A factory already lives here"], { env: env2, stdio: "ignore" });
+  const port = await freePort();
+  const driver2 = spawn("WebKitWebDriver", [`--port=${port}`], { env: env2, stdio: "ignore", cwd: dir });
+  let b;
+  try {
+    await waitPort(port, 15000);
+    b = await remote({ hostname: "127.0.0.1", port, logLevel: "error", capabilities: { "webkitgtk:browserOptions": { binary: app, args: [] } } });
+    await b.$("h1=Overview").waitForExist({ timeout: 30000 });
+    const banner = await b.$("[data-doctor-banner]");
+    await banner.waitForExist({ timeout: 20000 });
+    assert.match(await banner.getText(), /not checked/);
+    await b.pause(500);
+    await b.saveScreenshot(join(shots, "doctor-offer.png"));
+    await (await b.$("[data-check-store]")).click();
+    // The database holds a factory: doctor asks before it writes a scratch database beside it.
+    const ask = await b.$("[data-doctor-consent]");
+    await ask.waitForExist({ timeout: 30000 });
+    assert.match(await ask.getText(), /already holds a factory/);
+    assert.equal(await b.$("[data-doctor-summary]").isExisting(), false, "nothing ran before the operator said yes");
+    await (await b.$("[data-doctor-go]")).click();
+    await b.$("[data-doctor-summary]").waitForExist({ timeout: 120000 });
+    for (const check of ["server", "change streams", "transactions", "concurrent claims", "concurrent reservations", "watch resumed after a restart"]) {
+      assert.ok(await b.$(`[data-check="${check}"]`).isExisting(), `the report has "${check}"`);
+    }
+    const fails = (await b.$("table.checks").getText()).includes("FAILS");
+    assert.match(await b.$("[data-doctor-summary]").getText(), fails ? /fails/ : /hold/, "the summary agrees with the rows");
+    if (process.env.REEF_TEST_MONGODB_COMPAT === "jongodb") {
+      // jongodb hands one document to two racing findAndModify calls (measured by `reef doctor`).
+      assert.match(await b.$('[data-check="concurrent claims"]').getText(), /FAILS/);
+    }
+    await b.pause(500);
+    await b.saveScreenshot(join(shots, "settings-doctor.png"));
+    // Remembered on this machine, without the password: the window does not offer it again.
+    const { statSync, readFileSync } = await import("node:fs");
+    const kept = join(dir, "doctor.json");
+    assert.equal(statSync(kept).mode & 0o777, 0o600);
+    assert.ok(Object.keys(JSON.parse(readFileSync(kept, "utf8"))).some((k) => k.includes("(database e2e_")));
+    await b.refresh();
+    await b.$('.shell[data-offer-known="true"]').waitForExist({ timeout: 30000 });
+    assert.equal(await b.$("[data-doctor-banner]").isExisting(), false, "offered only until it ran");
+  } finally {
+    await b?.deleteSession().catch(() => {});
+    driver2.kill();
+  }
 });

@@ -77,8 +77,15 @@ export const commands = {
 	 *  at the next start; null goes back to the embedded store.
 	 */
 	saveStoreUri: (uri: string | null) => typedError<StoreTestDto, AppError>(__TAURI_INVOKE("save_store_uri", { uri })),
-	/**  The webhook subscriptions, what each is owed, and the latest deliveries. */
+	/**  The webhook subscriptions, what each is owed, its dead letters and the latest deliveries. */
 	webhooks: () => typedError<WebhooksDto, AppError>(__TAURI_INVOKE("webhooks")),
+	/**  Sends one dead letter of `subscription` again, now. */
+	redeliverWebhook: (subscription: string, event: string) => typedError<null, AppError>(__TAURI_INVOKE("redeliver_webhook", { subscription, event })),
+	/**
+	 *  Runs doctor on the configured store. Beside a server that already holds a factory it writes
+	 *  nothing unless `allow_scratch` (the operator's answer to the question it returns first).
+	 */
+	runDoctor: (allowScratch: boolean) => typedError<DoctorRunDto, AppError>(__TAURI_INVOKE("run_doctor", { allowScratch })),
 };
 
 /** Events */
@@ -168,6 +175,13 @@ export type CapSettingDto = {
 	daily_usd: number | null,
 };
 
+/**  One line of the report. */
+export type Check = {
+	name: string,
+	verdict: Verdict,
+	detail: string,
+};
+
 export type CommentDto = {
 	author: string,
 	body: string,
@@ -177,6 +191,15 @@ export type CommentDto = {
 export type CountDto = {
 	status: TaskStatus,
 	count: number,
+};
+
+export type DeadLetterDto = {
+	event: string,
+	/**  The event's kind (empty when no longer known). */
+	kind: string,
+	at: string | null,
+	/**  The receiver's last answer. */
+	error: string,
 };
 
 export type DecisionDto = "approve" | "reject" | "revise";
@@ -189,6 +212,24 @@ export type DeliveryDto = {
 	attempt: number,
 	ok: boolean,
 	detail: string,
+};
+
+/**  `reef doctor`'s report on the configured store, as the app last made or found it. */
+export type DoctorDto = {
+	/**  The store, credentials redacted. */
+	store: string,
+	/**  When it ran (RFC 3339). */
+	at: string,
+	checks: Check[],
+	/**  Whether a guarantee REEF relies on fails on this store. */
+	failed: boolean,
+};
+
+/**  What a doctor run came to: a report, or the question to ask before it may write beside a factory. */
+export type DoctorRunDto = {
+	report: DoctorDto | null,
+	/**  Set when the server already holds a factory and doctor needs the operator's word first. */
+	consent: string | null,
 };
 
 export type EdgeDto = {
@@ -455,6 +496,10 @@ export type SettingsDto = {
 	gates: GateDto[],
 	config_file: string | null,
 	notifications: Prefs,
+	/**  Doctor's last report on this store from this machine (null: never checked here). */
+	doctor: DoctorDto | null,
+	/**  The store is a MongoDB this machine has never checked: the window offers doctor. */
+	doctor_offer: boolean,
 };
 
 export type SpendGroup = "agent" | "model" | "product" | "day";
@@ -528,6 +573,17 @@ export type TaskListDto = {
 
 export type TaskStatus = "backlog" | "pending" | "blocked" | "claimed" | "running" | "review" | "awaiting_approval" | "needs_human" | "paused" | "done" | "failed" | "cancelled";
 
+/**  How a check came out. */
+export type Verdict = 
+/**  What REEF relies on is there and behaves. */
+"holds" | 
+/**  Not there; REEF uses its documented fallback (named in the detail). */
+"falls_back" | 
+/**  A guarantee does not hold on this store: REEF must not be trusted with it as it is. */
+"fails" | 
+/**  Not tried, and why. */
+"skipped";
+
 /**  A webhook subscription and what it is owed (never its URL's path or its secret). */
 export type WebhookDto = {
 	name: string,
@@ -538,6 +594,8 @@ export type WebhookDto = {
 	pending: number,
 	failures: number,
 	last_error: string | null,
+	/**  Events the receiver kept refusing, passed over (newest last); each can be sent again. */
+	dead_letters: DeadLetterDto[],
 };
 
 export type WebhooksDto = {

@@ -2,9 +2,11 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod doctor;
 pub mod events;
 pub mod hardware;
 pub mod knowledge;
+pub mod outbox;
 pub mod schedules;
 pub mod settings;
 pub mod spend;

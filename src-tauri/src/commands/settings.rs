@@ -34,6 +34,9 @@ pub async fn settings(state: State<'_, AppState>) -> AppResult<SettingsDto> {
         config_file: reef_host::config_path(std::env::var_os("REEF_CONFIG").map(std::path::PathBuf::from).as_deref())
             .map(|p| p.display().to_string()),
         notifications: Prefs::load(f).await,
+        doctor: reef_store::doctor::remembered(&c.data_dir, &reef_store::doctor::label(&c.store)).map(Into::into),
+        doctor_offer: matches!(c.store, reef_core::config::StoreChoice::Mongo { .. })
+            && reef_store::doctor::remembered(&c.data_dir, &reef_store::doctor::label(&c.store)).is_none(),
     })
 }
 
@@ -195,32 +198,4 @@ fn put_error(e: vault::PutError) -> AppError {
         vault::PutError::Vault(v) => vault_error(v),
         vault::PutError::Store(s) => s.into(),
     }
-}
-
-/// The webhook subscriptions, what each is owed, and the latest deliveries.
-#[tauri::command]
-#[specta::specta]
-pub async fn webhooks(state: State<'_, AppState>) -> AppResult<WebhooksDto> {
-    use reef_core::engine::relay;
-    let f = state.factory()?;
-    let subscriptions = relay::status(f)
-        .await?
-        .into_iter()
-        .map(|s| WebhookDto {
-            name: s.name,
-            host: s.host,
-            events: s.events,
-            template: s.template,
-            approve_links: s.approve_links,
-            pending: s.pending as u32,
-            failures: s.failures,
-            last_error: s.last_error,
-        })
-        .collect();
-    let deliveries = relay::deliveries(f, 20)
-        .await?
-        .into_iter()
-        .map(|d| DeliveryDto { at: d.at, subscription: d.subscription, kind: d.kind, attempt: d.attempt, ok: d.ok, detail: d.detail })
-        .collect();
-    Ok(WebhooksDto { subscriptions, deliveries })
 }

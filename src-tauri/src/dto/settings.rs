@@ -30,6 +30,10 @@ pub struct SettingsDto {
     pub gates: Vec<GateDto>,
     pub config_file: Option<String>,
     pub notifications: crate::notify::Prefs,
+    /// Doctor's last report on this store from this machine (null: never checked here).
+    pub doctor: Option<DoctorDto>,
+    /// The store is a MongoDB this machine has never checked: the window offers doctor.
+    pub doctor_offer: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Type)]
@@ -67,6 +71,18 @@ pub struct WebhookDto {
     pub pending: u32,
     pub failures: u32,
     pub last_error: Option<String>,
+    /// Events the receiver kept refusing, passed over (newest last); each can be sent again.
+    pub dead_letters: Vec<DeadLetterDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct DeadLetterDto {
+    pub event: String,
+    /// The event's kind (empty when no longer known).
+    pub kind: String,
+    pub at: Option<String>,
+    /// The receiver's last answer.
+    pub error: String,
 }
 
 /// One delivery attempt from the relay's log.
@@ -85,4 +101,31 @@ pub struct WebhooksDto {
     pub subscriptions: Vec<WebhookDto>,
     /// Newest first.
     pub deliveries: Vec<DeliveryDto>,
+}
+
+/// `reef doctor`'s report on the configured store, as the app last made or found it.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct DoctorDto {
+    /// The store, credentials redacted.
+    pub store: String,
+    /// When it ran (RFC 3339).
+    pub at: String,
+    pub checks: Vec<reef_core::doctor::Check>,
+    /// Whether a guarantee REEF relies on fails on this store.
+    pub failed: bool,
+}
+
+/// What a doctor run came to: a report, or the question to ask before it may write beside a factory.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct DoctorRunDto {
+    pub report: Option<DoctorDto>,
+    /// Set when the server already holds a factory and doctor needs the operator's word first.
+    pub consent: Option<String>,
+}
+
+impl From<reef_store::doctor::Report> for DoctorDto {
+    fn from(r: reef_store::doctor::Report) -> Self {
+        let failed = r.failed();
+        Self { store: r.store, at: r.at, checks: r.checks, failed }
+    }
 }

@@ -21,8 +21,12 @@ pub async fn run(cfg: &Config, yes: bool, out: &Out) -> anyhow::Result<()> {
         matches!(answer.trim(), "y" | "Y" | "yes")
     };
     let report = reef_store::doctor::run(&cfg.store, &reef_core::SystemClock, consent).await?;
+    // The app shows the last report per store, and offers doctor for a store it has none of.
+    if let Err(e) = reef_store::doctor::remember(&cfg.data_dir, &report) {
+        eprintln!("warning: {e}");
+    }
     out.print(&report, || {
-        let mut s = format!("store    {}\nscratch  {} (removed)\n\n", report.store, report.scratch);
+        let mut s = format!("store    {}\nscratch  {} (removed)\nat       {}\n\n", report.store, report.scratch, report.at);
         s.push_str(&format!("{:<30} {:<11} {}\n", "CHECK", "VERDICT", "DETAIL"));
         for c in &report.checks {
             s.push_str(&format!("{:<30} {:<11} {}\n", c.name, c.verdict.as_str(), c.detail));

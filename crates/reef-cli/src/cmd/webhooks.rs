@@ -4,14 +4,9 @@ use super::Out;
 use reef_core::engine::relay;
 use reef_core::factory::Factory;
 
-/// `reef webhooks --redeliver EVENT --to SUB`: one more delivery of one event, now.
+/// `reef webhooks --redeliver EVENT --to SUB`: one more delivery of one dead letter, now.
 pub async fn redeliver(f: &Factory, sub: &str, event: &str, out: &Out) -> anyhow::Result<()> {
-    let Some(s) = f.config.webhooks.iter().find(|w| w.name == sub) else {
-        anyhow::bail!("{sub:?} is not a configured webhook ([[webhooks]] in the config file)");
-    };
-    let links = reef_core::links::maker(f);
-    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
-    relay::redeliver(f, &http, s, event, links.as_ref()).await?;
+    relay::redeliver(f, sub, event, &f.operator()).await?;
     out.print(&serde_json::json!({"redelivered": event, "to": sub}), || format!("{event} delivered to {sub}"));
     Ok(())
 }
@@ -39,7 +34,11 @@ pub async fn run(f: &Factory, limit: usize, out: &Out) -> anyhow::Result<()> {
                     "    dead letters (refused {} times; `reef webhooks --redeliver EVENT --to {}`): {}\n",
                     relay::MAX_REFUSALS,
                     x.name,
-                    x.dead_letters.join(", ")
+                    x.dead_letters
+                        .iter()
+                        .map(|d| format!("{} ({})", d.event, if d.kind.is_empty() { "?" } else { &d.kind }))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
         }

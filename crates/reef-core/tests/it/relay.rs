@@ -131,9 +131,29 @@ async fn an_event_a_receiver_keeps_refusing_is_dead_lettered_with_an_alert_and_t
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!((dead[0].data["event"].as_str(), dead[0].data["alert"].as_bool()), (Some(bad.as_str()), Some(true)));
     assert_eq!(relay::progress(&f, "ops").await.unwrap().dead_letters, vec![bad.clone()]);
-    // The operator redelivers it once the receiver is fixed.
+    // What the operator sees: the event's kind and the receiver's answer.
+    let shown = relay::status(&f).await.unwrap().remove(0).dead_letters;
+    assert_eq!(shown.len(), 1);
+    assert_eq!(
+        (shown[0].event.as_str(), shown[0].kind.as_str(), shown[0].error.as_str()),
+        (bad.as_str(), "approval.requested", "HTTP 422")
+    );
+    // Only a dead letter can be pushed again, and only to a configured subscription.
+    let not_dead = relay::redeliver(&f, "ops", &good, "operator:adam").await.unwrap_err();
+    assert!(matches!(not_dead, relay::RedeliverError::NotDead(..)), "{not_dead}");
+    let nobody = relay::redeliver(&f, "nobody", &bad, "operator:adam").await.unwrap_err();
+    assert!(matches!(nobody, relay::RedeliverError::NoSubscription(..)), "{nobody}");
+    // Redelivered while the receiver still refuses: it stays a dead letter, and says why.
+    let still = relay::redeliver(&f, "ops", &bad, "operator:adam").await.unwrap_err();
+    assert!(still.to_string().contains("HTTP 422"), "{still}");
+    assert_eq!(relay::progress(&f, "ops").await.unwrap().dead_letters, vec![bad.clone()]);
+    // The operator redelivers it once the receiver is fixed; each try is audited under their name.
     *poison.lock().unwrap() = String::new();
-    relay::redeliver(&f, &reqwest::Client::new(), &sub, &bad, &no_links).await.unwrap();
+    relay::redeliver(&f, "ops", &bad, "operator:adam").await.unwrap();
     assert_eq!(*rx.got.lock().unwrap(), vec![good, bad.clone()]);
     assert!(relay::progress(&f, "ops").await.unwrap().dead_letters.is_empty(), "no longer dead once delivered");
+    let audit = f.ports.audit.list(Some("ops"), 10).await.unwrap().items;
+    let tries: Vec<_> =
+        audit.iter().filter(|a| a.action == "webhook.redeliver").map(|a| (a.actor.as_str(), a.new["delivered"].as_bool())).collect();
+    assert_eq!(tries, vec![("operator:adam", Some(true)), ("operator:adam", Some(false))], "newest first");
 }

@@ -20,6 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+mod desk;
+pub use desk::*;
+
 const LEASE_NAME: &str = "webhooks";
 /// Events written up to this long after their own timestamp (another process's clock, a slow
 /// write) are still delivered: each pass reads back this far behind the watermark.
@@ -274,26 +277,6 @@ async fn look_back(
     Ok(None)
 }
 
-/// Sends one event again at the operator's word (a dead letter, once its receiver is fixed).
-pub async fn redeliver(f: &Factory, http: &reqwest::Client, sub: &Subscription, event_id: &str, links: &Links) -> StoreResult<()> {
-    let found = f.ports.events.recent(&EventQuery { text: Some(event_id.into()), limit: 50, ..Default::default() }).await?;
-    let Some(e) = found.items.into_iter().find(|e| e.id == event_id) else {
-        return Err(StoreError::not_found(format!("event {event_id}")));
-    };
-    let mut p = progress(f, &sub.name).await?;
-    match send(f, http, sub, &e, links).await {
-        Answer::Ok(status) => {
-            log(f, sub, &e, 1, Some(status), None).await?;
-            p.dead_letters.retain(|d| d != event_id);
-            save(f, &sub.name, &p).await
-        }
-        Answer::Refused(err) | Answer::Failed(err) => {
-            log(f, sub, &e, 1, None, Some(&err)).await?;
-            Err(StoreError::Unavailable(format!("{} did not take {event_id}: {err}", sub.name)))
-        }
-    }
-}
-
 /// A transport error without the URL (it may carry a token, as Slack's do).
 fn describe(e: &reqwest::Error) -> String {
     let what = if e.is_timeout() {
@@ -389,79 +372,4 @@ mod tests {
         assert_eq!(backoff(5), Duration::from_secs(16));
         assert_eq!(backoff(40), MAX_BACKOFF);
     }
-}
-
-/// One subscription as `reef webhooks` and the window show it (never its URL's path or secret).
-#[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    pub name: String,
-    pub host: String,
-    pub events: Vec<String>,
-    pub template: String,
-    pub approve_links: bool,
-    /// Wanted events not yet delivered.
-    pub pending: usize,
-    pub failures: u32,
-    pub last_error: Option<String>,
-    pub watermark: Option<String>,
-    /// Events the receiver kept refusing, passed over; redeliver with `reef webhooks --redeliver`.
-    pub dead_letters: Vec<String>,
-}
-
-/// Every configured subscription with what it is owed.
-pub async fn status(f: &Factory) -> StoreResult<Vec<Status>> {
-    let mut out = vec![];
-    for s in &f.config.webhooks {
-        let p = progress(f, &s.name).await?;
-        out.push(Status {
-            name: s.name.clone(),
-            host: reqwest::Url::parse(s.url.expose()).ok().and_then(|u| u.host_str().map(String::from)).unwrap_or_default(),
-            events: s.events.clone(),
-            template: format!("{:?}", s.template).to_lowercase(),
-            approve_links: s.approve_links,
-            pending: pending(f, s, &p).await?.len(),
-            failures: p.failures,
-            last_error: p.last_error.clone(),
-            watermark: p.watermark.as_ref().map(crate::time::fmt_ts),
-            dead_letters: p.dead_letters.clone(),
-        });
-    }
-    Ok(out)
-}
-
-/// One delivery attempt, from the log.
-#[derive(Debug, Clone, Serialize)]
-pub struct Delivery {
-    pub at: String,
-    pub subscription: String,
-    pub event: String,
-    pub kind: String,
-    pub attempt: u32,
-    pub ok: bool,
-    /// `HTTP <status>` when delivered, else why it failed.
-    pub detail: String,
-}
-
-/// The latest `limit` delivery attempts, newest first.
-pub async fn deliveries(f: &Factory, limit: usize) -> StoreResult<Vec<Delivery>> {
-    let q = EventQuery { kind_prefix: Some(DELIVERY_KIND.into()), limit, ..Default::default() };
-    Ok(f.ports
-        .events
-        .recent(&q)
-        .await?
-        .items
-        .iter()
-        .map(|e| {
-            let ok = e.data["ok"] == true;
-            Delivery {
-                at: crate::time::fmt_ts(&e.at),
-                subscription: e.subject.clone().unwrap_or_default(),
-                event: e.data["event"].as_str().unwrap_or_default().into(),
-                kind: e.data["kind"].as_str().unwrap_or_default().into(),
-                attempt: e.data["attempt"].as_u64().unwrap_or(0) as u32,
-                ok,
-                detail: if ok { format!("HTTP {}", e.data["status"]) } else { e.data["error"].as_str().unwrap_or_default().into() },
-            }
-        })
-        .collect())
 }
