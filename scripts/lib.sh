@@ -47,6 +47,18 @@ ensure_jongodb() {
   mkdir -p "$dir" && (cd "$dir" && npm install --no-audit --no-fund --silent @jongodb/memory-server-bin-linux-x64-gnu@0.1 >/dev/null) && [ -x "$bin" ]
 }
 
+# Installs the real agent CLIs the tests run (npm packages with native binaries) into $1, once:
+# Claude Code (~235 MB). Pinned to a minor version so a new release cannot change a test's
+# ground under it; bump on purpose.
+CLAUDE_CODE_VERSION="2.1"
+ensure_agent_clis() {
+  local dir="$1" bin="$1/node_modules/.bin/claude"
+  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VERSION\."; then return 0; fi
+  command -v npm >/dev/null 2>&1 || ensure_apt_packages nodejs npm || return 1
+  step "installing Claude Code $CLAUDE_CODE_VERSION (npm) into $dir (first run only)"
+  mkdir -p "$dir" && (cd "$dir" && npm install --no-audit --no-fund --silent "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >/dev/null) && [ -x "$bin" ]
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

@@ -62,6 +62,14 @@ fi
 # keyring tests: installed above, so they must run, never skip.
 export REEF_REQUIRE_KEYRING=1
 
+# The real agent CLIs (Claude Code from npm): installed here, so their tests must run, never skip.
+if ensure_agent_clis "$cache/agent-clis"; then
+  export REEF_CLAUDE_BIN="$cache/agent-clis/node_modules/.bin/claude"
+  export REEF_REQUIRE_AGENT_CLIS=1
+else
+  echo "Agent CLIs: could not be installed from npm; the tests that run them will report themselves skipped."
+fi
+
 # The official MCP TypeScript SDK (npm), the client that drives REEF's MCP server in the tests;
 # installed here, so those tests must run, never skip.
 step "MCP client SDK (npm)"

@@ -1,5 +1,6 @@
 //! One integration binary for the `reef` command: real processes against real store files.
 
+mod agent_clis;
 mod cli;
 mod common;
 mod containment;

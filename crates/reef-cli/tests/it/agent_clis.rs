@@ -1,0 +1,82 @@
+//! The real agent CLIs from npm, started by a real `reef serve` the way an operator runs them:
+//! contained by bubblewrap, their model calls through REEF's metered endpoint in front of the real
+//! LiteLLM proxy (its mocked providers stand in for the paid models that cannot be called here),
+//! their spend in the ledger at the meter's count, whatever the CLI itself reports.
+
+use crate::common::*;
+use crate::engine::pairs;
+use crate::gateway::gateway;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Claude Code's binary (`bash scripts/test.sh` installs it from npm and sets REEF_CLAUDE_BIN).
+fn claude_bin(test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("REEF_CLAUDE_BIN").map(PathBuf::from).filter(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("REEF_REQUIRE_AGENT_CLIS").is_none(),
+            "REEF_REQUIRE_AGENT_CLIS is set but REEF_CLAUDE_BIN names no file: {test} cannot run"
+        );
+        eprintln!("SKIPPED {test}: REEF_CLAUDE_BIN is not set (bash scripts/test.sh installs Claude Code into ~/.cache/reef/agent-clis)");
+    }
+    found
+}
+
+#[test]
+fn the_real_claude_code_runs_a_task_contained_and_is_charged_what_the_meter_counted() {
+    let e = Env::new();
+    let Some(g) = gateway("the Claude Code test") else { return };
+    let Some(claude) = claude_bin("the Claude Code test") else { return };
+    let version = std::process::Command::new(&claude).arg("--version").output().unwrap();
+    eprintln!("Claude Code: {} ({})", String::from_utf8_lossy(&version.stdout).trim(), claude.display());
+    // The cheap tier for every call Claude Code makes (its background model too); the meter
+    // prices them from the gateway's own config. No gateway key is configured for the agent:
+    // the sandbox gets a credential for this run only.
+    e.write_config(&format!(
+        "[engine]\nlitellm_config = {:?}\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\n\
+         [[executors]]\nname = \"claude\"\nkinds = [\"code\"]\n\
+         command = [{:?}, \"-p\", \"--output-format\", \"json\", \"--model\", \"cheap\"]\n\
+         prompt_on_stdin = true\nsoft_cap_usd = 0.5\ntimeout_seconds = 120\n\
+         pass_env = [\"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC\", \"ANTHROPIC_DEFAULT_HAIKU_MODEL\", \"DISABLE_AUTOUPDATER\"]\n",
+        g.config.display().to_string(),
+        claude.display().to_string()
+    ));
+    let id = e.json(&["task", "add", "Say that the task is done", "--type", "code", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let env = [
+        ("REEF_LLM_BASE_URL", g.url.as_str()),
+        ("REEF_LLM_API_KEY", g.key.as_str()),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+        ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "cheap"),
+        ("DISABLE_AUTOUPDATER", "1"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut serve = e.serve("both", &pairs(&env));
+    let status = || e.json(&["task", "show", &id])["task"]["status"].as_str().unwrap_or("").to_string();
+    let over = wait_until(Duration::from_secs(150), || matches!(status().as_str(), "done" | "failed" | "needs_human" | "cancelled"));
+    sigterm(&mut serve);
+    let shown = e.ok(&["task", "show", &id]);
+    assert!(over, "the task never ended: {shown}");
+    let task = e.json(&["task", "show", &id])["task"].clone();
+    assert_eq!(task["status"], "done", "{shown}");
+    // Claude Code's own answer: the mock behind the gateway's `cheap` route, through the meter.
+    assert_eq!(task["result"], "Cheap answer: the task is done.", "{shown}");
+    assert!(e.ok(&["status"]).contains("bubblewrap"), "it ran contained");
+
+    // What it cost is what the meter counted: every call at the gateway's price for `cheap`,
+    // in the task's outcome and in the agent's day alike.
+    let done = e.json(&["events", "--subject", &id, "--kind", "task.done"])["events"][0].clone();
+    let charged = done["data"]["cost"].as_i64().unwrap();
+    let settled = e.json(&["events", "--subject", &id, "--kind", "budget.report_mismatch"])["events"].as_array().unwrap().clone();
+    let caps = e.json(&["status"])["caps_today"].as_array().unwrap().clone();
+    let day =
+        caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
+    assert!(charged > 0, "its calls cost something: {done}");
+    assert_eq!(day, Some(charged), "the agent's day holds the run's metered cost: {caps:?}");
+    // Claude Code prices `cheap` by its own table, not the gateway's: its report disagrees with
+    // the meter, is raised, and loses.
+    if let Some(m) = settled.first() {
+        assert_eq!(m["data"]["settled"], m["data"]["metered"], "settled at the meter's count: {m}");
+        assert_eq!(m["data"]["metered"].as_i64(), Some(charged));
+        assert!(m["data"]["calls"].as_u64().unwrap_or(0) >= 1, "{m}");
+    }
+}
