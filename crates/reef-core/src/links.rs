@@ -104,9 +104,12 @@ pub fn for_event(secret: &str, base: &str, e: &Event, now_unix: i64, ttl_secs: i
     Some(serde_json::json!({"approve": url(Decision::Approve), "reject": url(Decision::Reject), "expires": exp}))
 }
 
+/// Makes the signed approve / reject links an approval request's delivery carries (if any).
+pub type Links = dyn Fn(&crate::Event) -> Option<serde_json::Value> + Send + Sync;
+
 /// The relay's link maker for this factory: signed links when `[serve]` and REEF_LINK_SECRET are
 /// set, none otherwise.
-pub fn maker(f: &Factory) -> std::sync::Arc<crate::engine::relay::Links> {
+pub fn maker(f: &Factory) -> std::sync::Arc<Links> {
     let (lc, clock) = (f.config.links.clone(), f.clock.clone());
     std::sync::Arc::new(move |e| {
         let lc = lc.as_ref()?;

@@ -39,8 +39,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// The delivery log's event kind; never itself delivered.
 pub const DELIVERY_KIND: &str = "webhook.delivery";
 
-/// Makes the signed approve / reject links an approval request's delivery carries (if any).
-pub type Links = dyn Fn(&Event) -> Option<serde_json::Value> + Send + Sync;
+pub use crate::links::Links;
 
 /// A subscription's progress, in the store's settings (`webhook.state:<name>`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
