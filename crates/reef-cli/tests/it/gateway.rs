@@ -41,34 +41,46 @@ fn healthy(port: u16) -> bool {
     buf.starts_with("HTTP/1.1 200") || buf.starts_with("HTTP/1.0 200")
 }
 
+/// Starts a proxy on `config`, stopped when this test process ends; `None` when LiteLLM is not
+/// installed.
+fn start(config: PathBuf) -> Option<Gateway> {
+    let bin = binary()?;
+    let port = free_port();
+    let log = std::fs::File::create(std::env::temp_dir().join(format!("reef-litellm-{port}.log"))).ok()?;
+    // A watchdog shell stops the proxy when this test process ends, however it ends.
+    let me = std::process::id();
+    Command::new("sh")
+        .args(["-c", r#""$0" --config "$1" --port "$2" & c=$!; while kill -0 "$3" 2>/dev/null; do sleep 0.5; done; kill $c"#])
+        .args([bin.to_str()?, config.to_str()?, &port.to_string(), &me.to_string()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .ok()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let ok = crate::common::wait_until(Duration::from_secs(120), || healthy(port));
+    assert!(ok, "LiteLLM did not become healthy on {url}; see {}", std::env::temp_dir().join(format!("reef-litellm-{port}.log")).display());
+    Some(Gateway { url, key: "sk-reef-test-master".into(), config })
+}
+
+fn skipped(test: &str) {
+    eprintln!("SKIPPED {test}: LiteLLM is not installed (bash scripts/test.sh installs it into ~/.cache/reef/litellm-venv)");
+}
+
 /// The shared proxy, or `None` (after printing why) when LiteLLM is not installed.
 pub fn gateway(test: &str) -> Option<&'static Gateway> {
     static G: OnceLock<Option<Gateway>> = OnceLock::new();
-    let g = G.get_or_init(|| {
-        let bin = binary()?;
-        let port = free_port();
-        let config = root().join("tests/fixtures/litellm-test.yaml");
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("reef-litellm-{port}.log"))).ok()?;
-        // A watchdog shell stops the proxy when this test process ends, however it ends.
-        let me = std::process::id();
-        Command::new("sh")
-            .args(["-c", r#""$0" --config "$1" --port "$2" & c=$!; while kill -0 "$3" 2>/dev/null; do sleep 0.5; done; kill $c"#])
-            .args([bin.to_str()?, config.to_str()?, &port.to_string(), &me.to_string()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .ok()?;
-        let url = format!("http://127.0.0.1:{port}");
-        let ok = crate::common::wait_until(Duration::from_secs(120), || healthy(port));
-        assert!(
-            ok,
-            "LiteLLM did not become healthy on {url}; see {}",
-            std::env::temp_dir().join(format!("reef-litellm-{port}.log")).display()
-        );
-        Some(Gateway { url, key: "sk-reef-test-master".into(), config })
-    });
+    let g = G.get_or_init(|| start(root().join("tests/fixtures/litellm-test.yaml")));
     if g.is_none() {
-        eprintln!("SKIPPED {test}: LiteLLM is not installed (bash scripts/test.sh installs it into ~/.cache/reef/litellm-venv)");
+        skipped(test);
     }
     g.as_ref()
+}
+
+/// A proxy of the test's own on `config` (its master key must be `sk-reef-test-master`).
+pub fn gateway_with(test: &str, config: PathBuf) -> Option<Gateway> {
+    let g = start(config);
+    if g.is_none() {
+        skipped(test);
+    }
+    g
 }

@@ -12,6 +12,7 @@ mod foreign;
 mod gateway;
 mod hostile;
 mod http_limits;
+mod local_model;
 mod mcp;
 mod metered;
 mod revenue;
