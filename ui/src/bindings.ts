@@ -108,6 +108,8 @@ export type AgentConfigDto = {
 	model: string | null,
 	daily_cap_usd: number | null,
 	max_concurrent: number,
+	/**  Its tools; with any, its LLM work runs as REEF's agent loop. */
+	tools: string[],
 };
 
 export type AgentDetailDto = {
@@ -115,6 +117,8 @@ export type AgentDetailDto = {
 	/**  Newest first. */
 	revisions: AgentRevisionDto[],
 	max_prompt_bytes: number,
+	/**  The tools an agent may be given. */
+	agent_tools: string[],
 };
 
 export type AgentDto = {

@@ -15,13 +15,17 @@ pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> Result<Arc<reef_
     let text = std::fs::read_to_string(&path).map_err(|e| HostError::Config(format!("reading {}: {e}", path.display())))?;
     let prices = PriceBook::from_litellm_yaml(&text).map_err(|e| HostError::Config(format!("{}: {e}", path.display())))?;
     let budget = Budget { factory: f.clone(), prices: Arc::new(prices) };
-    let llm = Arc::new(LlmExecutor::new(
-        &f.config.llm_base_url,
-        f.config.llm_api_key.clone(),
-        budget.clone(),
-        f.config.engine.llm_max_tokens,
-        std::time::Duration::from_secs(600),
-    ));
+    let embedder = embedder(&f.config)?;
+    let llm = Arc::new(
+        LlmExecutor::new(
+            &f.config.llm_base_url,
+            f.config.llm_api_key.clone(),
+            budget.clone(),
+            f.config.engine.llm_max_tokens,
+            std::time::Duration::from_secs(600),
+        )
+        .with_memory(Some(reef_core::memory::MemoryIndex::new(f.ports.clone(), embedder.clone()))),
+    );
     let data_dir = f.config.data_dir.clone();
     let containment = Arc::new(Containment::detect(&f.config.sandbox, &data_dir));
     let mcp = mcp_launch(&f.config);
@@ -47,7 +51,7 @@ pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> Result<Arc<reef_
     let mcp_socket = (!cli.is_empty()).then(|| mcp.socket.clone());
     let meter = (!cli.is_empty()).then_some(meter);
     let id = format!("{}:{}:{}", host_name(), std::process::id(), &reef_core::new_id()[24..]);
-    let embedder = Some(embedder(&f.config)?);
+    let embedder = Some(embedder);
     Ok(Arc::new(Engine { factory: f.clone(), budget, llm, cli, id, data_dir, containment, mcp_socket, meter, embedder }))
 }
 

@@ -41,6 +41,8 @@ pub struct AgentConfigDto {
     pub model: Option<String>,
     pub daily_cap_usd: f64,
     pub max_concurrent: u32,
+    /// Its tools; with any, its LLM work runs as REEF's agent loop.
+    pub tools: Vec<String>,
 }
 
 impl From<&AgentConfig> for AgentConfigDto {
@@ -54,6 +56,7 @@ impl From<&AgentConfig> for AgentConfigDto {
             model: a.model.clone(),
             daily_cap_usd: a.daily_cap_usd.dollars(),
             max_concurrent: a.max_concurrent,
+            tools: a.tools.clone(),
         }
     }
 }
@@ -73,6 +76,7 @@ impl AgentConfigDto {
             model: self.model.map(|m| m.trim().to_string()).filter(|m| !m.is_empty()),
             daily_cap_usd: Usd::from_dollars(self.daily_cap_usd),
             max_concurrent: self.max_concurrent,
+            tools: self.tools,
         })
     }
 }
@@ -91,4 +95,6 @@ pub struct AgentDetailDto {
     /// Newest first.
     pub revisions: Vec<AgentRevisionDto>,
     pub max_prompt_bytes: u32,
+    /// The tools an agent may be given.
+    pub agent_tools: Vec<String>,
 }

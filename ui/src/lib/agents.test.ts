@@ -3,7 +3,7 @@ import { byteLength, changedFields, editProblem } from "./agents";
 import type { AgentConfigDto } from "../bindings";
 
 const base: AgentConfigDto = {
-  name: "rex", role: "engineering", capabilities: ["code"], prompt: "Write tests.", tier: "mid", model: null, daily_cap_usd: 20, max_concurrent: 2,
+  name: "rex", role: "engineering", capabilities: ["code"], prompt: "Write tests.", tier: "mid", model: null, daily_cap_usd: 20, max_concurrent: 2, tools: [],
 };
 
 describe("changedFields", () => {

@@ -9,6 +9,7 @@ const fields: [keyof AgentConfigDto, string][] = [
   ["daily_cap_usd", "daily cap"],
   ["max_concurrent", "concurrency"],
   ["role", "role"],
+  ["tools", "tools"],
 ];
 
 /** The names of the settings that differ between `before` and `after` (empty when none). */

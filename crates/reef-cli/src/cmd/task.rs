@@ -1,4 +1,4 @@
-//! `reef task add | list | show | comment`.
+//! `reef task add | list | show | trace | comment`.
 
 use super::{short, Out};
 use anyhow::{bail, Context};
@@ -16,6 +16,9 @@ pub enum TaskCmd {
     List(ListArgs),
     /// Show one task with its comments, work products and history.
     Show { id: String },
+    /// What an agent loop did on a task, step by step: the model's words, its tool calls and
+    /// what each answered, tokens, cost, latency and model per step.
+    Trace { id: String },
     /// Add a comment to a task's thread (the next attempt sees it).
     Comment {
         id: String,
@@ -176,6 +179,11 @@ pub async fn run(cmd: TaskCmd, f: &Factory, out: &Out) -> anyhow::Result<()> {
                 s
             });
         }
+        TaskCmd::Trace { id } => {
+            let t = resolve(f, &id).await?;
+            let steps = reef_core::engine::agent_loop::trace::steps(f, &t.id).await?;
+            out.print(&serde_json::json!({"task": t.id, "steps": steps}), || trace_text(&t, &steps))
+        }
         TaskCmd::Show { id } => {
             let t = resolve(f, &id).await?;
             let history = f.ports.events.recent(&EventQuery { subject: Some(t.id.clone()), limit: 50, ..Default::default() }).await?;
@@ -240,4 +248,44 @@ pub async fn run(cmd: TaskCmd, f: &Factory, out: &Out) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn trace_text(t: &Task, steps: &[reef_core::engine::agent_loop::trace::Step]) -> String {
+    if steps.is_empty() {
+        return format!("{} ({}): no agent-loop steps (the task ran as one answer or a CLI agent, or has not run)", t.title, short(&t.id));
+    }
+    let cost: Usd = steps.iter().map(|s| s.cost).sum();
+    let tokens: u64 = steps.iter().map(|s| s.prompt_tokens + s.completion_tokens).sum();
+    let mut s = format!("{} ({}): {} steps, {tokens} tokens, {cost}\n\n", t.title, short(&t.id), steps.len());
+    s.push_str(&format!("{:>4} {:>3}  {:<12} {:>13} {:>9} {:>7}\n", "STEP", "TRY", "MODEL", "TOKENS IN/OUT", "COST", "MS"));
+    let one_line = |x: &str, n: usize| -> String {
+        let flat: String = x.split_whitespace().collect::<Vec<_>>().join(" ");
+        if flat.chars().count() > n {
+            format!("{}…", flat.chars().take(n).collect::<String>())
+        } else {
+            flat
+        }
+    };
+    for st in steps {
+        s.push_str(&format!(
+            "{:>4} {:>3}  {:<12} {:>13} {:>9} {:>7}\n",
+            st.step,
+            st.attempt,
+            one_line(&st.model, 12),
+            format!("{}/{}", st.prompt_tokens, st.completion_tokens),
+            st.cost.to_string(),
+            st.latency_ms
+        ));
+        if !st.text.is_empty() {
+            s.push_str(&format!("           says  {}\n", one_line(&st.text, 100)));
+        }
+        for c in &st.calls {
+            s.push_str(&format!("           calls {} {}\n", c.name, one_line(&c.arguments, 90)));
+            s.push_str(&format!("           {} {}\n", if c.ok { "  ok " } else { "  ✗  " }, one_line(&c.answer, 100)));
+        }
+        if let Some(n) = &st.note {
+            s.push_str(&format!("           note  {n}\n"));
+        }
+    }
+    s
 }

@@ -1,6 +1,7 @@
 //! One integration binary for the `reef` command: real processes against real store files.
 
 mod agent_clis;
+mod agent_loop;
 mod cli;
 mod common;
 mod containment;

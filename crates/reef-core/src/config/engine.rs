@@ -21,6 +21,26 @@ pub struct EngineConfig {
     pub telemetry_every: std::time::Duration,
     pub busy_gpu_percent: f64,
     pub learn_tiers: bool,
+    pub agent_loop: LoopLimits,
+}
+
+/// The agent loop's limits per task (`[engine] loop_*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoopLimits {
+    /// Steps (model calls) over all attempts of a task.
+    pub max_steps: u32,
+    /// Time one attempt may loop.
+    pub max_time: std::time::Duration,
+    /// Tokens (prompt and completion) over all attempts.
+    pub max_tokens: u64,
+    /// The transcript's size (estimated tokens) past which its oldest long tool answers are cut.
+    pub window_tokens: u64,
+}
+
+impl Default for LoopLimits {
+    fn default() -> Self {
+        Self { max_steps: 24, max_time: std::time::Duration::from_secs(900), max_tokens: 500_000, window_tokens: 24_000 }
+    }
 }
 
 impl Default for EngineConfig {
@@ -38,6 +58,7 @@ impl Default for EngineConfig {
             telemetry_every: std::time::Duration::from_secs(60),
             busy_gpu_percent: 90.0,
             learn_tiers: false,
+            agent_loop: LoopLimits::default(),
         }
     }
 }
@@ -102,6 +123,17 @@ pub fn engine(file: &FileConfig) -> Result<EngineConfig, ConfigError> {
             None => d.busy_gpu_percent,
         },
         learn_tiers: e.learn_tiers.unwrap_or(false),
+        agent_loop: LoopLimits {
+            max_steps: positive("engine.loop_max_steps", e.loop_max_steps.map(u64::from), d.agent_loop.max_steps as u64)?
+                .min(u32::MAX as u64) as u32,
+            max_time: std::time::Duration::from_secs(positive(
+                "engine.loop_max_seconds",
+                e.loop_max_seconds,
+                d.agent_loop.max_time.as_secs(),
+            )?),
+            max_tokens: positive("engine.loop_max_tokens", e.loop_max_tokens, d.agent_loop.max_tokens)?,
+            window_tokens: positive("engine.loop_window_tokens", e.loop_window_tokens, d.agent_loop.window_tokens)?,
+        },
     })
 }
 

@@ -123,6 +123,9 @@ pub struct AgentSection {
     pub model_tier: Option<String>,
     pub model: Option<String>,
     pub daily_cap_usd: f64,
+    /// The tools it works with; with any, its LLM work runs as REEF's agent loop.
+    #[serde(default)]
+    pub tools: Vec<String>,
     pub max_concurrent: Option<u32>,
 }
 
@@ -150,6 +153,12 @@ pub struct EngineSection {
     /// Start one tier higher where an agent's work of a type keeps failing on the cheaper tier
     /// (outcome analytics; off by default).
     pub learn_tiers: Option<bool>,
+    /// The agent loop's limits per task: steps (default 24), seconds per attempt (900), tokens
+    /// (500,000) and the transcript's size before old tool answers are cut (24,000 tokens).
+    pub loop_max_steps: Option<u32>,
+    pub loop_max_seconds: Option<u64>,
+    pub loop_max_tokens: Option<u64>,
+    pub loop_window_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

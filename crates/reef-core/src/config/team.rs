@@ -44,7 +44,7 @@ pub fn agents(file: &FileConfig) -> Result<Vec<AgentConfig>, ConfigError> {
                 }
                 None => None,
             };
-            out.push(AgentConfig {
+            let agent = AgentConfig {
                 name: a.name.clone(),
                 role: a.role.clone(),
                 capabilities: a.capabilities.clone(),
@@ -53,7 +53,10 @@ pub fn agents(file: &FileConfig) -> Result<Vec<AgentConfig>, ConfigError> {
                 model: a.model.clone(),
                 daily_cap_usd: dollars(&format!("{key}.daily_cap_usd"), a.daily_cap_usd)?,
                 max_concurrent: a.max_concurrent.unwrap_or(1).max(1),
-            });
+                tools: a.tools.clone(),
+            };
+            agent.check_tools().map_err(|e| bad(&format!("{key}.tools"), e, "name only tools from that list"))?;
+            out.push(agent);
         }
         out
     };

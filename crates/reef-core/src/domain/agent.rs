@@ -47,10 +47,40 @@ pub struct AgentConfig {
     /// How many of its tasks may run at once, across all machines.
     #[serde(default = "one")]
     pub max_concurrent: u32,
+    /// The tools it works with (`AGENT_TOOLS`); with any, its LLM work runs as REEF's agent loop
+    /// (calls tools until it calls `finish`), without, as one answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// The toolbox tools an agent working on a task may be given (the MCP server's task tools; the
+/// toolbox's tests keep the two lists equal).
+pub const AGENT_TOOLS: [&str; 9] = [
+    "create_task",
+    "task_status",
+    "add_comment",
+    "search_memory",
+    "remember",
+    "graph_neighbors",
+    "request_approval",
+    "ask_operator",
+    "report_progress",
+];
+
+impl AgentConfig {
+    /// Refuses tools no agent can have, naming them.
+    pub fn check_tools(&self) -> Result<(), String> {
+        let unknown: Vec<&str> = self.tools.iter().map(String::as_str).filter(|t| !AGENT_TOOLS.contains(t)).collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{}: no such agent tool {} (the tools are {})", self.name, unknown.join(", "), AGENT_TOOLS.join(", ")))
+        }
+    }
 }
 
 /// An `agent_state` document: config plus live state.
@@ -83,6 +113,8 @@ pub struct AgentRevision {
 
 /// Applies a config to an agent (or to none yet): the changed agent and the revision recording
 /// the change, or `Unchanged` when the config is what the agent already has.
+// Made once per edit and taken apart at once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum ConfigChange {
     Unchanged(Agent),
     Changed(Agent, AgentRevision),
@@ -120,6 +152,7 @@ pub fn default_agents() -> Vec<AgentConfig> {
         model: None,
         daily_cap_usd: Usd::from_dollars(cap),
         max_concurrent: 2,
+        tools: vec![],
     };
     vec![
         a(

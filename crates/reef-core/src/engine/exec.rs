@@ -117,6 +117,9 @@ pub enum ExecError {
     NotRunnable(String),
     #[error("{0}")]
     Failed(String),
+    /// REEF stopped the agent for what it did (it looped, ran past its limits): a person decides.
+    #[error("{0}")]
+    Stopped(String),
 }
 
 impl ExecError {
@@ -129,7 +132,7 @@ impl ExecError {
     }
     /// Retrying cannot help: the request itself or the setup is wrong, or money ran out.
     pub fn is_final(&self) -> bool {
-        matches!(self, Self::BadRequest(_) | Self::NotRunnable(_) | Self::BudgetRefused { .. })
+        matches!(self, Self::BadRequest(_) | Self::NotRunnable(_) | Self::BudgetRefused { .. } | Self::Stopped(_))
     }
 }
 

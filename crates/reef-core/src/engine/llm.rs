@@ -1,5 +1,6 @@
-//! The LLM executor: one OpenAI-compatible chat call through the gateway (LiteLLM), inside a
-//! budget reservation.
+//! The LLM executor: OpenAI-compatible chat calls through the gateway (LiteLLM), each inside a
+//! budget reservation — one call that answers for an agent without tools, REEF's agent loop
+//! (`agent_loop`) for an agent with tools.
 //!
 //! Invariant: the reservation is made before the request leaves and is always closed: settled
 //! with the real cost (LiteLLM's `x-litellm-response-cost`, else usage × price) or released.
@@ -26,14 +27,42 @@ pub struct LlmExecutor {
     http: reqwest::Client,
     base_url: String,
     api_key: Option<Secret>,
-    budget: Budget,
-    max_tokens: u64,
+    pub(crate) budget: Budget,
+    pub(crate) max_tokens: u64,
+    /// The memory index the loop's `search_memory` and `remember` use (none: those tools refuse).
+    memory: Option<crate::memory::MemoryIndex>,
+}
+
+/// One call's answer and what it cost (already settled and recorded).
+pub(crate) struct Call {
+    pub resp: CreateChatCompletionResponse,
+    pub cost: Usd,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub latency: Duration,
 }
 
 impl LlmExecutor {
     pub fn new(base_url: &str, api_key: Option<Secret>, budget: Budget, max_tokens: u64, timeout: Duration) -> Self {
         let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
-        Self { http, base_url: base_url.trim_end_matches('/').to_string(), api_key, budget, max_tokens }
+        Self { http, base_url: base_url.trim_end_matches('/').to_string(), api_key, budget, max_tokens, memory: None }
+    }
+
+    /// Gives agents with tools the factory's memory.
+    pub fn with_memory(mut self, memory: Option<crate::memory::MemoryIndex>) -> Self {
+        self.memory = memory;
+        self
+    }
+
+    /// The model a job runs on: the agent's own, else its tier's.
+    pub(crate) fn model_for(&self, job: &Job) -> String {
+        job.agent.model.clone().unwrap_or_else(|| {
+            self.budget.factory.config.llm_models.get(&job.tier).cloned().unwrap_or_else(|| job.tier.as_str().to_string())
+        })
+    }
+
+    pub(crate) fn toolbox(&self) -> crate::toolbox::Toolbox {
+        crate::toolbox::Toolbox::new(self.budget.factory.clone(), self.memory.clone())
     }
 }
 
@@ -89,10 +118,11 @@ impl Executor for LlmExecutor {
         "llm"
     }
 
-    async fn run(&self, job: &Job, _progress: ProgressTx, cancel: CancellationToken) -> Result<ExecSuccess, ExecError> {
-        let model = job.agent.model.clone().unwrap_or_else(|| {
-            self.budget.factory.config.llm_models.get(&job.tier).cloned().unwrap_or_else(|| job.tier.as_str().to_string())
-        });
+    async fn run(&self, job: &Job, progress: ProgressTx, cancel: CancellationToken) -> Result<ExecSuccess, ExecError> {
+        if !job.agent.tools.is_empty() {
+            return super::agent_loop::run(self, job, progress, cancel).await;
+        }
+        let model = self.model_for(job);
         let system = if job.agent.prompt.is_empty() {
             format!("You are {}, an agent of the factory.", job.agent.name)
         } else {
@@ -100,12 +130,34 @@ impl Executor for LlmExecutor {
         };
         let user = job.prompt();
         let prompt_tokens = estimate_tokens(&[&system, &user]);
-        let worst = self.budget.worst_case(&model, prompt_tokens, self.max_tokens).map_err(ExecError::NotRunnable)?;
-        let provider = self.budget.prices.provider(&model).map(String::from);
+        let req = request(&model, system, user, self.max_tokens);
+        let call = self.call(job, &model, req, prompt_tokens, &cancel).await?;
+        let content = call.resp.choices.into_iter().next().and_then(|c| c.message.content).unwrap_or_default();
+        if content.trim().is_empty() {
+            return Err(ExecError::Empty);
+        }
+        Ok(ExecSuccess { output: truncate(content, MAX_RESULT), work_products: WorkProducts::default(), cost: call.cost })
+    }
+}
+
+impl LlmExecutor {
+    /// One chat call inside a hold: reserved at its worst case (`prompt_tokens` estimated, the
+    /// request's whole limit) before it leaves, settled at what it cost, recorded in `llm_calls`;
+    /// an answer past the limit is raised as `budget.overshoot`.
+    pub(crate) async fn call(
+        &self,
+        job: &Job,
+        model: &str,
+        req: CreateChatCompletionRequest,
+        prompt_tokens: u64,
+        cancel: &CancellationToken,
+    ) -> Result<Call, ExecError> {
+        #[allow(deprecated)]
+        let limit = req.max_tokens.map(u64::from).unwrap_or(self.max_tokens);
+        let worst = self.budget.worst_case(model, prompt_tokens, limit).map_err(ExecError::NotRunnable)?;
+        let provider = self.budget.prices.provider(model).map(String::from);
         let hold =
             self.budget.reserve(&job.agent.name, Some(&job.task), provider.as_deref(), worst).await.map_err(ExecError::from_reserve)?;
-
-        let req = request(&model, system, user, self.max_tokens);
         let started = Instant::now();
         let mut http = self
             .http
@@ -157,25 +209,21 @@ impl Executor for LlmExecutor {
             }
         };
         let (pt, ct) = resp.usage.as_ref().map(|u| (u.prompt_tokens as u64, u.completion_tokens as u64)).unwrap_or((prompt_tokens, 0));
-        let cost = header_cost.or_else(|| self.budget.prices.cost(&model, pt, ct)).unwrap_or_default();
+        let cost = header_cost.or_else(|| self.budget.prices.cost(model, pt, ct)).unwrap_or_default();
         // Settled at what it really cost, whatever was reserved: an overshoot is counted, not hidden.
         self.budget.settle(&hold, cost).await.map_err(|e| ExecError::Failed(format!("settling budget: {e}")))?;
-        if ct > self.max_tokens {
+        if ct > limit {
             // The backend answered past the limit it was sent: the reservation's worst case did not
             // hold. Say so loudly; the spend above is already the real one.
             let data = serde_json::json!({
                 "task": job.task.id, "agent": job.agent.name, "model": model,
-                "limit_tokens": self.max_tokens, "completion_tokens": ct,
+                "limit_tokens": limit, "completion_tokens": ct,
                 "reserved": hold.reservation.amount, "cost": cost, "alert": true,
             });
             let _ = self.budget.factory.event("budget.overshoot", &format!("agent:{}", job.agent.name), Some(&job.task.id), data).await;
         }
-        let _ = self.budget.record_call(job, model.clone(), provider, (pt, ct), cost, latency).await;
-        let content = resp.choices.into_iter().next().and_then(|c| c.message.content).unwrap_or_default();
-        if content.trim().is_empty() {
-            return Err(ExecError::Empty);
-        }
-        Ok(ExecSuccess { output: truncate(content, MAX_RESULT), work_products: WorkProducts::default(), cost })
+        let _ = self.budget.record_call(job, model.to_string(), provider, (pt, ct), cost, latency).await;
+        Ok(Call { resp, cost, prompt_tokens: pt, completion_tokens: ct, latency })
     }
 }
 

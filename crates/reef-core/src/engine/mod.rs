@@ -1,8 +1,9 @@
 //! The engine: what turns queued tasks into done work — the dispatcher, workers, budgets around
-//! every LLM call, the executors (REEF's own LLM call, CLI agents), the webhook relay and
+//! every LLM call, the executors (REEF's own LLM call and agent loop, CLI agents), the webhook relay and
 //! housekeeping (retention).
 
 pub mod agent_files;
+pub mod agent_loop;
 pub mod analytics;
 pub mod budget;
 pub mod children;

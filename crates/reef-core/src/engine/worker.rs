@@ -401,6 +401,7 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
             let _ = f.event("budget.cap_reached", &actor, Some(&format!("agent:{}", agent.name)), data).await;
             (Outcome::Retry { error: format!("held: {message}") }, "task.held", serde_json::json!({}))
         }
+        Err(ExecError::Stopped(reason)) => (Outcome::NeedsHuman { reason }, "task.needs_human", serde_json::json!({"stopped": true})),
         Err(err) if err.is_final() => (Outcome::Failed { error: err.to_string() }, "task.failed", serde_json::json!({})),
         Err(err) if task.attempts >= max => {
             (Outcome::Failed { error: format!("{err} (after {} attempts)", task.attempts) }, "task.failed", serde_json::json!({}))

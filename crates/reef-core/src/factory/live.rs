@@ -101,6 +101,7 @@ pub fn validate_agent(c: &AgentConfig) -> StoreResult<()> {
     if !(1..=64).contains(&c.max_concurrent) {
         return Err(invalid(format!("{}: max_concurrent {} must be between 1 and 64", c.name, c.max_concurrent)));
     }
+    c.check_tools().map_err(invalid)?;
     Ok(())
 }
 

@@ -218,4 +218,14 @@ mod tests {
             assert_eq!(t.input_schema()["type"], "object", "{}", t.name);
         }
     }
+
+    #[test]
+    fn the_tools_an_agent_may_be_given_are_the_task_tokens_tools() {
+        let task = Caller::Task { task_id: "t".into(), agent: "a".into() };
+        let mut served: Vec<&str> = tools_for(&task).iter().map(|t| t.name).collect();
+        let mut listed = crate::domain::agent::AGENT_TOOLS.to_vec();
+        served.sort();
+        listed.sort();
+        assert_eq!(served, listed, "domain::agent::AGENT_TOOLS and the catalog's task tools are one list");
+    }
 }

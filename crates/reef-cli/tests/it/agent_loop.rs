@@ -1,0 +1,213 @@
+//! REEF's own agent loop, run by a real `reef serve` through the real LiteLLM proxy in front of a
+//! scripted tool-calling provider (`tests/support/scripted_provider.py`: it stands in for the paid
+//! models that cannot be called here, answering each model name from a script). Proven: an agent
+//! acts through tools (keeps a memory, splits off a subtask) and ends by `finish`; a looping agent,
+//! one that never calls `finish` and one past its step limit are stopped, saying why; a tool that
+//! needs a person parks the task and the next attempt continues from the transcript without asking
+//! again; a run over its budget never makes its call; every step is kept and shown by `reef task
+//! trace`, its cost in the ledger.
+
+use crate::common::*;
+use crate::engine::pairs;
+use crate::gateway::{gateway_with, Gateway};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+struct Scripted {
+    gateway: Gateway,
+    /// Every request the provider got, one JSON line each.
+    log: PathBuf,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn call(name: &str, arguments: Value) -> Value {
+    json!({"name": name, "arguments": arguments})
+}
+
+/// The scripts of every agent in this file, one model name each.
+fn scripts() -> Value {
+    json!({
+        "plan-script": [
+            {"call": [call("remember", json!({"content": "Uptime monitors sell at $9 a month; the buyers are indie SaaS founders"}))]},
+            {"call": [call("create_task", json!({"title": "Research uptime-monitor pricing", "assigned_to": "scout"}))]},
+            {"call": [call("finish", json!({"result": "Planned: one research task for Scout; the market note is in memory."}))]}
+        ],
+        "loop-script": [{"call": [call("search_memory", json!({"query": "pricing"}))]}],
+        "talk-script": [{"say": "I think the task is done."}],
+        "ask-script": [
+            {"call": [call("request_approval", json!({"action_class": "customer_message", "summary": "Email the 14 beta users about the launch"}))]},
+            {"call": [call("finish", json!({"result": "Emailed the beta users after approval."}))]}
+        ],
+        "step-script": (0..12).map(|i| json!({"call": [call("report_progress", json!({"message": format!("still going {i}")}))]})).collect::<Vec<_>>(),
+    })
+}
+
+/// The scripted provider and a LiteLLM proxy in front of it, started once for this file's tests.
+fn scripted() -> Option<&'static Scripted> {
+    static S: OnceLock<Option<Scripted>> = OnceLock::new();
+    S.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("reef-scripted-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let scripts_file = dir.join("scripts.json");
+        std::fs::write(&scripts_file, scripts().to_string()).ok()?;
+        let log = dir.join("requests.jsonl");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let me = std::process::id().to_string();
+        Command::new("sh")
+            .args(["-c", r#"python3 "$0" "$1" "$2" "$3" & c=$!; while kill -0 "$4" 2>/dev/null; do sleep 0.5; done; kill $c"#])
+            .arg(root().join("tests/support/scripted_provider.py"))
+            .args([scripts_file.as_os_str(), port.to_string().as_ref(), log.as_os_str(), me.as_ref()])
+            .stdout(Stdio::null())
+            .spawn()
+            .ok()?;
+        let names = scripts().as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let mut yaml = String::from("model_list:\n");
+        for n in &names {
+            yaml.push_str(&format!(
+                "  - model_name: {n}\n    litellm_params: {{model: openai/{n}, api_base: \"http://127.0.0.1:{port}/v1\", api_key: none}}\n    \
+                 model_info: {{provider: scripted, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}}\n"
+            ));
+        }
+        yaml.push_str("general_settings:\n  master_key: sk-reef-test-master\n");
+        let config = dir.join("litellm.yaml");
+        std::fs::write(&config, yaml).ok()?;
+        let gateway = gateway_with("the agent loop tests", config)?;
+        Some(Scripted { gateway, log })
+    })
+    .as_ref()
+}
+
+fn agent(name: &str, model: &str, tools: &[&str]) -> String {
+    format!(
+        "[[agents]]\nname = {name:?}\nrole = {name:?}\ndaily_cap_usd = 5\nmax_concurrent = 2\nmodel = {model:?}\ntools = {:?}\n",
+        tools.iter().map(|t| t.to_string()).collect::<Vec<_>>()
+    )
+}
+
+fn status(e: &Env, id: &str) -> String {
+    e.json(&["task", "show", id])["task"]["status"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn agents_act_through_tools_until_finish_and_reef_stops_the_ones_that_loop_talk_or_run_on() {
+    let Some(s) = scripted() else { return };
+    let e = Env::new();
+    let mut config = format!(
+        "[engine]\nlease_seconds = 2\nmax_attempts = 2\nloop_max_steps = 6\nlitellm_config = {:?}\n",
+        s.gateway.config.display().to_string()
+    );
+    config.push_str(&agent("planner", "plan-script", &["remember", "create_task", "search_memory"]));
+    config.push_str(&agent("looper", "loop-script", &["search_memory"]));
+    config.push_str(&agent("talker", "talk-script", &["search_memory"]));
+    config.push_str(&agent("asker", "ask-script", &["request_approval"]));
+    config.push_str(&agent("stepper", "step-script", &["report_progress"]));
+    config.push_str(&agent("broke", "plan-script", &["remember"]));
+    // Scout takes the subtask the planner makes; it stays queued (no model for it here).
+    config.push_str("[[agents]]\nname = \"scout\"\nrole = \"research\"\ndaily_cap_usd = 5\n");
+    e.write_config(&config);
+    e.ok(&["pause", "scout"]);
+    let add = |title: &str, agent: &str, extra: &[&str]| {
+        let mut args = vec!["task", "add", title, "--agent", agent];
+        args.extend_from_slice(extra);
+        e.json(&args)["_id"].as_str().unwrap().to_string()
+    };
+    let plan = add("Plan the uptime-monitor launch", "planner", &["--product", "pingly"]);
+    let looping = add("Find our pricing", "looper", &[]);
+    let talking = add("Say when you are done", "talker", &[]);
+    let asking = add("Email the beta users", "asker", &[]);
+    let stepping = add("Keep reporting", "stepper", &[]);
+    let broke = add("Plan with no money", "broke", &["--budget", "0.00001"]);
+    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut serve = e.serve("both", &pairs(&env));
+    let ended = |id: &str| matches!(status(&e, id).as_str(), "done" | "failed" | "needs_human" | "cancelled" | "awaiting_approval");
+    let settled =
+        wait_until(Duration::from_secs(120), || [&plan, &looping, &talking, &asking, &stepping, &broke].iter().all(|id| ended(id)));
+    let show = |id: &str| e.ok(&["task", "show", id]);
+    assert!(
+        settled,
+        "every task came to rest: {:?}",
+        e.tasks().iter().map(|t| (t["title"].clone(), t["status"].clone())).collect::<Vec<_>>()
+    );
+
+    // The planner: a memory kept, a subtask made (its parent and product), done by `finish`.
+    let t = e.json(&["task", "show", &plan])["task"].clone();
+    assert_eq!(t["status"], "done", "{}", show(&plan));
+    assert_eq!(t["result"], "Planned: one research task for Scout; the market note is in memory.");
+    let subs: Vec<Value> = e.tasks().into_iter().filter(|x| x["parent_id"] == plan.as_str()).collect();
+    assert_eq!(subs.len(), 1, "one subtask: {subs:?}");
+    assert_eq!((subs[0]["title"].as_str(), subs[0]["product"].as_str()), (Some("Research uptime-monitor pricing"), Some("pingly")));
+    let found = e.json(&["memory", "search", "uptime monitor price", "--product", "pingly"]);
+    assert!(found.to_string().contains("$9 a month"), "the memory it kept is searchable: {found}");
+    let trace = e.json(&["task", "trace", &plan]);
+    let steps = trace["steps"].as_array().unwrap().clone();
+    assert_eq!(steps.len(), 3, "{trace}");
+    let names: Vec<&str> = steps.iter().map(|s| s["calls"][0]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["remember", "create_task", "finish"]);
+    assert!(steps.iter().all(|s| s["calls"][0]["ok"] == true && s["model"] == "plan-script"), "{trace}");
+    assert!(steps[1]["calls"][0]["answer"].as_str().unwrap().contains(subs[0]["_id"].as_str().unwrap()), "the tool's answer is kept");
+    let traced: i64 = steps.iter().map(|s| s["cost"].as_i64().unwrap()).sum();
+    let done = e.json(&["events", "--subject", &plan, "--kind", "task.done"])["events"][0].clone();
+    assert!(traced > 0 && done["data"]["cost"].as_i64() == Some(traced), "the run's cost is its steps' cost: {traced} vs {done}");
+    let audit = e.json(&["audit", "--subject", &plan, "--action", "mcp.", "--limit", "20"])["audit"].as_array().unwrap().clone();
+    let audited: Vec<&str> = audit.iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert!(audited.contains(&"mcp.remember") && audited.contains(&"mcp.create_task"), "every tool call audited: {audited:?}");
+    assert!(audit.iter().all(|a| a["actor"] == "agent:planner"));
+    let text = e.ok(&["task", "trace", &plan]);
+    eprintln!("reef task trace (the planner):\n{text}");
+    assert!(text.contains("3 steps") && text.contains("calls create_task"), "{text}");
+    // What the model was offered: its own tools and finish, nothing else.
+    let requests: Vec<Value> = std::fs::read_to_string(&s.log).unwrap().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let first = requests.iter().find(|r| r["model"] == "plan-script").unwrap();
+    let offered: Vec<&str> = first["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    assert_eq!(offered, ["create_task", "search_memory", "remember", "finish"], "{offered:?}");
+    assert!(first["max_tokens"].as_u64().is_some(), "every step carries the limit the backend honours: {first}");
+
+    // The looper: the same call three times in a row, stopped for a person, the reason in its thread.
+    let t = e.json(&["task", "show", &looping])["task"].clone();
+    assert_eq!(t["status"], "needs_human", "{}", show(&looping));
+    assert!(show(&looping).contains("same arguments 3 times"), "{}", show(&looping));
+    assert!(t["comments"].to_string().contains("reef:loop"), "the reason is in its thread: {t}");
+    assert_eq!(e.json(&["task", "trace", &looping])["steps"].as_array().unwrap().len(), 3);
+
+    // The talker: text without finish is not done, on either attempt.
+    let t = e.json(&["task", "show", &talking])["task"].clone();
+    assert_eq!(t["status"], "failed", "{}", show(&talking));
+    assert!(t["error"].as_str().unwrap().contains("without calling finish"), "{t}");
+
+    // The stepper: stopped at the step limit.
+    let t = e.json(&["task", "show", &stepping])["task"].clone();
+    assert_eq!(t["status"], "needs_human", "{}", show(&stepping));
+    assert!(show(&stepping).contains("6 steps"), "{}", show(&stepping));
+    assert_eq!(e.json(&["task", "trace", &stepping])["steps"].as_array().unwrap().len(), 6);
+
+    // No money: its first step's reservation is refused before any call leaves.
+    assert_eq!(status(&e, &broke), "needs_human", "{}", show(&broke));
+    assert!(e.json(&["task", "trace", &broke])["steps"].as_array().unwrap().is_empty());
+    assert!(!requests.iter().any(|r| r["messages"].to_string().contains("Plan with no money")), "no call left for it");
+
+    // The asker: parked for the approval; approved, the next attempt goes on from the transcript
+    // (the approval is not asked again) and finishes.
+    assert_eq!(status(&e, &asking), "awaiting_approval", "{}", show(&asking));
+    let approvals = e.json(&["approvals"])["approvals"].as_array().unwrap().clone();
+    let mine: Vec<&Value> = approvals.iter().filter(|a| a["task_id"] == asking.as_str()).collect();
+    assert_eq!(mine.len(), 1, "{approvals:?}");
+    e.ok(&["approve", mine[0]["_id"].as_str().unwrap(), "--reason", "go"]);
+    assert!(wait_until(Duration::from_secs(60), || status(&e, &asking) == "done"), "{}", show(&asking));
+    sigterm(&mut serve);
+    assert_eq!(e.json(&["task", "show", &asking])["task"]["result"], "Emailed the beta users after approval.");
+    let approvals = e.json(&["approvals", "--status", "all"])["approvals"].as_array().unwrap().clone();
+    assert_eq!(approvals.iter().filter(|a| a["task_id"] == asking.as_str()).count(), 1, "asked once: {approvals:?}");
+    let steps = e.json(&["task", "trace", &asking])["steps"].as_array().unwrap().clone();
+    let shape: Vec<(u64, u64, &str)> = steps
+        .iter()
+        .map(|s| (s["attempt"].as_u64().unwrap(), s["step"].as_u64().unwrap(), s["calls"][0]["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(shape, [(1, 0, "request_approval"), (2, 1, "finish")], "{steps:?}");
+}
