@@ -7,37 +7,67 @@
 
 use crate::common::*;
 use crate::engine::pairs;
-use crate::gateway::gateway_with;
+use crate::gateway::{gateway_with, Gateway};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The local model server, up on a port of its own until this test process ends; `None` (after
-/// saying why) when `bash scripts/test.sh` has not installed it.
-fn local_model(test: &str) -> Option<u16> {
-    let python = std::env::var_os("REEF_LOCAL_MODEL_PYTHON").map(PathBuf::from).filter(|p| p.is_file());
-    let gguf = std::env::var_os("REEF_LOCAL_MODEL_GGUF").map(PathBuf::from).filter(|p| p.is_file());
-    let (Some(python), Some(gguf)) = (python, gguf) else {
+/// The local model server and a LiteLLM proxy in front of it (its `local` route), started once
+/// for this file's tests; `None` (after saying why) when `bash scripts/test.sh` has not installed
+/// the server. The server uses llama-cpp-python's `chatml-function-calling` format (SmolLM2's own
+/// chat template is ChatML), which gives it OpenAI tool calls and named tool choices.
+struct Local {
+    gateway: Gateway,
+    config: PathBuf,
+}
+
+/// The server runs one generation at a time: this file's tests take turns on it, so neither's
+/// timing depends on the other's.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn local(test: &str) -> Option<&'static Local> {
+    static L: OnceLock<Option<Local>> = OnceLock::new();
+    let l = L.get_or_init(|| {
+        let python = std::env::var_os("REEF_LOCAL_MODEL_PYTHON").map(PathBuf::from).filter(|p| p.is_file());
+        let gguf = std::env::var_os("REEF_LOCAL_MODEL_GGUF").map(PathBuf::from).filter(|p| p.is_file());
+        let (python, gguf) = (python?, gguf?);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let log = std::fs::File::create(std::env::temp_dir().join(format!("reef-llama-{port}.log"))).ok()?;
+        let me = std::process::id().to_string();
+        Command::new("sh")
+            .args([
+                "-c",
+                r#""$0" -m llama_cpp.server --model "$1" --port "$2" --n_ctx 2048 --chat_format chatml-function-calling & c=$!; while kill -0 "$3" 2>/dev/null; do sleep 0.5; done; kill $c"#,
+            ])
+            .args([python.as_os_str(), gguf.as_os_str(), port.to_string().as_ref(), me.as_ref()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .ok()?;
+        let up = wait_until(Duration::from_secs(60), || curl(&format!("http://127.0.0.1:{port}/v1/models"), None, None).0 == 200);
+        assert!(up, "the local model server did not come up; see {}", std::env::temp_dir().join(format!("reef-llama-{port}.log")).display());
+        let config = std::env::temp_dir().join(format!("reef-litellm-local-{}.yaml", std::process::id()));
+        std::fs::write(
+            &config,
+            format!(
+                "model_list:\n  - model_name: local\n    litellm_params: {{model: openai/smollm2, api_base: \"http://127.0.0.1:{port}/v1\", api_key: none}}\n    \
+                 model_info: {{provider: llama-cpp, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}}\n\
+                 general_settings:\n  master_key: sk-reef-test-master\n"
+            ),
+        )
+        .ok()?;
+        let gateway = gateway_with(test, config.clone())?;
+        Some(Local { gateway, config })
+    });
+    if l.is_none() {
         assert!(
             std::env::var_os("REEF_REQUIRE_LOCAL_MODEL").is_none(),
-            "REEF_REQUIRE_LOCAL_MODEL is set but REEF_LOCAL_MODEL_PYTHON / REEF_LOCAL_MODEL_GGUF name no file: {test} cannot run"
+            "REEF_REQUIRE_LOCAL_MODEL is set but the local model server could not start (REEF_LOCAL_MODEL_PYTHON / REEF_LOCAL_MODEL_GGUF): {test} cannot run"
         );
         eprintln!("SKIPPED {test}: no local model server (bash scripts/test.sh builds llama-cpp-python and fetches SmolLM2 into ~/.cache/reef/llama-venv)");
-        return None;
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let log = std::fs::File::create(std::env::temp_dir().join(format!("reef-llama-{port}.log"))).unwrap();
-    let me = std::process::id().to_string();
-    Command::new("sh")
-        .args(["-c", r#""$0" -m llama_cpp.server --model "$1" --port "$2" --n_ctx 2048 & c=$!; while kill -0 "$3" 2>/dev/null; do sleep 0.5; done; kill $c"#])
-        .args([python.as_os_str(), gguf.as_os_str(), port.to_string().as_ref(), me.as_ref()])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .ok()?;
-    let up = wait_until(Duration::from_secs(60), || curl(&format!("http://127.0.0.1:{port}/v1/models"), None, None).0 == 200);
-    assert!(up, "the local model server did not come up; see {}", std::env::temp_dir().join(format!("reef-llama-{port}.log")).display());
-    Some(port)
+    }
+    l.as_ref()
 }
 
 /// One HTTP request with curl: (status, body).
@@ -96,19 +126,8 @@ print(json.dumps({"result": "asked"}), flush=True)
 #[test]
 fn a_real_local_model_server_is_sent_a_token_limit_it_honours_by_reef_and_by_the_meter() {
     let e = Env::new();
-    let Some(port) = local_model("the local model test") else { return };
-    let config = e.dir.path().join("litellm-local.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "model_list:\n  - model_name: local\n    litellm_params: {{model: openai/smollm2, api_base: \"http://127.0.0.1:{port}/v1\", api_key: none}}\n    \
-             model_info: {{provider: llama-cpp, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}}\n\
-             general_settings:\n  master_key: sk-reef-test-master\n"
-        ),
-    )
-    .unwrap();
-    let Some(g) = gateway_with("the local model test", config.clone()) else { return };
-
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(Local { gateway: g, config }) = local("the local model test") else { return };
     // The control: this server ignores `max_completion_tokens` and honours `max_tokens`.
     let ignored = completion_tokens(&g.url, &g.key, r#""max_completion_tokens":10"#);
     assert!(ignored > 10, "the premise: the server ignores max_completion_tokens (it answered {ignored} tokens to a limit of 10)");
@@ -153,4 +172,37 @@ fn a_real_local_model_server_is_sent_a_token_limit_it_honours_by_reef_and_by_the
         let over = e.json(&["events", "--subject", id, "--kind", "budget.overshoot"])["events"].as_array().unwrap().len();
         assert_eq!(over, 0, "no overshoot: the server kept to the limit it was sent");
     }
+}
+
+#[test]
+fn a_real_local_model_completes_a_one_step_task_through_the_agent_loop() {
+    let e = Env::new();
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(Local { gateway: g, config }) = local("the local model loop test") else { return };
+    // One step: the loop's last step names `finish` as the call to make, which a 135M model follows.
+    e.write_config(&format!(
+        "[engine]\nlitellm_config = {:?}\nllm_max_tokens = 80\nloop_max_steps = 1\n\
+         [[agents]]\nname = \"scout\"\nrole = \"research\"\ndaily_cap_usd = 5\nmodel_tier = \"local\"\ntools = [\"search_memory\"]\n",
+        config.display().to_string()
+    ));
+    let id =
+        e.json(&["task", "add", "Name one colour of the sea", "--agent", "scout", "--tier", "local"])["_id"].as_str().unwrap().to_string();
+    let env = [("REEF_LLM_BASE_URL", g.url.as_str()), ("REEF_LLM_API_KEY", g.key.as_str())].map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut serve = e.serve("both", &pairs(&env));
+    let status = || e.json(&["task", "show", &id])["task"]["status"].as_str().unwrap_or("").to_string();
+    let ended = wait_until(Duration::from_secs(180), || matches!(status().as_str(), "done" | "failed" | "needs_human" | "cancelled"));
+    sigterm(&mut serve);
+    let shown = e.ok(&["task", "show", &id]);
+    assert!(ended && status() == "done", "{shown}");
+    let trace = e.json(&["task", "trace", &id]);
+    let steps = trace["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{trace}");
+    assert_eq!(steps[0]["calls"][0]["name"], "finish", "{trace}");
+    assert_eq!(steps[0]["model"], "local");
+    let result = e.json(&["task", "show", &id])["task"]["result"].as_str().unwrap_or("").to_string();
+    assert!(!result.trim().is_empty(), "the model's own words are the result: {shown}");
+    let calls = llm_calls(&e, &id);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0]["completion_tokens"].as_u64().unwrap() <= 80, "within the limit it was sent: {calls:?}");
+    eprintln!("SmolLM2-135M through REEF's agent loop: {}", e.ok(&["task", "trace", &id]));
 }

@@ -17,10 +17,10 @@ use crate::rules::pricing::estimate_tokens;
 use crate::toolbox::Caller;
 use crate::*;
 use async_openai::types::chat::{
-    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessage,
+    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls, ChatCompletionNamedToolChoice, ChatCompletionRequestAssistantMessage,
     ChatCompletionRequestAssistantMessageContent, ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
     ChatCompletionRequestToolMessage, ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
-    ChatCompletionToolChoiceOption, CreateChatCompletionRequest, FunctionCall, ToolChoiceOptions,
+    ChatCompletionToolChoiceOption, CreateChatCompletionRequest, FunctionCall, FunctionName, ToolChoiceOptions,
 };
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -31,6 +31,9 @@ use trace::{cut, kept, Step, ToolStep};
 /// What the model is told after a step without a tool call.
 const NUDGE: &str =
     "You answered without calling a tool. If the task is done, call finish with your result; otherwise call the tool you need next.";
+/// What the model is told on the last step its limits allow.
+const LAST_STEP: &str = "This is the last step REEF allows for this task: call finish now with what you have.";
+const LAST_STEP_NOTE: &str = "last step: finish required";
 /// A tool answer longer than this is the first to be cut when the transcript outgrows the window.
 const CUTTABLE: usize = 400;
 
@@ -77,6 +80,9 @@ fn user(text: String) -> ChatCompletionRequestMessage {
 
 /// Puts a kept step back into the conversation, as the model saw it then.
 fn replay(messages: &mut Vec<ChatCompletionRequestMessage>, s: &Step) {
+    if s.note.as_deref().is_some_and(|n| n.contains(LAST_STEP_NOTE)) {
+        messages.push(user(LAST_STEP.into()));
+    }
     let calls: Vec<(String, String, String)> = s.calls.iter().map(|c| (c.id.clone(), c.name.clone(), c.arguments.clone())).collect();
     messages.push(assistant(&s.text, &calls));
     for c in &s.calls {
@@ -166,14 +172,24 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
             ))
             .await);
         }
-        let note = fit(&mut messages, limits.window_tokens);
+        let mut note = fit(&mut messages, limits.window_tokens);
+        // The last step the limit allows is a wrap-up: `finish` is the one call the model may
+        // make (a named tool choice, which even a small local model follows).
+        let last = step_no + 1 >= limits.max_steps;
+        let choice = if last {
+            messages.push(user(LAST_STEP.into()));
+            note = Some(note.map(|n| format!("{n}; ")).unwrap_or_default() + LAST_STEP_NOTE);
+            ChatCompletionToolChoiceOption::Function(ChatCompletionNamedToolChoice { function: FunctionName { name: FINISH.into() } })
+        } else {
+            ChatCompletionToolChoiceOption::Mode(ToolChoiceOptions::Auto)
+        };
         let prompt_tokens = estimate(&messages);
         #[allow(deprecated)] // `max_tokens`: what every backend behind the gateway honours (llm.rs)
         let req = CreateChatCompletionRequest {
             model: model.clone(),
             messages: messages.clone(),
             tools: Some(offered.clone()),
-            tool_choice: Some(ChatCompletionToolChoiceOption::Mode(ToolChoiceOptions::Auto)),
+            tool_choice: Some(choice),
             max_tokens: Some(x.max_tokens.min(u32::MAX as u64) as u32),
             ..Default::default()
         };
@@ -259,7 +275,8 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
         }
         if let Some(a) = finished {
             let s = |k: &str| a.get(k).and_then(|v| v.as_str()).map(String::from);
-            let output = s("result").unwrap_or_default();
+            // A task keeps at most what a one-answer run keeps.
+            let output = cut(&s("result").unwrap_or_default(), 1024 * 1024);
             let work_products = WorkProducts {
                 branch: s("branch"),
                 pr_url: s("pr_url"),

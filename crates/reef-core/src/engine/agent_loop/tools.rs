@@ -27,11 +27,11 @@ pub fn offered(names: &[String], caller: &Caller) -> Vec<ChatCompletionTools> {
         json!({
             "type": "object",
             "properties": {
-                "result": {"type": "string", "description": "What you did and what came of it", "maxLength": 64_000},
-                "branch": {"type": "string", "maxLength": 200},
-                "pr_url": {"type": "string", "maxLength": 2000},
-                "preview_url": {"type": "string", "maxLength": 2000},
-                "deploy_url": {"type": "string", "maxLength": 2000}
+                "result": {"type": "string", "description": "What you did and what came of it"},
+                "branch": {"type": "string"},
+                "pr_url": {"type": "string"},
+                "preview_url": {"type": "string"},
+                "deploy_url": {"type": "string"}
             },
             "required": ["result"],
             "additionalProperties": false
@@ -40,10 +40,28 @@ pub fn offered(names: &[String], caller: &Caller) -> Vec<ChatCompletionTools> {
     out
 }
 
-fn function(name: &str, description: &str, parameters: Value) -> ChatCompletionTools {
+fn function(name: &str, description: &str, mut parameters: Value) -> ChatCompletionTools {
+    unbounded(&mut parameters);
     ChatCompletionTools::Function(ChatCompletionTool {
         function: FunctionObject { name: name.into(), description: Some(description.into()), parameters: Some(parameters), strict: None },
     })
+}
+
+/// Drops length bounds from a schema offered to a model. Backends that constrain generation by a
+/// grammar built from the schema (llama.cpp's) blow up on bounds in the thousands — measured: the
+/// server crashed on `maxLength: 64000` — and REEF checks every size itself when the call arrives
+/// (the toolbox refuses oversize text naming the field; `finish`'s result is cut to what a task keeps).
+fn unbounded(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for k in ["maxLength", "maxItems", "minLength"] {
+                m.remove(k);
+            }
+            m.values_mut().for_each(unbounded);
+        }
+        Value::Array(a) => a.iter_mut().for_each(unbounded),
+        _ => {}
+    }
 }
 
 /// Whether `name` is one of the tools offered (a model may name any tool; only these run).
@@ -125,5 +143,7 @@ mod tests {
         assert!(!names.contains(&"decide_approval".to_string()), "an operator's tool is never an agent's: {names:?}");
         assert_eq!(names.last().map(String::as_str), Some(FINISH));
         assert!(is_offered(&tools, "create_task") && !is_offered(&tools, "decide_approval"));
+        let text = serde_json::to_string(&tools).unwrap();
+        assert!(!text.contains("maxLength") && !text.contains("maxItems"), "no length bounds for a grammar to choke on: {text}");
     }
 }
