@@ -29,6 +29,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::tasks::retry_task,
             commands::tasks::reassign_task,
             commands::tasks::comment_task,
+            commands::tasks::task_trace,
             commands::approvals::list_approvals,
             commands::approvals::decide_approval,
             commands::approvals::list_questions,

@@ -150,6 +150,27 @@ test("every view opens on demo data and shows it", async () => {
   await shot("spend");
 });
 
+test("a task an agent loop ran shows its trace: steps, tool calls and answers, cost per step", async () => {
+  await open("tasks");
+  await (await browser.$(".head input")).setValue("Plan PagePulse MVP");
+  const row = await browser.$("button.row*=Plan PagePulse MVP scope");
+  await row.waitForExist({ timeout: 10000 });
+  await row.click();
+  await browser.$("[data-trace]").waitForExist({ timeout: 10000 });
+  const steps = await browser.$$("[data-trace] li");
+  assert.equal(steps.length, 4, "the demo's four steps");
+  assert.match(await browser.$("[data-trace-summary]").getText(), /4 steps · 10,061 tokens · \$0\.10/);
+  const calls = [];
+  for (const c of await browser.$$("[data-call]")) calls.push(await c.getAttribute("data-call"));
+  assert.deepEqual(calls, ["search_memory", "create_task", "remember", "finish"]);
+  // A call opens to its arguments and the answer REEF gave.
+  await (await browser.$('[data-call="create_task"] summary')).click();
+  assert.match(await browser.$('[data-call="create_task"]').getText(), /Research uptime-monitor pricing[\s\S]*"created": true/);
+  await (await browser.$("[data-trace]")).scrollIntoView();
+  await shot("task-trace");
+  await (await browser.$(".head input")).clearValue();
+});
+
 test("settings show the connection and save notification preferences in the store", async () => {
   await open("settings");
   await browser.$("[data-secret]").waitForExist({ timeout: 10000 }); // everything loaded: no layout shifts under the clicks

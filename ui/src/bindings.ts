@@ -15,6 +15,8 @@ export const commands = {
 	retryTask: (id: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("retry_task", { id })),
 	reassignTask: (id: string, agent: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("reassign_task", { id, agent })),
 	commentTask: (id: string, body: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("comment_task", { id, body })),
+	/**  The agent loop's steps on a task (oldest first), for the trace view. */
+	taskTrace: (id: string) => typedError<TraceStepDto[], AppError>(__TAURI_INVOKE("task_trace", { id })),
 	listApprovals: (pendingOnly: boolean) => typedError<ApprovalDto[], AppError>(__TAURI_INVOKE("list_approvals", { pendingOnly })),
 	decideApproval: (id: string, decision: DecisionDto, reason: string | null) => typedError<ApprovalDto, AppError>(__TAURI_INVOKE("decide_approval", { id, decision, reason })),
 	listQuestions: () => typedError<QuestionDto[], AppError>(__TAURI_INVOKE("list_questions")),
@@ -576,6 +578,32 @@ export type TaskListDto = {
 };
 
 export type TaskStatus = "backlog" | "pending" | "blocked" | "claimed" | "running" | "review" | "awaiting_approval" | "needs_human" | "paused" | "done" | "failed" | "cancelled";
+
+export type TraceCallDto = {
+	id: string,
+	name: string,
+	arguments: string,
+	ok: boolean,
+	answer: string,
+};
+
+/**
+ *  One step of an agent loop: what the model said and called, what each tool answered, and what
+ *  the step cost.
+ */
+export type TraceStepDto = {
+	attempt: number,
+	step: number,
+	model: string,
+	prompt_tokens: number,
+	completion_tokens: number,
+	cost_usd: number | null,
+	latency_ms: number,
+	text: string,
+	calls: TraceCallDto[],
+	/**  What REEF did about the step (a nudge, a cut, a stop), when anything. */
+	note: string | null,
+};
 
 /**  How a check came out. */
 export type Verdict = 

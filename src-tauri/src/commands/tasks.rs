@@ -1,4 +1,4 @@
-//! Tasks: list, show, create, cancel, retry, reassign, comment.
+//! Tasks: list, show, create, cancel, retry, reassign, comment, and an agent loop's trace.
 
 use crate::dto::*;
 use crate::error::AppResult;
@@ -71,4 +71,13 @@ pub async fn reassign_task(state: State<'_, AppState>, id: String, agent: String
 pub async fn comment_task(state: State<'_, AppState>, id: String, body: String) -> AppResult<TaskDto> {
     let f = state.factory()?;
     Ok((&f.comment(&id, &state.operator()?, &body).await?).into())
+}
+
+/// The agent loop's steps on a task (oldest first), for the trace view.
+#[tauri::command]
+#[specta::specta]
+pub async fn task_trace(state: State<'_, AppState>, id: String) -> AppResult<Vec<TraceStepDto>> {
+    let f = state.factory()?;
+    let steps = reef_core::engine::agent_loop::trace::steps(f, &id).await?;
+    Ok(steps.into_iter().map(Into::into).collect())
 }

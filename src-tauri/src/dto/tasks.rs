@@ -124,3 +124,51 @@ impl From<&Event> for EventDto {
         }
     }
 }
+
+/// One step of an agent loop: what the model said and called, what each tool answered, and what
+/// the step cost.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct TraceStepDto {
+    pub attempt: u32,
+    pub step: u32,
+    pub model: String,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub cost_usd: f64,
+    pub latency_ms: u32,
+    pub text: String,
+    pub calls: Vec<TraceCallDto>,
+    /// What REEF did about the step (a nudge, a cut, a stop), when anything.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct TraceCallDto {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+    pub ok: bool,
+    pub answer: String,
+}
+
+impl From<reef_core::engine::agent_loop::trace::Step> for TraceStepDto {
+    fn from(s: reef_core::engine::agent_loop::trace::Step) -> Self {
+        let n = |x: u64| x.min(u32::MAX as u64) as u32;
+        Self {
+            attempt: s.attempt,
+            step: s.step,
+            model: s.model,
+            prompt_tokens: n(s.prompt_tokens),
+            completion_tokens: n(s.completion_tokens),
+            cost_usd: s.cost.dollars(),
+            latency_ms: n(s.latency_ms),
+            text: s.text,
+            calls: s
+                .calls
+                .into_iter()
+                .map(|c| TraceCallDto { id: c.id, name: c.name, arguments: c.arguments, ok: c.ok, answer: c.answer })
+                .collect(),
+            note: s.note,
+        }
+    }
+}

@@ -280,6 +280,88 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
         f.comment(&ids[2], "operator:adam", "Keep the free tier at 5 monitors, per Scout's research.").await?;
     }
 
+    // Kev's plan ran as REEF's agent loop: its steps, for `reef task trace` and the window.
+    if created > 0 {
+        use reef_core::engine::agent_loop::trace::{record, Step, ToolStep};
+        let call = |id: &str, name: &str, arguments: serde_json::Value, answer: serde_json::Value| ToolStep {
+            id: id.into(),
+            name: name.into(),
+            arguments: arguments.to_string(),
+            ok: true,
+            answer: answer.to_string(),
+        };
+        let step = |n: u32, tokens: (u64, u64), cost: f64, ms: u64, text: &str, calls: Vec<ToolStep>| Step {
+            attempt: 1,
+            step: n,
+            model: "mid".into(),
+            prompt_tokens: tokens.0,
+            completion_tokens: tokens.1,
+            cost: Usd::from_dollars(cost),
+            latency_ms: ms,
+            text: text.into(),
+            calls,
+            note: None,
+            answered: true,
+        };
+        let steps = [
+            step(
+                0,
+                (1_840, 62),
+                0.0196,
+                1_240,
+                "First, what do we already know about uptime monitors?",
+                vec![call(
+                    "call_0",
+                    "search_memory",
+                    serde_json::json!({"query": "uptime monitor pricing and buyers", "k": 3}),
+                    serde_json::json!({"hits": [{"score": 0.71, "text": "Competitors charge $9-$29/month; 5 monitors free is the norm."}]}),
+                )],
+            ),
+            step(
+                1,
+                (2_310, 118),
+                0.0255,
+                1_780,
+                "Pricing needs fresh numbers: Scout researches it.",
+                vec![call(
+                    "call_1",
+                    "create_task",
+                    serde_json::json!({"title": "Research uptime-monitor pricing", "assigned_to": "scout", "budget_usd": 2}),
+                    serde_json::json!({"task_id": ids[1], "status": "pending", "created": true, "product": "pagepulse"}),
+                )],
+            ),
+            step(
+                2,
+                (2_604, 96),
+                0.0280,
+                1_410,
+                "",
+                vec![call(
+                    "call_2",
+                    "remember",
+                    serde_json::json!({"content": "PagePulse MVP: HTTP checks every minute, email alerts, status page; free tier 5 monitors."}),
+                    serde_json::json!({"written": 1}),
+                )],
+            ),
+            step(
+                3,
+                (2_890, 141),
+                0.0317,
+                1_960,
+                "The scope is set.",
+                vec![call(
+                    "call_3",
+                    "finish",
+                    serde_json::json!({"result": "MVP scope: 1-minute HTTP checks, email alerts, a public status page; free tier of 5 monitors. Pricing research handed to Scout."}),
+                    serde_json::json!({"ok": true}),
+                )],
+            ),
+        ];
+        for s in &steps {
+            record(f, &ids[0], "kev", s).await?;
+        }
+    }
+
     // Today's spend: settled reservations and the calls behind them.
     if created > 0 {
         for (i, (agent, model, cost, provider)) in [

@@ -41,8 +41,17 @@ fn scripts() -> Value {
         "loop-script": [{"call": [call("search_memory", json!({"query": "pricing"}))]}],
         "talk-script": [{"say": "I think the task is done."}],
         "ask-script": [
-            {"call": [call("request_approval", json!({"action_class": "customer_message", "summary": "Email the 14 beta users about the launch"}))]},
+            // It asks, and in the same breath tries to act: the second call is not run.
+            {"call": [
+                call("request_approval", json!({"action_class": "customer_message", "summary": "Email the 14 beta users about the launch"})),
+                call("report_progress", json!({"message": "emailing the beta users now"}))
+            ]},
             {"call": [call("finish", json!({"result": "Emailed the beta users after approval."}))]}
+        ],
+        "hollow-script": [
+            // Arguments that are JSON but not an object, then an empty finish: both refused.
+            {"call": [call("create_task", json!(["not", "an", "object"])), call("finish", json!({"result": "  "}))]},
+            {"call": [call("finish", json!({"result": "Said something this time."}))]}
         ],
         "step-script": (0..12).map(|i| json!({"call": [call("report_progress", json!({"message": format!("still going {i}")}))]})).collect::<Vec<_>>(),
     })
@@ -108,6 +117,7 @@ fn agents_act_through_tools_until_finish_and_reef_stops_the_ones_that_loop_talk_
     config.push_str(&agent("asker", "ask-script", &["request_approval"]));
     config.push_str(&agent("stepper", "step-script", &["report_progress"]));
     config.push_str(&agent("broke", "plan-script", &["remember"]));
+    config.push_str(&agent("hollow", "hollow-script", &["create_task"]));
     // Scout takes the subtask the planner makes; it stays queued (no model for it here).
     config.push_str("[[agents]]\nname = \"scout\"\nrole = \"research\"\ndaily_cap_usd = 5\n");
     e.write_config(&config);
@@ -123,12 +133,14 @@ fn agents_act_through_tools_until_finish_and_reef_stops_the_ones_that_loop_talk_
     let asking = add("Email the beta users", "asker", &[]);
     let stepping = add("Keep reporting", "stepper", &[]);
     let broke = add("Plan with no money", "broke", &["--budget", "0.00001"]);
+    let hollow = add("Finish with nothing", "hollow", &[]);
     let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
         .map(|(k, v)| (k.to_string(), v.to_string()));
     let mut serve = e.serve("both", &pairs(&env));
     let ended = |id: &str| matches!(status(&e, id).as_str(), "done" | "failed" | "needs_human" | "cancelled" | "awaiting_approval");
-    let settled =
-        wait_until(Duration::from_secs(120), || [&plan, &looping, &talking, &asking, &stepping, &broke].iter().all(|id| ended(id)));
+    let settled = wait_until(Duration::from_secs(120), || {
+        [&plan, &looping, &talking, &asking, &stepping, &broke, &hollow].iter().all(|id| ended(id))
+    });
     let show = |id: &str| e.ok(&["task", "show", id]);
     assert!(
         settled,
@@ -176,10 +188,23 @@ fn agents_act_through_tools_until_finish_and_reef_stops_the_ones_that_loop_talk_
     assert!(t["comments"].to_string().contains("reef:loop"), "the reason is in its thread: {t}");
     assert_eq!(e.json(&["task", "trace", &looping])["steps"].as_array().unwrap().len(), 3);
 
-    // The talker: text without finish is not done, on either attempt.
+    // The talker: text without finish is not done; nudged once, then left for a person (its own
+    // misbehaviour never buys it a dearer model).
     let t = e.json(&["task", "show", &talking])["task"].clone();
-    assert_eq!(t["status"], "failed", "{}", show(&talking));
-    assert!(t["error"].as_str().unwrap().contains("without calling finish"), "{t}");
+    assert_eq!(t["status"], "needs_human", "{}", show(&talking));
+    assert!(show(&talking).contains("ended twice without calling finish"), "{}", show(&talking));
+    assert_eq!(t["attempts"], 1, "{t}");
+    let steps = e.json(&["task", "trace", &talking])["steps"].as_array().unwrap().clone();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert!(steps[0]["note"].as_str().unwrap().contains("asked to call finish"));
+
+    // A finish without a result is refused as a tool error; the model tries again.
+    assert_eq!(status(&e, &hollow), "done", "{}", show(&hollow));
+    assert_eq!(e.json(&["task", "show", &hollow])["task"]["result"], "Said something this time.");
+    let steps = e.json(&["task", "trace", &hollow])["steps"].as_array().unwrap().clone();
+    let oks: Vec<Option<bool>> = steps.iter().flat_map(|s| s["calls"].as_array().unwrap().iter().map(|c| c["ok"].as_bool())).collect();
+    assert_eq!(oks, [Some(false), Some(false), Some(true)], "{steps:?}");
+    assert!(steps[0]["calls"][0]["answer"].as_str().unwrap().contains("invalid"), "{steps:?}");
 
     // The stepper: stopped at the step limit.
     let t = e.json(&["task", "show", &stepping])["task"].clone();
@@ -210,4 +235,10 @@ fn agents_act_through_tools_until_finish_and_reef_stops_the_ones_that_loop_talk_
         .map(|s| (s["attempt"].as_u64().unwrap(), s["step"].as_u64().unwrap(), s["calls"][0]["name"].as_str().unwrap()))
         .collect();
     assert_eq!(shape, [(1, 0, "request_approval"), (2, 1, "finish")], "{steps:?}");
+    // What it tried to do in the same breath as asking was not done.
+    let after_ask = &steps[0]["calls"][1];
+    assert_eq!((after_ask["name"].as_str(), after_ask["ok"].as_bool()), (Some("report_progress"), Some(false)), "{steps:?}");
+    assert!(after_ask["answer"].as_str().unwrap().contains("not run"), "{after_ask}");
+    let progress = e.json(&["events", "--subject", &asking, "--kind", "task.progress"])["events"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(progress, 0, "no progress was reported by the call that was not run");
 }

@@ -124,8 +124,12 @@ pub fn engine(file: &FileConfig) -> Result<EngineConfig, ConfigError> {
         },
         learn_tiers: e.learn_tiers.unwrap_or(false),
         agent_loop: LoopLimits {
-            max_steps: positive("engine.loop_max_steps", e.loop_max_steps.map(u64::from), d.agent_loop.max_steps as u64)?
-                .min(u32::MAX as u64) as u32,
+            max_steps: match positive("engine.loop_max_steps", e.loop_max_steps.map(u64::from), d.agent_loop.max_steps as u64)? {
+                n if n > 2_000 => {
+                    return Err(bad("engine.loop_max_steps", format!("{n} steps is more than a task's trace keeps"), "use at most 2000"))
+                }
+                n => n as u32,
+            },
             max_time: std::time::Duration::from_secs(positive(
                 "engine.loop_max_seconds",
                 e.loop_max_seconds,

@@ -120,6 +120,10 @@ pub enum ExecError {
     /// REEF stopped the agent for what it did (it looped, ran past its limits): a person decides.
     #[error("{0}")]
     Stopped(String),
+    /// The agent asked a person (approval, question): the task parks until the answer. Never a
+    /// success: if it cannot park, the attempt is retried.
+    #[error("waiting for a person's answer")]
+    Waiting,
 }
 
 impl ExecError {

@@ -167,12 +167,18 @@ impl LlmExecutor {
         if let Some(k) = &self.api_key {
             http = http.bearer_auth(k.expose());
         }
+        // Set once a 2xx answer has begun (with the gateway's cost header, if any): from then on
+        // the provider has billed, whatever happens to the rest of the answer.
+        let billed = std::sync::Mutex::new(None::<Option<Usd>>);
         let outcome: Result<(u16, Option<Usd>, Vec<u8>), ExecError> = tokio::select! {
             _ = cancel.cancelled() => Err(ExecError::Cancelled),
             r = async {
                 let resp = http.send().await.map_err(|e| ExecError::ProviderDown(format!("gateway at {} unreachable: {e}", self.base_url)))?;
                 let status = resp.status().as_u16();
                 let cost = resp.headers().get("x-litellm-response-cost").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<f64>().ok()).filter(|c| c.is_finite() && *c >= 0.0).map(Usd::from_dollars);
+                if (200..300).contains(&status) {
+                    *billed.lock().unwrap_or_else(|p| p.into_inner()) = Some(cost);
+                }
                 let mut body = vec![];
                 let mut resp = resp;
                 while let Some(chunk) = resp.chunk().await.map_err(|e| ExecError::ProviderDown(format!("reading the gateway's answer: {e}")))? {
@@ -188,9 +194,19 @@ impl LlmExecutor {
         let (status, header_cost, body) = match outcome {
             Ok(x) => x,
             Err(e) => {
-                // The request may have reached the provider; if it did, the proxy billed it, but
-                // REEF cannot know the amount: hold nothing back and record nothing.
-                let _ = self.budget.release(&hold).await;
+                let seen = *billed.lock().unwrap_or_else(|p| p.into_inner());
+                match seen {
+                    // A 2xx answer cut short (or too large): billed, at its header's cost or,
+                    // unknown, at its worst case.
+                    Some(header) => {
+                        let _ = self.budget.settle(&hold, header.unwrap_or(hold.reservation.amount)).await;
+                    }
+                    // No answer began: whether the provider saw it is unknown, and nothing says
+                    // what it cost; the hold goes back.
+                    None => {
+                        let _ = self.budget.release(&hold).await;
+                    }
+                }
                 return Err(e);
             }
         };
@@ -208,13 +224,15 @@ impl LlmExecutor {
                 return Err(ExecError::Garbage(format!("{e}; body starts {:?}", text.chars().take(120).collect::<String>())));
             }
         };
-        let (pt, ct) = resp.usage.as_ref().map(|u| (u.prompt_tokens as u64, u.completion_tokens as u64)).unwrap_or((prompt_tokens, 0));
+        // No usage in the answer: counted at the worst case it was reserved for.
+        let (pt, ct) = resp.usage.as_ref().map(|u| (u.prompt_tokens as u64, u.completion_tokens as u64)).unwrap_or((prompt_tokens, limit));
         let cost = header_cost.or_else(|| self.budget.prices.cost(model, pt, ct)).unwrap_or_default();
         // Settled at what it really cost, whatever was reserved: an overshoot is counted, not hidden.
         self.budget.settle(&hold, cost).await.map_err(|e| ExecError::Failed(format!("settling budget: {e}")))?;
-        if ct > limit {
-            // The backend answered past the limit it was sent: the reservation's worst case did not
-            // hold. Say so loudly; the spend above is already the real one.
+        if ct > limit || cost > hold.reservation.amount {
+            // The backend answered past the limit it was sent, or the prompt was longer than its
+            // estimate: the reservation's worst case did not hold. Say so loudly; the spend above
+            // is already the real one.
             let data = serde_json::json!({
                 "task": job.task.id, "agent": job.agent.name, "model": model,
                 "limit_tokens": limit, "completion_tokens": ct,

@@ -43,7 +43,7 @@ pub(super) async fn review(e: &Engine, job: &Job, output: &str, tx: super::exec:
         job.agent.name, job.task.title, job.task.description, output
     );
     t.error = None;
-    let rjob = Job { task: t, agent: AgentConfig { model: None, ..reviewer.clone() }, tier, ..job.clone() };
+    let rjob = Job { task: t, agent: AgentConfig { model: None, tools: vec![], ..reviewer.clone() }, tier, ..job.clone() };
     match e.llm.run(&rjob, tx, cancel).await {
         Ok(v) => {
             let text = v.output.trim().to_string();

@@ -1,32 +1,33 @@
 //! REEF's own agent loop: multi-turn tool calling through the gateway, so an agent on any tier
 //! can act — split work, search and keep memories, ask for approval — not only answer.
 //!
-//! Invariants: every step is reserved at its worst case before its call and settled after it
-//! (`LlmExecutor::call`), so a run stops at its budget like any call; every tool call goes through
-//! the toolbox as the task's own caller, so scope, approval policy, budget carving and audit are
-//! the MCP server's; only `finish` ends a run as done; a run stops — saying why, in its thread —
-//! at its step, time and token limits and when it repeats a call; each step is kept (`trace`),
-//! and a later attempt continues from the transcript without running any earlier tool call again.
+//! Invariants: every step is reserved at its worst case (prompt with the tool schemas at three
+//! bytes a token, the whole limit) before its call and settled after it (`LlmExecutor::call`), so
+//! a run stops at its budget like any call; every tool call goes through the toolbox as the task's
+//! own caller, so scope, approval policy, budget carving and audit are the MCP server's; only a
+//! `finish` with a result ends a run as done; a run stops — saying why, in its thread — at its
+//! step, time and token limits and when it repeats a call; each step's calls are kept (`trace`)
+//! before any of them runs and their answers after, so a later attempt continues from the
+//! transcript and never runs a call again, even one whose outcome a crash left unknown.
 
 pub mod tools;
 pub mod trace;
 
 use super::exec::*;
 use super::llm::LlmExecutor;
-use crate::rules::pricing::estimate_tokens;
 use crate::toolbox::Caller;
 use crate::*;
 use async_openai::types::chat::{
     ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls, ChatCompletionNamedToolChoice, ChatCompletionRequestAssistantMessage,
     ChatCompletionRequestAssistantMessageContent, ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
     ChatCompletionRequestToolMessage, ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
-    ChatCompletionToolChoiceOption, CreateChatCompletionRequest, FunctionCall, FunctionName, ToolChoiceOptions,
+    ChatCompletionToolChoiceOption, ChatCompletionTools, CreateChatCompletionRequest, FunctionCall, FunctionName, ToolChoiceOptions,
 };
 use serde_json::{json, Value};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tools::{is_offered, LoopGuard, ASKS, FINISH};
-use trace::{cut, kept, Step, ToolStep};
+use trace::{cut, kept, one_line, Step, ToolStep};
 
 /// What the model is told after a step without a tool call.
 const NUDGE: &str =
@@ -34,6 +35,10 @@ const NUDGE: &str =
 /// What the model is told on the last step its limits allow.
 const LAST_STEP: &str = "This is the last step REEF allows for this task: call finish now with what you have.";
 const LAST_STEP_NOTE: &str = "last step: finish required";
+/// What a call whose outcome a crash left unknown is answered on replay (it is never run again).
+const UNKNOWN: &str = "{\"error\":\"unknown_outcome\",\"message\":\"REEF stopped while this call ran; it was not run again. Check its effect (task_status, search_memory) before repeating it.\"}";
+/// Tool calls one step may make; more are answered "not run".
+pub const MAX_CALLS_PER_STEP: usize = 8;
 /// A tool answer longer than this is the first to be cut when the transcript outgrows the window.
 const CUTTABLE: usize = 400;
 
@@ -50,16 +55,18 @@ fn system(job: &Job) -> String {
     )
 }
 
-fn assistant(text: &str, calls: &[(String, String, String)]) -> ChatCompletionRequestMessage {
+fn assistant(text: &str, calls: &[ToolStep]) -> ChatCompletionRequestMessage {
     let tool_calls: Vec<ChatCompletionMessageToolCalls> = calls
         .iter()
-        .map(|(id, name, arguments)| {
+        .map(|c| {
             ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
-                id: id.clone(),
-                function: FunctionCall { name: name.clone(), arguments: arguments.clone() },
+                id: c.id.clone(),
+                function: FunctionCall { name: c.name.clone(), arguments: c.arguments.clone() },
             })
         })
         .collect();
+    // A message with neither words nor calls is one no provider takes back.
+    let text = if text.is_empty() && calls.is_empty() { "(no answer)" } else { text };
     ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
         content: (!text.is_empty()).then(|| ChatCompletionRequestAssistantMessageContent::Text(text.to_string())),
         tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
@@ -78,40 +85,45 @@ fn user(text: String) -> ChatCompletionRequestMessage {
     ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage::from(text))
 }
 
-/// Puts a kept step back into the conversation, as the model saw it then.
+/// Puts a kept step back into the conversation, as the model saw it then; a call kept before it
+/// ran and never answered (REEF stopped) is answered "outcome unknown", never run again.
 fn replay(messages: &mut Vec<ChatCompletionRequestMessage>, s: &Step) {
     if s.note.as_deref().is_some_and(|n| n.contains(LAST_STEP_NOTE)) {
         messages.push(user(LAST_STEP.into()));
     }
-    let calls: Vec<(String, String, String)> = s.calls.iter().map(|c| (c.id.clone(), c.name.clone(), c.arguments.clone())).collect();
-    messages.push(assistant(&s.text, &calls));
+    messages.push(assistant(&s.text, &s.calls));
     for c in &s.calls {
-        messages.push(tool_answer(&c.id, c.answer.clone()));
+        messages.push(tool_answer(&c.id, if s.answered { c.answer.clone() } else { UNKNOWN.into() }));
     }
     if s.calls.is_empty() {
         messages.push(user(NUDGE.into()));
     }
 }
 
-fn estimate(messages: &[ChatCompletionRequestMessage]) -> u64 {
-    estimate_tokens(&[&serde_json::to_string(messages).unwrap_or_default()])
+/// Tokens a prompt may hold, estimated high: three bytes a token (the meter's rule), tools included.
+fn estimate(messages: &[ChatCompletionRequestMessage], tools: &[ChatCompletionTools]) -> u64 {
+    let bytes = serde_json::to_vec(messages).map(|v| v.len()).unwrap_or(0) + serde_json::to_vec(tools).map(|v| v.len()).unwrap_or(0);
+    (bytes as u64).div_ceil(3) + 16
 }
 
 /// Keeps the transcript within `window` tokens: the oldest long tool answers are replaced by a
-/// line saying they were cut (the trace keeps them). Returns what was done, if anything.
+/// line saying they were cut (the trace keeps them). Each message is measured once.
 fn fit(messages: &mut [ChatCompletionRequestMessage], window: u64) -> Option<String> {
+    let size = |m: &ChatCompletionRequestMessage| serde_json::to_vec(m).map(|v| v.len()).unwrap_or(0) as u64;
+    let mut total: u64 = messages.iter().map(size).sum::<u64>().div_ceil(3);
     let mut cut_count = 0;
-    for i in 2..messages.len() {
-        if estimate(messages) <= window {
+    for m in messages.iter_mut().skip(2) {
+        if total <= window {
             break;
         }
-        if let ChatCompletionRequestMessage::Tool(t) = &mut messages[i] {
+        if let ChatCompletionRequestMessage::Tool(t) = m {
             if let ChatCompletionRequestToolMessageContent::Text(s) = &t.content {
                 if s.len() > CUTTABLE {
-                    let n = s.len();
+                    let n = s.len() as u64;
                     t.content = ChatCompletionRequestToolMessageContent::Text(format!(
                         "[cut by REEF to keep the conversation within the model's window: {n} bytes; the task's trace keeps them]"
                     ));
+                    total = total.saturating_sub(n / 3);
                     cut_count += 1;
                 }
             }
@@ -122,6 +134,38 @@ fn fit(messages: &mut [ChatCompletionRequestMessage], window: u64) -> Option<Str
 
 fn store(e: StoreError) -> ExecError {
     ExecError::Failed(format!("the store: {e}"))
+}
+
+/// The model's calls as REEF keeps them: ids it can answer (a missing or repeated id is given one
+/// of REEF's), names and arguments cut to size, arguments redacted; at most `MAX_CALLS_PER_STEP`.
+fn calls_of(x: &LlmExecutor, message_calls: Vec<ChatCompletionMessageToolCalls>, step: u32) -> (Vec<ToolStep>, usize) {
+    let all: Vec<(String, String, String)> = message_calls
+        .into_iter()
+        .filter_map(|c| match c {
+            ChatCompletionMessageToolCalls::Function(c) => Some((c.id, c.function.name, c.function.arguments)),
+            ChatCompletionMessageToolCalls::Custom(_) => None,
+        })
+        .collect();
+    let dropped = all.len().saturating_sub(MAX_CALLS_PER_STEP);
+    let mut seen = std::collections::HashSet::new();
+    let calls = all
+        .into_iter()
+        .take(MAX_CALLS_PER_STEP)
+        .enumerate()
+        .map(|(j, (id, name, arguments))| {
+            let id = if id.is_empty() || id.len() > 64 || !seen.insert(id.clone()) { format!("reef_{step}_{j}") } else { id };
+            let arguments = match serde_json::from_str::<Value>(&arguments) {
+                // Kept as REEF will use them: no known secret in clear, whatever escapes hid it.
+                Ok(mut v) => {
+                    x.budget.factory.redactor.redact_json(&mut v);
+                    kept(&v.to_string())
+                }
+                Err(_) => kept(&arguments),
+            };
+            ToolStep { id, name: one_line(&name, 64), arguments, ok: false, answer: String::new() }
+        })
+        .collect();
+    (calls, dropped)
 }
 
 /// Runs `job` as a loop until `finish`, a wait for a person, a limit or a stop.
@@ -175,15 +219,14 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
         let mut note = fit(&mut messages, limits.window_tokens);
         // The last step the limit allows is a wrap-up: `finish` is the one call the model may
         // make (a named tool choice, which even a small local model follows).
-        let last = step_no + 1 >= limits.max_steps;
-        let choice = if last {
+        let choice = if step_no + 1 >= limits.max_steps {
             messages.push(user(LAST_STEP.into()));
             note = Some(note.map(|n| format!("{n}; ")).unwrap_or_default() + LAST_STEP_NOTE);
             ChatCompletionToolChoiceOption::Function(ChatCompletionNamedToolChoice { function: FunctionName { name: FINISH.into() } })
         } else {
             ChatCompletionToolChoiceOption::Mode(ToolChoiceOptions::Auto)
         };
-        let prompt_tokens = estimate(&messages);
+        let prompt_tokens = estimate(&messages, &offered);
         #[allow(deprecated)] // `max_tokens`: what every backend behind the gateway honours (llm.rs)
         let req = CreateChatCompletionRequest {
             model: model.clone(),
@@ -199,17 +242,8 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
         let Some(choice) = call.resp.choices.into_iter().next() else {
             return Err(ExecError::Garbage("a completion without a choice".into()));
         };
-        let text = choice.message.content.unwrap_or_default();
-        let calls: Vec<(String, String, String)> = choice
-            .message
-            .tool_calls
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|c| match c {
-                ChatCompletionMessageToolCalls::Function(c) => Some((c.id, c.function.name, c.function.arguments)),
-                ChatCompletionMessageToolCalls::Custom(_) => None,
-            })
-            .collect();
+        let text = kept(&choice.message.content.unwrap_or_default());
+        let (mut calls, dropped) = calls_of(x, choice.message.tool_calls.unwrap_or_default(), step_no);
         let mut step = Step {
             attempt: job.attempt,
             step: step_no,
@@ -218,16 +252,25 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
             completion_tokens: call.completion_tokens,
             cost: call.cost,
             latency_ms: call.latency.as_millis() as u64,
-            text: kept(&text),
-            calls: vec![],
+            text: text.clone(),
+            calls: calls.clone(),
             note,
+            answered: false,
         };
+        if dropped > 0 {
+            step.note = Some(format!(
+                "{}{dropped} calls past {MAX_CALLS_PER_STEP} not run",
+                step.note.as_deref().map(|n| format!("{n}; ")).unwrap_or_default()
+            ));
+        }
         messages.push(assistant(&text, &calls));
         if calls.is_empty() {
+            step.answered = true;
             if nudged {
                 step.note = Some("ended without calling finish".into());
                 trace::record(f, &job.task.id, &job.agent.name, &step).await.map_err(store)?;
-                return Err(ExecError::Failed(format!("the agent stopped without calling finish; its last words: {}", cut(&text, 300))));
+                let words = one_line(&text, 200);
+                return Err(stop(format!("stopped by REEF: the agent ended twice without calling finish (its last words: {words})")).await);
             }
             nudged = true;
             step.note = Some("no tool call: asked to call finish or a tool".into());
@@ -236,47 +279,73 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
             step_no += 1;
             continue;
         }
-        let (mut finished, mut waiting, mut stopped) = (None, false, None);
-        for (j, (id, name, arguments)) in calls.iter().enumerate() {
-            let (ok, answer) = match serde_json::from_str::<Value>(arguments) {
-                Err(e) => (false, json!({"error": "invalid", "message": format!("the arguments are not JSON: {e}")}).to_string()),
-                Ok(args) => {
-                    if let Some(reason) = guard.note(name, &args) {
-                        stopped = Some(reason.clone());
-                        (false, json!({"error": "stopped", "message": reason}).to_string())
-                    } else if name == FINISH {
-                        finished = Some(args);
-                        (true, json!({"ok": true}).to_string())
-                    } else if !is_offered(&offered, name) {
-                        (false, json!({"error": "unknown_tool", "message": format!("{name} is not one of your tools")}).to_string())
-                    } else {
-                        let mut args = args;
-                        // Creating the same subtask again (a retried step) returns the first one.
-                        if name == "create_task" && args.get("idempotency_key").is_none() {
-                            args["idempotency_key"] = json!(format!("loop:{}:{step_no}:{j}", job.task.id));
-                        }
-                        let _ = progress.try_send(format!("step {step_no}: {name} {}", cut(arguments, 200)));
-                        match toolbox.call_as(&caller, name, args).await {
-                            Ok(v) => {
-                                waiting |= ASKS.contains(&name.as_str());
-                                (true, v.to_string())
+        nudged = false;
+        // The calls are kept before any of them runs: a crash mid-step leaves them on record, and
+        // the next attempt answers them "outcome unknown" instead of running them again.
+        trace::record(f, &job.task.id, &job.agent.name, &step).await.map_err(store)?;
+        let (mut finished, mut ended_by, mut stopped) = (None::<Value>, None::<String>, None::<String>);
+        for c in calls.iter_mut() {
+            let (ok, answer) = if let Some(by) = &ended_by {
+                (false, json!({"error": "not_run", "message": format!("not run: your turn ended with {by}")}).to_string())
+            } else if cancel.is_cancelled() {
+                (false, json!({"error": "not_run", "message": "not run: the attempt was stopped"}).to_string())
+            } else {
+                match serde_json::from_str::<Value>(&c.arguments) {
+                    Err(e) => (false, json!({"error": "invalid", "message": format!("the arguments are not JSON: {e}")}).to_string()),
+                    Ok(args) => {
+                        if let Some(reason) = guard.note(&c.name, &args) {
+                            stopped = Some(reason.clone());
+                            ended_by = Some("a stop".into());
+                            (false, json!({"error": "stopped", "message": reason}).to_string())
+                        } else if c.name == FINISH {
+                            match args.get("result").and_then(Value::as_str).map(str::trim).filter(|r| !r.is_empty()) {
+                                Some(_) => {
+                                    finished = Some(args);
+                                    ended_by = Some(FINISH.into());
+                                    (true, json!({"ok": true}).to_string())
+                                }
+                                None => (
+                                    false,
+                                    json!({"error": "invalid", "message": "finish needs a result: what you did and what came of it"})
+                                        .to_string(),
+                                ),
                             }
-                            Err(e) => (false, json!({"error": e.code(), "message": e.to_string()}).to_string()),
+                        } else if !is_offered(&offered, &c.name) {
+                            (
+                                false,
+                                json!({"error": "unknown_tool", "message": format!("{} is not one of your tools", one_line(&c.name, 64))})
+                                    .to_string(),
+                            )
+                        } else {
+                            let _ = progress.try_send(format!("step {step_no}: {} {}", c.name, one_line(&c.arguments, 200)));
+                            match toolbox.call_as(&caller, &c.name, args).await {
+                                Ok(v) => {
+                                    if ASKS.contains(&c.name.as_str()) {
+                                        ended_by = Some(c.name.clone());
+                                    }
+                                    (true, v.to_string())
+                                }
+                                Err(e) => (false, json!({"error": e.code(), "message": e.to_string()}).to_string()),
+                            }
                         }
                     }
                 }
             };
-            messages.push(tool_answer(id, answer.clone()));
-            step.calls.push(ToolStep { id: id.clone(), name: name.clone(), arguments: kept(arguments), ok, answer: kept(&answer) });
+            c.ok = ok;
+            c.answer = kept(&answer);
+            messages.push(tool_answer(&c.id, answer));
         }
+        step.calls = calls;
+        step.answered = true;
         trace::record(f, &job.task.id, &job.agent.name, &step).await.map_err(store)?;
+        if cancel.is_cancelled() {
+            return Err(ExecError::Cancelled);
+        }
         if let Some(reason) = stopped {
             return Err(stop(reason).await);
         }
         if let Some(a) = finished {
-            let s = |k: &str| a.get(k).and_then(|v| v.as_str()).map(String::from);
-            // A task keeps at most what a one-answer run keeps.
-            let output = cut(&s("result").unwrap_or_default(), 1024 * 1024);
+            let s = |k: &str| a.get(k).and_then(|v| v.as_str()).map(|v| cut(v, 2_000));
             let work_products = WorkProducts {
                 branch: s("branch"),
                 pr_url: s("pr_url"),
@@ -284,16 +353,93 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
                 deploy_url: s("deploy_url"),
                 repository: None,
             };
-            if output.trim().is_empty() && work_products.is_empty() {
-                return Err(ExecError::Empty);
-            }
+            // A task keeps at most what a one-answer run keeps.
+            let output = cut(a.get("result").and_then(Value::as_str).unwrap_or_default(), 1024 * 1024);
             return Ok(ExecSuccess { output, work_products, cost });
         }
-        if waiting {
-            // The worker parks the task until the person answers; the next attempt goes on from here.
-            return Ok(ExecSuccess { output: "waiting for a person's answer".into(), work_products: WorkProducts::default(), cost });
+        if ended_by.is_some() {
+            // Asked a person: the task parks until the answer, and the next attempt goes on from
+            // here. Only when REEF holds the question does the turn end; a repeated ask that
+            // created nothing to wait for goes back to the model.
+            if f.waiting(&job.task.id, job.attempt).await.map_err(store)?.is_some() {
+                return Err(ExecError::Waiting);
+            }
+            messages.push(user("Nothing waits for a person now (that request already exists or was decided): go on with the task.".into()));
         }
-        nudged = false;
         step_no += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(answered: bool) -> Step {
+        Step {
+            attempt: 1,
+            step: 0,
+            model: "m".into(),
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            cost: Usd::ZERO,
+            latency_ms: 1,
+            text: String::new(),
+            calls: vec![ToolStep {
+                id: "c1".into(),
+                name: "remember".into(),
+                arguments: "{}".into(),
+                ok: true,
+                answer: "{\"written\":1}".into(),
+            }],
+            note: None,
+            answered,
+        }
+    }
+
+    fn tool_texts(m: &[ChatCompletionRequestMessage]) -> Vec<String> {
+        m.iter()
+            .filter_map(|m| match m {
+                ChatCompletionRequestMessage::Tool(t) => match &t.content {
+                    ChatCompletionRequestToolMessageContent::Text(s) => Some(s.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_call_whose_outcome_a_crash_left_unknown_is_answered_so_and_never_run_again() {
+        let mut m = vec![];
+        replay(&mut m, &step(true));
+        assert_eq!(tool_texts(&m), ["{\"written\":1}"]);
+        let mut m = vec![];
+        replay(&mut m, &step(false));
+        assert!(tool_texts(&m)[0].contains("unknown_outcome"), "{:?}", tool_texts(&m));
+    }
+
+    #[test]
+    fn a_step_without_words_or_calls_still_replays_as_a_message_providers_take() {
+        let mut s = step(true);
+        s.calls.clear();
+        let mut m = vec![];
+        replay(&mut m, &s);
+        let v = serde_json::to_value(&m[0]).unwrap();
+        assert_eq!(v["content"], "(no answer)", "{v}");
+    }
+
+    #[test]
+    fn the_oldest_long_tool_answers_are_cut_first_to_fit_the_window() {
+        let mut m = vec![user("system".into()), user("task".into())];
+        for i in 0..10 {
+            m.push(tool_answer(&format!("c{i}"), format!("{i}:{}", "x".repeat(3_000))));
+        }
+        let before = estimate(&m, &[]);
+        let note = fit(&mut m, before / 2).unwrap();
+        assert!(note.contains("cut"), "{note}");
+        let texts = tool_texts(&m);
+        assert!(texts[0].starts_with("[cut by REEF"), "oldest first: {}", &texts[0][..40]);
+        assert!(texts[9].starts_with("9:"), "the newest stays");
+        assert!(estimate(&m, &[]) <= before / 2 + 100);
     }
 }

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 pub const STEP_KIND: &str = "trace.step";
 /// Text kept of one message or tool answer in the transcript.
 pub const MAX_KEPT: usize = 16 * 1024;
-/// Steps of one task read back (all attempts together).
-const MAX_STEPS_READ: usize = 2_000;
+/// Records of one task read back (all attempts together; two per step): `[engine]
+/// loop_max_steps` may not exceed half of it.
+const MAX_STEPS_READ: usize = 4_000;
 
 /// One call a model asked for, and what REEF answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,14 @@ pub struct Step {
     /// What REEF did about this step, when anything (a nudge, a cut, a stop).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Whether its calls' answers are kept: a step is kept once before its calls run and once
+    /// after; only the first means REEF stopped while they ran.
+    #[serde(default = "yes")]
+    pub answered: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Cuts `s` to `MAX_KEPT` bytes on a char boundary, saying so.
@@ -64,6 +73,16 @@ pub fn cut(s: &str, max: usize) -> String {
     format!("{}\n[… cut by REEF: {} of {} bytes kept]", &s[..end], end, s.len())
 }
 
+/// `s` on one line (no line an agent wrote can pass for one of REEF's), at most `max` characters.
+pub fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}
+
 /// Keeps one step on its task.
 pub async fn record(f: &Factory, task: &str, agent: &str, step: &Step) -> StoreResult<()> {
     f.event(STEP_KIND, &format!("agent:{agent}"), Some(task), serde_json::to_value(step).unwrap_or_default()).await
@@ -78,8 +97,15 @@ pub async fn steps(f: &Factory, task: &str) -> StoreResult<Vec<Step>> {
         limit: MAX_STEPS_READ,
         ..Default::default()
     };
-    let mut out: Vec<Step> =
-        f.ports.events.recent(&q).await?.items.into_iter().filter_map(|e| serde_json::from_value(e.data).ok()).collect();
-    out.sort_by_key(|s| (s.attempt, s.step));
-    Ok(out)
+    let kept: Vec<Step> = f.ports.events.recent(&q).await?.items.into_iter().filter_map(|e| serde_json::from_value(e.data).ok()).collect();
+    // One entry per step: its answered record when there is one, else the one kept before its
+    // calls ran (oldest first, so the later record replaces the earlier).
+    let mut by_step: std::collections::BTreeMap<(u32, u32), Step> = std::collections::BTreeMap::new();
+    for s in kept {
+        let key = (s.attempt, s.step);
+        if by_step.get(&key).is_none_or(|have| !have.answered || s.answered) {
+            by_step.insert(key, s);
+        }
+    }
+    Ok(by_step.into_values().collect())
 }
