@@ -16,11 +16,13 @@ turn whoever asks, and the script's last turn repeats for ever after. A turn is 
     {"echo_tool_result": true}   says the last tool result it was sent (what REEF answered)
 
 with optional "completion_tokens" (default 20; never more than the request's max_tokens, which a
-provider honours). Every request is appended to LOG.jsonl (when given) for the test to read.
+provider honours) and "delay_ms" (the turn answers that much later, for tests that act while a
+call is in flight). Every request is appended to LOG.jsonl (when given) for the test to read.
 """
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 scripts = json.load(open(sys.argv[1]))
@@ -77,6 +79,8 @@ class Handler(BaseHTTPRequestHandler):
         if found is None:
             return self.send(404, {"error": {"message": "no script for model %r" % body.get("model")}})
         turn, played = found
+        if turn.get("delay_ms"):
+            time.sleep(int(turn["delay_ms"]) / 1000)
         completion = int(turn.get("completion_tokens", 20))
         if body.get("max_tokens"):
             completion = min(completion, int(body["max_tokens"]))

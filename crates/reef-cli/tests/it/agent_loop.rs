@@ -4,8 +4,9 @@
 //! acts through tools (keeps a memory, splits off a subtask) and ends by `finish`; a looping agent,
 //! one that never calls `finish` and one past its step limit are stopped, saying why; a tool that
 //! needs a person parks the task and the next attempt continues from the transcript without asking
-//! again; a run over its budget never makes its call; every step is kept and shown by `reef task
-//! trace`, its cost in the ledger.
+//! again; a run over its budget never makes its call; a REEF killed mid-loop is taken over and
+//! repeats no tool effect; sixteen loops at once never pass their agent's cap; every step is kept
+//! and shown by `reef task trace`, its cost in the ledger.
 
 use crate::common::*;
 use crate::engine::pairs;
@@ -54,6 +55,12 @@ fn scripts() -> Value {
             {"call": [call("finish", json!({"result": "Said something this time."}))]}
         ],
         "step-script": (0..12).map(|i| json!({"call": [call("report_progress", json!({"message": format!("still going {i}")}))]})).collect::<Vec<_>>(),
+        "spin-script": (0..60).map(|i| json!({"call": [call("report_progress", json!({"message": format!("spinning {i}")}))]})).collect::<Vec<_>>(),
+        "kill-script": [
+            {"call": [call("remember", json!({"content": "the one note kept before the kill"}))]},
+            // Answered 4 s late: REEF is killed while this call is in flight.
+            {"delay_ms": 4000, "call": [call("finish", json!({"result": "Kept one note."}))]}
+        ],
     })
 }
 
@@ -241,4 +248,73 @@ fn agents_act_through_tools_until_finish_and_reef_stops_the_ones_that_loop_talk_
     assert!(after_ask["answer"].as_str().unwrap().contains("not run"), "{after_ask}");
     let progress = e.json(&["events", "--subject", &asking, "--kind", "task.progress"])["events"].as_array().map(Vec::len).unwrap_or(0);
     assert_eq!(progress, 0, "no progress was reported by the call that was not run");
+}
+
+#[test]
+fn a_reef_killed_mid_loop_resumes_from_the_transcript_and_repeats_no_tool_effect() {
+    let Some(s) = scripted() else { return };
+    let e = Env::new();
+    let mut config =
+        format!("[engine]\nlease_seconds = 2\nmax_attempts = 3\nlitellm_config = {:?}\n", s.gateway.config.display().to_string());
+    config.push_str(&agent("keeper", "kill-script", &["remember"]));
+    e.write_config(&config);
+    let id = e.json(&["task", "add", "Keep one note, then finish", "--agent", "keeper", "--product", "killtest"])["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut serve = e.serve("both", &pairs(&env));
+    // Step 0 (remember) is answered and kept; step 1's model call is in flight (the provider
+    // answers it 4 s late) when REEF is killed without warning.
+    let kept_first = wait_until(Duration::from_secs(60), || {
+        e.json(&["task", "trace", &id])["steps"].as_array().is_some_and(|s| s.iter().any(|x| x["step"] == 0 && x["answered"] == true))
+    });
+    assert!(kept_first, "step 0 was kept: {}", e.ok(&["task", "show", &id]));
+    serve.kill().unwrap();
+    let _ = serve.wait();
+    // Another REEF takes the task over once the lease runs out, and goes on from the transcript.
+    let mut serve = e.serve("both", &pairs(&env));
+    let done = wait_until(Duration::from_secs(90), || status(&e, &id) == "done");
+    sigterm(&mut serve);
+    assert!(done, "{}", e.ok(&["task", "show", &id]));
+    let remembered = e.json(&["audit", "--subject", &id, "--action", "mcp.remember"])["audit"].as_array().unwrap().clone();
+    assert_eq!(remembered.len(), 1, "the note was written once, not again by the resumed run: {remembered:?}");
+    let steps = e.json(&["task", "trace", &id])["steps"].as_array().unwrap().clone();
+    let names: Vec<&str> = steps.iter().filter_map(|s| s["calls"][0]["name"].as_str()).collect();
+    assert_eq!(names, ["remember", "finish"], "{steps:?}");
+    assert!(steps[1]["attempt"].as_u64() > steps[0]["attempt"].as_u64(), "the finish came from a later attempt: {steps:?}");
+}
+
+#[test]
+fn sixteen_loops_at_once_never_pass_their_agents_cap() {
+    let Some(s) = scripted() else { return };
+    let e = Env::new();
+    let mut config = format!(
+        "[engine]\nlease_seconds = 5\nworkers = 16\nmax_attempts = 1\nloop_max_steps = 40\nlitellm_config = {:?}\n",
+        s.gateway.config.display().to_string()
+    );
+    // Each step's worst case is about $0.002 (1,024 tokens out at $2/M, the prompt at $1/M); the
+    // agent may spend $0.02 a day, far less than sixteen loops of forty steps would.
+    config.push_str(
+        "[[agents]]\nname = \"swarm\"\nrole = \"swarm\"\ndaily_cap_usd = 0.02\nmax_concurrent = 16\nmodel = \"spin-script\"\ntools = [\"report_progress\"]\n",
+    );
+    e.write_config(&config);
+    let ids: Vec<String> =
+        (0..16).map(|i| e.json(&["task", "add", &format!("Spin {i}"), "--agent", "swarm"])["_id"].as_str().unwrap().to_string()).collect();
+    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut serve = e.serve("both", &pairs(&env));
+    // Held at the cap, the agent takes no more work: its tasks wait (pending) and none runs.
+    let held = || e.json(&["events", "--kind", "budget.cap_reached"])["events"].as_array().is_some_and(|v| !v.is_empty());
+    let busy = |id: &String| matches!(status(&e, id).as_str(), "claimed" | "running");
+    let settled = wait_until(Duration::from_secs(120), || held() && !ids.iter().any(busy));
+    let caps = e.json(&["status"])["caps_today"].as_array().unwrap().clone();
+    sigterm(&mut serve);
+    assert!(settled, "{:?}", e.tasks().iter().map(|t| (t["title"].clone(), t["status"].clone())).collect::<Vec<_>>());
+    let day = caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:swarm:day"))).unwrap();
+    let (spent, cap) = (day["spent"].as_i64().unwrap(), day["cap"].as_i64().unwrap());
+    assert!(spent > 0 && spent <= cap, "spent {spent} of a cap of {cap} micro-dollars: {day}");
+    let steps: usize = ids.iter().map(|id| e.json(&["task", "trace", id])["steps"].as_array().unwrap().len()).sum();
+    assert!(steps < 16 * 40, "the cap, not the step limit, stopped them ({steps} steps)");
 }
