@@ -296,12 +296,16 @@ test("an agent's settings are edited as revisions and rolled back in the Agents 
   const before = cli("agent", "revisions", "rex").length;
   await (await browser.$('[data-field="cap"]')).setValue("42");
   await (await browser.$('[data-field="prompt"]')).setValue("Ship small, tested changes.");
+  // Tools make its work REEF's agent loop.
+  await (await browser.$('[data-tool="search_memory"]')).click();
+  await (await browser.$('[data-tool="report_progress"]')).click();
   await (await browser.$('[data-field="reason"]')).setValue("e2e");
   await (await browser.$("[data-save]")).click();
   await browser.$("[data-saved]").waitForExist({ timeout: 10000 });
   const shown = cli("agent", "show", "rex");
   assert.equal(shown.daily_cap_usd, 42_000_000);
   assert.equal(shown.prompt, "Ship small, tested changes.");
+  assert.deepEqual(shown.tools, ["search_memory", "report_progress"]);
   assert.equal(cli("agent", "revisions", "rex").length, before + 1);
   await browser.waitUntil(async () => (await browser.$$('[data-editor="rex"] [data-revision]')).length === before + 1, { timeout: 10000 });
   await shot("agents-editor");

@@ -15,7 +15,8 @@ turn whoever asks, and the script's last turn repeats for ever after. A turn is 
     {"say": "text"}                                                          a text answer
     {"echo_tool_result": true}   says the last tool result it was sent (what REEF answered)
 
-with optional "completion_tokens" (default 20; never more than the request's max_tokens, which a
+Requests with `stream: true` get the same answer as server-sent chunks (usage last when
+`stream_options.include_usage` asks for it), with optional "completion_tokens" (default 20; never more than the request's max_tokens, which a
 provider honours) and "delay_ms" (the turn answers that much later, for tests that act while a
 call is in flight). Every request is appended to LOG.jsonl (when given) for the test to read.
 """
@@ -73,7 +74,7 @@ class Handler(BaseHTTPRequestHandler):
             with log_lock, open(log_path, "a") as f:
                 f.write(json.dumps(body) + "\n")
         if not self.path.rstrip("/").endswith("/chat/completions"):
-            return self.send(404, {"error": {"message": "only /v1/chat/completions is scripted"}})
+            return self.send(404, {"error": {"message": "only /v1/chat/completions is scripted, not " + self.path}})
         messages = body.get("messages", [])
         found = turn_for(body.get("model", ""), messages)
         if found is None:
@@ -98,12 +99,42 @@ class Handler(BaseHTTPRequestHandler):
             message["content"] = last_tool_result(messages)
         else:
             message["content"] = turn.get("say", "")
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        if body.get("stream"):
+            return self.stream(body, played, message, finish, usage)
         self.send(200, {
             "id": "scripted-%d" % played, "object": "chat.completion", "created": 0, "model": body.get("model"),
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+            "usage": usage,
             "system_fingerprint": "scripted-provider",
         })
+
+    def stream(self, body, played, message, finish, usage):
+        """The same answer as server-sent chunks, as OpenAI streams it (usage last when asked)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        base = {"id": "scripted-%d" % played, "object": "chat.completion.chunk", "created": 0, "model": body.get("model")}
+
+        def chunk(delta, finish_reason=None, **extra):
+            c = dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": finish_reason}], **extra)
+            self.wfile.write(("data: %s\n\n" % json.dumps(c)).encode())
+            self.wfile.flush()
+
+        chunk({"role": "assistant", "content": ""})
+        if message.get("content"):
+            chunk({"content": message["content"]})
+        for i, call in enumerate(message.get("tool_calls") or []):
+            chunk({"tool_calls": [dict(call, index=i)]})
+        chunk({}, finish)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            c = dict(base, choices=[], usage=usage)
+            self.wfile.write(("data: %s\n\n" % json.dumps(c)).encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
 
 
 ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

@@ -6,6 +6,7 @@
 use crate::common::*;
 use crate::engine::pairs;
 use crate::gateway::gateway;
+use crate::scripted::call;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -79,4 +80,62 @@ fn the_real_claude_code_runs_a_task_contained_and_is_charged_what_the_meter_coun
         assert_eq!(m["data"]["metered"].as_i64(), Some(charged));
         assert!(m["data"]["calls"].as_u64().unwrap_or(0) >= 1, "{m}");
     }
+}
+
+#[test]
+fn the_real_claude_code_calls_reefs_mcp_tools_as_a_scripted_model_directs_it_over_a_real_stream() {
+    let e = Env::new();
+    let Some(claude) = claude_bin("the Claude Code MCP test") else { return };
+    // The model behind `cheap` is the scripted provider (a stand-in for a paid model): it has
+    // Claude Code call REEF's report_progress through the MCP server, then answer. Claude Code's
+    // background model (`small`) just says ok.
+    let scripts = serde_json::json!({
+        "cheap": [
+            {"call": [call("mcp__reef__report_progress", serde_json::json!({"message": "halfway, through REEF's MCP server"}))]},
+            {"say": "All done through REEF."}
+        ],
+        "small": [{"say": "ok"}],
+    });
+    let Some(s) = crate::scripted::start("the Claude Code MCP test", &scripts) else { return };
+    e.write_config(&format!(
+        "[engine]\nlitellm_config = {:?}\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\n\
+         [[executors]]\nname = \"claude\"\nkinds = [\"code\"]\n\
+         command = [{:?}, \"-p\", \"--output-format\", \"json\", \"--model\", \"cheap\", \"--mcp-config\", \"{{mcp_config}}\", \"--strict-mcp-config\", \"--allowedTools\", \"mcp__reef__report_progress\"]\n\
+         prompt_on_stdin = true\nsoft_cap_usd = 0.5\ntimeout_seconds = 120\n\
+         pass_env = [\"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC\", \"ANTHROPIC_DEFAULT_HAIKU_MODEL\", \"ANTHROPIC_SMALL_FAST_MODEL\", \"DISABLE_AUTOUPDATER\"]\n",
+        s.gateway.config.display().to_string(),
+        claude.display().to_string()
+    ));
+    let id = e.json(&["task", "add", "Report progress, then say you are done", "--type", "code", "--agent", "rex"])["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let env = [
+        ("REEF_LLM_BASE_URL", s.gateway.url.as_str()),
+        ("REEF_LLM_API_KEY", s.gateway.key.as_str()),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+        ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "small"),
+        ("ANTHROPIC_SMALL_FAST_MODEL", "small"),
+        ("DISABLE_AUTOUPDATER", "1"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut serve = e.serve("both", &pairs(&env));
+    let status = || e.json(&["task", "show", &id])["task"]["status"].as_str().unwrap_or("").to_string();
+    let over = wait_until(Duration::from_secs(150), || matches!(status().as_str(), "done" | "failed" | "needs_human" | "cancelled"));
+    sigterm(&mut serve);
+    let shown = e.ok(&["task", "show", &id]);
+    assert!(over && status() == "done", "{shown}");
+    assert_eq!(e.json(&["task", "show", &id])["task"]["result"], "All done through REEF.", "{shown}");
+    // The tool call reached REEF's MCP server from inside the sandbox, as the agent on its task.
+    let progress = e.json(&["events", "--subject", &id, "--kind", "task.progress"])["events"].as_array().unwrap().clone();
+    assert_eq!(progress.len(), 1, "{progress:?}");
+    assert_eq!(progress[0]["data"]["message"], "halfway, through REEF's MCP server");
+    assert_eq!(progress[0]["actor"], "agent:rex");
+    let audit = e.json(&["audit", "--subject", &id, "--action", "mcp.report_progress"])["audit"].as_array().unwrap().clone();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    // Claude Code streamed its calls; the meter read their usage from the stream and charged it.
+    let asked: Vec<serde_json::Value> = s.requests().into_iter().filter(|r| r["model"] == "cheap").collect();
+    assert!(asked.len() >= 2 && asked.iter().all(|r| r["stream"] == true), "streamed calls: {asked:?}");
+    let done = e.json(&["events", "--subject", &id, "--kind", "task.done"])["events"][0].clone();
+    assert!(done["data"]["cost"].as_i64().unwrap_or(0) > 0, "charged what the meter read from the streams: {done}");
 }

@@ -10,26 +10,10 @@
 
 use crate::common::*;
 use crate::engine::pairs;
-use crate::gateway::{gateway_with, Gateway};
+use crate::scripted::{call, start, Scripted};
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
-
-struct Scripted {
-    gateway: Gateway,
-    /// Every request the provider got, one JSON line each.
-    log: PathBuf,
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn call(name: &str, arguments: Value) -> Value {
-    json!({"name": name, "arguments": arguments})
-}
 
 /// The scripts of every agent in this file, one model name each.
 fn scripts() -> Value {
@@ -67,36 +51,7 @@ fn scripts() -> Value {
 /// The scripted provider and a LiteLLM proxy in front of it, started once for this file's tests.
 fn scripted() -> Option<&'static Scripted> {
     static S: OnceLock<Option<Scripted>> = OnceLock::new();
-    S.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("reef-scripted-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).ok()?;
-        let scripts_file = dir.join("scripts.json");
-        std::fs::write(&scripts_file, scripts().to_string()).ok()?;
-        let log = dir.join("requests.jsonl");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        let me = std::process::id().to_string();
-        Command::new("sh")
-            .args(["-c", r#"python3 "$0" "$1" "$2" "$3" & c=$!; while kill -0 "$4" 2>/dev/null; do sleep 0.5; done; kill $c"#])
-            .arg(root().join("tests/support/scripted_provider.py"))
-            .args([scripts_file.as_os_str(), port.to_string().as_ref(), log.as_os_str(), me.as_ref()])
-            .stdout(Stdio::null())
-            .spawn()
-            .ok()?;
-        let names = scripts().as_object().unwrap().keys().cloned().collect::<Vec<_>>();
-        let mut yaml = String::from("model_list:\n");
-        for n in &names {
-            yaml.push_str(&format!(
-                "  - model_name: {n}\n    litellm_params: {{model: openai/{n}, api_base: \"http://127.0.0.1:{port}/v1\", api_key: none}}\n    \
-                 model_info: {{provider: scripted, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}}\n"
-            ));
-        }
-        yaml.push_str("general_settings:\n  master_key: sk-reef-test-master\n");
-        let config = dir.join("litellm.yaml");
-        std::fs::write(&config, yaml).ok()?;
-        let gateway = gateway_with("the agent loop tests", config)?;
-        Some(Scripted { gateway, log })
-    })
-    .as_ref()
+    S.get_or_init(|| start("the agent loop tests", &scripts())).as_ref()
 }
 
 fn agent(name: &str, model: &str, tools: &[&str]) -> String {
@@ -182,7 +137,7 @@ fn agents_act_through_tools_until_finish_and_reef_stops_the_ones_that_loop_talk_
     eprintln!("reef task trace (the planner):\n{text}");
     assert!(text.contains("3 steps") && text.contains("calls create_task"), "{text}");
     // What the model was offered: its own tools and finish, nothing else.
-    let requests: Vec<Value> = std::fs::read_to_string(&s.log).unwrap().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let requests: Vec<Value> = s.requests();
     let first = requests.iter().find(|r| r["model"] == "plan-script").unwrap();
     let offered: Vec<&str> = first["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
     assert_eq!(offered, ["create_task", "search_memory", "remember", "finish"], "{offered:?}");

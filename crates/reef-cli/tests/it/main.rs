@@ -18,4 +18,5 @@ mod mcp;
 mod metered;
 mod revenue;
 mod runs;
+mod scripted;
 mod webhooks;
