@@ -13,6 +13,8 @@ pub struct Price {
     pub input: f64,
     pub output: f64,
     pub provider: Option<String>,
+    /// The prompt the model takes at most (`model_info.max_input_tokens`), when the config says.
+    pub max_input_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -39,6 +41,7 @@ struct ModelInfo {
     input_cost_per_token: Option<f64>,
     output_cost_per_token: Option<f64>,
     provider: Option<String>,
+    max_input_tokens: Option<u64>,
 }
 #[derive(Deserialize)]
 struct RouterSettings {
@@ -61,10 +64,17 @@ impl PriceBook {
                 return Err(format!("model {} has a negative price", m.model_name));
             }
             // Several deployments may share a name; reserve for the dearest.
-            let e = models.entry(m.model_name).or_insert(Price { input, output, provider: info.provider.clone() });
+            let window = info.max_input_tokens;
+            let e =
+                models.entry(m.model_name).or_insert(Price { input, output, provider: info.provider.clone(), max_input_tokens: window });
             if input + output > e.input + e.output {
-                *e = Price { input, output, provider: info.provider };
+                *e = Price { input, output, provider: info.provider, max_input_tokens: e.max_input_tokens };
             }
+            // Deployments sharing a name: the smallest window is the one a call may meet.
+            e.max_input_tokens = match (e.max_input_tokens, window) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
         let mut fallbacks = BTreeMap::new();
         for map in f.router_settings.map(|r| r.fallbacks).unwrap_or_default() {
@@ -113,6 +123,12 @@ impl PriceBook {
         worst.ok_or_else(|| format!("no price known for model {model:?} (add it with model_info prices to litellm-config.yaml)"))
     }
 
+    /// The prompt a call to `model` can always send: the smallest window any model along its
+    /// fallback chain states (`None` when none states one).
+    pub fn window(&self, model: &str) -> Option<u64> {
+        self.chain(model).iter().filter_map(|m| self.price(m).and_then(|p| p.max_input_tokens)).min()
+    }
+
     pub fn provider(&self, model: &str) -> Option<&str> {
         self.price(model).and_then(|p| p.provider.as_deref())
     }
@@ -152,6 +168,17 @@ router_settings:
         assert_eq!(b.cost("cheap", 1000, 500), Some(Usd::from_dollars(0.002)));
         assert!(b.worst_case("nope", 1, 1).is_err());
         assert_eq!(b.provider("mid"), Some("google"));
+    }
+
+    #[test]
+    fn a_models_window_is_the_smallest_along_its_fallback_chain() {
+        let cfg = CFG
+            .replace("provider: groq}", "provider: groq, max_input_tokens: 8000}")
+            .replace("provider: google}", "provider: google, max_input_tokens: 1000000}");
+        let b = PriceBook::from_litellm_yaml(&cfg).unwrap();
+        assert_eq!(b.window("mid"), Some(8_000), "mid falls back through frontier to cheap, the smallest");
+        let none = PriceBook::from_litellm_yaml(CFG).unwrap();
+        assert_eq!(none.window("cheap"), None);
     }
 
     #[test]

@@ -188,6 +188,12 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
     if !earlier.is_empty() {
         let _ = progress.try_send(format!("continuing from step {step_no} of earlier attempts; their tool calls are not repeated"));
     }
+    // The transcript's budget: the configured one, within what the model (and everything it
+    // falls back to) takes, less the answer's room, with a fifth spare for the estimate.
+    let window = match x.budget.prices.window(&model) {
+        Some(w) => limits.window_tokens.min((w.saturating_sub(x.max_tokens)) * 4 / 5),
+        None => limits.window_tokens,
+    };
     let started = Instant::now();
     let mut guard = LoopGuard::default();
     let mut nudged = false;
@@ -216,7 +222,7 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
             ))
             .await);
         }
-        let mut note = fit(&mut messages, limits.window_tokens);
+        let mut note = fit(&mut messages, window);
         // The last step the limit allows is a wrap-up: `finish` is the one call the model may
         // make (a named tool choice, which even a small local model follows).
         let choice = if step_no + 1 >= limits.max_steps {
