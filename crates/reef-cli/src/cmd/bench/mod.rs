@@ -1,4 +1,5 @@
-//! `reef bench queue | vectors`: figures printed next to a baseline measured in the same run.
+//! `reef bench queue | vectors | … | meter | loop`: figures printed next to a baseline measured in
+//! the same run.
 //! Run them on a release build: `cargo run --release -p reef-cli -- bench queue`.
 
 use super::Out;
@@ -12,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod agent_loop;
 mod guarantees;
 mod knowledge;
 mod meter;
@@ -78,6 +80,18 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 500)]
         calls: usize,
     },
+    /// REEF's own cost per agent-loop step (reservation, settlement, the step kept, the tool run
+    /// and audited) against the gateway call itself (a local stand-in).
+    Loop {
+        /// Tool-calling steps per run (then one `finish`).
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// How long the stand-in gateway takes to answer each call.
+        #[arg(long, default_value_t = 0)]
+        gateway_ms: u64,
+    },
 }
 
 pub async fn run(cmd: BenchCmd, out: &Out) -> anyhow::Result<()> {
@@ -94,6 +108,7 @@ pub async fn run(cmd: BenchCmd, out: &Out) -> anyhow::Result<()> {
         BenchCmd::Sandbox { starts } => guarantees::sandbox_start(starts, out),
         BenchCmd::Events { events } => guarantees::events(events, out).await,
         BenchCmd::Meter { calls } => meter::meter(calls, out).await,
+        BenchCmd::Loop { steps, runs, gateway_ms } => agent_loop::agent_loop(steps, runs, gateway_ms, out).await,
     }
 }
 
