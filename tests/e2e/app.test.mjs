@@ -157,7 +157,7 @@ test("a task an agent loop ran shows its trace: steps, tool calls and answers, c
   await row.waitForExist({ timeout: 10000 });
   await row.click();
   await browser.$("[data-trace]").waitForExist({ timeout: 10000 });
-  const steps = await browser.$$("[data-trace] li");
+  const steps = await browser.$$("[data-trace] li[data-step]");
   assert.equal(steps.length, 4, "the demo's four steps");
   assert.match(await browser.$("[data-trace-summary]").getText(), /4 steps · 10,061 tokens · \$0\.10/);
   const calls = [];
