@@ -22,8 +22,12 @@ pub enum Key<'a> {
     CapHold(&'a str),
     /// `alert:<scope>:<percent>` — a budget alert raised once per scope and threshold.
     BudgetAlert(&'a str, i64),
-    /// `schedule:<name>` — `{last_slot, paused, last_task}`.
+    /// `schedule:<name>` — the scheduler's progress `{last_slot, last_task}` (and, from before the
+    /// pause had its own key, `paused`).
     Schedule(&'a str),
+    /// `schedule.paused:<name>` — the operator's pause of a schedule (`true`/`false`): a key of its
+    /// own, so the scheduler saving its progress can never undo it.
+    SchedulePaused(&'a str),
     /// `webhook.state:<subscription>` — the relay's progress for one subscription.
     Relay(&'a str),
     /// `mcp.wait:<task>` — an approval or question asked during an attempt.
@@ -60,6 +64,7 @@ impl Key<'_> {
             Key::CapHold(a) => format!("cap_hold:agent:{a}"),
             Key::BudgetAlert(scope, pct) => format!("alert:{scope}:{pct}"),
             Key::Schedule(n) => format!("schedule:{n}"),
+            Key::SchedulePaused(n) => format!("schedule.paused:{n}"),
             Key::Relay(n) => format!("webhook.state:{n}"),
             Key::Wait(t) => format!("mcp.wait:{t}"),
             Key::Token(h) => format!("mcp.token:{h}"),
@@ -97,6 +102,7 @@ mod tests {
             (Key::CapHold("rex"), "cap_hold:agent:rex"),
             (Key::BudgetAlert("global:2026-11-30", 80), "alert:global:2026-11-30:80"),
             (Key::Schedule("brief"), "schedule:brief"),
+            (Key::SchedulePaused("brief"), "schedule.paused:brief"),
             (Key::Relay("ops"), "webhook.state:ops"),
             (Key::Wait("t1"), "mcp.wait:t1"),
             (Key::Token("ab12"), "mcp.token:ab12"),

@@ -14,7 +14,13 @@ fn key(name: &str) -> String {
 }
 
 pub async fn state(f: &Factory, name: &str) -> StoreResult<ScheduleState> {
-    Ok(f.ports.settings.get(&key(name)).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+    let mut st: ScheduleState = f.ports.settings.get(&key(name)).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+    // The operator's pause has its own key (the scheduler's saves never touch it); a store from
+    // before it keeps the pause in the progress document.
+    if let Some(p) = f.ports.settings.get(&crate::settings::Key::SchedulePaused(name).id()).await?.and_then(|v| v.as_bool()) {
+        st.paused = p;
+    }
+    Ok(st)
 }
 
 async fn save(f: &Factory, name: &str, s: &ScheduleState) -> StoreResult<()> {
@@ -86,10 +92,8 @@ pub async fn tick(f: &Factory, schedules: &[Schedule]) -> StoreResult<()> {
 }
 
 async fn set_paused(f: &Factory, name: &str, paused: bool, who: &str) -> StoreResult<()> {
-    let mut st = state(f, name).await?;
-    let old = st.paused;
-    st.paused = paused;
-    save(f, name, &st).await?;
+    let old = state(f, name).await?.paused;
+    f.ports.settings.put(&crate::settings::Key::SchedulePaused(name).id(), serde_json::json!(paused)).await?;
     f.audit(
         who,
         if paused { "schedule.pause" } else { "schedule.resume" },
