@@ -14,6 +14,7 @@ pub async fn settings(state: State<'_, AppState>) -> AppResult<SettingsDto> {
     let f = state.factory()?;
     let c = &f.config;
     let live = f.live().await?;
+    let doctor = reef_store::doctor::remembered(&c.data_dir, &reef_store::doctor::label(&c.store));
     Ok(SettingsDto {
         store: f.ports.kind.to_string(),
         remote: c.remote,
@@ -34,9 +35,8 @@ pub async fn settings(state: State<'_, AppState>) -> AppResult<SettingsDto> {
         config_file: reef_host::config_path(std::env::var_os("REEF_CONFIG").map(std::path::PathBuf::from).as_deref())
             .map(|p| p.display().to_string()),
         notifications: Prefs::load(f).await,
-        doctor: reef_store::doctor::remembered(&c.data_dir, &reef_store::doctor::label(&c.store)).map(Into::into),
-        doctor_offer: matches!(c.store, reef_core::config::StoreChoice::Mongo { .. })
-            && reef_store::doctor::remembered(&c.data_dir, &reef_store::doctor::label(&c.store)).is_none(),
+        doctor_offer: matches!(c.store, reef_core::config::StoreChoice::Mongo { .. }) && doctor.is_none(),
+        doctor: doctor.map(Into::into),
     })
 }
 

@@ -23,6 +23,21 @@ fn claude_bin(test: &str) -> Option<PathBuf> {
     found
 }
 
+/// What `reef serve` runs Claude Code with: the gateway REEF meters, and Claude Code kept offline
+/// (no telemetry, no updates) with its background model on `small_model`.
+fn claude_env(url: &str, key: &str, small_model: &str) -> Vec<(String, String)> {
+    [
+        ("REEF_LLM_BASE_URL", url),
+        ("REEF_LLM_API_KEY", key),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+        ("ANTHROPIC_DEFAULT_HAIKU_MODEL", small_model),
+        ("ANTHROPIC_SMALL_FAST_MODEL", small_model),
+        ("DISABLE_AUTOUPDATER", "1"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .to_vec()
+}
+
 #[test]
 fn the_real_claude_code_runs_a_task_contained_and_is_charged_what_the_meter_counted() {
     let e = Env::new();
@@ -43,14 +58,7 @@ fn the_real_claude_code_runs_a_task_contained_and_is_charged_what_the_meter_coun
         claude.display().to_string()
     ));
     let id = e.json(&["task", "add", "Say that the task is done", "--type", "code", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
-    let env = [
-        ("REEF_LLM_BASE_URL", g.url.as_str()),
-        ("REEF_LLM_API_KEY", g.key.as_str()),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
-        ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "cheap"),
-        ("DISABLE_AUTOUPDATER", "1"),
-    ]
-    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let env = claude_env(&g.url, &g.key, "cheap");
     let mut serve = e.serve("both", &pairs(&env));
     let status = || e.json(&["task", "show", &id])["task"]["status"].as_str().unwrap_or("").to_string();
     let over = wait_until(Duration::from_secs(150), || matches!(status().as_str(), "done" | "failed" | "needs_human" | "cancelled"));
@@ -110,15 +118,7 @@ fn the_real_claude_code_calls_reefs_mcp_tools_as_a_scripted_model_directs_it_ove
         .as_str()
         .unwrap()
         .to_string();
-    let env = [
-        ("REEF_LLM_BASE_URL", s.gateway.url.as_str()),
-        ("REEF_LLM_API_KEY", s.gateway.key.as_str()),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
-        ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "small"),
-        ("ANTHROPIC_SMALL_FAST_MODEL", "small"),
-        ("DISABLE_AUTOUPDATER", "1"),
-    ]
-    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let env = claude_env(&s.gateway.url, &s.gateway.key, "small");
     let mut serve = e.serve("both", &pairs(&env));
     let status = || e.json(&["task", "show", &id])["task"]["status"].as_str().unwrap_or("").to_string();
     let over = wait_until(Duration::from_secs(150), || matches!(status().as_str(), "done" | "failed" | "needs_human" | "cancelled"));
