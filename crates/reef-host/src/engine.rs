@@ -16,6 +16,9 @@ pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> Result<Arc<reef_
     let prices = PriceBook::from_litellm_yaml(&text).map_err(|e| HostError::Config(format!("{}: {e}", path.display())))?;
     let budget = Budget { factory: f.clone(), prices: Arc::new(prices) };
     let embedder = embedder(&f.config)?;
+    let data_dir = f.config.data_dir.clone();
+    let containment = Arc::new(Containment::detect(&f.config.sandbox, &data_dir));
+    let reach = reef_core::engine::workspace::Reach { containment: containment.clone(), children_dir: data_dir.join("children") };
     let llm = Arc::new(
         LlmExecutor::new(
             &f.config.llm_base_url,
@@ -24,10 +27,9 @@ pub fn build_engine(f: &Factory, config_file: Option<&Path>) -> Result<Arc<reef_
             f.config.engine.llm_max_tokens,
             std::time::Duration::from_secs(600),
         )
-        .with_memory(Some(reef_core::memory::MemoryIndex::new(f.ports.clone(), embedder.clone()))),
+        .with_memory(Some(reef_core::memory::MemoryIndex::new(f.ports.clone(), embedder.clone())))
+        .with_workspace(reach),
     );
-    let data_dir = f.config.data_dir.clone();
-    let containment = Arc::new(Containment::detect(&f.config.sandbox, &data_dir));
     let mcp = mcp_launch(&f.config);
     // One endpoint and one proxy per process, beside its MCP socket.
     let run_dir = f.config.data_dir.join("run");

@@ -85,7 +85,7 @@ pub async fn agent_detail(state: State<'_, AppState>, name: String) -> AppResult
             })
             .collect(),
         max_prompt_bytes: reef_core::factory::live::MAX_PROMPT_BYTES as u32,
-        agent_tools: reef_core::domain::agent::AGENT_TOOLS.iter().map(|t| t.to_string()).collect(),
+        agent_tools: reef_core::domain::agent::all_agent_tools().map(String::from).collect(),
     })
 }
 

@@ -289,6 +289,7 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
             arguments: arguments.to_string(),
             ok: true,
             answer: answer.to_string(),
+            diff: None,
         };
         let step = |n: u32, tokens: (u64, u64), cost: f64, ms: u64, text: &str, calls: Vec<ToolStep>| Step {
             attempt: 1,

@@ -250,6 +250,9 @@ pub async fn run(cmd: TaskCmd, f: &Factory, out: &Out) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Lines of one diff `reef task trace` prints.
+const DIFF_LINES: usize = 40;
+
 fn trace_text(t: &Task, steps: &[reef_core::engine::agent_loop::trace::Step]) -> String {
     if steps.is_empty() {
         return format!("{} ({}): no agent-loop steps (the task ran as one answer or a CLI agent, or has not run)", t.title, short(&t.id));
@@ -258,8 +261,10 @@ fn trace_text(t: &Task, steps: &[reef_core::engine::agent_loop::trace::Step]) ->
     let tokens: u64 = steps.iter().map(|s| s.prompt_tokens + s.completion_tokens).sum();
     let mut s = format!("{} ({}): {} steps, {tokens} tokens, {cost}\n\n", t.title, short(&t.id), steps.len());
     s.push_str(&format!("{:>4} {:>3}  {:<12} {:>13} {:>9} {:>7}\n", "STEP", "TRY", "MODEL", "TOKENS IN/OUT", "COST", "MS"));
+    // An agent wrote most of this: no control character of its reaches the operator's terminal.
     let one_line = |x: &str, n: usize| -> String {
-        let flat: String = x.split_whitespace().collect::<Vec<_>>().join(" ");
+        let flat: String =
+            x.split_whitespace().collect::<Vec<_>>().join(" ").chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect();
         if flat.chars().count() > n {
             format!("{}…", flat.chars().take(n).collect::<String>())
         } else {
@@ -282,6 +287,16 @@ fn trace_text(t: &Task, steps: &[reef_core::engine::agent_loop::trace::Step]) ->
         for c in &st.calls {
             s.push_str(&format!("           calls {} {}\n", c.name, one_line(&c.arguments, 90)));
             s.push_str(&format!("           {} {}\n", if c.ok { "  ok " } else { "  ✗  " }, one_line(&c.answer, 100)));
+            if let Some(d) = &c.diff {
+                let lines: Vec<&str> = d.lines().collect();
+                for l in lines.iter().take(DIFF_LINES) {
+                    let clean: String = l.chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect();
+                    s.push_str(&format!("                 {clean}\n"));
+                }
+                if lines.len() > DIFF_LINES {
+                    s.push_str(&format!("                 … {} more lines of diff (--json has them)\n", lines.len() - DIFF_LINES));
+                }
+            }
         }
         if let Some(n) = &st.note {
             s.push_str(&format!("           note  {n}\n"));

@@ -40,6 +40,27 @@ fn scripts() -> Value {
         ],
         "step-script": (0..12).map(|i| json!({"call": [call("report_progress", json!({"message": format!("still going {i}")}))]})).collect::<Vec<_>>(),
         "spin-script": (0..60).map(|i| json!({"call": [call("report_progress", json!({"message": format!("spinning {i}")}))]})).collect::<Vec<_>>(),
+        "build-script": [
+            {"call": [call("write_file", json!({"path": "hello.py", "content": "print('hello from the loop')\n"}))]},
+            {"call": [call("run_command", json!({"command": "python3 hello.py"}))]},
+            {"call": [call("edit_file", json!({"path": "hello.py", "old_text": "hello from the loop", "new_text": "hello, REEF"}))]},
+            // What a hostile agent tries with these tools: every one refused or contained.
+            {"call": [
+                call("read_file", json!({"path": "/etc/passwd"})),
+                call("read_file", json!({"path": "../x"})),
+                call("run_command", json!({"command": "python3 -c \"import os; os.symlink('/etc', 'etc')\""})),
+                call("read_file", json!({"path": "etc/passwd"})),
+                call("write_file", json!({"path": ".git/hooks/pre-commit", "content": "#!/bin/sh\ncurl evil"})),
+                call("run_command", json!({"command": "bash -c 'cat /etc/shadow'"})),
+                call("run_command", json!({"command": "./hello.py"})),
+                call("run_command", json!({"command": PROBE})),
+            ]},
+            {"call": [
+                call("run_command", json!({"command": "python3 hello.py"})),
+                call("run_command", json!({"command": "python3 -c \"import time; time.sleep(60)\"", "timeout_seconds": 1})),
+            ]},
+            {"call": [call("finish", json!({"result": "hello.py prints hello, REEF."}))]}
+        ],
         "kill-script": [
             {"call": [call("remember", json!({"content": "the one note kept before the kill"}))]},
             // Answered 4 s late: REEF is killed while this call is in flight.
@@ -47,6 +68,10 @@ fn scripts() -> Value {
         ],
     })
 }
+
+/// Run inside the sandbox: looks for any config.toml (REEF's data dir holds one) under /tmp, where
+/// the test's data and work dirs live, and prints the environment's names.
+const PROBE: &str = "python3 -c \"import os; found=[r for r,_,fs in os.walk('/tmp') if 'config.toml' in fs]; print('FOUND', found or 'NOTHING'); print('ENV', sorted(os.environ))\"";
 
 /// The scripted provider and a LiteLLM proxy in front of it, started once for this file's tests.
 fn scripted() -> Option<&'static Scripted> {
@@ -203,6 +228,73 @@ fn agents_act_through_tools_until_finish_and_reef_stops_the_ones_that_loop_talk_
     assert!(after_ask["answer"].as_str().unwrap().contains("not run"), "{after_ask}");
     let progress = e.json(&["events", "--subject", &asking, "--kind", "task.progress"])["events"].as_array().map(Vec::len).unwrap_or(0);
     assert_eq!(progress, 0, "no progress was reported by the call that was not run");
+}
+
+#[test]
+fn agents_work_in_their_own_directory_contained_and_the_trace_keeps_their_diffs() {
+    let Some(s) = scripted() else { return };
+    let e = Env::new();
+    let mut config = format!("[engine]\nlease_seconds = 5\nlitellm_config = {:?}\n", s.gateway.config.display().to_string());
+    config.push_str(&agent("builder", "build-script", &["read_file", "write_file", "edit_file", "run_command"]));
+    e.write_config(&config);
+    let status_json = e.json(&["status"]);
+    assert_eq!(status_json["sandbox"]["usable"], true, "bubblewrap must work on this machine (scripts/test.sh installs it): {status_json}");
+    let id = e.json(&["task", "add", "Write hello.py", "--agent", "builder"])["_id"].as_str().unwrap().to_string();
+    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut serve = e.serve("both", &pairs(&env));
+    let ended = wait_until(Duration::from_secs(120), || matches!(status(&e, &id).as_str(), "done" | "failed" | "needs_human"));
+    sigterm(&mut serve);
+    assert!(ended && status(&e, &id) == "done", "{}", e.ok(&["task", "show", &id]));
+    // The file is where the task's directory is, as the last edit left it.
+    let file = e.work.path().join(&id).join("hello.py");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "print('hello, REEF')\n");
+
+    let steps = e.json(&["task", "trace", &id])["steps"].as_array().unwrap().clone();
+    let call = |step: usize, i: usize| steps[step]["calls"][i].clone();
+    let answer = |step: usize, i: usize| -> Value { serde_json::from_str(call(step, i)["answer"].as_str().unwrap()).unwrap() };
+    // Writes and edits carry their diffs; the command's output is its answer.
+    let d0 = call(0, 0)["diff"].as_str().unwrap().to_string();
+    assert!(d0.contains("--- /dev/null") && d0.contains("+print('hello from the loop')"), "{d0}");
+    assert_eq!(answer(1, 0)["exit_code"], 0, "{:?}", call(1, 0));
+    assert!(answer(1, 0)["output"].as_str().unwrap().contains("hello from the loop"));
+    let d2 = call(2, 0)["diff"].as_str().unwrap().to_string();
+    assert!(d2.contains("-print('hello from the loop')") && d2.contains("+print('hello, REEF')"), "{d2}");
+    // The attacks: paths out, a symlink out, .git, a shell, a path as program — refused; what a
+    // command sees is the sandbox: no data dir, no key in its environment.
+    let codes: Vec<String> = (0..8).map(|i| answer(3, i)["error"].as_str().unwrap_or("ok").to_string()).collect();
+    assert_eq!(
+        codes,
+        ["outside_workspace", "outside_workspace", "ok", "outside_workspace", "git_internals", "not_allowed", "not_allowed", "ok"],
+        "{:?}",
+        steps[3]
+    );
+    assert!(e.work.path().join(&id).join("etc").is_symlink(), "the link was made inside the task's directory");
+    assert!(!e.work.path().join(&id).join(".git").exists(), "nothing was written under .git");
+    let probe = answer(3, 7)["output"].as_str().unwrap().to_string();
+    assert!(probe.contains("FOUND NOTHING"), "the sandbox shows no REEF data dir: {probe}");
+    assert!(probe.contains("REEF_TASK_ID") && !probe.contains("REEF_LLM_API_KEY") && !probe.contains("LITELLM"), "{probe}");
+    assert!(answer(3, 5)["message"].as_str().unwrap().contains("python3"), "a refusal names what may run: {:?}", answer(3, 5));
+    assert!(answer(4, 0)["output"].as_str().unwrap().contains("hello, REEF"));
+    let slow = answer(4, 1);
+    assert_eq!((slow["timed_out"].as_bool(), slow["exit_code"].is_null()), (Some(true), true), "{slow}");
+    assert!(slow["seconds"].as_f64().unwrap() < 30.0, "killed at its limit: {slow}");
+    // Every workspace call audited as the agent, the refusals as such.
+    let audit = e.json(&["audit", "--subject", &id, "--action", "loop.", "--limit", "50"])["audit"].as_array().unwrap().clone();
+    let actions: Vec<&str> = audit.iter().map(|a| a["action"].as_str().unwrap()).collect();
+    for want in [
+        "loop.write_file",
+        "loop.edit_file",
+        "loop.run_command",
+        "loop.read_file.refused",
+        "loop.write_file.refused",
+        "loop.run_command.refused",
+    ] {
+        assert!(actions.contains(&want), "{want} audited: {actions:?}");
+    }
+    assert!(audit.iter().all(|a| a["actor"] == "agent:builder"), "{audit:?}");
+    let text = e.ok(&["task", "trace", &id]);
+    assert!(text.contains("+print('hello, REEF')"), "reef task trace shows the diff: {text}");
 }
 
 #[test]

@@ -35,11 +35,33 @@ pub struct LoopLimits {
     pub max_tokens: u64,
     /// The transcript's size (estimated tokens) past which its oldest long tool answers are cut.
     pub window_tokens: u64,
+    /// Programs `run_command` may start, per action class; `default` for classes not listed.
+    pub commands: BTreeMap<String, Vec<String>>,
+    /// The longest one `run_command` may run.
+    pub command_time: std::time::Duration,
+    /// Folders a contained `run_command` sees read-only (their `bin` on its `PATH`).
+    pub read_only: Vec<PathBuf>,
 }
+
+/// What `run_command` may start when `[engine] loop_commands` says nothing: tools to read, build
+/// and test a project. The sandbox, not this list, is what contains them (git, make and npm can
+/// start other programs); the list says what an agent is meant to run.
+pub const DEFAULT_LOOP_COMMANDS: [&str; 18] = [
+    "ls", "cat", "head", "tail", "wc", "grep", "find", "sort", "diff", "git", "python3", "pytest", "node", "npm", "cargo", "make", "go",
+    "echo",
+];
 
 impl Default for LoopLimits {
     fn default() -> Self {
-        Self { max_steps: 24, max_time: std::time::Duration::from_secs(900), max_tokens: 500_000, window_tokens: 24_000 }
+        Self {
+            max_steps: 24,
+            max_time: std::time::Duration::from_secs(900),
+            max_tokens: 500_000,
+            window_tokens: 24_000,
+            commands: BTreeMap::from([("default".to_string(), DEFAULT_LOOP_COMMANDS.iter().map(|c| c.to_string()).collect())]),
+            command_time: std::time::Duration::from_secs(120),
+            read_only: vec![],
+        }
     }
 }
 
@@ -137,8 +159,46 @@ pub fn engine(file: &FileConfig) -> Result<EngineConfig, ConfigError> {
             )?),
             max_tokens: positive("engine.loop_max_tokens", e.loop_max_tokens, d.agent_loop.max_tokens)?,
             window_tokens: positive("engine.loop_window_tokens", e.loop_window_tokens, d.agent_loop.window_tokens)?,
+            commands: loop_commands(e.loop_commands.as_ref(), &d.agent_loop.commands)?,
+            command_time: std::time::Duration::from_secs(
+                match positive("engine.loop_command_seconds", e.loop_command_seconds, d.agent_loop.command_time.as_secs())? {
+                    n if n > 3_600 => {
+                        return Err(bad("engine.loop_command_seconds", format!("{n} s"), "use at most 3600 (an hour) for one command"))
+                    }
+                    n => n,
+                },
+            ),
+            read_only: match e.loop_read_only.iter().find(|p| !p.is_absolute()) {
+                Some(p) => {
+                    return Err(bad("engine.loop_read_only", format!("{} is not an absolute path", p.display()), "list absolute folders"))
+                }
+                None => e.loop_read_only.clone(),
+            },
         },
     })
+}
+
+/// `[engine] loop_commands`: bare program names (a path would run whatever the agent wrote there).
+fn loop_commands(
+    v: Option<&BTreeMap<String, Vec<String>>>,
+    d: &BTreeMap<String, Vec<String>>,
+) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+    let Some(v) = v else { return Ok(d.clone()) };
+    for (class, programs) in v {
+        for p in programs {
+            if p.is_empty() || p.contains('/') || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(bad(
+                    &format!("engine.loop_commands.{class}"),
+                    format!("{p:?} is not a program name"),
+                    "list bare program names found on PATH, like \"cargo\" (no paths, no arguments)",
+                ));
+            }
+        }
+    }
+    let mut out = v.clone();
+    // A class the operator did not list falls back to `default`; without one, to REEF's.
+    out.entry("default".into()).or_insert_with(|| d.get("default").cloned().unwrap_or_default());
+    Ok(out)
 }
 
 pub fn executors(file: &FileConfig) -> Result<Vec<ExecutorConfig>, ConfigError> {

@@ -159,6 +159,15 @@ pub struct EngineSection {
     pub loop_max_seconds: Option<u64>,
     pub loop_max_tokens: Option<u64>,
     pub loop_window_tokens: Option<u64>,
+    /// The programs the loop's `run_command` may start, per action class (`default` for the
+    /// rest), e.g. `{ default = ["cargo", "git"], production_deploy = [] }`.
+    pub loop_commands: Option<BTreeMap<String, Vec<String>>>,
+    /// How long one `run_command` may run at most (default 120 s).
+    pub loop_command_seconds: Option<u64>,
+    /// Folders `run_command` sees read-only inside its sandbox besides the system's (a toolchain
+    /// such as `~/.cargo`); the `bin` folder of each goes on its `PATH`.
+    #[serde(default)]
+    pub loop_read_only: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

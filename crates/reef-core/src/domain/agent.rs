@@ -71,15 +71,30 @@ pub const AGENT_TOOLS: [&str; 9] = [
     "report_progress",
 ];
 
+/// The tools that act in the task's own directory (REEF's agent loop runs them, contained like a
+/// CLI agent: `engine::workspace`).
+pub const WORKSPACE_TOOLS: [&str; 6] = ["list_files", "read_file", "write_file", "edit_file", "search_files", "run_command"];
+
+/// Every tool an agent may be given: the toolbox's, then the workspace's.
+pub fn all_agent_tools() -> impl Iterator<Item = &'static str> {
+    AGENT_TOOLS.into_iter().chain(WORKSPACE_TOOLS)
+}
+
 impl AgentConfig {
     /// Refuses tools no agent can have, naming them.
     pub fn check_tools(&self) -> Result<(), String> {
-        let unknown: Vec<&str> = self.tools.iter().map(String::as_str).filter(|t| !AGENT_TOOLS.contains(t)).collect();
+        let unknown: Vec<&str> = self.tools.iter().map(String::as_str).filter(|t| !all_agent_tools().any(|k| k == *t)).collect();
         if unknown.is_empty() {
             Ok(())
         } else {
-            Err(format!("{}: no such agent tool {} (the tools are {})", self.name, unknown.join(", "), AGENT_TOOLS.join(", ")))
+            let known: Vec<&str> = all_agent_tools().collect();
+            Err(format!("{}: no such agent tool {} (the tools are {})", self.name, unknown.join(", "), known.join(", ")))
         }
+    }
+
+    /// Whether it works in its task's directory (any workspace tool).
+    pub fn uses_workspace(&self) -> bool {
+        self.tools.iter().any(|t| WORKSPACE_TOOLS.contains(&t.as_str()))
     }
 }
 

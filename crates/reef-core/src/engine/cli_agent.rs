@@ -7,7 +7,7 @@
 //! capped; the child sees only allow-listed environment variables; it reaches REEF's tools only
 //! through its task token on the host's MCP socket, never through the store's address.
 
-use super::agent_files::{inside, private_dir, product_secrets, reported, session_of, worktree_gitdir, write_private};
+use super::agent_files::{inside, private_dir, product_secrets, reported, session_of, write_private};
 pub use super::agent_files::{McpLaunch, MeterLaunch};
 use super::budget::Budget;
 use super::children::{proc_start_time, CappedOutput};
@@ -98,22 +98,7 @@ impl CliExecutor {
         let mut binds = Binds { writable: self.cfg.writable.clone(), read_only: self.cfg.read_only.clone(), placed: vec![] };
         binds.writable.push(home);
         binds.read_only.extend(sandbox::command_paths(&self.cfg.command, std::env::var("PATH").ok().as_deref()));
-        // A worktree's commits go into its repository's objects and refs. The rest of `.git` —
-        // its config and hooks, which the host's git obeys — stays read-only.
-        if let Some(repo) = job.task.work_products.repository.as_deref() {
-            let git = Path::new(repo).join(".git");
-            if git.is_dir() {
-                binds.read_only.push(git.clone());
-                for sub in ["objects", "refs", "logs"] {
-                    let p = git.join(sub);
-                    let _ = std::fs::create_dir_all(&p);
-                    binds.writable.push(p);
-                }
-                if let Some(own) = worktree_gitdir(&job.workdir).filter(|d| d.starts_with(&git)) {
-                    binds.writable.push(own);
-                }
-            }
-        }
+        super::workspace::git_binds(&job.task, &job.workdir, &mut binds);
         if let Some(m) = &self.mcp {
             // The binary alone, at /run/reef/reef: no path of the operator's appears inside.
             binds.placed.push((m.command.clone(), inside("reef")));
@@ -197,39 +182,9 @@ impl CliExecutor {
         v
     }
 
-    /// A git worktree of the task's repository on branch `reef/<task>`, made once per task.
+    /// The task's directory (a worktree of its repository, when it has one) and its branch.
     fn prepare_workdir(&self, job: &Job) -> Result<Option<String>, ExecError> {
-        if let Some(root) = job.workdir.parent() {
-            private_dir(root).map_err(|e| ExecError::NotRunnable(format!("cannot create the work dir {}: {e}", root.display())))?;
-        }
-        let Some(repo) = job.task.work_products.repository.as_deref() else {
-            return std::fs::create_dir_all(&job.workdir)
-                .map(|_| None)
-                .map_err(|e| ExecError::NotRunnable(format!("cannot create the task directory {}: {e}", job.workdir.display())));
-        };
-        // The id's last 12 characters (not bytes: a foreign id may hold any), made path-safe.
-        let name = sandbox::dir_name(&job.task.id);
-        let tail: String = name.chars().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect();
-        let branch = format!("reef/{tail}");
-        if job.workdir.join(".git").exists() {
-            return Ok(Some(branch));
-        }
-        if let Some(parent) = job.workdir.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        // No hooks and no fsmonitor: nothing in the repository runs on the host.
-        let out = std::process::Command::new("git")
-            .args(["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-C", repo, "worktree", "add", "-B", &branch, "--"])
-            .arg(&job.workdir)
-            .output()
-            .map_err(|e| ExecError::NotRunnable(format!("cannot run git for repository {repo}: {e}")))?;
-        if !out.status.success() {
-            return Err(ExecError::NotRunnable(format!(
-                "git worktree add in {repo} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(Some(branch))
+        super::workspace::prepare(&job.task, &job.workdir).map_err(ExecError::NotRunnable)
     }
 
     fn env(&self, job: &Job, products: &[String], credential: Option<&crate::secret::Secret>) -> Vec<(String, String)> {

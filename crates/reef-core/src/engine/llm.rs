@@ -30,6 +30,8 @@ pub struct LlmExecutor {
     pub(crate) max_tokens: u64,
     /// The memory index the loop's `search_memory` and `remember` use (none: those tools refuse).
     memory: Option<crate::memory::MemoryIndex>,
+    /// Where the loop's workspace tools act (none: an agent given them cannot run).
+    pub(crate) workspace: Option<super::workspace::Reach>,
 }
 
 /// One call's answer and what it cost (already settled and recorded).
@@ -44,12 +46,18 @@ pub(crate) struct Call {
 impl LlmExecutor {
     pub fn new(base_url: &str, api_key: Option<Secret>, budget: Budget, max_tokens: u64, timeout: Duration) -> Self {
         let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
-        Self { http, base_url: base_url.trim_end_matches('/').to_string(), api_key, budget, max_tokens, memory: None }
+        Self { http, base_url: base_url.trim_end_matches('/').to_string(), api_key, budget, max_tokens, memory: None, workspace: None }
     }
 
     /// Gives agents with tools the factory's memory.
     pub fn with_memory(mut self, memory: Option<crate::memory::MemoryIndex>) -> Self {
         self.memory = memory;
+        self
+    }
+
+    /// Lets agents with workspace tools act in their task's directory, contained as `reach` says.
+    pub fn with_workspace(mut self, reach: super::workspace::Reach) -> Self {
+        self.workspace = Some(reach);
         self
     }
 

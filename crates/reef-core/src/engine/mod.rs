@@ -21,6 +21,7 @@ pub mod sandbox;
 mod slots;
 pub mod wire;
 pub mod worker;
+pub mod workspace;
 
 /// Why a long-running engine loop ended.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@ pub mod trace;
 
 use super::exec::*;
 use super::llm::LlmExecutor;
+use super::workspace::{self, Workspace};
 use crate::toolbox::Caller;
 use crate::*;
 use async_openai::types::chat::{
@@ -48,10 +49,15 @@ fn system(job: &Job) -> String {
     } else {
         job.agent.prompt.clone()
     };
+    let place = if job.agent.uses_workspace() {
+        " Your task has a directory of its own: the file tools and run_command act in it (paths relative to it); nothing outside it is yours."
+    } else {
+        ""
+    };
     format!(
         "{who}\n\nYou work on one task through the tools you are given. Call a tool, read its answer, decide the next step. \
          When the task is done, call finish with your result: until you do, the task is not done. \
-         A tool that needs a person (request_approval, ask_operator) ends your turn; you continue once they answer."
+         A tool that needs a person (request_approval, ask_operator) ends your turn; you continue once they answer.{place}"
     )
 }
 
@@ -162,10 +168,20 @@ fn calls_of(x: &LlmExecutor, message_calls: Vec<ChatCompletionMessageToolCalls>,
                 }
                 Err(_) => kept(&arguments),
             };
-            ToolStep { id, name: one_line(&name, 64), arguments, ok: false, answer: String::new() }
+            ToolStep { id, name: one_line(&name, 64), arguments, ok: false, answer: String::new(), diff: None }
         })
         .collect();
     (calls, dropped)
+}
+
+/// Audits one workspace call (`loop.<tool>`, `.refused` when it was), as the toolbox audits its own.
+async fn audit_workspace(f: &crate::factory::Factory, job: &Job, c: &ToolStep, err: Option<&workspace::WorkspaceError>) {
+    let action = if err.is_some() { format!("loop.{}.refused", c.name) } else { format!("loop.{}", c.name) };
+    let new = json!({"args": cut(&c.arguments, 2048), "code": err.map(|e| e.code())});
+    let reason = err.map(|e| e.to_string());
+    if let Err(e) = f.audit(&format!("agent:{}", job.agent.name), &action, &job.task.id, Value::Null, new, reason.as_deref()).await {
+        tracing::warn!(error = %e, tool = %c.name, "could not audit a workspace call");
+    }
 }
 
 /// Runs `job` as a loop until `finish`, a wait for a person, a limit or a stop.
@@ -176,6 +192,18 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
     let caller = Caller::Task { task_id: job.task.id.clone(), agent: job.agent.name.clone() };
     let toolbox = x.toolbox();
     let offered = tools::offered(&job.agent.tools, &caller);
+    // An agent with workspace tools works in its task's directory (a worktree of the task's
+    // repository when it has one), contained like a CLI agent.
+    let reach = match (job.agent.uses_workspace(), &x.workspace) {
+        (false, _) => None,
+        (true, None) => return Err(ExecError::NotRunnable("this REEF gives agents no workspace (no containment was wired in)".into())),
+        (true, Some(r)) => {
+            workspace::prepare(&job.task, &job.workdir).map_err(ExecError::NotRunnable)?;
+            Some(r)
+        }
+    };
+    let class = job.task.action_class.as_deref();
+    let programs = class.and_then(|c| limits.commands.get(c)).or_else(|| limits.commands.get("default")).cloned().unwrap_or_default();
     let mut messages =
         vec![ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage::from(system(job))), user(job.prompt())];
     // Earlier attempts: their steps replayed as they were, none of their tool calls run again.
@@ -322,6 +350,26 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
                                 json!({"error": "unknown_tool", "message": format!("{} is not one of your tools", one_line(&c.name, 64))})
                                     .to_string(),
                             )
+                        } else if let (true, Some(reach)) = (workspace::is_workspace_tool(&c.name), reach) {
+                            let _ = progress.try_send(format!("step {step_no}: {} {}", c.name, one_line(&c.arguments, 200)));
+                            // A command never outlives the attempt's own time.
+                            let ws = Workspace {
+                                reach,
+                                task: &job.task,
+                                root: job.workdir.clone(),
+                                programs: programs.clone(),
+                                command_time: limits.command_time.min(limits.max_time.saturating_sub(started.elapsed())),
+                                read_only: limits.read_only.clone(),
+                            };
+                            let r = ws.call(&c.name, &args, &cancel).await;
+                            audit_workspace(f, job, c, r.as_ref().err()).await;
+                            match r {
+                                Ok(done) => {
+                                    c.diff = done.diff.map(|d| kept(&d));
+                                    (true, done.answer.to_string())
+                                }
+                                Err(e) => (false, json!({"error": e.code(), "message": e.to_string()}).to_string()),
+                            }
                         } else {
                             let _ = progress.try_send(format!("step {step_no}: {} {}", c.name, one_line(&c.arguments, 200)));
                             match toolbox.call_as(&caller, &c.name, args).await {
@@ -396,6 +444,7 @@ mod tests {
                 arguments: "{}".into(),
                 ok: true,
                 answer: "{\"written\":1}".into(),
+                diff: None,
             }],
             note: None,
             answered,

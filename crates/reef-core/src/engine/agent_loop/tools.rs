@@ -12,13 +12,20 @@ pub const FINISH: &str = "finish";
 pub const ASKS: [&str; 2] = ["request_approval", "ask_operator"];
 
 /// The tools offered to `agent` working on a task: those of its `names` a task caller may use,
-/// in the catalog's order, then `finish`. Unknown names are ignored (config validation names them).
+/// in the catalog's order, then its workspace tools, then `finish`. Unknown names are ignored
+/// (config validation names them).
 pub fn offered(names: &[String], caller: &Caller) -> Vec<ChatCompletionTools> {
     let mut out: Vec<ChatCompletionTools> = tools_for(caller)
         .into_iter()
         .filter(|t| names.iter().any(|n| n == t.name))
         .map(|t| function(t.name, t.description, t.input_schema()))
         .collect();
+    out.extend(
+        crate::engine::workspace::catalog()
+            .into_iter()
+            .filter(|(name, _, _)| names.iter().any(|n| n == name))
+            .map(|(name, description, schema)| function(name, description, schema)),
+    );
     out.push(function(
         FINISH,
         "End your work on this task: call it once, when the task is done, with the result the operator will read. \

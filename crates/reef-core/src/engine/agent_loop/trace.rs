@@ -27,6 +27,9 @@ pub struct ToolStep {
     pub ok: bool,
     /// What the model was told (a result or a refusal), cut to `MAX_KEPT`.
     pub answer: String,
+    /// For a call that wrote a file: the unified diff of what it changed, cut to `MAX_KEPT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 /// One step of a run.
