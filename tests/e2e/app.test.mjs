@@ -168,6 +168,21 @@ test("a task an agent loop ran shows its trace: steps, tool calls and answers, c
   assert.match(await browser.$('[data-call="create_task"]').getText(), /Research uptime-monitor pricing[\s\S]*"created": true/);
   await (await browser.$("[data-trace]")).scrollIntoView();
   await shot("task-trace");
+  // Rex, at work in its task's directory: the files it wrote shown as diffs, numbered both sides.
+  await (await browser.$(".head input")).clearValue();
+  await (await browser.$(".head input")).setValue("PagePulse checker");
+  const build = await browser.$("button.row*=Build PagePulse checker worker");
+  await build.waitForExist({ timeout: 10000 });
+  await build.click();
+  await browser.$("[data-diff]").waitForExist({ timeout: 10000 });
+  const diffs = await browser.$$('[data-diff="checker.py"]');
+  assert.equal(diffs.length, 2, "the write and the edit");
+  const edit = await diffs[1].getText();
+  assert.match(edit, /\+5\s*−2/, "its counts");
+  assert.match(edit, /follow_redirects=True/);
+  assert.ok((await diffs[1].$$("tr.del")).length === 2 && (await diffs[1].$$("tr.add")).length === 5, "removed and added lines marked");
+  await diffs[1].scrollIntoView();
+  await shot("task-trace-diff");
   await (await browser.$(".head input")).clearValue();
 });
 

@@ -585,6 +585,8 @@ export type TraceCallDto = {
 	arguments: string,
 	ok: boolean,
 	answer: string,
+	/**  For a call that wrote a file: the unified diff of what it changed. */
+	diff: string | null,
 };
 
 /**

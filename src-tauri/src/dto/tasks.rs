@@ -149,6 +149,8 @@ pub struct TraceCallDto {
     pub arguments: String,
     pub ok: bool,
     pub answer: String,
+    /// For a call that wrote a file: the unified diff of what it changed.
+    pub diff: Option<String>,
 }
 
 impl From<reef_core::engine::agent_loop::trace::Step> for TraceStepDto {
@@ -166,7 +168,7 @@ impl From<reef_core::engine::agent_loop::trace::Step> for TraceStepDto {
             calls: s
                 .calls
                 .into_iter()
-                .map(|c| TraceCallDto { id: c.id, name: c.name, arguments: c.arguments, ok: c.ok, answer: c.answer })
+                .map(|c| TraceCallDto { id: c.id, name: c.name, arguments: c.arguments, ok: c.ok, answer: c.answer, diff: c.diff })
                 .collect(),
             note: s.note,
         }

@@ -361,6 +361,66 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
         for s in &steps {
             record(f, &ids[0], "kev", s).await?;
         }
+        // Rex, still at work on the checker in its task's directory: a file written, a test run,
+        // a fix — the diffs as the workspace tools keep them.
+        use reef_core::engine::workspace::diff;
+        let v1 = "import httpx\n\n\ndef check(url: str) -> bool:\n    r = httpx.get(url, timeout=5)\n    return r.status_code == 200\n";
+        let v2 = "import httpx\n\n\ndef check(url: str) -> bool:\n    try:\n        r = httpx.get(url, timeout=5, follow_redirects=True)\n    except httpx.HTTPError:\n        return False\n    return r.status_code < 400\n";
+        let with_diff = |mut c: ToolStep, d: String| {
+            c.diff = Some(d);
+            c
+        };
+        let rex = [
+            step(
+                0,
+                (1_420, 210),
+                0.0009,
+                820,
+                "The checker first: one function, tested.",
+                vec![with_diff(
+                    call(
+                        "call_r0",
+                        "write_file",
+                        serde_json::json!({"path": "checker.py", "content": v1}),
+                        serde_json::json!({"path": "checker.py", "bytes": v1.len(), "created": true, "lines_added": 6, "lines_removed": 0}),
+                    ),
+                    diff("checker.py", None, v1),
+                )],
+            ),
+            step(
+                1,
+                (1_760, 48),
+                0.0006,
+                640,
+                "",
+                vec![call(
+                    "call_r1",
+                    "run_command",
+                    serde_json::json!({"command": "pytest -q test_checker.py"}),
+                    serde_json::json!({"exit_code": 1, "timed_out": false, "seconds": 2.1, "output": "F.\nFAILED test_checker.py::test_redirect - assert False\n1 failed, 1 passed in 1.92s\n"}),
+                )],
+            ),
+            step(
+                2,
+                (2_080, 260),
+                0.0011,
+                910,
+                "A redirect counts as up; a network error as down.",
+                vec![with_diff(
+                    call(
+                        "call_r2",
+                        "edit_file",
+                        serde_json::json!({"path": "checker.py", "old_text": "    r = httpx.get(url, timeout=5)", "new_text": "    try: …"}),
+                        serde_json::json!({"path": "checker.py", "bytes": v2.len(), "created": false, "lines_added": 5, "lines_removed": 2}),
+                    ),
+                    diff("checker.py", Some(v1), v2),
+                )],
+            ),
+        ];
+        for mut s in rex {
+            s.model = "cheap".into();
+            record(f, &ids[2], "rex", &s).await?;
+        }
     }
 
     // Today's spend: settled reservations and the calls behind them.

@@ -61,6 +61,23 @@ fn scripts() -> Value {
             ]},
             {"call": [call("finish", json!({"result": "hello.py prints hello, REEF."}))]}
         ],
+        "kev-script": [
+            {"call": [
+                call("create_task", json!({"title": "Research uptime-monitor pricing", "assigned_to": "scout"})),
+                call("create_task", json!({"title": "Write the pricing page", "assigned_to": "rex"}))
+            ]},
+            {"call": [call("wait_for_subtasks", json!({}))]},
+            {"call": [call("task_status", json!({}))]},
+            {"call": [call("finish", json!({"result": "PagePulse pricing: $9 a month after 5 free monitors (Scout's research); the page is written (Rex). Both checked."}))]}
+        ],
+        "scout-script": [
+            {"call": [call("remember", json!({"content": "Uptime monitors sell at $9-29 a month; 5 free monitors is the norm"}))]},
+            {"call": [call("finish", json!({"result": "Competitors charge $9-29 a month; 5 free monitors is the norm."}))]}
+        ],
+        "rex-script": [
+            {"call": [call("write_file", json!({"path": "pricing.html", "content": "<h1>PagePulse pricing</h1>\n<p>5 monitors free, then $9 a month.</p>\n"}))]},
+            {"call": [call("finish", json!({"result": "pricing.html written: 5 monitors free, then $9 a month."}))]}
+        ],
         "kill-script": [
             {"call": [call("remember", json!({"content": "the one note kept before the kill"}))]},
             // Answered 4 s late: REEF is killed while this call is in flight.
@@ -295,6 +312,50 @@ fn agents_work_in_their_own_directory_contained_and_the_trace_keeps_their_diffs(
     assert!(audit.iter().all(|a| a["actor"] == "agent:builder"), "{audit:?}");
     let text = e.ok(&["task", "trace", &id]);
     assert!(text.contains("+print('hello, REEF')"), "reef task trace shows the diff: {text}");
+}
+
+#[test]
+fn a_goal_is_split_by_kev_worked_by_scout_and_rex_and_summarised_once_they_are_done() {
+    let Some(s) = scripted() else { return };
+    let e = Env::new();
+    let mut config = format!("[engine]\nlease_seconds = 5\nlitellm_config = {:?}\n", s.gateway.config.display().to_string());
+    config.push_str(&agent("kev", "kev-script", &["create_task", "wait_for_subtasks", "task_status"]));
+    config.push_str(&agent("scout", "scout-script", &["remember"]));
+    config.push_str(&agent("rex", "rex-script", &["write_file"]));
+    e.write_config(&config);
+    let goal = e.json(&["task", "add", "Price PagePulse and put the price on its site", "--agent", "kev", "--product", "pagepulse"])["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut serve = e.serve("both", &pairs(&env));
+    let ended = wait_until(Duration::from_secs(180), || matches!(status(&e, &goal).as_str(), "done" | "failed" | "needs_human"));
+    sigterm(&mut serve);
+    assert!(ended && status(&e, &goal) == "done", "{}", e.ok(&["task", "show", &goal]));
+    // The operator sees one result, on the goal.
+    let t = e.json(&["task", "show", &goal])["task"].clone();
+    assert!(t["result"].as_str().unwrap().starts_with("PagePulse pricing: $9 a month"), "{t}");
+    // Kev split it: two subtasks of the goal, for Scout and Rex, each done with its own result.
+    let subs: Vec<Value> = e.tasks().into_iter().filter(|x| x["parent_id"] == goal.as_str()).collect();
+    let mut who: Vec<(String, String)> =
+        subs.iter().map(|x| (x["assigned_to"].as_str().unwrap().to_string(), x["status"].as_str().unwrap().to_string())).collect();
+    who.sort();
+    assert_eq!(who, [("rex".to_string(), "done".to_string()), ("scout".to_string(), "done".to_string())], "{subs:?}");
+    assert!(subs.iter().all(|x| x["product"] == "pagepulse"), "the product is inherited: {subs:?}");
+    let rex = subs.iter().find(|x| x["assigned_to"] == "rex").unwrap()["_id"].as_str().unwrap().to_string();
+    assert!(e.work.path().join(&rex).join("pricing.html").is_file(), "Rex wrote its page in its own task's directory");
+    // Kev waited (blocked on its subtasks, its attempt given back), then read their results
+    // before it summarised: the task_status answer holds both.
+    let waited = e.json(&["events", "--subject", &goal, "--kind", "task.waiting"])["events"].as_array().unwrap().len();
+    assert_eq!(waited, 1, "it waited once");
+    let steps = e.json(&["task", "trace", &goal])["steps"].as_array().unwrap().clone();
+    let names: Vec<&str> = steps.iter().map(|s| s["calls"][0]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["create_task", "wait_for_subtasks", "task_status", "finish"], "{steps:?}");
+    assert!(steps[1]["calls"][0]["answer"].as_str().unwrap().contains("\"waiting\":true"), "{:?}", steps[1]);
+    let read = steps[2]["calls"][0]["answer"].as_str().unwrap();
+    assert!(read.contains("Competitors charge $9-29") && read.contains("pricing.html written"), "Kev read both results: {read}");
+    assert!(t["attempts"].as_u64().unwrap() <= 2, "waiting used no attempt of its own: {t}");
 }
 
 #[test]

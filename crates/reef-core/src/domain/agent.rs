@@ -59,7 +59,7 @@ fn one() -> u32 {
 
 /// The toolbox tools an agent working on a task may be given (the MCP server's task tools; the
 /// toolbox's tests keep the two lists equal).
-pub const AGENT_TOOLS: [&str; 9] = [
+pub const AGENT_TOOLS: [&str; 10] = [
     "create_task",
     "task_status",
     "add_comment",
@@ -69,6 +69,7 @@ pub const AGENT_TOOLS: [&str; 9] = [
     "request_approval",
     "ask_operator",
     "report_progress",
+    "wait_for_subtasks",
 ];
 
 /// The tools that act in the task's own directory (REEF's agent loop runs them, contained like a

@@ -414,6 +414,9 @@ pub enum Outcome {
     NeedsHuman { reason: String },
     /// The agent asked for an approval mid-task: `awaiting_approval` until it is decided.
     AwaitingApproval,
+    /// The agent waits for other tasks (its subtasks): `blocked` on them (added to its
+    /// `depends_on`) until they are done, without using up the attempt.
+    Blocked { on: Vec<String> },
 }
 
 #[derive(Debug, Clone, Default)]

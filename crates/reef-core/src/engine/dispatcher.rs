@@ -118,7 +118,8 @@ async fn on_task(e: &Engine, id: &str) -> Result<(), EngineError> {
     };
     match t.status {
         TaskStatus::Pending if t.assigned_to.is_none() => route_one(e, &t).await,
-        s if s.is_terminal() => unblock(e).await,
+        // A task that became blocked after what it waits for was done is unblocked at once.
+        s if s.is_terminal() || s == TaskStatus::Blocked => unblock(e).await,
         _ => Ok(()),
     }
 }

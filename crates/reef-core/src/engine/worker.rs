@@ -473,5 +473,6 @@ pub(super) fn summary(o: &Outcome) -> (TaskStatus, Option<&str>) {
         Outcome::Failed { error } => (TaskStatus::Failed, Some(error)),
         Outcome::NeedsHuman { reason } => (TaskStatus::NeedsHuman, Some(reason)),
         Outcome::AwaitingApproval => (TaskStatus::AwaitingApproval, None),
+        Outcome::Blocked { .. } => (TaskStatus::Blocked, None),
     }
 }

@@ -56,7 +56,7 @@ impl Factory {
             }
             Outcome::Retry { error } | Outcome::Requeue { error } | Outcome::Failed { error } => *error = r.redact(error),
             Outcome::NeedsHuman { reason } => *reason = r.redact(reason),
-            Outcome::AwaitingApproval => {}
+            Outcome::AwaitingApproval | Outcome::Blocked { .. } => {}
         }
         o
     }

@@ -1,4 +1,4 @@
-//! Waits an agent asked for during its attempt (an approval, a person's answer): the marker the
+//! Waits an agent asked for during its attempt (an approval, a person's answer, its subtasks): the marker the
 //! toolbox writes, and the worker's parking of the task when the attempt ends.
 //!
 //! Invariant: a wait applies to the attempt that asked for it only; parking moves a task out of
@@ -33,6 +33,13 @@ impl Factory {
         let now = self.now();
         let ticket = marker["ticket"].as_str().unwrap_or_default().to_string();
         match marker["kind"].as_str() {
+            Some("subtasks") => {
+                let on: Vec<String> =
+                    marker["on"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
+                self.ports.tasks.finish(&task.id, lease_token, Outcome::Blocked { on }, now).await?;
+                // The dispatcher unblocks it when the last of them is done (also when that
+                // happened while the agent was still finishing: it looks at every blocked task).
+            }
             Some("question") => {
                 let q = marker["question"].as_str().unwrap_or_default();
                 self.ports

@@ -94,4 +94,37 @@ impl Toolbox {
         f.event("task.question", &c.actor(), Some(&t.id), json!({"ticket": ticket, "question": a.question, "alert": true})).await?;
         Ok(json!({"ticket": ticket, "status": "needs_human", "next": STOP_NOTE}))
     }
+
+    /// Waits for the caller's open subtasks: the task blocks on them (their ids added to its
+    /// `depends_on`) and runs again once every one is done; with none open, their results now.
+    pub(super) async fn wait_for_subtasks(&self, c: &Caller) -> ToolResult<Value> {
+        let f = &self.factory;
+        let t = self.own(c).await?;
+        let q = TaskQuery { parent_id: Some(t.id.clone()), limit: Some(200), ..Default::default() };
+        let children = f.ports.tasks.list(&q).await?.items;
+        let summary: Vec<Value> = children
+            .iter()
+            .map(|k| json!({"id": k.id, "title": k.title, "status": k.status, "result": k.result, "error": k.error}))
+            .collect();
+        let open: Vec<String> = children.iter().filter(|k| !k.status.is_terminal()).map(|k| k.id.clone()).collect();
+        if open.is_empty() {
+            return Ok(json!({"waiting": false, "subtasks": summary}));
+        }
+        let now = f.now();
+        let marker = json!({"kind": "subtasks", "on": open, "at": fmt_ts(&now), "attempt": t.attempts});
+        if t.status.is_leased() {
+            f.ports.settings.put(&crate::settings::Key::Wait(&t.id).id(), marker).await?;
+        } else {
+            return Err(ToolError::Store(StoreError::Conflict(format!(
+                "task {} is {}; only a running task waits for its subtasks",
+                t.id, t.status
+            ))));
+        }
+        f.event("task.waiting", &c.actor(), Some(&t.id), json!({"on": open})).await?;
+        Ok(json!({
+            "waiting": true,
+            "on": open,
+            "next": "Stop here and end your turn. REEF runs this task again when they are all done; then read their results with task_status."
+        }))
+    }
 }

@@ -65,7 +65,7 @@ pub static TOOLS: &[ToolSpec] = &[
                     "assigned_to": text("An agent's name; leave out to let REEF route it", 64),
                     "action_class": text("The approval policy's class (e.g. production_deploy); a subtask's may not be less guarded than its parent's", 64),
                     "priority": {"type": "integer", "minimum": -100, "maximum": 100},
-                    "budget_usd": {"type": "number", "minimum": 0, "description": "Budget in USD; from a task token it must fit in what is left of yours"},
+                    "budget_usd": {"type": "number", "minimum": 0, "description": "Budget in USD; from a task token it must fit in what is left of yours (default: half of what is left)"},
                     "depends_on": {"type": "array", "items": {"type": "string"}, "maxItems": 20, "description": "Ids of tasks that must be done first"},
                     "idempotency_key": text("The same key returns the same task", 128),
                     "product": text("Operator tokens only: the product the task is for", 64),
@@ -142,6 +142,13 @@ pub static TOOLS: &[ToolSpec] = &[
         audience: Audience::Task,
         read_only: false,
         schema: || obj(json!({"question": text("The question", MAX_QUESTION)}), &["question"]),
+    },
+    ToolSpec {
+        name: "wait_for_subtasks",
+        description: "Wait until the subtasks you created are done. If any is still open, stop and end your turn: the task waits (blocked) and REEF runs it again when they are all done; read their results with task_status. If none is open it answers their results at once.",
+        audience: Audience::Task,
+        read_only: false,
+        schema: || obj(json!({}), &[]),
     },
     ToolSpec {
         name: "report_progress",

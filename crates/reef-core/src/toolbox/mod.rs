@@ -112,6 +112,7 @@ impl Toolbox {
             "request_approval" => self.request_approval(c, args(tool, a)?).await,
             "ask_operator" => self.ask_operator(c, args(tool, a)?).await,
             "report_progress" => self.progress(c, args(tool, a)?).await,
+            "wait_for_subtasks" => self.wait_for_subtasks(c).await,
             "list_approvals" => {
                 let l: ListApprovalsArgs = args(tool, a)?;
                 let items = self

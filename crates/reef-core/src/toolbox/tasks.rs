@@ -212,13 +212,10 @@ impl Toolbox {
                     )));
                 }
                 let (cap, left) = self.budget_left(&parent, &siblings).await?;
-                let want = a.budget_usd.map(Usd::from_dollars).unwrap_or_else(|| {
-                    if left < f.config.task_default_cap {
-                        left
-                    } else {
-                        f.config.task_default_cap
-                    }
-                });
+                // Without a budget named, a subtask gets half of what is left (at most the default
+                // task cap): the parent keeps room for its own next steps and for more subtasks —
+                // the first of several would otherwise take everything.
+                let want = a.budget_usd.map(Usd::from_dollars).unwrap_or_else(|| Usd(left.micros() / 2).min(f.config.task_default_cap));
                 if left.micros() <= 0 || want > left {
                     return Err(ToolError::OverBudget(format!(
                         "subtask budget {want} is more than task {}'s budget has left: {} of {cap} (spent, reserved and given to other subtasks)",

@@ -111,6 +111,7 @@ impl TaskQueue for MongoStore {
         let mut set = doc! {"updated_at": date(&now)};
         let mut unset = doc! {"lease": ""};
         let mut requeue = false;
+        let mut blocked_on: Option<Vec<String>> = None;
         match outcome {
             Outcome::Succeeded { result, work_products, review } => {
                 set.insert("status", if review { "review" } else { "done" });
@@ -142,8 +143,17 @@ impl TaskQueue for MongoStore {
             Outcome::AwaitingApproval => {
                 set.insert("status", "awaiting_approval");
             }
+            Outcome::Blocked { on } => {
+                set.insert("status", "blocked");
+                // Waiting is not a try: the attempt is given back, as for a clean requeue.
+                requeue = true;
+                blocked_on = Some(on);
+            }
         }
         let mut update = doc! {"$set": set, "$unset": unset};
+        if let Some(on) = blocked_on {
+            update.insert("$addToSet", doc! {"depends_on": {"$each": on}});
+        }
         if requeue {
             // Claims count attempts up front; a clean requeue gives this one back.
             update.insert("$inc", doc! {"attempts": -1});

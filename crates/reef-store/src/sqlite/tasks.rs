@@ -308,6 +308,22 @@ impl TaskQueue for SqliteStore {
                 Outcome::AwaitingApproval => {
                     o.insert("status".into(), json!("awaiting_approval"));
                 }
+                Outcome::Blocked { on } => {
+                    o.insert("status".into(), json!("blocked"));
+                    let deps = o.entry("depends_on").or_insert_with(|| json!([]));
+                    if !deps.is_array() {
+                        *deps = json!([]);
+                    }
+                    let list = deps.as_array_mut().expect("made an array above");
+                    for d in on {
+                        if !list.iter().any(|x| x.as_str() == Some(d.as_str())) {
+                            list.push(json!(d));
+                        }
+                    }
+                    // Waiting is not a try: the attempt is given back, as for a clean requeue.
+                    let n = o.get("attempts").and_then(Value::as_u64).unwrap_or(0);
+                    o.insert("attempts".into(), json!(n.saturating_sub(1)));
+                }
             }
             store(tx, &id, &v)
         })

@@ -192,6 +192,21 @@ async fn expired_lease_is_reclaimed_and_old_holder_fenced(f: Fixture) {
     let c = p.tasks.claim("w", &ClaimFilter::default(), secs(30), later).await.unwrap().unwrap();
     let back = p.tasks.finish(&u.id, &c.lease.unwrap().token, Outcome::Retry { error: "rate limited".into() }, later).await.unwrap();
     assert_eq!((back.status, back.attempts), (TaskStatus::Pending, 1));
+
+    // Waiting for subtasks blocks the task on them (each once) and gives the attempt back.
+    let (w, _) = p.tasks.create(NewTask::titled("waits"), t0()).await.unwrap();
+    let c = loop {
+        let c = p.tasks.claim("w", &ClaimFilter::default(), secs(30), later).await.unwrap().unwrap();
+        if c.id == w.id {
+            break c;
+        }
+        p.tasks.finish(&c.id, &c.lease.unwrap().token, Outcome::Failed { error: "not this one".into() }, later).await.unwrap();
+    };
+    let on = vec!["sub-1".to_string(), "sub-1".to_string(), "sub-2".to_string()];
+    let back = p.tasks.finish(&w.id, &c.lease.unwrap().token, Outcome::Blocked { on }, later).await.unwrap();
+    assert_eq!((back.status, back.attempts), (TaskStatus::Blocked, 0));
+    assert_eq!(back.depends_on, ["sub-1", "sub-2"]);
+    assert!(back.lease.is_none());
 }
 
 async fn external_seed_shaped_task_is_claimable(f: Fixture) {

@@ -57,7 +57,8 @@ fn system(job: &Job) -> String {
     format!(
         "{who}\n\nYou work on one task through the tools you are given. Call a tool, read its answer, decide the next step. \
          When the task is done, call finish with your result: until you do, the task is not done. \
-         A tool that needs a person (request_approval, ask_operator) ends your turn; you continue once they answer.{place}"
+         A tool that waits — for a person (request_approval, ask_operator) or for your subtasks (wait_for_subtasks) — ends your turn; \
+         you continue once they answer or are done.{place}"
     )
 }
 
@@ -418,7 +419,9 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
             if f.waiting(&job.task.id, job.attempt).await.map_err(store)?.is_some() {
                 return Err(ExecError::Waiting);
             }
-            messages.push(user("Nothing waits for a person now (that request already exists or was decided): go on with the task.".into()));
+            messages.push(user(
+                "Nothing to wait for now (that request already exists or was decided, or no subtask is open): go on with the task.".into(),
+            ));
         }
         step_no += 1;
     }

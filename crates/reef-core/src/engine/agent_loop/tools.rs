@@ -8,8 +8,9 @@ use serde_json::{json, Value};
 
 /// The completion tool: its arguments become the task's result and work products.
 pub const FINISH: &str = "finish";
-/// Tools after whose success the run waits for a person: the task parks until the answer.
-pub const ASKS: [&str; 2] = ["request_approval", "ask_operator"];
+/// Tools after whose success the run may wait (for a person, or its subtasks): the turn ends
+/// when REEF then holds a wait for the task, which parks until the answer.
+pub const ASKS: [&str; 3] = ["request_approval", "ask_operator", "wait_for_subtasks"];
 
 /// The tools offered to `agent` working on a task: those of its `names` a task caller may use,
 /// in the catalog's order, then its workspace tools, then `finish`. Unknown names are ignored

@@ -13,6 +13,8 @@
 mod command;
 mod files;
 
+pub use files::diff;
+
 use super::sandbox::{Binds, Containment};
 use crate::domain::task::Task;
 use serde_json::{json, Value};
