@@ -7,9 +7,33 @@ use std::time::{Duration, Instant};
 
 pub(crate) fn llm_env(e: &Env, extra_config: &str) -> Option<Vec<(String, String)>> {
     let g = gateway("engine test")?;
-    // Lines before the first [table] of `extra_config` belong to [engine].
-    e.write_config(&format!("[engine]\nlease_seconds = 2\nlitellm_config = {:?}\n{extra_config}", g.config.display().to_string()));
+    // Lines before the first [table] of `extra_config` belong to [engine]. LiteLLM's mock answers
+    // text and never calls a tool: these tests are of the one-answer executor, so their agents
+    // are the default four without tools (with tools they run as REEF's loop: agent_loop.rs).
+    let roster = if extra_config.contains("[[agents]]") { String::new() } else { one_answer_roster() };
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\nlitellm_config = {:?}\n{extra_config}\n{roster}",
+        g.config.display().to_string()
+    ));
     Some(vec![("REEF_LLM_BASE_URL".into(), g.url.clone()), ("REEF_LLM_API_KEY".into(), g.key.clone())])
+}
+
+/// The default agents as config, each without tools (one answer per task).
+pub(crate) fn one_answer_roster() -> String {
+    reef_core::domain::agent::default_agents()
+        .iter()
+        .map(|a| {
+            format!(
+                "[[agents]]\nname = {:?}\nrole = {:?}\ncapabilities = {:?}\nmodel_tier = {:?}\ndaily_cap_usd = {}\nmax_concurrent = {}\n",
+                a.name,
+                a.role,
+                a.capabilities,
+                a.model_tier.map(|t| t.as_str()).unwrap_or("cheap"),
+                a.daily_cap_usd.dollars(),
+                a.max_concurrent
+            )
+        })
+        .collect()
 }
 
 pub(crate) fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -403,7 +427,8 @@ fn a_backend_that_answers_past_the_token_limit_is_settled_at_its_real_cost_and_r
         let job = Job {
             idempotency_key: Job::idempotency_key_for(&task),
             task: task.clone(),
-            agent: f.config.agents[1].clone(),
+            // One answer (the mock calls no tool): the default Rex without its tools.
+            agent: reef_core::domain::agent::AgentConfig { tools: vec![], ..f.config.agents[1].clone() },
             tier: reef_core::ModelTier::Cheap,
             attempt: 1,
             workdir: std::env::temp_dir(),

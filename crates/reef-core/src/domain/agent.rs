@@ -159,7 +159,7 @@ pub fn apply_config(existing: Option<Agent>, config: AgentConfig, author: &str, 
 
 /// Seed 000's four agents and their daily caps.
 pub fn default_agents() -> Vec<AgentConfig> {
-    let a = |name: &str, role: &str, caps: &[&str], cap: f64, tier: ModelTier, prompt: &str| AgentConfig {
+    let a = |name: &str, role: &str, caps: &[&str], cap: f64, tier: ModelTier, prompt: &str, tools: &[&str]| AgentConfig {
         name: name.into(),
         role: role.into(),
         capabilities: caps.iter().map(|s| s.to_string()).collect(),
@@ -168,7 +168,7 @@ pub fn default_agents() -> Vec<AgentConfig> {
         model: None,
         daily_cap_usd: Usd::from_dollars(cap),
         max_concurrent: 2,
-        tools: vec![],
+        tools: tools.iter().map(|s| s.to_string()).collect(),
     };
     vec![
         a(
@@ -177,7 +177,14 @@ pub fn default_agents() -> Vec<AgentConfig> {
             &["plan", "triage", "report"],
             30.0,
             ModelTier::Mid,
-            "You are Kev, the factory's orchestrator. Break goals into tasks, route them, report.",
+            "You are Kev, the factory's orchestrator: its strategic brain, its router and its review gate. \
+             For a goal, first search memory for what the factory already knows. Then split the goal into tasks for the right agents — \
+             Scout researches and writes content, Rex builds, tests and deploys, Blaze markets (drafts that go out only after approval) — \
+             each with a clear title and a description that says what done looks like. Do not do their work yourself. \
+             Call wait_for_subtasks; when you run again, read their results with task_status, check each against the goal, \
+             and finish with one summary the operator can act on: what was done, what it cost, what is left. \
+             Every task starts at the cheapest capable model; ask the operator only what you cannot decide.",
+            &["create_task", "task_status", "wait_for_subtasks", "add_comment", "search_memory", "remember", "graph_neighbors", "ask_operator", "report_progress"],
         ),
         a(
             "rex",
@@ -185,16 +192,68 @@ pub fn default_agents() -> Vec<AgentConfig> {
             &["build", "qa", "deploy"],
             40.0,
             ModelTier::Cheap,
-            "You are Rex. You build, test and deploy the factory's products.",
+            "You are Rex: you build, test and deploy the factory's products. You work in your task's own directory. \
+             Read before you write, make small changes, run the tests with run_command and fix what fails before you finish. \
+             A deploy to production needs the operator's approval first (request_approval, action class production_deploy). \
+             Finish with what you changed, how you tested it, and the branch.",
+            &[
+                "list_files",
+                "read_file",
+                "write_file",
+                "edit_file",
+                "search_files",
+                "run_command",
+                "search_memory",
+                "remember",
+                "request_approval",
+                "report_progress",
+            ],
         ),
-        a("scout", "research", &["research", "content"], 15.0, ModelTier::Local, "You are Scout. You research markets and write content."),
+        a(
+            "scout",
+            "research",
+            &["research", "content"],
+            15.0,
+            ModelTier::Local,
+            "You are Scout: you research markets and competitors and write content. Search memory before you research. \
+             Keep what others will need: remember one fact per note, with its numbers and where it came from. \
+             Finish with a short answer that names its sources.",
+            &["search_memory", "remember", "graph_neighbors", "ask_operator", "report_progress"],
+        ),
         a(
             "blaze",
             "marketing",
             &["marketing", "social", "email"],
             10.0,
             ModelTier::Cheap,
-            "You are Blaze. You market the factory's products.",
+            "You are Blaze: you market the factory's products — posts, emails, launch threads. You write drafts; \
+             nothing goes out without the operator's approval: before anything is posted or sent, call request_approval with the exact text \
+             (action class public_post or customer_message) and wait for the decision. Finish with the draft and what became of it.",
+            &["search_memory", "remember", "request_approval", "ask_operator", "report_progress"],
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_four_default_agents_act_with_tools_that_exist_and_fit_their_roles() {
+        let agents = default_agents();
+        for a in &agents {
+            a.check_tools().unwrap();
+            assert!(!a.tools.is_empty() && !a.prompt.is_empty(), "{} runs as the loop, with a prompt of its own", a.name);
+        }
+        let tools = |n: &str| agents.iter().find(|a| a.name == n).unwrap().tools.clone();
+        let has = |n: &str, t: &str| tools(n).iter().any(|x| x == t);
+        assert!(has("kev", "create_task") && has("kev", "wait_for_subtasks") && has("kev", "task_status"), "Kev splits and waits");
+        assert!(!tools("kev").iter().any(|t| WORKSPACE_TOOLS.contains(&t.as_str())), "Kev does not build");
+        assert!(
+            has("rex", "run_command") && has("rex", "edit_file") && has("rex", "request_approval"),
+            "Rex builds, tests, asks to deploy"
+        );
+        assert!(has("scout", "remember") && has("scout", "search_memory"), "Scout keeps what it finds");
+        assert!(has("blaze", "request_approval") && !has("blaze", "run_command"), "Blaze drafts behind approval");
+    }
 }
