@@ -51,12 +51,17 @@ ensure_jongodb() {
 # Claude Code (~235 MB). Pinned to a minor version so a new release cannot change a test's
 # ground under it; bump on purpose.
 CLAUDE_CODE_VERSION="2.1"
+PI_VERSION="0.73"
+# The real agent CLIs REEF's tests run, from npm into $1, once each: Claude Code (a native binary)
+# and Pi (the seeds' coding agent, on Node).
 ensure_agent_clis() {
-  local dir="$1" bin="$1/node_modules/.bin/claude"
-  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VERSION\."; then return 0; fi
+  local dir="$1" claude="$1/node_modules/.bin/claude" pi="$1/node_modules/.bin/pi" want=()
+  [ -x "$claude" ] && "$claude" --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VERSION\." || want+=("@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION")
+  [ -x "$pi" ] && "$pi" --version 2>&1 | grep -q "^$PI_VERSION\." || want+=("@mariozechner/pi-coding-agent@$PI_VERSION")
+  [ "${#want[@]}" -eq 0 ] && return 0
   command -v npm >/dev/null 2>&1 || ensure_apt_packages nodejs npm || return 1
-  step "installing Claude Code $CLAUDE_CODE_VERSION (npm) into $dir (first run only)"
-  mkdir -p "$dir" && (cd "$dir" && npm install --no-audit --no-fund --silent "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >/dev/null) && [ -x "$bin" ]
+  step "installing ${want[*]} (npm) into $dir (first run only)"
+  mkdir -p "$dir" && (cd "$dir" && npm install --no-audit --no-fund --silent "${want[@]}" >/dev/null) && [ -x "$claude" ] && [ -x "$pi" ]
 }
 
 # A real local model server into the venv $1, once: llama-cpp-python's OpenAI-compatible server,

@@ -58,6 +58,8 @@ enum Command {
     Config(cmd::config::ConfigCmd),
     /// Seed a realistic factory: agents, products with revenue, a knowledge graph, memories, tasks in every state.
     Demo,
+    /// The agent CLIs (Claude Code, Pi, Codex, OpenCode, Gemini CLI, OpenClaw) this machine can run, and why not.
+    Executors,
     /// Benchmarks that print figures against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCmd),
@@ -277,6 +279,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let code = reef_host::bridge::run(&args).await;
             std::process::exit(code);
         }
+        Command::Executors => {
+            let cfg = setup::load_config(cli.config.as_deref())?;
+            return cmd::executors::run(&cfg, &out);
+        }
         Command::Mcp { connect: Some(socket), .. } => {
             let token = std::env::var("REEF_MCP_TOKEN").unwrap_or_default();
             return reef_mcp::socket::connect(&socket, &token).await;
@@ -322,6 +328,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(c) => cmd::agent::policy(&f, c, &out).await,
         Command::Bench(_)
         | Command::Bridge { .. }
+        | Command::Executors
         | Command::Config(_)
         | Command::Doctor { .. }
         | Command::Secret(_)

@@ -5,6 +5,7 @@
 pub mod bridge;
 pub mod egress;
 pub mod engine;
+pub mod executors;
 pub mod http;
 pub mod loops;
 pub mod meter;

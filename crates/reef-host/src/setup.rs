@@ -33,6 +33,11 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// Where REEF keeps downloads (models, agent CLIs): `~/.cache/reef` on Linux.
+pub fn cache_dir() -> PathBuf {
+    dirs().map(|d| d.cache_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".reef-cache"))
+}
+
 pub fn load_config(explicit: Option<&Path>) -> Result<Config, HostError> {
     let path = config_path(explicit);
     let text = match &path {
@@ -46,7 +51,7 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Config, HostError> {
         data_dir: dirs().map(|d| d.data_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".reef")),
         machine_timezone: iana_time_zone::get_timezone().ok(),
         host: host_name(),
-        cache_dir: dirs().map(|d| d.cache_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".reef-cache")),
+        cache_dir: cache_dir(),
     };
     let keyring = KeyringFallback { vault: crate::vault::Vault::os(), broken: std::cell::Cell::new(false) };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).or_else(|| keyring.get(k));

@@ -10,6 +10,7 @@ pub mod control;
 pub mod demo;
 pub mod doctor;
 pub mod events;
+pub mod executors;
 pub mod knowledge;
 pub mod mcp;
 pub mod revenue;

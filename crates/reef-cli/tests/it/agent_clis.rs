@@ -10,17 +10,22 @@ use crate::scripted::call;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Claude Code's binary (`bash scripts/test.sh` installs it from npm and sets REEF_CLAUDE_BIN).
-fn claude_bin(test: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("REEF_CLAUDE_BIN").map(PathBuf::from).filter(|p| p.is_file());
+/// An agent CLI's binary named by `var` (`bash scripts/test.sh` installs them from npm and sets
+/// REEF_CLAUDE_BIN and REEF_PI_BIN).
+fn cli_bin(var: &str, test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os(var).map(PathBuf::from).filter(|p| p.is_file());
     if found.is_none() {
         assert!(
             std::env::var_os("REEF_REQUIRE_AGENT_CLIS").is_none(),
-            "REEF_REQUIRE_AGENT_CLIS is set but REEF_CLAUDE_BIN names no file: {test} cannot run"
+            "REEF_REQUIRE_AGENT_CLIS is set but {var} names no file: {test} cannot run"
         );
-        eprintln!("SKIPPED {test}: REEF_CLAUDE_BIN is not set (bash scripts/test.sh installs Claude Code into ~/.cache/reef/agent-clis)");
+        eprintln!("SKIPPED {test}: {var} is not set (bash scripts/test.sh installs the agent CLIs into ~/.cache/reef/agent-clis)");
     }
     found
+}
+
+fn claude_bin(test: &str) -> Option<PathBuf> {
+    cli_bin("REEF_CLAUDE_BIN", test)
 }
 
 /// What `reef serve` runs Claude Code with: the gateway REEF meters, and Claude Code kept offline
@@ -48,16 +53,18 @@ fn the_real_claude_code_runs_a_task_contained_and_is_charged_what_the_meter_coun
     // The cheap tier for every call Claude Code makes (its background model too); the meter
     // prices them from the gateway's own config. No gateway key is configured for the agent:
     // the sandbox gets a credential for this run only.
+    // From its preset: the command (model, budget, MCP, tools), resume and environment (kept
+    // offline, its background model on the task's tier).
     e.write_config(&format!(
         "[engine]\nlitellm_config = {:?}\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\n\
-         [[executors]]\nname = \"claude\"\nkinds = [\"code\"]\n\
-         command = [{:?}, \"-p\", \"--output-format\", \"json\", \"--model\", \"cheap\"]\n\
-         prompt_on_stdin = true\nsoft_cap_usd = 0.5\ntimeout_seconds = 120\n\
-         pass_env = [\"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC\", \"ANTHROPIC_DEFAULT_HAIKU_MODEL\", \"DISABLE_AUTOUPDATER\"]\n",
+         [[executors]]\npreset = \"claude\"\nprogram = {:?}\nkinds = [\"code\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 120\n",
         g.config.display().to_string(),
         claude.display().to_string()
     ));
-    let id = e.json(&["task", "add", "Say that the task is done", "--type", "code", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let id = e.json(&["task", "add", "Say that the task is done", "--type", "code", "--agent", "rex", "--tier", "cheap"])["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let env = claude_env(&g.url, &g.key, "cheap");
     let mut serve = e.serve("both", &pairs(&env));
     let status = || e.json(&["task", "show", &id])["task"]["status"].as_str().unwrap_or("").to_string();
@@ -138,4 +145,59 @@ fn the_real_claude_code_calls_reefs_mcp_tools_as_a_scripted_model_directs_it_ove
     assert!(asked.len() >= 2 && asked.iter().all(|r| r["stream"] == true), "streamed calls: {asked:?}");
     let done = e.json(&["events", "--subject", &id, "--kind", "task.done"])["events"][0].clone();
     assert!(done["data"]["cost"].as_i64().unwrap_or(0) > 0, "charged what the meter read from the streams: {done}");
+}
+
+#[test]
+fn the_real_pi_coding_agent_works_in_its_task_directory_contained_and_metered_from_its_preset() {
+    let e = Env::new();
+    let Some(pi) = cli_bin("REEF_PI_BIN", "the Pi test") else { return };
+    // The model behind `cheap` is the scripted provider (a stand-in for a paid model): it has Pi
+    // write a file with its own `write` tool, then answer.
+    let scripts = serde_json::json!({
+        "cheap": [
+            {"call": [call("write", serde_json::json!({"path": "hello.txt", "content": "written by Pi inside REEF's sandbox\n"}))]},
+            {"say": "Pi wrote hello.txt."}
+        ],
+    });
+    let Some(s) = crate::scripted::start("the Pi test", &scripts) else { return };
+    // Only the preset and the program: command, tools, resume and environment come from it.
+    e.write_config(&format!(
+        "[engine]\nlitellm_config = {:?}\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\n\
+         [[executors]]\npreset = \"pi\"\nprogram = {:?}\nkinds = [\"code\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 120\n",
+        s.gateway.config.display().to_string(),
+        pi.display().to_string()
+    ));
+    let surveyed = e.json(&["executors"]);
+    let row = surveyed.as_array().unwrap().iter().find(|r| r["name"] == "pi").unwrap().clone();
+    assert_eq!((row["usable"].as_bool(), row["configured_as"].as_str()), (Some(true), Some("pi")), "{row}");
+    eprintln!("Pi: {} ({})", row["version"], pi.display());
+    let id = e.json(&["task", "add", "Write hello.txt", "--type", "code", "--agent", "rex", "--tier", "cheap"])["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut serve = e.serve("both", &pairs(&env));
+    let status = || e.json(&["task", "show", &id])["task"]["status"].as_str().unwrap_or("").to_string();
+    let over = wait_until(Duration::from_secs(150), || matches!(status().as_str(), "done" | "failed" | "needs_human" | "cancelled"));
+    sigterm(&mut serve);
+    let shown = e.ok(&["task", "show", &id]);
+    assert!(over && status() == "done", "{shown}");
+    assert_eq!(e.json(&["task", "show", &id])["task"]["result"], "Pi wrote hello.txt.", "its last message is the result: {shown}");
+    // Its tool acted in the task's own directory, contained.
+    let file = e.work.path().join(&id).join("hello.txt");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "written by Pi inside REEF's sandbox\n");
+    assert!(e.ok(&["status"]).contains("bubblewrap"), "it ran contained");
+    // Its calls went through REEF's meter (the credential for this run, never the gateway's key)
+    // and were charged at the gateway's price.
+    let asked: Vec<serde_json::Value> = s.requests().into_iter().filter(|r| r["model"] == "cheap").collect();
+    assert!(asked.len() >= 2, "two model calls: {asked:?}");
+    let offered: Vec<&str> = asked[0]["tools"].as_array().unwrap().iter().filter_map(|t| t["function"]["name"].as_str()).collect();
+    assert!(offered.contains(&"write") && !offered.contains(&"bash"), "the preset's tool allow-list: {offered:?}");
+    let done = e.json(&["events", "--subject", &id, "--kind", "task.done"])["events"][0].clone();
+    let charged = done["data"]["cost"].as_i64().unwrap_or(0);
+    let caps = e.json(&["status"])["caps_today"].as_array().unwrap().clone();
+    let day =
+        caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
+    assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
 }

@@ -104,6 +104,10 @@ pub struct ExecutorConfig {
     pub prompt_on_stdin: bool,
     /// Where its contained agents' network may go through REEF's proxy.
     pub egress: Vec<crate::rules::egress::EgressRule>,
+    /// The agent CLI preset it was built from, if any.
+    pub preset: Option<String>,
+    /// Variables set for the agent (placeholders filled per task).
+    pub env: Vec<(String, String)>,
 }
 
 /// A positive number, or the default when it is left out.
@@ -201,10 +205,44 @@ fn loop_commands(
     Ok(out)
 }
 
-pub fn executors(file: &FileConfig) -> Result<Vec<ExecutorConfig>, ConfigError> {
+pub fn executors(file: &FileConfig, locate: &dyn Fn(&str) -> Option<PathBuf>) -> Result<Vec<ExecutorConfig>, ConfigError> {
     let mut executors = vec![];
     for (i, x) in file.executors.iter().enumerate() {
         let key = format!("executors[{i}]");
+        let preset = match x.preset.as_deref() {
+            None => None,
+            Some(p) => Some(super::presets::preset(p).ok_or_else(|| {
+                let known: Vec<&str> = super::presets::PRESETS.iter().map(|p| p.name).collect();
+                bad(&format!("{key}.preset"), format!("{p:?} is not a preset"), format!("use one of {}", known.join(", ")))
+            })?),
+        };
+        let mut x = x.clone();
+        if let Some(p) = preset {
+            if x.command.is_empty() {
+                let found = || locate(p.bin).map(|f| f.display().to_string()).unwrap_or_else(|| p.bin.to_string());
+                x.command = p.command(&x.program.clone().unwrap_or_else(found));
+                x.prompt_on_stdin = x.prompt_on_stdin.or(Some(p.prompt_on_stdin));
+            }
+            if x.kinds.is_empty() {
+                x.kinds = p.kinds.iter().map(|k| k.to_string()).collect();
+            }
+            if x.resume_args.is_empty() {
+                x.resume_args = p.resume_args.iter().map(|a| a.to_string()).collect();
+            }
+            if x.allowed_tools.is_empty() && !p.allowed_tools.is_empty() {
+                x.allowed_tools.insert("default".into(), p.allowed_tools.iter().map(|t| t.to_string()).collect());
+            }
+            for (k, v) in p.env {
+                x.env.entry(k.to_string()).or_insert_with(|| v.to_string());
+            }
+        } else if x.program.is_some() {
+            return Err(bad(&format!("{key}.program"), "is only for a preset", "give the program as the first word of command"));
+        }
+        let name = match (&x.name, preset) {
+            (Some(n), _) => n.clone(),
+            (None, Some(p)) => p.name.to_string(),
+            (None, None) => return Err(bad(&format!("{key}.name"), "is missing", "name the executor, or give a preset")),
+        };
         if x.command.is_empty() || x.command[0].trim().is_empty() {
             return Err(bad(
                 &format!("{key}.command"),
@@ -215,11 +253,11 @@ pub fn executors(file: &FileConfig) -> Result<Vec<ExecutorConfig>, ConfigError> 
         if x.kinds.is_empty() {
             return Err(bad(&format!("{key}.kinds"), "is empty", "list the task types it runs, e.g. [\"build\"]"));
         }
-        if executors.iter().any(|e: &ExecutorConfig| e.name == x.name) {
-            return Err(bad(&format!("{key}.name"), format!("executor {:?} is defined twice", x.name), "remove one"));
+        if executors.iter().any(|e: &ExecutorConfig| e.name == name) {
+            return Err(bad(&format!("{key}.name"), format!("executor {name:?} is defined twice"), "remove one"));
         }
         executors.push(ExecutorConfig {
-            name: x.name.clone(),
+            name,
             kinds: x.kinds.clone(),
             command: x.command.clone(),
             timeout: std::time::Duration::from_secs(positive(&format!("{key}.timeout_seconds"), x.timeout_seconds, 1800)?),
@@ -232,7 +270,9 @@ pub fn executors(file: &FileConfig) -> Result<Vec<ExecutorConfig>, ConfigError> 
             network: super::sandbox::network(&format!("{key}.network"), x.network.as_deref())?,
             read_only: x.read_only.clone(),
             writable: x.writable.clone(),
-            prompt_on_stdin: x.prompt_on_stdin,
+            prompt_on_stdin: x.prompt_on_stdin.unwrap_or(false),
+            preset: preset.map(|p| p.name.to_string()),
+            env: x.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             egress: x
                 .egress
                 .iter()

@@ -184,13 +184,24 @@ pub struct ApprovalsSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutorSection {
-    pub name: String,
+    /// Default: the preset's name.
+    pub name: Option<String>,
+    /// A known agent CLI (`claude`, `pi`, `codex`, `opencode`, `gemini`, `openclaw`): its
+    /// command, resume, tools and environment fill whatever this section leaves out.
+    pub preset: Option<String>,
+    /// With a preset: the CLI's program (default: found on PATH or where REEF installs it).
+    pub program: Option<String>,
     /// Task types this executor runs (e.g. ["build", "qa"]).
+    #[serde(default)]
     pub kinds: Vec<String>,
     /// Program and arguments; `{prompt}`, `{prompt_file}` (a file holding it), `{task_id}`,
-    /// `{workdir}`, `{budget_usd}`, `{allowed_tools}`, `{disallowed_tools}` and `{mcp_config}`
-    /// are filled in per task.
+    /// `{workdir}`, `{budget_usd}`, `{allowed_tools}`, `{disallowed_tools}`, `{mcp_config}` and
+    /// `{model}` (the model of the task's tier) are filled in per task.
+    #[serde(default)]
     pub command: Vec<String>,
+    /// Variables set for the agent (placeholders filled as in `command`); REEF's own keys win.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
     pub timeout_seconds: Option<u64>,
     /// Output kept per attempt (head and tail), default 1 MiB.
     pub output_cap_bytes: Option<usize>,
@@ -213,8 +224,7 @@ pub struct ExecutorSection {
     pub network: Option<String>,
     /// Hand the prompt to the agent on its standard input (else `{prompt}` / `{prompt_file}` in
     /// `command`): a prompt on the command line is limited to 128 KiB.
-    #[serde(default)]
-    pub prompt_on_stdin: bool,
+    pub prompt_on_stdin: Option<bool>,
     /// Paths the agent may read (besides the system's programs and its own command's files).
     #[serde(default)]
     pub read_only: Vec<PathBuf>,

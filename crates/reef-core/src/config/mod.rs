@@ -17,6 +17,7 @@ mod export;
 mod file;
 mod memory;
 mod outward;
+pub mod presets;
 mod retention;
 mod sandbox;
 mod store;
@@ -128,7 +129,9 @@ impl Config {
         team::check_routing(&file, &agents)?;
         let policy = team::policy(&file)?;
         let engine = engine::engine(&file)?;
-        let executors = engine::executors(&file)?;
+        // A preset's program: on PATH, else where REEF's scripts install agent CLIs.
+        let locate = |bin: &str| presets::locate(bin, env("PATH").as_deref(), &defaults.cache_dir);
+        let executors = engine::executors(&file, &locate)?;
         let sandbox = sandbox::sandbox(&file, env, &data_dir)?;
         let retention = retention::retention(&file)?;
         let schedules = team::schedules(&file, &agents)?;

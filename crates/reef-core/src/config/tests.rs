@@ -138,3 +138,28 @@ egress = ["*.github.com:443"]
     );
     assert!(bad.unwrap_err().to_string().contains("executors[0].egress[0]"));
 }
+
+#[test]
+fn a_preset_fills_what_the_executor_leaves_out_and_what_the_operator_wrote_wins() {
+    let text = "[[executors]]\npreset = \"claude\"\nprogram = \"/opt/claude\"\n\n\
+                [[executors]]\npreset = \"pi\"\nname = \"pi-cheap\"\nkinds = [\"qa\"]\nallowed_tools = { default = [\"read\"] }\nenv = { PI_TELEMETRY = \"1\" }\n";
+    let c = Config::resolve(Some(text), &no_env, &defaults()).unwrap();
+    let claude = &c.executors[0];
+    assert_eq!((claude.name.as_str(), claude.preset.as_deref()), ("claude", Some("claude")));
+    assert_eq!(claude.command[0], "/opt/claude");
+    assert!(claude.command.windows(2).any(|w| w == ["--model", "{model}"]), "{:?}", claude.command);
+    assert_eq!(claude.resume_args, ["--resume", "{session_id}"]);
+    assert!(claude.prompt_on_stdin && claude.kinds == ["build", "qa"]);
+    assert!(claude.allowed_tools["default"].contains(&"mcp__reef".to_string()));
+    let pi = &c.executors[1];
+    assert_eq!((pi.name.as_str(), pi.kinds.as_slice()), ("pi-cheap", ["qa".to_string()].as_slice()));
+    assert_eq!(pi.allowed_tools["default"], ["read"], "the operator's list wins");
+    assert!(pi.env.contains(&("PI_TELEMETRY".to_string(), "1".to_string())), "the operator's variable wins: {:?}", pi.env);
+    assert!(pi.env.contains(&("PI_OFFLINE".to_string(), "1".to_string())));
+    // Not found anywhere: the bare name, for PATH at run time.
+    assert_eq!(pi.command[6], "pi", "{:?}", pi.command);
+    let e = Config::resolve(Some("[[executors]]\npreset = \"cursor\"\n"), &no_env, &defaults()).unwrap_err().to_string();
+    assert!(e.contains("executors[0].preset") && e.contains("claude, pi, codex"), "{e}");
+    let e = Config::resolve(Some("[[executors]]\nname = \"x\"\nkinds = [\"a\"]\n"), &no_env, &defaults()).unwrap_err().to_string();
+    assert!(e.contains("executors[0].command"), "{e}");
+}

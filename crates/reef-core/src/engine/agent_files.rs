@@ -124,13 +124,45 @@ pub(crate) fn worktree_gitdir(workdir: &Path) -> Option<PathBuf> {
     dir.is_dir().then(|| std::fs::canonicalize(&dir).unwrap_or(dir))
 }
 
-pub(crate) fn session_of(output: &str) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(output.trim()).ok()?.get("session_id")?.as_str().map(String::from)
+/// The JSON lines of an agent's output (Pi's `--mode json` events), those that parse.
+fn json_lines(output: &str) -> impl Iterator<Item = serde_json::Value> + '_ {
+    output.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
 }
 
-/// Claude Code's `--output-format json` carries its cost and its result text.
+/// The session a CLI reported, for resuming it: Claude Code's `session_id`, or Pi's first
+/// `{"type": "session", "id": …}` event.
+pub(crate) fn session_of(output: &str) -> Option<String> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(output.trim()) {
+        return v.get("session_id")?.as_str().map(String::from);
+    }
+    let first = json_lines(output).find(|v| v["type"] == "session")?;
+    first["id"].as_str().filter(|s| s.len() <= 128).map(String::from)
+}
+
+/// What a JSON-lines CLI (Pi) ended with: its last assistant message's text, and the cost it
+/// reported over every assistant message (none when it had no price: the meter counts).
+fn reported_lines(output: &str) -> (Option<Usd>, Option<String>) {
+    let (mut cost, mut result) = (0.0f64, None);
+    for v in json_lines(output).filter(|v| v["type"] == "message_end" && v["message"]["role"] == "assistant") {
+        cost += v["message"]["usage"]["cost"]["total"].as_f64().filter(|c| c.is_finite() && *c >= 0.0).unwrap_or(0.0);
+        let text: Vec<&str> = v["message"]["content"]
+            .as_array()
+            .map(|parts| parts.iter().filter(|p| p["type"] == "text").filter_map(|p| p["text"].as_str()).collect())
+            .unwrap_or_default();
+        if !text.is_empty() {
+            result = Some(text.join("\n"));
+        }
+    }
+    ((cost > 0.0).then(|| Usd::from_dollars(cost)), result)
+}
+
+/// Claude Code's `--output-format json` carries its cost and its result text; a JSON-lines CLI
+/// (Pi) its messages.
 pub(crate) fn reported(output: &str) -> (Option<Usd>, Option<String>, WorkProducts) {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(output.trim()) else { return (None, None, WorkProducts::default()) };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(output.trim()) else {
+        let (cost, result) = reported_lines(output);
+        return (cost, result, WorkProducts::default());
+    };
     let cost = v
         .get("total_cost_usd")
         .or_else(|| v.get("cost_usd"))
@@ -153,6 +185,24 @@ pub(crate) fn reported(output: &str) -> (Option<Usd>, Option<String>, WorkProduc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pis_json_events_give_its_session_its_last_answer_and_its_reported_cost() {
+        let out = r#"{"type":"session","version":3,"id":"01a2-sess","cwd":"/w"}
+{"type":"agent_start"}
+{"type":"message_end","message":{"role":"user","content":[{"type":"text","text":"Say hello"}]}}
+{"type":"message_end","message":{"role":"assistant","content":[{"type":"text","text":"Looking."}],"usage":{"cost":{"total":0.001}}}}
+{"type":"message_end","message":{"role":"assistant","content":[{"type":"text","text":"Hello from pi"}],"usage":{"cost":{"total":0.002}}}}
+not json at all
+{"type":"agent_end"}"#;
+        assert_eq!(session_of(out).as_deref(), Some("01a2-sess"));
+        let (cost, result, _) = reported(out);
+        assert_eq!(result.as_deref(), Some("Hello from pi"));
+        assert_eq!(cost, Some(Usd::from_dollars(0.003)));
+        // Priced at nothing (REEF's models are unknown to Pi): no report, the meter counts.
+        assert_eq!(reported(&out.replace("0.001", "0").replace("0.002", "0")).0, None);
+        assert_eq!(session_of(r#"{"session_id":"claude-1","result":"x"}"#).as_deref(), Some("claude-1"));
+    }
 
     #[test]
     fn a_product_never_receives_the_secrets_of_a_product_whose_name_extends_its_own() {

@@ -157,11 +157,13 @@ impl CliExecutor {
         let prompt_file = self.prompt_file_seen(job).display().to_string();
         let budget = self.cfg.soft_cap.map(|c| format!("{:.2}", c.dollars())).unwrap_or_default();
         let mcp_config = self.mcp_config_seen(job).map(|p| p.display().to_string()).unwrap_or_default();
+        let model = self.model_for(job);
         self.cfg
             .command
             .iter()
             .map(|a| {
-                a.replace("{prompt_file}", &prompt_file)
+                a.replace("{model}", &model)
+                    .replace("{prompt_file}", &prompt_file)
                     .replace("{prompt}", &prompt)
                     .replace("{task_id}", &job.task.id)
                     .replace("{workdir}", &job.workdir.display().to_string())
@@ -171,6 +173,16 @@ impl CliExecutor {
                     .replace("{mcp_config}", &mcp_config)
             })
             .collect()
+    }
+
+    /// The model name of the job's tier (the agent's own model first), as the gateway knows it.
+    fn model_for(&self, job: &Job) -> String {
+        job.agent.model.clone().unwrap_or_else(|| {
+            self.budget
+                .as_ref()
+                .and_then(|b| b.factory.config.llm_models.get(&job.tier).cloned())
+                .unwrap_or_else(|| job.tier.as_str().to_string())
+        })
     }
 
     /// `argv`, plus the resume arguments when a previous session of this task is known.
@@ -200,6 +212,14 @@ impl CliExecutor {
             let kept = self.budget.as_ref().map(|b| b.factory.config.product_secrets.clone()).unwrap_or_default();
             let vars = std::env::vars().chain(kept.into_iter().map(|(k, v)| (k, v.expose().to_string())));
             env.extend(product_secrets(vars, p, products));
+        }
+        // The executor's own variables (its preset's and the operator's), never over REEF's.
+        let model = self.model_for(job);
+        for (k, v) in &self.cfg.env {
+            if !k.starts_with("REEF_") && !METERED_KEYS.contains(&k.as_str()) && !BASE_ENV.contains(&k.as_str()) {
+                env.retain(|(n, _)| n != k);
+                env.push((k.clone(), v.replace("{model}", &model)));
+            }
         }
         env.push(("REEF_TASK_ID".into(), job.task.id.clone()));
         env.push(("REEF_ATTEMPT".into(), job.attempt.to_string()));
@@ -235,6 +255,12 @@ impl Executor for CliExecutor {
             Some(b) => b.factory.ports.settings.get(&session_key).await.ok().flatten().and_then(|v| v.as_str().map(String::from)),
             None => None,
         };
+        // A CLI whose model calls the meter cannot read would spend uncharged: not started.
+        if let Some(p) = self.cfg.preset.as_deref().and_then(crate::config::presets::preset) {
+            if let (Some(gap), false) = (p.gap, p.wire.metered()) {
+                return Err(ExecError::NotRunnable(format!("executor {:?} ({}): {gap}", self.cfg.name, p.title)));
+            }
+        }
         let argv = self.argv_resuming(job, session.as_deref());
         // Every run holds budget in the task's, the agent's and the factory's scopes while it
         // lives (its soft cap, else the default — no more than a smaller task budget), so what

@@ -36,6 +36,8 @@ fn the_tool_lists_follow_the_action_class() {
         writable: vec![],
         prompt_on_stdin: false,
         egress: vec![],
+        preset: None,
+        env: vec![],
     };
     let x = CliExecutor::new(cfg, None, std::env::temp_dir(), Arc::new(Containment::off("/tmp/w".into(), "/tmp/d".into())));
     let mut task = crate::NewTask::titled("Build the form").into_task("t1".into(), crate::Timestamp::default());
@@ -59,4 +61,32 @@ fn the_tool_lists_follow_the_action_class() {
     assert_eq!(x.argv(&deploy)[4], "", "the (approved) deploy task gets its own list");
     assert_eq!(x.argv_resuming(&job, Some("sess-1")).last().map(String::as_str), Some("sess-1"), "a retry resumes the session");
     assert_eq!(x.argv_resuming(&job, None).len(), 9, "a first run does not");
+}
+
+#[tokio::test]
+async fn a_cli_whose_model_calls_the_meter_cannot_read_is_never_started() {
+    let file = "[[executors]]\npreset = \"codex\"\nprogram = \"/bin/true\"\n";
+    let defaults = crate::config::Defaults {
+        data_dir: "/tmp/reef-test".into(),
+        machine_timezone: None,
+        host: "h".into(),
+        cache_dir: "/tmp/reef-cache".into(),
+    };
+    let cfg = crate::config::Config::resolve(Some(file), &|_| None, &defaults).unwrap().executors.remove(0);
+    let x = CliExecutor::new(cfg, None, std::env::temp_dir(), Arc::new(Containment::off("/tmp/w".into(), "/tmp/d".into())));
+    let task = crate::NewTask::titled("Build it").into_task("t2".into(), crate::Timestamp::default());
+    let job = Job {
+        task,
+        agent: crate::domain::agent::default_agents().remove(1),
+        tier: ModelTier::Cheap,
+        attempt: 1,
+        idempotency_key: "k".into(),
+        workdir: std::env::temp_dir().join("reef-codex-refused"),
+        memories: vec![],
+    };
+    let (tx, _rx) = tokio::sync::mpsc::channel(4);
+    match x.run(&job, tx, tokio_util::sync::CancellationToken::new()).await {
+        Err(ExecError::NotRunnable(why)) => assert!(why.contains("Responses API") && why.contains("uncharged"), "{why}"),
+        other => panic!("started anyway: {:?}", other.map(|s| s.output)),
+    }
 }

@@ -144,12 +144,15 @@ pub fn command_paths(template: &[String], path_var: Option<&str>) -> Vec<PathBuf
             None
         };
         let Some(found) = found else { continue };
-        // The link on PATH (npm's bin/claude) and the file it points to (the package's cli.js).
-        for f in [std::path::absolute(&found).unwrap_or(found.clone()), canonical(&found)] {
-            if let Some(dir) = f.parent() {
-                if !out.iter().any(|o: &PathBuf| o == dir) {
-                    out.push(dir.to_path_buf());
-                }
+        // The link on PATH (npm's bin/claude) and the file it points to (the package's cli.js);
+        // a program that lives in an npm install needs that whole `node_modules` (its packages).
+        let real = canonical(&found);
+        let modules = real.ancestors().find(|a| a.file_name().is_some_and(|n| n == "node_modules")).map(Path::to_path_buf);
+        let dirs =
+            [std::path::absolute(&found).unwrap_or(found.clone()), real].into_iter().filter_map(|f| f.parent().map(Path::to_path_buf));
+        for dir in dirs.chain(modules) {
+            if !out.contains(&dir) {
+                out.push(dir);
             }
         }
     }

@@ -1,0 +1,242 @@
+//! The real agent CLIs REEF knows how to run (`[[executors]] preset = "…"`): each one's program,
+//! npm package, command line, session resume, tool allow-list and the wire its model calls speak
+//! — which decides whether REEF's metered endpoint can charge them.
+//!
+//! Invariant: a preset only fills what the operator left out of `[[executors]]`; anything the
+//! operator wrote wins.
+
+/// The API an agent CLI's model calls speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Anthropic's `/v1/messages` (metered).
+    AnthropicMessages,
+    /// OpenAI's `/v1/chat/completions` (metered).
+    ChatCompletions,
+    /// OpenAI's Responses API (`/v1/responses`).
+    Responses,
+    /// Google's `generateContent`.
+    GeminiGenerate,
+    /// Its own gateway (OpenClaw): the model calls leave from the gateway, not from the CLI.
+    Gateway,
+}
+
+impl Wire {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wire::AnthropicMessages => "anthropic messages",
+            Wire::ChatCompletions => "openai chat completions",
+            Wire::Responses => "openai responses",
+            Wire::GeminiGenerate => "gemini generateContent",
+            Wire::Gateway => "its own gateway",
+        }
+    }
+
+    /// Whether REEF's metered endpoint reads this wire's usage (and so can charge every call).
+    pub fn metered(self) -> bool {
+        matches!(self, Wire::AnthropicMessages | Wire::ChatCompletions)
+    }
+}
+
+/// One agent CLI.
+#[derive(Debug, Clone)]
+pub struct Preset {
+    pub name: &'static str,
+    pub title: &'static str,
+    /// The program, found on PATH or where REEF installs agent CLIs (`<cache>/agent-clis`).
+    pub bin: &'static str,
+    /// Its npm package, pinned to the major version REEF was tested with.
+    pub npm: &'static str,
+    /// The Node.js major it needs at least, when it runs on Node.
+    pub node_min: Option<u32>,
+    pub wire: Wire,
+    /// Whether it can take REEF's MCP server (`{mcp_config}`).
+    pub mcp: bool,
+    pub kinds: &'static [&'static str],
+    /// The arguments after the program; placeholders as in `[[executors]] command`, plus `{model}`.
+    pub args: &'static [&'static str],
+    pub resume_args: &'static [&'static str],
+    pub prompt_on_stdin: bool,
+    /// Allowed tools for the `default` action class.
+    pub allowed_tools: &'static [&'static str],
+    /// Fixed environment (placeholders filled as in the command).
+    pub env: &'static [(&'static str, &'static str)],
+    /// What REEF cannot do with it yet, when anything (shown by `reef executors`).
+    pub gap: Option<&'static str>,
+}
+
+/// Pi writes its provider file (REEF's metered endpoint, as the bridge gives it) into its own
+/// home and reads the prompt from stdin; `$1` the model, `$2` the tool allow-list.
+const PI_SCRIPT: &str = r#"set -e
+mkdir -p "$HOME/.pi/agent"
+base="${OPENAI_BASE_URL:-${REEF_LLM_BASE_URL:-http://127.0.0.1:4000}/v1}"
+printf '{"providers":{"reef":{"baseUrl":"%s","api":"openai-completions","apiKey":"REEF_LLM_API_KEY","models":[{"id":"%s","name":"%s","reasoning":false,"input":["text"],"cost":{"input":0,"output":0,"cacheRead":0,"cacheWrite":0},"contextWindow":32000,"maxTokens":4096}]}}}' "$base" "$1" "$1" > "$HOME/.pi/agent/models.json"
+model="$1"; program="$3"; shift 3
+exec "$program" -p --provider reef --model "$model" --mode json --no-extensions --no-skills "$@""#;
+
+pub const PRESETS: [Preset; 6] = [
+    Preset {
+        name: "claude",
+        title: "Claude Code",
+        bin: "claude",
+        npm: "@anthropic-ai/claude-code@2.1",
+        node_min: None,
+        wire: Wire::AnthropicMessages,
+        mcp: true,
+        kinds: &["build", "qa"],
+        args: &[
+            "-p",
+            "--output-format",
+            "json",
+            "--model",
+            "{model}",
+            "--max-budget-usd",
+            "{budget_usd}",
+            "--mcp-config",
+            "{mcp_config}",
+            "--strict-mcp-config",
+            "--allowedTools",
+            "{allowed_tools}",
+        ],
+        resume_args: &["--resume", "{session_id}"],
+        prompt_on_stdin: true,
+        allowed_tools: &["Read", "Edit", "Write", "Glob", "Grep", "mcp__reef"],
+        env: &[
+            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+            ("DISABLE_AUTOUPDATER", "1"),
+            ("ANTHROPIC_SMALL_FAST_MODEL", "{model}"),
+            ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "{model}"),
+        ],
+        gap: None,
+    },
+    Preset {
+        name: "pi",
+        title: "Pi coding agent",
+        bin: "pi",
+        npm: "@mariozechner/pi-coding-agent@0.73",
+        node_min: Some(20),
+        wire: Wire::ChatCompletions,
+        mcp: false,
+        kinds: &["build", "qa"],
+        // `sh -c` writes Pi's provider file, then runs it (`{program}` is Pi itself).
+        args: &[],
+        resume_args: &["--session", "{session_id}"],
+        prompt_on_stdin: true,
+        allowed_tools: &["read", "edit", "write", "grep", "find", "ls"],
+        env: &[("PI_OFFLINE", "1"), ("PI_SKIP_VERSION_CHECK", "1"), ("PI_TELEMETRY", "0")],
+        gap: None,
+    },
+    Preset {
+        name: "codex",
+        title: "Codex",
+        bin: "codex",
+        npm: "@openai/codex@0.17",
+        node_min: Some(18),
+        wire: Wire::Responses,
+        mcp: true,
+        kinds: &["build", "qa"],
+        args: &["exec", "--json", "--skip-git-repo-check", "-m", "{model}", "-"],
+        resume_args: &[],
+        prompt_on_stdin: true,
+        allowed_tools: &[],
+        env: &[],
+        gap: Some("its model calls use the Responses API, which REEF's metered endpoint does not read yet: REEF will not start it uncharged"),
+    },
+    Preset {
+        name: "opencode",
+        title: "OpenCode",
+        bin: "opencode",
+        npm: "opencode-ai@1.18",
+        node_min: Some(18),
+        wire: Wire::ChatCompletions,
+        mcp: true,
+        kinds: &["build", "qa"],
+        args: &["run", "--format", "json", "--model", "reef/{model}", "{prompt}"],
+        resume_args: &["--session", "{session_id}"],
+        prompt_on_stdin: false,
+        allowed_tools: &[],
+        env: &[],
+        gap: Some("it fetches its provider package from npm on first use, which a sandbox without network cannot; not yet run by REEF's tests"),
+    },
+    Preset {
+        name: "gemini",
+        title: "Gemini CLI",
+        bin: "gemini",
+        npm: "@google/gemini-cli@0.61",
+        node_min: Some(20),
+        wire: Wire::GeminiGenerate,
+        mcp: true,
+        kinds: &["build", "qa", "research"],
+        args: &["-p", "{prompt}", "--output-format", "json", "-m", "{model}"],
+        resume_args: &[],
+        prompt_on_stdin: false,
+        allowed_tools: &[],
+        env: &[("GEMINI_CLI_TRUST_WORKSPACE", "true")],
+        gap: Some("its model calls use Gemini's generateContent, which REEF's metered endpoint does not read yet: REEF will not start it uncharged"),
+    },
+    Preset {
+        name: "openclaw",
+        title: "OpenClaw agent",
+        bin: "openclaw",
+        npm: "openclaw@2026.9",
+        node_min: Some(24),
+        wire: Wire::Gateway,
+        mcp: true,
+        kinds: &["ops"],
+        args: &["agent", "--local", "--json", "--message", "{prompt}"],
+        resume_args: &[],
+        prompt_on_stdin: false,
+        allowed_tools: &[],
+        env: &[],
+        gap: Some("its model calls leave from OpenClaw's own gateway, outside REEF's meter; not yet run by REEF's tests"),
+    },
+];
+
+/// The preset called `name`.
+pub fn preset(name: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.name == name)
+}
+
+impl Preset {
+    /// The whole command line for `program` (the CLI itself).
+    pub fn command(&self, program: &str) -> Vec<String> {
+        if self.name == "pi" {
+            return ["sh", "-c", PI_SCRIPT, "reef-pi", "{model}", "-", program, "--tools", "{allowed_tools}"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        }
+        std::iter::once(program.to_string()).chain(self.args.iter().map(|s| s.to_string())).collect()
+    }
+}
+
+/// Where REEF's scripts install agent CLIs, under the cache dir (`scripts/lib.sh`).
+pub fn install_bin_dir(cache_dir: &std::path::Path) -> std::path::PathBuf {
+    cache_dir.join("agent-clis").join("node_modules").join(".bin")
+}
+
+/// Finds a CLI's program: on `path_var` first, then where REEF installs agent CLIs.
+pub fn locate(bin: &str, path_var: Option<&str>, cache_dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let on_path = path_var.and_then(|pv| std::env::split_paths(pv).map(|d| d.join(bin)).find(|c| c.is_file()));
+    on_path.or_else(|| Some(install_bin_dir(cache_dir).join(bin)).filter(|c| c.is_file()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_is_named_once_and_only_metered_wires_start_without_a_gap() {
+        let mut names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), PRESETS.len());
+        for p in &PRESETS {
+            assert!(p.wire.metered() || p.gap.is_some(), "{}: an unmetered wire must say so", p.name);
+            let cmd = p.command("/opt/x");
+            assert!(cmd.iter().any(|a| a == "/opt/x"), "{}: {cmd:?}", p.name);
+        }
+        let pi = preset("pi").unwrap().command("/opt/pi");
+        assert_eq!(&pi[..2], ["sh", "-c"]);
+        assert!(pi[2].contains("models.json") && pi[2].contains("exec \"$program\""), "{}", pi[2]);
+    }
+}
