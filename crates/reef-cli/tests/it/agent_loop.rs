@@ -64,7 +64,8 @@ fn scripts() -> Value {
         "kev-script": [
             {"call": [
                 call("create_task", json!({"title": "Research uptime-monitor pricing", "assigned_to": "scout"})),
-                call("create_task", json!({"title": "Write the pricing page", "assigned_to": "rex"}))
+                call("create_task", json!({"title": "Write the pricing page", "assigned_to": "rex"})),
+                call("create_task", json!({"title": "Announce the price", "assigned_to": "blaze"}))
             ]},
             {"call": [call("wait_for_subtasks", json!({}))]},
             {"call": [call("task_status", json!({}))]},
@@ -322,7 +323,10 @@ fn a_goal_is_split_by_kev_worked_by_scout_and_rex_and_summarised_once_they_are_d
     config.push_str(&agent("kev", "kev-script", &["create_task", "wait_for_subtasks", "task_status"]));
     config.push_str(&agent("scout", "scout-script", &["remember"]));
     config.push_str(&agent("rex", "rex-script", &["write_file"]));
+    // Blaze is paused: its announcement waits, and the operator cancels it while Kev waits.
+    config.push_str(&agent("blaze", "scout-script", &["remember"]));
     e.write_config(&config);
+    e.ok(&["pause", "blaze"]);
     let goal = e.json(&["task", "add", "Price PagePulse and put the price on its site", "--agent", "kev", "--product", "pagepulse"])["_id"]
         .as_str()
         .unwrap()
@@ -330,14 +334,21 @@ fn a_goal_is_split_by_kev_worked_by_scout_and_rex_and_summarised_once_they_are_d
     let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
         .map(|(k, v)| (k.to_string(), v.to_string()));
     let mut serve = e.serve("both", &pairs(&env));
-    let ended = wait_until(Duration::from_secs(180), || matches!(status(&e, &goal).as_str(), "done" | "failed" | "needs_human"));
+    let announce = || e.tasks().into_iter().find(|x| x["title"] == "Announce the price" && x["parent_id"] == goal.as_str());
+    let waiting = wait_until(Duration::from_secs(120), || {
+        status(&e, &goal) == "blocked" && e.tasks().iter().filter(|x| x["parent_id"] == goal.as_str() && x["status"] == "done").count() == 2
+    });
+    assert!(waiting, "Kev waits on its subtasks, two of them done: {:?}", e.tasks());
+    // A subtask that ends without being done (cancelled here) still lets its parent go on.
+    e.ok(&["cancel", announce().unwrap()["_id"].as_str().unwrap()]);
+    let ended = wait_until(Duration::from_secs(120), || matches!(status(&e, &goal).as_str(), "done" | "failed" | "needs_human"));
     sigterm(&mut serve);
     assert!(ended && status(&e, &goal) == "done", "{}", e.ok(&["task", "show", &goal]));
     // The operator sees one result, on the goal.
     let t = e.json(&["task", "show", &goal])["task"].clone();
     assert!(t["result"].as_str().unwrap().starts_with("PagePulse pricing: $9 a month"), "{t}");
     // Kev split it: two subtasks of the goal, for Scout and Rex, each done with its own result.
-    let subs: Vec<Value> = e.tasks().into_iter().filter(|x| x["parent_id"] == goal.as_str()).collect();
+    let subs: Vec<Value> = e.tasks().into_iter().filter(|x| x["parent_id"] == goal.as_str() && x["assigned_to"] != "blaze").collect();
     let mut who: Vec<(String, String)> =
         subs.iter().map(|x| (x["assigned_to"].as_str().unwrap().to_string(), x["status"].as_str().unwrap().to_string())).collect();
     who.sort();
@@ -355,6 +366,7 @@ fn a_goal_is_split_by_kev_worked_by_scout_and_rex_and_summarised_once_they_are_d
     assert!(steps[1]["calls"][0]["answer"].as_str().unwrap().contains("\"waiting\":true"), "{:?}", steps[1]);
     let read = steps[2]["calls"][0]["answer"].as_str().unwrap();
     assert!(read.contains("Competitors charge $9-29") && read.contains("pricing.html written"), "Kev read both results: {read}");
+    assert!(read.contains("cancelled"), "and saw the announcement was cancelled: {read}");
     assert!(t["attempts"].as_u64().unwrap() <= 2, "waiting used no attempt of its own: {t}");
 }
 

@@ -244,11 +244,22 @@ fn an_agent_in_a_worktree_commits_but_cannot_make_the_host_s_git_run_its_code() 
     let hook = repo.join(".git/hooks/post-checkout");
     std::fs::write(&hook, format!("#!/bin/sh\ntouch {}\n", ran.display())).unwrap();
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The first attempt probes, commits, then rewrites its worktree's `.git` file to name the
+    // repository's own `.git` and fails; the retry probes again through that forged file (REEF
+    // must not bind what the file names).
     let script = r#"r() { if sh -c "$2" >/dev/null 2>&1; then echo "$1=reached"; else echo "$1=blocked"; fi; }
+if [ ! -f first.txt ]; then
+  common="$(cd "$(git rev-parse --git-common-dir)" && pwd)"
+  { r plant_hook "printf '#!/bin/sh\necho pwned\n' > '$common/hooks/post-checkout'"
+    r set_hooks_path "git config core.hooksPath /tmp"
+    r commit "git -c user.email=a@b -c user.name=agent commit --allow-empty -qm agent-was-here"; } > first.txt
+  printf 'gitdir: %s\n' "$common" > .git
+  exit 1
+fi
+cat first.txt
 common="$(git rev-parse --git-common-dir)"
-r plant_hook "printf '#!/bin/sh\necho pwned\n' > '$common/hooks/post-checkout'"
-r set_hooks_path "git config core.hooksPath /tmp"
-r commit "git -c user.email=a@b -c user.name=agent commit --allow-empty -qm agent-was-here"
+r forged_plant_hook "printf '#!/bin/sh\necho pwned\n' > '$common/hooks/post-checkout'"
+r forged_config "git config core.hooksPath /tmp"
 "#;
     e.write_config(&format!(
         "[engine]\nlease_seconds = 5\n[[executors]]\nname = \"builder\"\nkinds = [\"build\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
@@ -266,7 +277,13 @@ r commit "git -c user.email=a@b -c user.name=agent commit --allow-empty -qm agen
     );
     sigterm(&mut serve);
     let result = e.json(&["task", "show", &id])["task"]["result"].as_str().unwrap_or_default().to_string();
-    for (probe, want) in [("plant_hook", "blocked"), ("set_hooks_path", "blocked"), ("commit", "reached")] {
+    for (probe, want) in [
+        ("plant_hook", "blocked"),
+        ("set_hooks_path", "blocked"),
+        ("commit", "reached"),
+        ("forged_plant_hook", "blocked"),
+        ("forged_config", "blocked"),
+    ] {
         assert!(result.contains(&format!("{probe}={want}")), "{probe} should be {want}: {result}");
     }
     assert!(!ran.exists(), "the repository's hook ran on the host when REEF made the worktree");

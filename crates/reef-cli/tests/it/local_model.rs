@@ -140,8 +140,10 @@ fn a_real_local_model_server_is_sent_a_token_limit_it_honours_by_reef_and_by_the
     e.write_config(&format!(
         "[engine]\nlitellm_config = {:?}\nllm_max_tokens = 10\n\
          [[executors]]\nname = \"asker\"\nkinds = [\"ask\"]\ncommand = [\"/usr/bin/python3\", \"-c\", {ASKER:?}]\n\
-         pass_env = [\"STORY\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 180\n",
-        config.display().to_string()
+         pass_env = [\"STORY\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 180\n{}",
+        config.display().to_string(),
+        // REEF's own call here is one answer: the agents without their tools.
+        crate::engine::one_answer_roster()
     ));
     let own = e.json(&["task", "add", STORY, "--agent", "scout", "--tier", "local"])["_id"].as_str().unwrap().to_string();
     let asked =

@@ -268,6 +268,8 @@ fn over_http_and_stdio_calls_are_scoped_to_their_task_budgeted_policed_and_audit
         {"read": "reef://caps"},
         {"tool": "search_memory", "args": {"query": "pricing page tiers", "product": "invoicely"}},
         {"tool": "search_memory", "args": {"query": "Invoicely unreleased pricing page tiers confidential", "k": 20}},
+        {"tool": "create_task", "args": {"title": "Wait for my parent", "budget_usd": 0.1, "depends_on": [a]}},
+        {"tool": "wait_for_subtasks", "args": {}},
     ]);
     let r = client(&e, &sdk, &["http", &url, &token_a, &steps.to_string()], &[]);
     let tools = tool_names(&r[0]);
@@ -300,6 +302,11 @@ fn over_http_and_stdio_calls_are_scoped_to_their_task_budgeted_policed_and_audit
     refused(&r[15], "out_of_scope");
     let hits = r[16]["value"]["hits"].as_array().unwrap();
     assert!(!hits.is_empty() && hits.iter().all(|h| h["product"] == "quickform"), "{}", r[16]);
+    // A subtask may not wait for the task that waits for it (they would wait for ever).
+    refused(&r[17], "invalid");
+    assert!(r[17]["value"]["message"].as_str().unwrap().contains("wait for each other"), "{}", r[17]);
+    // Waiting needs a running task (no worker holds this one): refused, nothing parked.
+    assert_eq!(r[18]["ok"], false, "{}", r[18]);
 
     // In the store: no worker held the task, so it waits at once, and B was never touched.
     assert_eq!(task_json(&e, &a)["status"], "awaiting_approval");

@@ -117,13 +117,6 @@ pub fn product_secrets(vars: impl Iterator<Item = (String, String)>, product: &s
     out
 }
 
-/// The worktree's own git dir (`.git/worktrees/<name>`), from the `gitdir:` line of its `.git` file.
-pub(crate) fn worktree_gitdir(workdir: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(workdir.join(".git")).ok()?;
-    let dir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
-    dir.is_dir().then(|| std::fs::canonicalize(&dir).unwrap_or(dir))
-}
-
 /// The JSON lines of an agent's output (Pi's `--mode json` events), those that parse.
 fn json_lines(output: &str) -> impl Iterator<Item = serde_json::Value> + '_ {
     output.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -131,12 +124,18 @@ fn json_lines(output: &str) -> impl Iterator<Item = serde_json::Value> + '_ {
 
 /// The session a CLI reported, for resuming it: Claude Code's `session_id`, or Pi's first
 /// `{"type": "session", "id": …}` event.
+/// Only an id that cannot pass for a flag or anything but one argument is kept: it goes on the
+/// next attempt's command line (`--resume {session_id}`), and the agent wrote the output.
 pub(crate) fn session_of(output: &str) -> Option<String> {
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(output.trim()) {
-        return v.get("session_id")?.as_str().map(String::from);
-    }
-    let first = json_lines(output).find(|v| v["type"] == "session")?;
-    first["id"].as_str().filter(|s| s.len() <= 128).map(String::from)
+    let id = match serde_json::from_str::<serde_json::Value>(output.trim()) {
+        Ok(v) => v.get("session_id")?.as_str()?.to_string(),
+        Err(_) => json_lines(output).find(|v| v["type"] == "session")?["id"].as_str()?.to_string(),
+    };
+    let safe = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('-')
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    safe.then_some(id)
 }
 
 /// What a JSON-lines CLI (Pi) ended with: its last assistant message's text, and the cost it
@@ -202,6 +201,10 @@ not json at all
         // Priced at nothing (REEF's models are unknown to Pi): no report, the meter counts.
         assert_eq!(reported(&out.replace("0.001", "0").replace("0.002", "0")).0, None);
         assert_eq!(session_of(r#"{"session_id":"claude-1","result":"x"}"#).as_deref(), Some("claude-1"));
+        // An id that would pass for a flag or carry anything else is not kept.
+        for bad in ["--dangerously-skip-permissions", "a b", "x;rm", "", "../s"] {
+            assert_eq!(session_of(&format!("{{\"session_id\":{bad:?}}}")), None, "{bad}");
+        }
     }
 
     #[test]

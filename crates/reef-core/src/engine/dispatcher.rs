@@ -179,6 +179,9 @@ async fn unblock(e: &Engine) -> Result<(), EngineError> {
         for d in &t.depends_on {
             match f.ports.tasks.get(d).await {
                 Ok(dep) if dep.status == TaskStatus::Done => {}
+                // A task waiting for its own subtasks goes on once each has ended, however it
+                // ended: its agent reads how (task_status) and decides.
+                Ok(dep) if dep.parent_id.as_deref() == Some(t.id.as_str()) && dep.status.is_terminal() => {}
                 Ok(dep) if matches!(dep.status, TaskStatus::Failed | TaskStatus::Cancelled) => {
                     broken = Some(format!("dependency {d} is {}", dep.status));
                     all_done = false;

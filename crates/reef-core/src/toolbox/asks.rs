@@ -100,7 +100,8 @@ impl Toolbox {
     pub(super) async fn wait_for_subtasks(&self, c: &Caller) -> ToolResult<Value> {
         let f = &self.factory;
         let t = self.own(c).await?;
-        let q = TaskQuery { parent_id: Some(t.id.clone()), limit: Some(200), ..Default::default() };
+        // Every subtask (at most mcp.max_subtasks exist), so none open is missed.
+        let q = TaskQuery { parent_id: Some(t.id.clone()), limit: Some(f.config.mcp.max_subtasks as usize + 1), ..Default::default() };
         let children = f.ports.tasks.list(&q).await?.items;
         let summary: Vec<Value> = children
             .iter()

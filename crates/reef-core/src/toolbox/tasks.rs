@@ -122,8 +122,22 @@ impl Toolbox {
         if a.depends_on.len() > 20 {
             return Err(ToolError::Invalid(format!("depends_on names {} tasks; the limit is 20", a.depends_on.len())));
         }
+        // A subtask that waits for its own parent (or an ancestor) would wait for ever: the parent
+        // waits for it.
+        let above: Vec<String> = match c {
+            Caller::Task { task_id, .. } => match f.ports.tasks.get(task_id).await {
+                Ok(own) => std::iter::once(own.id.clone()).chain(self.ancestors(&own, f.config.mcp.max_depth + 1).await).collect(),
+                Err(_) => vec![task_id.clone()],
+            },
+            Caller::Operator { .. } => vec![],
+        };
         for d in &a.depends_on {
             check_name("depends_on", d, 64)?;
+            if above.contains(d) {
+                return Err(ToolError::Invalid(format!(
+                    "depends_on: {d} is your own task or one above it, which waits for its subtasks: they would wait for each other for ever"
+                )));
+            }
             f.ports.tasks.get(d).await.map_err(|e| match e {
                 StoreError::NotFound { .. } => ToolError::Invalid(format!("depends_on: there is no task {d}")),
                 e => e.into(),
@@ -216,7 +230,7 @@ impl Toolbox {
                 // task cap): the parent keeps room for its own next steps and for more subtasks —
                 // the first of several would otherwise take everything.
                 let want = a.budget_usd.map(Usd::from_dollars).unwrap_or_else(|| Usd(left.micros() / 2).min(f.config.task_default_cap));
-                if left.micros() <= 0 || want > left {
+                if left.micros() <= 0 || want > left || (a.budget_usd.is_none() && want.micros() <= 0) {
                     return Err(ToolError::OverBudget(format!(
                         "subtask budget {want} is more than task {}'s budget has left: {} of {cap} (spent, reserved and given to other subtasks)",
                         parent.id,

@@ -48,24 +48,26 @@ pub(super) async fn run(ws: &Workspace<'_>, args: &Value, cancel: &CancellationT
     let home = c.home("reef-loop", &ws.task.id);
     crate::engine::agent_files::private_dir(&home)
         .map_err(|e| WorkspaceError::Io(format!("cannot create its home {}: {e}", home.display())))?;
-    let bwrap = c.bwrap().map_err(|e| WorkspaceError::NotRunnable(e.to_string()))?;
-    // Contained, a program is found among the system's folders and the operator's listed ones
-    // (a PATH entry outside them — a pyenv shim, say — would name what the sandbox cannot see).
-    let path_var = match bwrap {
-        None => std::env::var("PATH").unwrap_or_else(|_| SYSTEM_PATH.into()),
-        Some(_) => {
-            let extra = ws.read_only.iter().map(|p| p.join("bin")).filter(|b| b.is_dir()).map(|b| b.display().to_string());
-            std::iter::once(SYSTEM_PATH.to_string()).chain(extra).collect::<Vec<_>>().join(":")
-        }
+    // Only ever contained: with the sandbox off, an allow-listed python3 or make would run with
+    // REEF's own reach (its data dir, keyring, store).
+    let bwrap = match c.bwrap() {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(WorkspaceError::NotRunnable(
+            "run_command runs only in the sandbox, and [sandbox] mode = \"off\" here: give the task to a CLI agent, or turn the sandbox on"
+                .into(),
+        )),
+        Err(e) => return Err(WorkspaceError::NotRunnable(e.to_string())),
     };
-    let wrapped = match bwrap {
-        None => argv.clone(),
-        Some(bwrap) => {
-            let mut binds = Binds { writable: vec![home.clone()], read_only: ws.read_only.clone(), placed: vec![] };
-            super::git_binds(ws.task, &ws.root, &mut binds);
-            sandbox::wrap(bwrap, &argv, &ws.root, &binds, c.network, &c.data_dir).map_err(|e| WorkspaceError::NotRunnable(e.to_string()))?
-        }
-    };
+    // A program is found among the system's folders and the operator's listed ones (a PATH
+    // entry outside them — a pyenv shim, say — would name what the sandbox cannot see).
+    let extra = ws.read_only.iter().map(|p| p.join("bin")).filter(|b| b.is_dir()).map(|b| b.display().to_string());
+    let path_var = std::iter::once(SYSTEM_PATH.to_string()).chain(extra).collect::<Vec<_>>().join(":");
+    let mut binds = Binds { writable: vec![home.clone()], read_only: ws.read_only.clone(), placed: vec![] };
+    super::git_binds(ws.task, &ws.root, &mut binds);
+    // No network, whatever CLI agents get: the loop's commands build and test; fetching is
+    // for a CLI agent with an egress allow-list, or the operator.
+    let wrapped = sandbox::wrap(bwrap, &argv, &ws.root, &binds, sandbox::Network::None, &c.data_dir)
+        .map_err(|e| WorkspaceError::NotRunnable(e.to_string()))?;
     // Nothing of REEF's environment: no key, no secret, no address of the store.
     let home_var = home.display().to_string();
     let env = [
@@ -90,7 +92,9 @@ pub(super) async fn run(ws: &Workspace<'_>, args: &Value, cancel: &CancellationT
         std::io::ErrorKind::NotFound => WorkspaceError::NotRunnable(format!("{} is not installed here", wrapped[0])),
         _ => WorkspaceError::Io(format!("cannot start {program}: {e}")),
     })?;
-    let pid = child.id().map(|p| p as i32).unwrap_or(0);
+    let Some(pid) = child.id().map(|p| p as i32).filter(|p| *p > 1) else {
+        return Err(WorkspaceError::Io(format!("{program} started without a process id")));
+    };
     let pidfile = ws.reach.children_dir.join(format!("{pid}.json"));
     let _ = std::fs::create_dir_all(&ws.reach.children_dir);
     let _ = std::fs::write(&pidfile, json!({"pid": pid, "start_time": proc_start_time(pid), "task": ws.task.id}).to_string());

@@ -22,6 +22,14 @@ const SEARCH_FILE_BYTES: u64 = 1024 * 1024;
 const SEARCH_MATCHES: usize = 100;
 /// Files past this size are not diffed line by line (the diff says how the size changed).
 const DIFF_MAX: usize = 256 * 1024;
+/// The largest file `read_file` opens (it answers at most `READ_MAX` of it).
+const READ_FILE_MAX: u64 = 16 * 1024 * 1024;
+/// Folders one list or search walks, entries it reads from one folder, bytes a search reads.
+const WALK_DIRS: usize = 2_000;
+const DIR_ENTRIES: usize = 10_000;
+const SEARCH_BYTES: u64 = 64 * 1024 * 1024;
+/// `O_NONBLOCK` (Linux): opening a FIFO the agent made never waits for a writer.
+const O_NONBLOCK: i32 = 0o4000;
 
 pub(super) fn open_root(root: &Path) -> Result<Dir, WorkspaceError> {
     Dir::open_ambient_dir(root, cap_std::ambient_authority())
@@ -35,8 +43,10 @@ fn text<'a>(args: &'a Value, key: &str) -> Result<&'a str, WorkspaceError> {
 /// A path the agent named, checked before cap-std resolves it (for a clear refusal); `.` for none.
 fn relative(raw: &str) -> Result<PathBuf, WorkspaceError> {
     let shown = || raw.chars().take(200).collect::<String>();
-    if raw.contains('\0') {
-        return Err(WorkspaceError::Invalid("a path may not hold a NUL".into()));
+    // No NUL, and no newline or other control character: a path is shown in diff headers and
+    // answers, where one would forge lines.
+    if raw.chars().any(char::is_control) {
+        return Err(WorkspaceError::Invalid("a path may not hold control characters (NUL, newline, …)".into()));
     }
     let p = Path::new(if raw.trim().is_empty() { "." } else { raw });
     if p.is_absolute() {
@@ -76,14 +86,15 @@ pub(super) fn list(dir: &Dir, args: &Value) -> Result<Value, WorkspaceError> {
     let recursive = args.get("recursive").and_then(Value::as_bool).unwrap_or(false);
     let mut out = vec![];
     let mut pending = vec![path.clone()];
-    let mut more = false;
+    let (mut more, mut walked) = (false, 0usize);
     while let Some(folder) = pending.pop() {
-        let entries = dir.read_dir(&folder).map_err(|e| io(&folder, e))?;
-        let mut names: Vec<(String, cap_std::fs::Metadata)> = entries
-            .flatten()
-            .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.metadata().ok()?)))
-            .filter(|(n, _)| n != ".git")
-            .collect();
+        walked += 1;
+        if walked > WALK_DIRS {
+            more = true;
+            break;
+        }
+        let (mut names, cut) = entries(dir, &folder)?;
+        more |= cut;
         names.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, meta) in names {
             if out.len() >= LIST_MAX {
@@ -107,27 +118,57 @@ pub(super) fn list(dir: &Dir, args: &Value) -> Result<Value, WorkspaceError> {
     Ok(json!({"path": clean(&path), "entries": out, "more": more}))
 }
 
+/// A folder's entries (but `.git`) with their metadata, at most `DIR_ENTRIES`; whether there were more.
+fn entries(dir: &Dir, folder: &Path) -> Result<(Vec<(String, cap_std::fs::Metadata)>, bool), WorkspaceError> {
+    let mut out = vec![];
+    for e in dir.read_dir(folder).map_err(|e| io(folder, e))?.flatten() {
+        if out.len() >= DIR_ENTRIES {
+            return Ok((out, true));
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name != ".git" {
+            if let Ok(m) = e.metadata() {
+                out.push((name, m));
+            }
+        }
+    }
+    Ok((out, false))
+}
+
 /// A relative path as the model wrote it, without a leading `./`.
 fn clean(p: &Path) -> String {
     let s = p.display().to_string();
     s.strip_prefix("./").map(String::from).unwrap_or(s)
 }
 
-fn read_text(dir: &Dir, path: &Path, limit: u64) -> Result<String, WorkspaceError> {
-    let meta = dir.metadata(path).map_err(|e| io(path, e))?;
+/// The bytes of a regular file, at most `limit`: opened without waiting (a FIFO never blocks
+/// REEF) and checked on the open handle (what was opened is what is read).
+fn read_bytes(dir: &Dir, path: &Path, limit: u64) -> Result<Vec<u8>, WorkspaceError> {
+    use cap_std::fs::OpenOptionsExt;
+    use std::io::Read;
+    let f = dir.open_with(path, cap_std::fs::OpenOptions::new().read(true).custom_flags(O_NONBLOCK)).map_err(|e| io(path, e))?;
+    let meta = f.metadata().map_err(|e| io(path, e))?;
     if meta.is_dir() {
         return Err(WorkspaceError::Invalid(format!("{} is a folder: use list_files", path.display())));
+    }
+    if !meta.is_file() {
+        return Err(WorkspaceError::Invalid(format!("{} is not a regular file (a pipe, socket or device)", path.display())));
     }
     if meta.len() > limit {
         return Err(WorkspaceError::TooLarge { what: path.display().to_string(), size: meta.len(), limit });
     }
-    let bytes = dir.read(path).map_err(|e| io(path, e))?;
-    String::from_utf8(bytes).map_err(|_| WorkspaceError::Invalid(format!("{} is not UTF-8 text", path.display())))
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.into_std().take(limit).read_to_end(&mut bytes).map_err(|e| io(path, e))?;
+    Ok(bytes)
+}
+
+fn read_text(dir: &Dir, path: &Path, limit: u64) -> Result<String, WorkspaceError> {
+    String::from_utf8(read_bytes(dir, path, limit)?).map_err(|_| WorkspaceError::Invalid(format!("{} is not UTF-8 text", path.display())))
 }
 
 pub(super) fn read(dir: &Dir, args: &Value) -> Result<Value, WorkspaceError> {
     let path = relative(text(args, "path")?)?;
-    let whole = read_text(dir, &path, 64 * WRITE_MAX as u64)?;
+    let whole = read_text(dir, &path, READ_FILE_MAX)?;
     let offset = args.get("offset").and_then(Value::as_u64).unwrap_or(1).max(1) as usize;
     let limit = (args.get("limit").and_then(Value::as_u64).unwrap_or(READ_LINES as u64) as usize).clamp(1, READ_LINES_MAX);
     let total = whole.lines().count();
@@ -193,8 +234,12 @@ pub(super) fn write(dir: &Dir, args: &Value) -> Result<Done, WorkspaceError> {
     let path = writable(text(args, "path")?)?;
     let content = text(args, "content")?;
     let old = match dir.symlink_metadata(&path) {
-        Ok(m) if m.is_file() => Some(read_text(dir, &path, WRITE_MAX as u64 * 64).unwrap_or_default()),
+        Ok(m) if m.is_file() => Some(read_text(dir, &path, READ_FILE_MAX).unwrap_or_default()),
         Ok(m) if m.is_dir() => return Err(WorkspaceError::Invalid(format!("{} is a folder", path.display()))),
+        // A link is replaced; a pipe, socket or device is never opened for writing.
+        Ok(m) if !m.is_symlink() => {
+            return Err(WorkspaceError::Invalid(format!("{} is not a regular file (a pipe, socket or device)", path.display())))
+        }
         _ => None,
     };
     put(dir, &path, old.as_deref(), content)
@@ -223,15 +268,16 @@ pub(super) fn search(dir: &Dir, args: &Value) -> Result<Value, WorkspaceError> {
         .build()
         .map_err(|e| WorkspaceError::Invalid(format!("pattern is not a regular expression: {e}")))?;
     let start = relative(args.get("path").and_then(Value::as_str).unwrap_or("."))?;
-    let (mut matches, mut visited, mut more) = (vec![], 0usize, false);
+    let (mut matches, mut visited, mut more, mut walked, mut read) = (vec![], 0usize, false, 0usize, 0u64);
     let mut pending = vec![start.clone()];
     'walk: while let Some(folder) = pending.pop() {
-        let Ok(entries) = dir.read_dir(&folder) else { continue };
-        let mut names: Vec<(String, cap_std::fs::Metadata)> = entries
-            .flatten()
-            .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.metadata().ok()?)))
-            .filter(|(n, _)| n != ".git")
-            .collect();
+        walked += 1;
+        if walked > WALK_DIRS {
+            more = true;
+            break;
+        }
+        let Ok((mut names, cut)) = entries(dir, &folder) else { continue };
+        more |= cut;
         names.sort_by(|a, b| b.0.cmp(&a.0));
         for (name, meta) in names {
             let rel = folder.join(&name);
@@ -243,11 +289,12 @@ pub(super) fn search(dir: &Dir, args: &Value) -> Result<Value, WorkspaceError> {
                 continue;
             }
             visited += 1;
-            if visited > SEARCH_FILES {
+            read += meta.len();
+            if visited > SEARCH_FILES || read > SEARCH_BYTES {
                 more = true;
                 break 'walk;
             }
-            let Ok(bytes) = dir.read(&rel) else { continue };
+            let Ok(bytes) = read_bytes(dir, &rel, SEARCH_FILE_BYTES) else { continue };
             if bytes.iter().take(8192).any(|b| *b == 0) {
                 continue; // binary
             }
@@ -317,6 +364,21 @@ mod tests {
         let e = write(&d, &json!({"path": ".git/config", "content": "[core]\nfsmonitor = evil"})).unwrap_err();
         assert_eq!(e.code(), "git_internals", "{e}");
         std::fs::remove_file(outside).unwrap();
+    }
+
+    #[test]
+    fn a_pipe_or_a_path_with_a_newline_never_blocks_or_forges_anything() {
+        let (t, d) = dir();
+        let made = std::process::Command::new("mkfifo").arg(t.path().join("p")).status().unwrap();
+        assert!(made.success());
+        // Nobody writes to the pipe: a blocking open would hang here for ever.
+        let e = read(&d, &json!({"path": "p"})).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let e = write(&d, &json!({"path": "p", "content": "x"})).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(search(&d, &json!({"pattern": "x"})).unwrap()["matches"].as_array().unwrap().is_empty());
+        let e = write(&d, &json!({"path": "a\n+++ b/other", "content": "x"})).unwrap_err();
+        assert_eq!(e.code(), "invalid", "{e}");
     }
 
     #[test]

@@ -89,16 +89,24 @@ pub struct Workspace<'a> {
 impl Workspace<'_> {
     /// Runs one workspace tool.
     pub async fn call(&self, tool: &str, args: &Value, cancel: &tokio_util::sync::CancellationToken) -> Result<Done, WorkspaceError> {
-        let dir = files::open_root(&self.root)?;
-        match tool {
-            "list_files" => files::list(&dir, args).map(plain),
-            "read_file" => files::read(&dir, args).map(plain),
-            "write_file" => files::write(&dir, args),
-            "edit_file" => files::edit(&dir, args),
-            "search_files" => files::search(&dir, args).map(plain),
-            "run_command" => command::run(self, args, cancel).await.map(plain),
-            other => Err(WorkspaceError::Invalid(format!("{other} is not a workspace tool"))),
+        if tool == "run_command" {
+            return command::run(self, args, cancel).await.map(plain);
         }
+        // File work blocks: off the async workers, so a slow disk stalls no other task.
+        let (root, tool, args) = (self.root.clone(), tool.to_string(), args.clone());
+        tokio::task::spawn_blocking(move || {
+            let dir = files::open_root(&root)?;
+            match tool.as_str() {
+                "list_files" => files::list(&dir, &args).map(plain),
+                "read_file" => files::read(&dir, &args).map(plain),
+                "write_file" => files::write(&dir, &args),
+                "edit_file" => files::edit(&dir, &args),
+                "search_files" => files::search(&dir, &args).map(plain),
+                other => Err(WorkspaceError::Invalid(format!("{other} is not a workspace tool"))),
+            }
+        })
+        .await
+        .map_err(|e| WorkspaceError::Io(format!("the file tool stopped: {e}")))?
     }
 }
 
@@ -207,8 +215,15 @@ pub(crate) fn git_binds(task: &Task, workdir: &Path, binds: &mut Binds) {
         let _ = std::fs::create_dir_all(&p);
         binds.writable.push(p);
     }
-    if let Some(own) = super::agent_files::worktree_gitdir(workdir).filter(|d| d.starts_with(&git)) {
-        binds.writable.push(own);
+    // The worktree's own git dir is where `git worktree add` put it, named after the task's
+    // directory — never what the workdir's `.git` file says: the agent can rewrite that file to
+    // name the whole `.git` (config, hooks) or another task's worktree.
+    let worktrees = git.join("worktrees");
+    if let (Some(name), Ok(base)) = (workdir.file_name(), std::fs::canonicalize(&worktrees)) {
+        let own = worktrees.join(name);
+        if std::fs::canonicalize(&own).is_ok_and(|c| c.parent() == Some(base.as_path()) && c.is_dir()) {
+            binds.writable.push(own);
+        }
     }
 }
 
