@@ -309,18 +309,20 @@ test("an agent's settings are edited as revisions and rolled back in the Agents 
   await (await browser.$('[data-edit="rex"]')).click();
   await browser.$('[data-editor="rex"] [data-field="prompt"]').waitForExist({ timeout: 10000 });
   const before = cli("agent", "revisions", "rex").length;
+  const toolsBefore = cli("agent", "show", "rex").tools;
+  assert.ok(toolsBefore.includes("run_command") && !toolsBefore.includes("add_comment"), `the seeds' Rex: ${toolsBefore}`);
   await (await browser.$('[data-field="cap"]')).setValue("42");
   await (await browser.$('[data-field="prompt"]')).setValue("Ship small, tested changes.");
-  // Tools make its work REEF's agent loop.
-  await (await browser.$('[data-tool="search_memory"]')).click();
-  await (await browser.$('[data-tool="report_progress"]')).click();
+  // Its tools (REEF's agent loop): one taken away, one given.
+  await (await browser.$('[data-tool="run_command"]')).click();
+  await (await browser.$('[data-tool="add_comment"]')).click();
   await (await browser.$('[data-field="reason"]')).setValue("e2e");
   await (await browser.$("[data-save]")).click();
   await browser.$("[data-saved]").waitForExist({ timeout: 10000 });
   const shown = cli("agent", "show", "rex");
   assert.equal(shown.daily_cap_usd, 42_000_000);
   assert.equal(shown.prompt, "Ship small, tested changes.");
-  assert.deepEqual(shown.tools, ["search_memory", "report_progress"]);
+  assert.deepEqual(shown.tools, [...toolsBefore.filter((t) => t !== "run_command"), "add_comment"]);
   assert.equal(cli("agent", "revisions", "rex").length, before + 1);
   await browser.waitUntil(async () => (await browser.$$('[data-editor="rex"] [data-revision]')).length === before + 1, { timeout: 10000 });
   await shot("agents-editor");
@@ -329,6 +331,7 @@ test("an agent's settings are edited as revisions and rolled back in the Agents 
   await browser.waitUntil(() => cli("agent", "show", "rex").daily_cap_usd !== 42_000_000, { timeout: 10000 });
   assert.equal(cli("agent", "revisions", "rex").length, before + 2);
   assert.notEqual(cli("agent", "show", "rex").prompt, "Ship small, tested changes.");
+  assert.deepEqual(cli("agent", "show", "rex").tools, toolsBefore, "its tools as they were");
 });
 
 test("memory search returns scored results and says which search ran", async () => {

@@ -79,6 +79,10 @@ fn scripts() -> Value {
             {"call": [call("write_file", json!({"path": "pricing.html", "content": "<h1>PagePulse pricing</h1>\n<p>5 monitors free, then $9 a month.</p>\n"}))]},
             {"call": [call("finish", json!({"result": "pricing.html written: 5 monitors free, then $9 a month."}))]}
         ],
+        "note-script": [
+            {"call": [call("remember", json!({"content": "Langfuse shows every step of this task"}))]},
+            {"call": [call("finish", json!({"result": "Kept one note."}))]}
+        ],
         "kill-script": [
             {"call": [call("remember", json!({"content": "the one note kept before the kill"}))]},
             // Answered 4 s late: REEF is killed while this call is in flight.
@@ -437,4 +441,71 @@ fn sixteen_loops_at_once_never_pass_their_agents_cap() {
     assert!(spent > 0 && spent <= cap, "spent {spent} of a cap of {cap} micro-dollars: {day}");
     let steps: usize = ids.iter().map(|id| e.json(&["task", "trace", id])["steps"].as_array().unwrap().len()).sum();
     assert!(steps < 16 * 40, "the cap, not the step limit, stopped them ({steps} steps)");
+}
+
+#[test]
+fn every_step_reaches_langfuse_as_a_generation_with_its_tool_calls_as_spans() {
+    let Some(s) = scripted() else { return };
+    let e = Env::new();
+    // Langfuse's server cannot be installed here: a stand-in for its ingestion endpoint
+    // (tests/support/langfuse_receiver.py) checks the keys and the batch as Langfuse does.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = e.dir.path().join("langfuse.jsonl");
+    let mut rx = std::process::Command::new("python3")
+        .arg(crate::common::root().join("tests/support/langfuse_receiver.py"))
+        .args([port.to_string(), "pk-lf-test".into(), "sk-lf-test-0123456789".into(), out.display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        "the stand-in did not start"
+    );
+    let mut config = format!("[engine]\nlease_seconds = 5\nlitellm_config = {:?}\n", s.gateway.config.display().to_string());
+    config.push_str(&agent("noter", "note-script", &["remember"]));
+    config.push_str(&format!(
+        "[[webhooks]]\nname = \"langfuse\"\nurl = \"http://127.0.0.1:{port}/api/public/ingestion\"\nevents = [\"trace.step\", \"task.done\"]\n\
+         template = \"langfuse\"\nsecret = \"REEF_LANGFUSE_KEYS\"\n"
+    ));
+    e.set_env("REEF_LANGFUSE_KEYS", "pk-lf-test:sk-lf-test-0123456789");
+    e.write_config(&config);
+    let id = e.json(&["task", "add", "Keep a note", "--agent", "noter", "--product", "pingly"])["_id"].as_str().unwrap().to_string();
+    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut serve = e.serve("both", &pairs(&env));
+    let got = || -> Vec<Value> {
+        std::fs::read_to_string(&out).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    };
+    let of = |kind: &str| -> Vec<Value> { got().into_iter().filter(|x| x["type"] == kind).map(|x| x["body"].clone()).collect() };
+    let arrived = wait_until(Duration::from_secs(90), || {
+        of("generation-create").len() >= 2 && of("trace-create").iter().any(|t| t["output"].is_object())
+    });
+    sigterm(&mut serve);
+    let _ = rx.kill();
+    let _ = rx.wait();
+    assert!(arrived, "{:?} / {}", got(), e.ok(&["webhooks"]));
+    // One trace: the task, closed with how it ended.
+    assert!(of("trace-create").iter().all(|t| t["id"] == id.as_str()));
+    // A generation per step (kept once, however often delivered), with the step's model, tokens
+    // and cost as REEF counted them.
+    let steps = e.json(&["task", "trace", &id])["steps"].as_array().unwrap().clone();
+    let mut gens = of("generation-create");
+    gens.sort_by_key(|g| g["id"].as_str().unwrap().to_string());
+    gens.dedup_by_key(|g| g["id"].clone());
+    assert_eq!(gens.len(), steps.len(), "{gens:?}");
+    for (g, st) in gens.iter().zip(&steps) {
+        assert_eq!(g["id"], format!("{id}:{}:{}", st["attempt"], st["step"]));
+        assert_eq!((g["traceId"].as_str(), g["model"].as_str()), (Some(id.as_str()), Some("note-script")));
+        assert_eq!(g["usageDetails"]["input"], st["prompt_tokens"]);
+        let cost = st["cost"].as_i64().unwrap() as f64 / 1e6;
+        assert!((g["costDetails"]["total"].as_f64().unwrap() - cost).abs() < 1e-9, "{g} vs {st}");
+    }
+    // Each tool call a span under its step's generation.
+    let spans = of("span-create");
+    let names: Vec<&str> = spans.iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"remember") && names.contains(&"finish"), "{names:?}");
+    assert!(spans.iter().all(|x| gens.iter().any(|g| g["id"] == x["parentObservationId"])), "{spans:?}");
+    let deliveries = e.json(&["webhooks"])["deliveries"].as_array().unwrap().clone();
+    assert!(deliveries.iter().all(|d| d["ok"] == true), "Langfuse took every batch with the keys: {deliveries:?}");
 }

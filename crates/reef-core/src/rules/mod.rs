@@ -3,6 +3,7 @@
 //! module here imports only leaves and the domain, so config and every engine can use them.
 
 pub mod egress;
+pub mod langfuse;
 pub mod policy;
 pub mod pricing;
 pub mod routing;

@@ -27,7 +27,8 @@ pub struct WebhookSection {
     /// Event kinds: exact (`approval.requested`), a prefix (`task.*`) or `*` for all.
     pub events: Vec<String>,
     pub secret: String,
-    /// `reef` (default: the event as JSON), `slack` (incoming-webhook text) or `openclaw`.
+    /// `reef` (default: the event as JSON), `slack` (incoming-webhook text), `openclaw`, or
+    /// `langfuse` (traces for Langfuse's ingestion API; `secret` then holds `public_key:secret_key`).
     pub template: Option<String>,
     /// Approval requests carry signed approve / reject links (needs `reef serve` listening).
     #[serde(default)]
@@ -39,6 +40,7 @@ pub enum Template {
     Reef,
     Slack,
     OpenClaw,
+    Langfuse,
 }
 
 /// A validated subscription.
@@ -150,8 +152,16 @@ pub fn resolve(sections: &[WebhookSection], env: &dyn Fn(&str) -> Option<String>
             None | Some("reef") => Template::Reef,
             Some("slack") => Template::Slack,
             Some("openclaw") => Template::OpenClaw,
-            Some(o) => return Err(problem(key("template"), format!("{o:?} is not a template"), "reef, slack or openclaw")),
+            Some("langfuse") => Template::Langfuse,
+            Some(o) => return Err(problem(key("template"), format!("{o:?} is not a template"), "reef, slack, openclaw or langfuse")),
         };
+        if template == Template::Langfuse && !secret.split_once(':').is_some_and(|(p, s)| !p.is_empty() && !s.is_empty()) {
+            return Err(problem(
+                key("secret"),
+                format!("{} is not public_key:secret_key", w.secret),
+                "set it to Langfuse's project keys joined by a colon, e.g. pk-lf-…:sk-lf-…",
+            ));
+        }
         out.push(Subscription {
             name: w.name.clone(),
             url: Secret::new(url),
@@ -177,6 +187,11 @@ impl Subscription {
     /// The headers and body of one delivery of `event` at `now_unix`.
     pub fn delivery(&self, event: &Event, links: Option<&Value>, now_unix: i64) -> (Vec<(&'static str, String)>, Vec<u8>) {
         let body = serde_json::to_vec(&self.payload(event, links)).unwrap_or_default();
+        if self.template == Template::Langfuse {
+            // Langfuse authenticates with the project's keys (HTTP Basic), not a signature.
+            let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, self.secret.expose());
+            return (vec![("Authorization", format!("Basic {basic}")), (EVENT_ID_HEADER, event.id.clone())], body);
+        }
         let headers = vec![
             (SIGNATURE_HEADER, crate::signature::sign(self.secret.expose(), now_unix, &body)),
             (EVENT_ID_HEADER, event.id.clone()),
@@ -212,6 +227,7 @@ impl Subscription {
                 "event": { "id": event.id, "kind": event.kind, "subject": event.subject, "data": event.data },
                 "links": links,
             }),
+            Template::Langfuse => super::langfuse::batch(event),
         }
     }
 }
@@ -279,6 +295,12 @@ mod tests {
         let twice =
             [sec("a", "https://x.io/1", &["*"], "REEF_WEBHOOK_OPS_SECRET"), sec("a", "https://x.io/2", &["*"], "REEF_WEBHOOK_OPS_SECRET")];
         assert!(resolve(&twice, &env).unwrap_err().1.contains("twice"));
+        // Langfuse's keys are a pair: one value without the colon is refused.
+        let mut lf = sec("lf", "https://cloud.langfuse.com/api/public/ingestion", &["trace.step"], "REEF_WEBHOOK_OPS_SECRET");
+        lf.template = Some("langfuse".into());
+        let (k, w, _) = resolve(&[lf], &env).unwrap_err();
+        assert_eq!(k, "webhooks[0].secret");
+        assert!(w.contains("public_key:secret_key"), "{w}");
     }
 
     #[test]
