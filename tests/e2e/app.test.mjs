@@ -475,6 +475,74 @@ test("the hardware view shows this host's samples and why it has no GPU charts",
   }
 });
 
+test("a real agent-loop run shows its trace in the window: steps, commands and the files it wrote as diffs", async (t) => {
+  // The real LiteLLM proxy in front of the scripted provider (tests/support/scripted_provider.py,
+  // a stand-in for the paid model that cannot be called here); a real `reef serve` runs Rex's
+  // loop, contained; the window shows what it did.
+  const litellm = process.env.REEF_LITELLM_BIN ?? join(process.env.HOME, ".cache/reef/litellm-venv/bin/litellm");
+  const { existsSync } = await import("node:fs");
+  if (!existsSync(litellm)) return t.skip("LiteLLM is not installed (bash scripts/test.sh installs it)");
+  const work = mkdtempSync(join(tmpdir(), "reef-e2e-run-"));
+  const call = (name, args) => ({ name, arguments: args });
+  const v1 = "def price(monitors):\n    return 0\n\n\nprint(price(7))\n";
+  writeFileSync(join(work, "scripts.json"), JSON.stringify({
+    "e2e-build": [
+      { call: [call("write_file", { path: "pricing.py", content: v1 })] },
+      { call: [call("run_command", { command: "python3 pricing.py" })] },
+      { call: [call("edit_file", { path: "pricing.py", old_text: "    return 0", new_text: "    # 5 monitors free, then $9 a month\n    return 0 if monitors <= 5 else 9" })] },
+      { call: [call("run_command", { command: "python3 pricing.py" })] },
+      { call: [call("finish", { result: "pricing.py: 5 monitors free, then $9 a month; 7 monitors cost $9." })] },
+    ],
+  }));
+  const providerPort = await freePort();
+  const provider = spawn("python3", [join(root, "tests/support/scripted_provider.py"), join(work, "scripts.json"), String(providerPort)], { stdio: "ignore" });
+  writeFileSync(join(work, "litellm-config.yaml"),
+    `model_list:\n  - model_name: e2e-build\n    litellm_params: {model: hosted_vllm/e2e-build, api_base: "http://127.0.0.1:${providerPort}/v1", api_key: none}\n` +
+    "    model_info: {provider: scripted, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}\ngeneral_settings:\n  master_key: sk-reef-e2e-master\n");
+  const gatewayPort = await freePort();
+  const gateway = spawn(litellm, ["--config", join(work, "litellm-config.yaml"), "--port", String(gatewayPort)], { stdio: "ignore" });
+  let serve;
+  try {
+    await waitPort(gatewayPort, 120000);
+    const healthy = async () => new Promise((ok) => http.get(`http://127.0.0.1:${gatewayPort}/health/liveliness`, (r) => { r.resume(); ok(r.statusCode === 200); }).on("error", () => ok(false)));
+    const deadline = Date.now() + 120000;
+    while (!(await healthy())) { if (Date.now() > deadline) throw new Error("LiteLLM never became healthy"); await new Promise((r) => setTimeout(r, 250)); }
+    cli("agent", "edit", "rex", "--model", "e2e-build", "--reason", "e2e: a scripted model");
+    const id = cli("task", "add", "Price PagePulse in code", "--agent", "rex", "--product", "pagepulse")._id;
+    // A config of its own names the gateway's prices (the app runs no engine).
+    writeFileSync(join(work, "config.toml"), `[engine]\nlease_seconds = 5\nlitellm_config = ${JSON.stringify(join(work, "litellm-config.yaml"))}\n`);
+    serve = spawn(reef, ["serve", "--role", "both"], {
+      env: { ...env, REEF_CONFIG: join(work, "config.toml"), REEF_LLM_BASE_URL: `http://127.0.0.1:${gatewayPort}`, REEF_LLM_API_KEY: "sk-reef-e2e-master" },
+      cwd: work, stdio: "ignore",
+    });
+    await browser.waitUntil(() => ["done", "failed", "needs_human"].includes(cli("task", "show", id).task.status), { timeout: 120000, interval: 500, timeoutMsg: "the run never ended" });
+    assert.equal(cli("task", "show", id).task.status, "done", JSON.stringify(cli("task", "show", id).task));
+    await open("tasks");
+    await (await browser.$(".head input")).setValue("Price PagePulse in code");
+    const row = await browser.$("button.row*=Price PagePulse in code");
+    await row.waitForExist({ timeout: 10000 }).catch(async (e) => { await shot("task-trace-real-run-missing"); throw e; });
+    await row.click();
+    await browser.$('[data-diff="pricing.py"]').waitForExist({ timeout: 15000 });
+    const calls = [];
+    for (const c of await browser.$$("[data-call]")) calls.push(await c.getAttribute("data-call"));
+    assert.deepEqual(calls, ["write_file", "run_command", "edit_file", "run_command", "finish"]);
+    const diffs = await browser.$$('[data-diff="pricing.py"]');
+    assert.equal(diffs.length, 2, "the write and the edit");
+    assert.match(await diffs[1].getText(), /return 0 if monitors <= 5 else 9/);
+    // The second run's answer: the program's real output, after the edit.
+    await (await browser.$$('[data-call="run_command"] summary'))[1].click();
+    assert.match(await (await browser.$$('[data-call="run_command"]'))[1].getText(), /"exit_code": 0[\s\S]*9\\n/);
+    assert.match(await browser.$("[data-trace-summary]").getText(), /5 steps/);
+    await diffs[1].scrollIntoView();
+    await shot("task-trace-real-run");
+    await (await browser.$(".head input")).clearValue();
+  } finally {
+    serve?.kill();
+    gateway.kill();
+    provider.kill();
+  }
+});
+
 test("the task board stays windowed with 100,000 tasks", async () => {
   const { gzipSync } = await import("node:zlib");
   const lines = [JSON.stringify({ reef_backup: 1 })];
@@ -559,3 +627,4 @@ test("the window offers doctor the first time it meets a MongoDB, and Settings s
     driver2.kill();
   }
 });
+

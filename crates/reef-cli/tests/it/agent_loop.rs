@@ -83,6 +83,11 @@ fn scripts() -> Value {
             {"call": [call("remember", json!({"content": "Langfuse shows every step of this task"}))]},
             {"call": [call("finish", json!({"result": "Kept one note."}))]}
         ],
+        "frozen-script": [
+            // Answered 6 s late: the worker that asked is frozen meanwhile and loses the task.
+            {"delay_ms": 6000, "call": [call("remember", json!({"content": "written by whoever holds the task"}))]},
+            {"call": [call("finish", json!({"result": "Kept one note."}))]}
+        ],
         "kill-script": [
             {"call": [call("remember", json!({"content": "the one note kept before the kill"}))]},
             // Answered 4 s late: REEF is killed while this call is in flight.
@@ -411,6 +416,53 @@ fn a_reef_killed_mid_loop_resumes_from_the_transcript_and_repeats_no_tool_effect
 }
 
 #[test]
+fn a_worker_frozen_past_its_lease_wakes_to_find_its_task_taken_over_and_runs_none_of_its_calls() {
+    let Some(s) = scripted() else { return };
+    let e = Env::new();
+    let mut config =
+        format!("[engine]\nlease_seconds = 2\nmax_attempts = 3\nlitellm_config = {:?}\n", s.gateway.config.display().to_string());
+    config.push_str(&agent("keeper", "frozen-script", &["remember"]));
+    e.write_config(&config);
+    let id = e.json(&["task", "add", "Keep one note while frozen", "--agent", "keeper", "--product", "frozen"])["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut first = e.serve("both", &pairs(&env));
+    // Its model call is in flight (answered 6 s late) when the whole process is frozen.
+    let asking =
+        || s.requests().iter().any(|r| r["model"] == "frozen-script" && r["messages"].to_string().contains("Keep one note while frozen"));
+    assert!(wait_until(Duration::from_secs(60), asking), "the first worker's call never left");
+    let signal = |sig: &str, c: &std::process::Child| {
+        assert!(std::process::Command::new("kill").args([sig, &c.id().to_string()]).status().unwrap().success());
+    };
+    signal("-STOP", &first);
+    // Another REEF takes the task over once the lease runs out, and finishes it.
+    let mut second = e.serve("both", &pairs(&env));
+    let done = wait_until(Duration::from_secs(90), || status(&e, &id) == "done");
+    assert!(done, "{}", e.ok(&["task", "show", &id]));
+    // The frozen worker wakes with its model's answer waiting: it finds the task gone (its lease
+    // renewal fails, or the fence before each tool call says so), makes none of its calls and
+    // lets go of the step's reservation — held all the while it was frozen.
+    signal("-CONT", &first);
+    let reserved = || e.json(&["status"])["caps_today"][0]["reserved"].as_i64();
+    let let_go = wait_until(Duration::from_secs(60), || reserved() == Some(0));
+    sigterm(&mut second);
+    sigterm(&mut first);
+    assert!(let_go, "the woken worker released its hold: {:?}", e.json(&["status"])["caps_today"]);
+    let steps = e.json(&["task", "trace", &id])["steps"].as_array().unwrap().clone();
+    assert!(
+        steps.iter().filter(|st| st["attempt"] == 1).all(|st| st["calls"].as_array().unwrap().iter().all(|c| c["ok"] == false)),
+        "nothing the first worker was told after losing the task was done: {steps:?}"
+    );
+    let remembered = e.json(&["audit", "--subject", &id, "--action", "mcp.remember"])["audit"].as_array().unwrap().clone();
+    assert_eq!(remembered.len(), 1, "the note was written once, by the worker that held the task: {remembered:?}");
+    assert!(remembered[0]["actor"] == "agent:keeper");
+    assert_eq!(e.json(&["task", "show", &id])["task"]["status"], "done", "the late worker changed nothing");
+}
+
+#[test]
 fn sixteen_loops_at_once_never_pass_their_agents_cap() {
     let Some(s) = scripted() else { return };
     let e = Env::new();
@@ -508,4 +560,66 @@ fn every_step_reaches_langfuse_as_a_generation_with_its_tool_calls_as_spans() {
     assert!(spans.iter().all(|x| gens.iter().any(|g| g["id"] == x["parentObservationId"])), "{spans:?}");
     let deliveries = e.json(&["webhooks"])["deliveries"].as_array().unwrap().clone();
     assert!(deliveries.iter().all(|d| d["ok"] == true), "Langfuse took every batch with the keys: {deliveries:?}");
+}
+
+#[test]
+fn a_step_answered_after_its_task_was_claimed_again_runs_none_of_its_calls() {
+    // In one process, so nothing races the fence: the task is claimed again (as another worker
+    // would once the lease ran out) while the model's answer is on its way.
+    use reef_core::engine::{budget::Budget, exec::*, llm::LlmExecutor};
+    use reef_core::rules::pricing::PriceBook;
+    let Some(s) = scripted() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = crate::common::defaults_in(dir.path());
+    let cfg = reef_core::config::Config::resolve(None, &|_| None, &defaults).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ports = reef_store::sqlite::SqliteStore::open(&dir.path().join("reef.db")).unwrap().ports();
+        let f = reef_core::factory::Factory::new(ports, std::sync::Arc::new(reef_core::SystemClock), std::sync::Arc::new(cfg));
+        let prices = PriceBook::from_litellm_yaml(&std::fs::read_to_string(&s.gateway.config).unwrap()).unwrap();
+        let budget = Budget { factory: f.clone(), prices: std::sync::Arc::new(prices) };
+        let exec = LlmExecutor::new(
+            &s.gateway.url,
+            Some(reef_core::secret::Secret::new(s.gateway.key.clone())),
+            budget,
+            256,
+            Duration::from_secs(60),
+        );
+        let (task, _) = f.ports.tasks.create(reef_core::NewTask::titled("Keep a note, fenced"), f.now()).await.unwrap();
+        let filter = reef_core::ClaimFilter::default();
+        let held = f.ports.tasks.claim("w1", &filter, Duration::from_secs(1), f.now()).await.unwrap().unwrap();
+        assert_eq!(held.id, task.id);
+        let mut agent = f.config.agents[1].clone();
+        agent.model = Some("frozen-script".into());
+        agent.tools = vec!["remember".into()];
+        let job = Job {
+            idempotency_key: Job::idempotency_key_for(&held),
+            attempt: held.attempts,
+            task: held.clone(),
+            agent,
+            tier: reef_core::ModelTier::Cheap,
+            workdir: dir.path().join("w"),
+            memories: vec![],
+        };
+        let (tx, _rx) = tokio::sync::mpsc::channel(64);
+        let run = tokio::spawn({
+            let job = job.clone();
+            async move { exec.run(&job, tx, tokio_util::sync::CancellationToken::new()).await.map(|s| s.output) }
+        });
+        // The model answers 6 s late; meanwhile the 1 s lease lapses and another worker claims it.
+        let later = f.now() + chrono::Duration::seconds(5);
+        let again = f.ports.tasks.claim("w2", &filter, Duration::from_secs(60), later).await.unwrap().unwrap();
+        assert_eq!((again.id.as_str(), again.attempts), (task.id.as_str(), held.attempts + 1));
+        let r = run.await.unwrap();
+        assert!(matches!(r, Err(ExecError::Cancelled)), "the fenced attempt ends without a result: {r:?}");
+        let steps = reef_core::engine::agent_loop::trace::steps(&f, &task.id).await.unwrap();
+        assert_eq!(steps.len(), 1, "{steps:?}");
+        let c = &steps[0].calls[0];
+        assert!(!c.ok && c.answer.contains("no longer holds the task"), "{c:?}");
+        let audited = f.ports.audit.list(Some(&task.id), 100).await.unwrap().items;
+        assert!(
+            !audited.iter().any(|a| a.action.starts_with("mcp.remember")),
+            "no note was written by the attempt that lost the task: {audited:?}"
+        );
+    });
 }

@@ -72,12 +72,20 @@ pub async fn agent_loop(steps: usize, runs: usize, gateway_ms: u64, out: &Out) -
     let mut wall = vec![];
     for r in 0..runs.max(1) + 1 {
         let (task, _) = f.ports.tasks.create(NewTask::titled(format!("bench loop {r}")), f.now()).await?;
+        // Claimed as a worker claims it: the loop checks before every tool call that it holds it.
+        let task = f
+            .ports
+            .tasks
+            .claim("bench", &reef_core::ClaimFilter::default(), Duration::from_secs(3600), f.now())
+            .await?
+            .filter(|t| t.id == task.id);
+        let task = task.ok_or_else(|| anyhow::anyhow!("the bench could not claim its own task"))?;
         let job = Job {
             idempotency_key: Job::idempotency_key_for(&task),
+            attempt: task.attempts,
             task,
             agent: agent.clone(),
             tier: ModelTier::Cheap,
-            attempt: 1,
             workdir: dir.path().into(),
             memories: vec![],
         };

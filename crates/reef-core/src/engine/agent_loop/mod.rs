@@ -175,6 +175,12 @@ fn calls_of(x: &LlmExecutor, message_calls: Vec<ChatCompletionMessageToolCalls>,
     (calls, dropped)
 }
 
+/// Whether this attempt still holds its task: leased, and not claimed again since (each claim
+/// counts an attempt). Checked before every tool call.
+async fn still_holds(f: &crate::factory::Factory, job: &Job) -> bool {
+    f.ports.tasks.get(&job.task.id).await.is_ok_and(|t| t.status.is_leased() && t.attempts == job.attempt)
+}
+
 /// Audits one workspace call (`loop.<tool>`, `.refused` when it was), as the toolbox audits its own.
 async fn audit_workspace(f: &crate::factory::Factory, job: &Job, c: &ToolStep, err: Option<&workspace::WorkspaceError>) {
     let action = if err.is_some() { format!("loop.{}.refused", c.name) } else { format!("loop.{}", c.name) };
@@ -318,12 +324,17 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
         // The calls are kept before any of them runs: a crash mid-step leaves them on record, and
         // the next attempt answers them "outcome unknown" instead of running them again.
         trace::record(f, &job.task.id, &job.agent.name, &step).await.map_err(store)?;
-        let (mut finished, mut ended_by, mut stopped) = (None::<Value>, None::<String>, None::<String>);
+        let (mut finished, mut ended_by, mut stopped, mut lost) = (None::<Value>, None::<String>, None::<String>, false);
         for c in calls.iter_mut() {
             let (ok, answer) = if let Some(by) = &ended_by {
                 (false, json!({"error": "not_run", "message": format!("not run: your turn ended with {by}")}).to_string())
             } else if cancel.is_cancelled() {
                 (false, json!({"error": "not_run", "message": "not run: the attempt was stopped"}).to_string())
+            } else if lost || !still_holds(f, job).await {
+                // Fenced: a worker frozen past its lease while the model answered wakes up to find
+                // the task taken over; what it was told to do is not done.
+                lost = true;
+                (false, json!({"error": "not_run", "message": "not run: this attempt no longer holds the task"}).to_string())
             } else {
                 match serde_json::from_str::<Value>(&c.arguments) {
                     Err(e) => (false, json!({"error": "invalid", "message": format!("the arguments are not JSON: {e}")}).to_string()),
@@ -393,7 +404,7 @@ pub(crate) async fn run(x: &LlmExecutor, job: &Job, progress: ProgressTx, cancel
         step.calls = calls;
         step.answered = true;
         trace::record(f, &job.task.id, &job.agent.name, &step).await.map_err(store)?;
-        if cancel.is_cancelled() {
+        if cancel.is_cancelled() || lost {
             return Err(ExecError::Cancelled);
         }
         if let Some(reason) = stopped {
