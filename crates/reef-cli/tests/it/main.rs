@@ -2,6 +2,7 @@
 
 mod agent_clis;
 mod agent_loop;
+mod agent_work;
 mod cli;
 mod common;
 mod containment;
