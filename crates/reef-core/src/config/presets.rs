@@ -65,13 +65,14 @@ pub struct Preset {
 }
 
 /// Pi writes its provider file (REEF's metered endpoint, as the bridge gives it) into its own
-/// home and reads the prompt from stdin; `$1` the model, `$2` the tool allow-list.
+/// home and reads the prompt from stdin; `$1` is the model, `$2` Pi's program, the rest its
+/// arguments (the tool allow-list).
 const PI_SCRIPT: &str = r#"set -e
 case "$1$OPENAI_BASE_URL$REEF_LLM_BASE_URL" in *[!A-Za-z0-9._:/@+-]*) echo "reef-pi: a model name or URL with characters JSON would need escaped" >&2; exit 2;; esac
 mkdir -p "$HOME/.pi/agent"
 base="${OPENAI_BASE_URL:-${REEF_LLM_BASE_URL:-http://127.0.0.1:4000}/v1}"
 printf '{"providers":{"reef":{"baseUrl":"%s","api":"openai-completions","apiKey":"REEF_LLM_API_KEY","models":[{"id":"%s","name":"%s","reasoning":false,"input":["text"],"cost":{"input":0,"output":0,"cacheRead":0,"cacheWrite":0},"contextWindow":32000,"maxTokens":4096}]}}}' "$base" "$1" "$1" > "$HOME/.pi/agent/models.json"
-model="$1"; program="$3"; shift 3
+model="$1"; program="$2"; shift 2
 exec "$program" -p --provider reef --model "$model" --mode json --no-extensions --no-skills "$@""#;
 
 pub const PRESETS: [Preset; 6] = [
@@ -201,7 +202,7 @@ impl Preset {
     /// The whole command line for `program` (the CLI itself).
     pub fn command(&self, program: &str) -> Vec<String> {
         if self.name == "pi" {
-            return ["sh", "-c", PI_SCRIPT, "reef-pi", "{model}", "-", program, "--tools", "{allowed_tools}"]
+            return ["sh", "-c", PI_SCRIPT, "reef-pi", "{model}", program, "--tools", "{allowed_tools}"]
                 .iter()
                 .map(|s| s.to_string())
                 .collect();

@@ -157,7 +157,7 @@ fn a_preset_fills_what_the_executor_leaves_out_and_what_the_operator_wrote_wins(
     assert!(pi.env.contains(&("PI_TELEMETRY".to_string(), "1".to_string())), "the operator's variable wins: {:?}", pi.env);
     assert!(pi.env.contains(&("PI_OFFLINE".to_string(), "1".to_string())));
     // Not found anywhere: the bare name, for PATH at run time.
-    assert_eq!(pi.command[6], "pi", "{:?}", pi.command);
+    assert_eq!(pi.command[5], "pi", "{:?}", pi.command);
     let e = Config::resolve(Some("[[executors]]\npreset = \"cursor\"\n"), &no_env, &defaults()).unwrap_err().to_string();
     assert!(e.contains("executors[0].preset") && e.contains("claude, pi, codex"), "{e}");
     let e = Config::resolve(Some("[[executors]]\nname = \"x\"\nkinds = [\"a\"]\n"), &no_env, &defaults()).unwrap_err().to_string();

@@ -37,7 +37,7 @@ impl Factory {
                 let on: Vec<String> =
                     marker["on"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
                 self.ports.tasks.finish(&task.id, lease_token, Outcome::Blocked { on }, now).await?;
-                // The dispatcher unblocks it when the last of them is done (also when that
+                // The dispatcher unblocks it when the last of them has ended (also when that
                 // happened while the agent was still finishing: it looks at every blocked task).
             }
             Some("question") => {

@@ -96,7 +96,7 @@ impl Toolbox {
     }
 
     /// Waits for the caller's open subtasks: the task blocks on them (their ids added to its
-    /// `depends_on`) and runs again once every one is done; with none open, their results now.
+    /// `depends_on`) and runs again once every one has ended; with none open, their results now.
     pub(super) async fn wait_for_subtasks(&self, c: &Caller) -> ToolResult<Value> {
         let f = &self.factory;
         let t = self.own(c).await?;
@@ -125,7 +125,7 @@ impl Toolbox {
         Ok(json!({
             "waiting": true,
             "on": open,
-            "next": "Stop here and end your turn. REEF runs this task again when they are all done; then read their results with task_status."
+            "next": "Stop here and end your turn. REEF runs this task again when they have all ended; then read how with task_status."
         }))
     }
 }

@@ -145,7 +145,7 @@ pub static TOOLS: &[ToolSpec] = &[
     },
     ToolSpec {
         name: "wait_for_subtasks",
-        description: "Wait until the subtasks you created are done. If any is still open, stop and end your turn: the task waits (blocked) and REEF runs it again when they are all done; read their results with task_status. If none is open it answers their results at once.",
+        description: "Wait until the subtasks you created have ended (done, failed or cancelled). If any is still open, stop and end your turn: the task waits (blocked) and REEF runs it again when they have all ended; read how with task_status. If none is open it answers their results at once.",
         audience: Audience::Task,
         read_only: false,
         schema: || obj(json!({}), &[]),

@@ -127,7 +127,10 @@ pub fn catalog() -> Vec<(&'static str, &'static str, Value)> {
         (
             "list_files",
             "List the files in the task's directory (or a folder of it): names, kinds and sizes. .git is left out.",
-            obj(json!({"path": path("A folder relative to the task's directory; default: its top"), "recursive": {"type": "boolean"}}), &[]),
+            obj(
+                json!({"path": path("A folder relative to the task's directory; default: its top"), "recursive": {"type": "boolean"}}),
+                &[],
+            ),
         ),
         (
             "read_file",
@@ -157,7 +160,7 @@ pub fn catalog() -> Vec<(&'static str, &'static str, Value)> {
         ),
         (
             "run_command",
-            "Run one program in the task's directory, contained (no network unless the operator allows it), e.g. \"cargo test\" or \"python3 main.py\". \
+            "Run one program in the task's directory, contained (no network), e.g. \"cargo test\" or \"python3 main.py\". \
              It is not a shell: no pipes, redirections or &&. Answers its exit code and output.",
             obj(
                 json!({"command": {"type": "string", "description": "The program and its arguments, quoted as in a shell"}, "timeout_seconds": {"type": "integer"}}),
