@@ -179,6 +179,11 @@ fn a_contained_agents_network_leaves_only_through_the_meter_and_its_allow_list()
     let mismatch = e.json(&["events", "--subject", &under, "--kind", "budget.report_mismatch"])["events"].as_array().unwrap().clone();
     assert_eq!(mismatch.len(), 1, "a report far from the meter is raised");
     assert_eq!(mismatch[0]["data"]["metered"], 15000, "{mismatch:?}");
+    assert_eq!(
+        (mismatch[0]["data"]["sealed"].as_bool(), mismatch[0]["data"]["alert"].as_bool()),
+        (Some(true), Some(false)),
+        "sealed, the lie changed nothing: logged, not marked as an alert: {mismatch:?}"
+    );
     let overshoot = e.json(&["events", "--subject", &spend, "--kind", "budget.overshoot"])["events"].as_array().unwrap().clone();
     assert_eq!(overshoot.len(), 1, "the mock answered 20 tokens to the lowered limit: an overshoot, settled at its real cost");
     let limit = overshoot[0]["data"]["limit_tokens"].as_u64().unwrap();

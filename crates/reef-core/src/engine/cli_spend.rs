@@ -60,9 +60,13 @@ impl Ended<'_> {
         let actor = format!("agent:{}", job.agent.name);
         match (&metered, reported) {
             (Some(m), Some(r)) if r.0.abs_diff(m.spent.0) > (m.spent.0 / 10).max(10_000) as u64 => {
+                // Sealed, the meter's count is what was charged and the report changed nothing: kept
+                // in the log, not marked as an alert (a CLI that prices REEF's model names by its
+                // own table, as Claude Code does, disagrees on every run). Unsealed, a report above
+                // the meter may be spend around it: an alert.
                 let data = serde_json::json!({
                     "task": job.task.id, "executor": self.executor, "reported": r, "metered": m.spent,
-                    "calls": m.calls, "settled": spent, "alert": true,
+                    "calls": m.calls, "settled": spent, "alert": !self.sealed, "sealed": self.sealed,
                 });
                 let _ = b.factory.event("budget.report_mismatch", &actor, Some(&job.task.id), data).await;
             }
