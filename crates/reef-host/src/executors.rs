@@ -55,12 +55,8 @@ fn version_of(program: &Path) -> Option<String> {
 
 /// Node's major version on this machine, if it has Node.
 fn node_major() -> Option<(u32, String)> {
-    let v = version_of(Path::new("node")).or_else(|| {
-        std::env::var("PATH")
-            .ok()
-            .and_then(|pv| std::env::split_paths(&pv).map(|d| d.join("node")).find(|c| c.is_file()))
-            .and_then(|n| version_of(&n))
-    })?;
+    // A bare name: the program is looked up on PATH.
+    let v = version_of(Path::new("node"))?;
     let major = v.trim_start_matches('v').split('.').next()?.parse().ok()?;
     Some((major, v))
 }

@@ -24,6 +24,20 @@ fn cli_bin(var: &str, test: &str) -> Option<PathBuf> {
     found
 }
 
+/// Runs `reef serve` with `env` until task `id` has ended (150 s at most): whether it ended, and
+/// `reef task show` of it.
+fn serve_until_it_ends(e: &Env, id: &str, env: &[(String, String)]) -> (bool, String) {
+    let mut serve = e.serve("both", &pairs(env));
+    let over =
+        wait_until(Duration::from_secs(150), || matches!(task_status(e, id).as_str(), "done" | "failed" | "needs_human" | "cancelled"));
+    sigterm(&mut serve);
+    (over, e.ok(&["task", "show", id]))
+}
+
+fn task_status(e: &Env, id: &str) -> String {
+    e.json(&["task", "show", id])["task"]["status"].as_str().unwrap_or("").to_string()
+}
+
 fn claude_bin(test: &str) -> Option<PathBuf> {
     cli_bin("REEF_CLAUDE_BIN", test)
 }
@@ -66,11 +80,7 @@ fn the_real_claude_code_runs_a_task_contained_and_is_charged_what_the_meter_coun
         .unwrap()
         .to_string();
     let env = claude_env(&g.url, &g.key, "cheap");
-    let mut serve = e.serve("both", &pairs(&env));
-    let status = || e.json(&["task", "show", &id])["task"]["status"].as_str().unwrap_or("").to_string();
-    let over = wait_until(Duration::from_secs(150), || matches!(status().as_str(), "done" | "failed" | "needs_human" | "cancelled"));
-    sigterm(&mut serve);
-    let shown = e.ok(&["task", "show", &id]);
+    let (over, shown) = serve_until_it_ends(&e, &id, &env);
     assert!(over, "the task never ended: {shown}");
     let task = e.json(&["task", "show", &id])["task"].clone();
     assert_eq!(task["status"], "done", "{shown}");
@@ -126,12 +136,8 @@ fn the_real_claude_code_calls_reefs_mcp_tools_as_a_scripted_model_directs_it_ove
         .unwrap()
         .to_string();
     let env = claude_env(&s.gateway.url, &s.gateway.key, "small");
-    let mut serve = e.serve("both", &pairs(&env));
-    let status = || e.json(&["task", "show", &id])["task"]["status"].as_str().unwrap_or("").to_string();
-    let over = wait_until(Duration::from_secs(150), || matches!(status().as_str(), "done" | "failed" | "needs_human" | "cancelled"));
-    sigterm(&mut serve);
-    let shown = e.ok(&["task", "show", &id]);
-    assert!(over && status() == "done", "{shown}");
+    let (over, shown) = serve_until_it_ends(&e, &id, &env);
+    assert!(over && task_status(&e, &id) == "done", "{shown}");
     assert_eq!(e.json(&["task", "show", &id])["task"]["result"], "All done through REEF.", "{shown}");
     // The tool call reached REEF's MCP server from inside the sandbox, as the agent on its task.
     let progress = e.json(&["events", "--subject", &id, "--kind", "task.progress"])["events"].as_array().unwrap().clone();
@@ -175,14 +181,9 @@ fn the_real_pi_coding_agent_works_in_its_task_directory_contained_and_metered_fr
         .as_str()
         .unwrap()
         .to_string();
-    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
-    let mut serve = e.serve("both", &pairs(&env));
-    let status = || e.json(&["task", "show", &id])["task"]["status"].as_str().unwrap_or("").to_string();
-    let over = wait_until(Duration::from_secs(150), || matches!(status().as_str(), "done" | "failed" | "needs_human" | "cancelled"));
-    sigterm(&mut serve);
-    let shown = e.ok(&["task", "show", &id]);
-    assert!(over && status() == "done", "{shown}");
+    let env = s.env();
+    let (over, shown) = serve_until_it_ends(&e, &id, &env);
+    assert!(over && task_status(&e, &id) == "done", "{shown}");
     assert_eq!(e.json(&["task", "show", &id])["task"]["result"], "Pi wrote hello.txt.", "its last message is the result: {shown}");
     // Its tool acted in the task's own directory, contained.
     let file = e.work.path().join(&id).join("hello.txt");

@@ -146,8 +146,7 @@ fn agents_act_through_tools_until_finish_and_reef_stops_the_ones_that_loop_talk_
     let stepping = add("Keep reporting", "stepper", &[]);
     let broke = add("Plan with no money", "broke", &["--budget", "0.00001"]);
     let hollow = add("Finish with nothing", "hollow", &[]);
-    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let env = s.env();
     let mut serve = e.serve("both", &pairs(&env));
     let ended = |id: &str| matches!(status(&e, id).as_str(), "done" | "failed" | "needs_human" | "cancelled" | "awaiting_approval");
     let settled = wait_until(Duration::from_secs(120), || {
@@ -267,8 +266,7 @@ fn a_reef_killed_mid_loop_resumes_from_the_transcript_and_repeats_no_tool_effect
         .as_str()
         .unwrap()
         .to_string();
-    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let env = s.env();
     let mut serve = e.serve("both", &pairs(&env));
     // Step 0 (remember) is answered and kept; step 1's model call is in flight (the provider
     // answers it 4 s late) when REEF is killed without warning.
@@ -303,8 +301,7 @@ fn a_worker_frozen_past_its_lease_wakes_to_find_its_task_taken_over_and_runs_non
         .as_str()
         .unwrap()
         .to_string();
-    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let env = s.env();
     let mut first = e.serve("both", &pairs(&env));
     // Its model call is in flight (answered 6 s late) when the whole process is frozen.
     let asking =
@@ -354,8 +351,7 @@ fn sixteen_loops_at_once_never_pass_their_agents_cap() {
     e.write_config(&config);
     let ids: Vec<String> =
         (0..16).map(|i| e.json(&["task", "add", &format!("Spin {i}"), "--agent", "swarm"])["_id"].as_str().unwrap().to_string()).collect();
-    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let env = s.env();
     let mut serve = e.serve("both", &pairs(&env));
     // Held at the cap, the agent takes no more work: its tasks wait (pending) and none runs.
     let held = || e.json(&["events", "--kind", "budget.cap_reached"])["events"].as_array().is_some_and(|v| !v.is_empty());

@@ -24,8 +24,7 @@ fn agents_work_in_their_own_directory_contained_and_the_trace_keeps_their_diffs(
     let status_json = e.json(&["status"]);
     assert_eq!(status_json["sandbox"]["usable"], true, "bubblewrap must work on this machine (scripts/test.sh installs it): {status_json}");
     let id = e.json(&["task", "add", "Write hello.py", "--agent", "builder"])["_id"].as_str().unwrap().to_string();
-    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let env = s.env();
     let mut serve = e.serve("both", &pairs(&env));
     let ended = wait_until(Duration::from_secs(120), || matches!(status(&e, &id).as_str(), "done" | "failed" | "needs_human"));
     sigterm(&mut serve);
@@ -97,8 +96,7 @@ fn a_goal_is_split_by_kev_worked_by_scout_and_rex_and_summarised_once_they_are_d
         .as_str()
         .unwrap()
         .to_string();
-    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let env = s.env();
     let mut serve = e.serve("both", &pairs(&env));
     let announce = || e.tasks().into_iter().find(|x| x["title"] == "Announce the price" && x["parent_id"] == goal.as_str());
     let waiting = wait_until(Duration::from_secs(120), || {
@@ -164,8 +162,7 @@ fn every_step_reaches_langfuse_as_a_generation_with_its_tool_calls_as_spans() {
     e.set_env("REEF_LANGFUSE_KEYS", "pk-lf-test:sk-lf-test-0123456789");
     e.write_config(&config);
     let id = e.json(&["task", "add", "Keep a note", "--agent", "noter", "--product", "pingly"])["_id"].as_str().unwrap().to_string();
-    let env = [("REEF_LLM_BASE_URL", s.gateway.url.as_str()), ("REEF_LLM_API_KEY", s.gateway.key.as_str())]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let env = s.env();
     let mut serve = e.serve("both", &pairs(&env));
     let got = || -> Vec<Value> {
         std::fs::read_to_string(&out).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()

@@ -270,6 +270,7 @@ fn over_http_and_stdio_calls_are_scoped_to_their_task_budgeted_policed_and_audit
         {"tool": "search_memory", "args": {"query": "Invoicely unreleased pricing page tiers confidential", "k": 20}},
         {"tool": "create_task", "args": {"title": "Wait for my parent", "budget_usd": 0.1, "depends_on": [a]}},
         {"tool": "wait_for_subtasks", "args": {}},
+        {"tool": "create_task", "args": {"title": "Half of what is left"}},
     ]);
     let r = client(&e, &sdk, &["http", &url, &token_a, &steps.to_string()], &[]);
     let tools = tool_names(&r[0]);
@@ -307,6 +308,11 @@ fn over_http_and_stdio_calls_are_scoped_to_their_task_budgeted_policed_and_audit
     assert!(r[17]["value"]["message"].as_str().unwrap().contains("wait for each other"), "{}", r[17]);
     // Waiting needs a running task (no worker holds this one): refused, nothing parked.
     assert_eq!(r[18]["ok"], false, "{}", r[18]);
+    // A subtask without a budget named gets half of what is left ($0.60 after the $0.40 one), so
+    // the parent keeps room for its own steps: an agent cannot hand its whole budget away by
+    // leaving the budget out.
+    assert_eq!(r[19]["ok"], true, "{}", r[19]);
+    assert_eq!(r[19]["value"]["budget_usd"], 0.3, "{}", r[19]);
 
     // In the store: no worker held the task, so it waits at once, and B was never touched.
     assert_eq!(task_json(&e, &a)["status"], "awaiting_approval");

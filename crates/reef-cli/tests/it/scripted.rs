@@ -16,6 +16,13 @@ pub struct Scripted {
 }
 
 impl Scripted {
+    /// What `reef serve` needs to reach the models through this gateway.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [("REEF_LLM_BASE_URL", self.gateway.url.as_str()), ("REEF_LLM_API_KEY", self.gateway.key.as_str())]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .to_vec()
+    }
+
     pub fn requests(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }

@@ -62,6 +62,9 @@ pub struct Preset {
     pub env: &'static [(&'static str, &'static str)],
     /// What REEF cannot do with it yet, when anything (shown by `reef executors`).
     pub gap: Option<&'static str>,
+    /// A shell script run first (`sh -c`), given the model, then the program and `args`: for a
+    /// CLI that must be set up in its own home before it starts.
+    pub wrapper: Option<&'static str>,
 }
 
 /// Pi writes its provider file (REEF's metered endpoint, as the bridge gives it) into its own
@@ -109,6 +112,7 @@ pub const PRESETS: [Preset; 6] = [
             ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "{model}"),
         ],
         gap: None,
+        wrapper: None,
     },
     Preset {
         name: "pi",
@@ -119,13 +123,13 @@ pub const PRESETS: [Preset; 6] = [
         wire: Wire::ChatCompletions,
         mcp: false,
         kinds: &["build", "qa"],
-        // `sh -c` writes Pi's provider file, then runs it (`{program}` is Pi itself).
-        args: &[],
+        args: &["--tools", "{allowed_tools}"],
         resume_args: &["--session", "{session_id}"],
         prompt_on_stdin: true,
         allowed_tools: &["read", "edit", "write", "grep", "find", "ls"],
         env: &[("PI_OFFLINE", "1"), ("PI_SKIP_VERSION_CHECK", "1"), ("PI_TELEMETRY", "0")],
         gap: None,
+        wrapper: Some(PI_SCRIPT),
     },
     Preset {
         name: "codex",
@@ -141,6 +145,7 @@ pub const PRESETS: [Preset; 6] = [
         prompt_on_stdin: true,
         allowed_tools: &[],
         env: &[],
+        wrapper: None,
         gap: Some("its model calls use the Responses API, which REEF's metered endpoint does not read yet: REEF will not start it uncharged"),
     },
     Preset {
@@ -157,6 +162,7 @@ pub const PRESETS: [Preset; 6] = [
         prompt_on_stdin: false,
         allowed_tools: &[],
         env: &[],
+        wrapper: None,
         gap: Some("it fetches its provider package from npm on first use, which a sandbox without network cannot; not yet run by REEF's tests"),
     },
     Preset {
@@ -173,6 +179,7 @@ pub const PRESETS: [Preset; 6] = [
         prompt_on_stdin: false,
         allowed_tools: &[],
         env: &[("GEMINI_CLI_TRUST_WORKSPACE", "true")],
+        wrapper: None,
         gap: Some("its model calls use Gemini's generateContent, which REEF's metered endpoint does not read yet: REEF will not start it uncharged"),
     },
     Preset {
@@ -189,6 +196,7 @@ pub const PRESETS: [Preset; 6] = [
         prompt_on_stdin: false,
         allowed_tools: &[],
         env: &[],
+        wrapper: None,
         gap: Some("its model calls leave from OpenClaw's own gateway, outside REEF's meter; not yet run by REEF's tests"),
     },
 ];
@@ -199,15 +207,13 @@ pub fn preset(name: &str) -> Option<&'static Preset> {
 }
 
 impl Preset {
-    /// The whole command line for `program` (the CLI itself).
+    /// The whole command line for `program` (the CLI itself): through its wrapper when it has one.
     pub fn command(&self, program: &str) -> Vec<String> {
-        if self.name == "pi" {
-            return ["sh", "-c", PI_SCRIPT, "reef-pi", "{model}", program, "--tools", "{allowed_tools}"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-        }
-        std::iter::once(program.to_string()).chain(self.args.iter().map(|s| s.to_string())).collect()
+        let head: Vec<String> = match self.wrapper {
+            Some(script) => vec!["sh".into(), "-c".into(), script.into(), format!("reef-{}", self.name), "{model}".into(), program.into()],
+            None => vec![program.into()],
+        };
+        head.into_iter().chain(self.args.iter().map(|s| s.to_string())).collect()
     }
 }
 

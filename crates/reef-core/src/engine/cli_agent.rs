@@ -177,12 +177,10 @@ impl CliExecutor {
 
     /// The model name of the job's tier (the agent's own model first), as the gateway knows it.
     fn model_for(&self, job: &Job) -> String {
-        job.agent.model.clone().unwrap_or_else(|| {
-            self.budget
-                .as_ref()
-                .and_then(|b| b.factory.config.llm_models.get(&job.tier).cloned())
-                .unwrap_or_else(|| job.tier.as_str().to_string())
-        })
+        match &self.budget {
+            Some(b) => job.model(&b.factory.config.llm_models),
+            None => job.model(&Default::default()),
+        }
     }
 
     /// `argv`, plus the resume arguments when a previous session of this task is known.

@@ -27,6 +27,11 @@ impl Job {
         task.idempotency_key.clone().unwrap_or_else(|| format!("reef-task-{}", task.id))
     }
 
+    /// The model it runs on, as the gateway names it: the agent's own, else its tier's.
+    pub fn model(&self, models: &std::collections::BTreeMap<ModelTier, String>) -> String {
+        self.agent.model.clone().unwrap_or_else(|| models.get(&self.tier).cloned().unwrap_or_else(|| self.tier.as_str().to_string()))
+    }
+
     /// The prompt text: the task, its comment thread (the operator's and reviewers' feedback)
     /// and the memories the executor was given.
     pub fn prompt(&self) -> String {

@@ -63,9 +63,7 @@ impl LlmExecutor {
 
     /// The model a job runs on: the agent's own, else its tier's.
     pub(crate) fn model_for(&self, job: &Job) -> String {
-        job.agent.model.clone().unwrap_or_else(|| {
-            self.budget.factory.config.llm_models.get(&job.tier).cloned().unwrap_or_else(|| job.tier.as_str().to_string())
-        })
+        job.model(&self.budget.factory.config.llm_models)
     }
 
     pub(crate) fn toolbox(&self) -> crate::toolbox::Toolbox {
