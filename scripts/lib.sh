@@ -47,21 +47,23 @@ ensure_jongodb() {
   mkdir -p "$dir" && (cd "$dir" && npm install --no-audit --no-fund --silent @jongodb/memory-server-bin-linux-x64-gnu@0.1 >/dev/null) && [ -x "$bin" ]
 }
 
-# Installs the real agent CLIs the tests run (npm packages with native binaries) into $1, once:
-# Claude Code (~235 MB). Pinned to a minor version so a new release cannot change a test's
+# The real agent CLIs REEF's tests run, from npm into $1, once each: "bin package minor-version"
+# (Claude Code and Codex are native binaries, ~235 and ~150 MB; Pi, Gemini CLI and OpenCode run on
+# Node or ship their own). Pinned to a minor version so a new release cannot change a test's
 # ground under it; bump on purpose.
-CLAUDE_CODE_VERSION="2.1"
-PI_VERSION="0.73"
-# The real agent CLIs REEF's tests run, from npm into $1, once each: Claude Code (a native binary)
-# and Pi (the seeds' coding agent, on Node).
+AGENT_CLIS="claude @anthropic-ai/claude-code 2.1
+pi @mariozechner/pi-coding-agent 0.73
+codex @openai/codex 0.169"
 ensure_agent_clis() {
-  local dir="$1" claude="$1/node_modules/.bin/claude" pi="$1/node_modules/.bin/pi" want=()
-  [ -x "$claude" ] && "$claude" --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VERSION\." || want+=("@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION")
-  [ -x "$pi" ] && "$pi" --version 2>&1 | grep -q "^$PI_VERSION\." || want+=("@mariozechner/pi-coding-agent@$PI_VERSION")
+  local dir="$1" want=() bin pkg ver
+  while read -r bin pkg ver; do
+    [ -x "$dir/node_modules/.bin/$bin" ] && "$dir/node_modules/.bin/$bin" --version 2>&1 | grep -q "\b$ver\." || want+=("$pkg@$ver")
+  done <<<"$AGENT_CLIS"
   [ "${#want[@]}" -eq 0 ] && return 0
   command -v npm >/dev/null 2>&1 || ensure_apt_packages nodejs npm || return 1
   step "installing ${want[*]} (npm) into $dir (first run only)"
-  mkdir -p "$dir" && (cd "$dir" && npm install --no-audit --no-fund --silent "${want[@]}" >/dev/null) && [ -x "$claude" ] && [ -x "$pi" ]
+  mkdir -p "$dir" && (cd "$dir" && npm install --no-audit --no-fund --silent "${want[@]}" >/dev/null) || return 1
+  while read -r bin pkg ver; do [ -x "$dir/node_modules/.bin/$bin" ] || return 1; done <<<"$AGENT_CLIS"
 }
 
 # A real local model server into the venv $1, once: llama-cpp-python's OpenAI-compatible server,

@@ -62,10 +62,11 @@ fi
 # keyring tests: installed above, so they must run, never skip.
 export REEF_REQUIRE_KEYRING=1
 
-# The real agent CLIs (Claude Code from npm): installed here, so their tests must run, never skip.
+# The real agent CLIs (from npm): installed here, so their tests must run, never skip.
 if ensure_agent_clis "$cache/agent-clis"; then
   export REEF_CLAUDE_BIN="$cache/agent-clis/node_modules/.bin/claude"
   export REEF_PI_BIN="$cache/agent-clis/node_modules/.bin/pi"
+  export REEF_CODEX_BIN="$cache/agent-clis/node_modules/.bin/codex"
   export REEF_REQUIRE_AGENT_CLIS=1
 else
   echo "Agent CLIs: could not be installed from npm; the tests that run them will report themselves skipped."

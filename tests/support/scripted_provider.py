@@ -15,6 +15,11 @@ turn whoever asks, and the script's last turn repeats for ever after. A turn is 
     {"say": "text"}                                                          a text answer
     {"echo_tool_result": true}   says the last tool result it was sent (what REEF answered)
 
+It speaks OpenAI's Responses API too (`/v1/responses`, what Codex calls): there a turn is
+chosen by how many assistant turns the `input` items hold (a message, or a run of function calls),
+tool calls become `function_call` items, and a stream is the API's typed events ending in
+`response.completed` with the usage (`max_output_tokens` honoured).
+
 Requests with `stream: true` get the same answer as server-sent chunks (usage last when
 `stream_options.include_usage` asks for it), with optional "completion_tokens" (default 20; never more than the request's max_tokens, which a
 provider honours) and "delay_ms" (the turn answers that much later, for tests that act while a
@@ -73,8 +78,10 @@ class Handler(BaseHTTPRequestHandler):
         if log_path:
             with log_lock, open(log_path, "a") as f:
                 f.write(json.dumps(body) + "\n")
+        if self.path.rstrip("/").endswith("/responses"):
+            return self.responses_api(body)
         if not self.path.rstrip("/").endswith("/chat/completions"):
-            return self.send(404, {"error": {"message": "only /v1/chat/completions is scripted, not " + self.path}})
+            return self.send(404, {"error": {"message": "only /v1/chat/completions and /v1/responses are scripted, not " + self.path}})
         messages = body.get("messages", [])
         found = turn_for(body.get("model", ""), messages)
         if found is None:
@@ -134,6 +141,69 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(("data: %s\n\n" % json.dumps(c)).encode())
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+        self.close_connection = True
+
+    def responses_api(self, body):
+        """One turn in the Responses API's shape, whole or as its stream of typed events."""
+        items = body.get("input") if isinstance(body.get("input"), list) else []
+        played, previous = 0, None
+        for it in items:
+            kind = "call" if it.get("type") == "function_call" else ("say" if it.get("role") == "assistant" else None)
+            if kind and not (kind == "call" and previous == "call"):
+                played += 1
+            previous = kind
+        script = scripts.get(body.get("model", "")) or scripts.get(body.get("model", "").split("/")[-1])
+        if script is None:
+            return self.send(404, {"error": {"message": "no script for model %r" % body.get("model")}})
+        turn = script[min(played, len(script) - 1)]
+        if turn.get("delay_ms"):
+            time.sleep(int(turn["delay_ms"]) / 1000)
+        completion = int(turn.get("completion_tokens", 20))
+        if body.get("max_output_tokens"):
+            completion = min(completion, int(body["max_output_tokens"]))
+        prompt = max(1, len(json.dumps(items) + json.dumps(body.get("instructions", ""))) // 4)
+        usage = {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": completion,
+                 "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": prompt + completion}
+        if "call" in turn:
+            output = [{"type": "function_call", "id": "fc_%d_%d" % (played, j), "call_id": "call_%d_%d" % (played, j),
+                       "name": c["name"], "arguments": json.dumps(c.get("arguments", {})), "status": "completed"}
+                      for j, c in enumerate(turn["call"])]
+        else:
+            text = turn.get("say", "")
+            if turn.get("echo_tool_result"):
+                outs = [it.get("output") for it in items if it.get("type") == "function_call_output"]
+                text = outs[-1] if outs and isinstance(outs[-1], str) else json.dumps(outs[-1] if outs else "")
+            output = [{"type": "message", "id": "msg_%d" % played, "role": "assistant", "status": "completed",
+                       "content": [{"type": "output_text", "text": text, "annotations": []}]}]
+        response = {"id": "resp_scripted_%d" % played, "object": "response", "created_at": 0, "status": "completed",
+                    "model": body.get("model"), "output": output, "usage": usage, "error": None,
+                    "incomplete_details": None, "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}
+        if not body.get("stream"):
+            return self.send(200, response)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        seq = [0]
+
+        def event(kind, **fields):
+            fields.update(type=kind, sequence_number=seq[0])
+            seq[0] += 1
+            self.wfile.write(("event: %s\ndata: %s\n\n" % (kind, json.dumps(fields))).encode())
+            self.wfile.flush()
+
+        event("response.created", response=dict(response, status="in_progress", output=[], usage=None))
+        for i, item in enumerate(output):
+            event("response.output_item.added", output_index=i, item=dict(item, status="in_progress"))
+            if item["type"] == "message":
+                text = item["content"][0]["text"]
+                event("response.output_text.delta", item_id=item["id"], output_index=i, content_index=0, delta=text)
+                event("response.output_text.done", item_id=item["id"], output_index=i, content_index=0, text=text)
+            else:
+                event("response.function_call_arguments.done", item_id=item["id"], output_index=i, arguments=item["arguments"])
+            event("response.output_item.done", output_index=i, item=item)
+        event("response.completed", response=response)
         self.close_connection = True
 
 

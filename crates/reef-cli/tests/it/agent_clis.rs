@@ -202,3 +202,54 @@ fn the_real_pi_coding_agent_works_in_its_task_directory_contained_and_metered_fr
         caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
     assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
 }
+
+#[test]
+fn the_real_codex_works_over_the_responses_api_contained_and_metered_with_reefs_mcp_tools_offered() {
+    let e = Env::new();
+    let Some(codex) = cli_bin("REEF_CODEX_BIN", "the Codex test") else { return };
+    // The model behind `cheap` is the scripted provider speaking the Responses API (a stand-in
+    // for OpenAI's models, which cannot be called here): LiteLLM passes Codex's calls through to
+    // it as `openai/cheap`. It has Codex run a shell command, then answer.
+    let scripts = serde_json::json!({
+        "cheap": [
+            {"call": [call("exec_command", serde_json::json!({"cmd": "echo written by Codex inside the sandbox > hello.txt"}))]},
+            {"say": "Codex wrote hello.txt."}
+        ],
+    });
+    let Some(s) = crate::scripted::start_as("the Codex test", &scripts, "openai") else { return };
+    e.write_config(&format!(
+        "[engine]\nlitellm_config = {:?}\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\n\
+         [[executors]]\npreset = \"codex\"\nprogram = {:?}\nkinds = [\"code\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 120\n",
+        s.gateway.config.display().to_string(),
+        codex.display().to_string()
+    ));
+    let surveyed = e.json(&["executors"]);
+    let row = surveyed.as_array().unwrap().iter().find(|r| r["name"] == "codex").unwrap().clone();
+    assert_eq!((row["usable"].as_bool(), row["configured_as"].as_str()), (Some(true), Some("codex")), "{row}");
+    eprintln!("Codex: {} ({})", row["version"], codex.display());
+    let id = e.json(&["task", "add", "Write hello.txt", "--type", "code", "--agent", "rex", "--tier", "cheap"])["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (over, shown) = serve_until_it_ends(&e, &id, &s.env());
+    assert!(over && task_status(&e, &id) == "done", "{shown}");
+    assert_eq!(e.json(&["task", "show", &id])["task"]["result"], "Codex wrote hello.txt.", "its last message is the result: {shown}");
+    let file = e.work.path().join(&id).join("hello.txt");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "written by Codex inside the sandbox\n");
+    assert!(e.ok(&["status"]).contains("bubblewrap"), "it ran contained");
+    // Its calls reached the provider over the Responses API, through REEF's meter: with the
+    // token limit the meter set, without the server-side search REEF could not price, and with
+    // REEF's MCP server wired in (its tools offered to the model).
+    let asked: Vec<serde_json::Value> = s.requests().into_iter().filter(|r| r["model"] == "cheap").collect();
+    assert!(asked.len() >= 2 && asked.iter().all(|r| r["input"].is_array() && r.get("messages").is_none()), "{asked:?}");
+    assert!(asked.iter().all(|r| r["max_output_tokens"].as_u64().is_some_and(|n| n > 0)), "the meter's limit: {:?}", asked[0]);
+    let tools = asked[0]["tools"].to_string();
+    assert!(!tools.contains("\"web_search\""), "no server-side search: {tools}");
+    assert!(tools.contains("report_progress"), "REEF's MCP tools reach Codex's model: {tools}");
+    let done = e.json(&["events", "--subject", &id, "--kind", "task.done"])["events"][0].clone();
+    let charged = done["data"]["cost"].as_i64().unwrap_or(0);
+    let caps = e.json(&["status"])["caps_today"].as_array().unwrap().clone();
+    let day =
+        caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
+    assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
+}

@@ -41,6 +41,14 @@ pub fn call(name: &str, arguments: Value) -> Value {
 /// (priced $1/M in, $2/M out), both stopped when this test process ends; `None` when LiteLLM is
 /// not installed (said once by the gateway helper).
 pub fn start(test: &str, scripts: &Value) -> Option<Scripted> {
+    // `hosted_vllm/`: LiteLLM speaks chat completions to it for every caller (for `openai/` it
+    // turns Anthropic-shaped calls into the Responses API).
+    start_as(test, scripts, "hosted_vllm")
+}
+
+/// As `start`, with LiteLLM reaching the provider as `provider/<model>`: `openai` passes the
+/// Responses API through to the provider's own `/v1/responses` (what Codex speaks).
+pub fn start_as(test: &str, scripts: &Value, provider: &str) -> Option<Scripted> {
     let dir = tempfile::Builder::new().prefix("reef-scripted-").tempdir().ok()?.keep();
     let scripts_file = dir.join("scripts.json");
     std::fs::write(&scripts_file, scripts.to_string()).ok()?;
@@ -56,10 +64,8 @@ pub fn start(test: &str, scripts: &Value) -> Option<Scripted> {
         .ok()?;
     let mut yaml = String::from("model_list:\n");
     for n in scripts.as_object()?.keys() {
-        // `hosted_vllm/`: LiteLLM speaks chat completions to it for every caller (for `openai/`
-        // it turns Anthropic-shaped calls into the Responses API, which the provider does not script).
         yaml.push_str(&format!(
-            "  - model_name: {n}\n    litellm_params: {{model: hosted_vllm/{n}, api_base: \"http://127.0.0.1:{port}/v1\", api_key: none}}\n    \
+            "  - model_name: {n}\n    litellm_params: {{model: {provider}/{n}, api_base: \"http://127.0.0.1:{port}/v1\", api_key: none}}\n    \
              model_info: {{provider: scripted, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}}\n"
         ));
     }

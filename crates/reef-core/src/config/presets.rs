@@ -12,7 +12,7 @@ pub enum Wire {
     AnthropicMessages,
     /// OpenAI's `/v1/chat/completions` (metered).
     ChatCompletions,
-    /// OpenAI's Responses API (`/v1/responses`).
+    /// OpenAI's Responses API (`/v1/responses`, metered).
     Responses,
     /// Google's `generateContent`.
     GeminiGenerate,
@@ -33,7 +33,7 @@ impl Wire {
 
     /// Whether REEF's metered endpoint reads this wire's usage (and so can charge every call).
     pub fn metered(self) -> bool {
-        matches!(self, Wire::AnthropicMessages | Wire::ChatCompletions)
+        matches!(self, Wire::AnthropicMessages | Wire::ChatCompletions | Wire::Responses)
     }
 }
 
@@ -77,6 +77,27 @@ base="${OPENAI_BASE_URL:-${REEF_LLM_BASE_URL:-http://127.0.0.1:4000}/v1}"
 printf '{"providers":{"reef":{"baseUrl":"%s","api":"openai-completions","apiKey":"REEF_LLM_API_KEY","models":[{"id":"%s","name":"%s","reasoning":false,"input":["text"],"cost":{"input":0,"output":0,"cacheRead":0,"cacheWrite":0},"contextWindow":32000,"maxTokens":4096}]}}}' "$base" "$1" "$1" > "$HOME/.pi/agent/models.json"
 model="$1"; program="$2"; shift 2
 exec "$program" -p --provider reef --model "$model" --mode json --no-extensions --no-skills "$@""#;
+
+/// Codex reads its provider (REEF's metered endpoint, over the Responses API), REEF's MCP server
+/// (from the attempt's MCP config, so the task's token stays out of its command line) and no
+/// server-side web search from `$CODEX_HOME/config.toml`, written here with Node (which runs
+/// Codex's own launcher). Its commands run without Codex's inner sandbox: REEF's bubblewrap is the
+/// boundary, and a second bubblewrap cannot start inside it. `$1` is the model, `$2` the program;
+/// the rest (`resume <id>` on a retry) go before the prompt, which comes on stdin.
+const CODEX_SCRIPT: &str = r#"set -e
+model="$1"; program="$2"; shift 2
+export CODEX_HOME="$HOME/.codex"
+mkdir -p "$CODEX_HOME"
+base="${OPENAI_BASE_URL:-${REEF_LLM_BASE_URL:-http://127.0.0.1:4000}/v1}"
+node -e '
+const [base, mcp] = process.argv.slice(1), q = JSON.stringify;
+let t = `model_provider = "reef"\nweb_search = "disabled"\ncheck_for_update_on_startup = false\n[analytics]\nenabled = false\n[model_providers.reef]\nname = "REEF"\nbase_url = ${q(base)}\nenv_key = "OPENAI_API_KEY"\nwire_api = "responses"\n`;
+if (mcp) {
+  const s = JSON.parse(require("fs").readFileSync(mcp, "utf8")).mcpServers.reef;
+  t += `[mcp_servers.reef]\ncommand = ${q(s.command)}\nargs = ${q(s.args)}\nenv = { REEF_MCP_TOKEN = ${q(s.env.REEF_MCP_TOKEN)} }\n`;
+}
+process.stdout.write(t);' "$base" "${REEF_MCP_CONFIG:-}" > "$CODEX_HOME/config.toml"
+exec "$program" exec --json --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox -m "$model" "$@" -"#;
 
 pub const PRESETS: [Preset; 6] = [
     Preset {
@@ -140,13 +161,13 @@ pub const PRESETS: [Preset; 6] = [
         wire: Wire::Responses,
         mcp: true,
         kinds: &["build", "qa"],
-        args: &["exec", "--json", "--skip-git-repo-check", "-m", "{model}", "-"],
-        resume_args: &[],
+        args: &[],
+        resume_args: &["resume", "{session_id}"],
         prompt_on_stdin: true,
         allowed_tools: &[],
         env: &[],
-        wrapper: None,
-        gap: Some("its model calls use the Responses API, which REEF's metered endpoint does not read yet: REEF will not start it uncharged"),
+        wrapper: Some(CODEX_SCRIPT),
+        gap: None,
     },
     Preset {
         name: "opencode",
@@ -246,5 +267,8 @@ mod tests {
         let pi = preset("pi").unwrap().command("/opt/pi");
         assert_eq!(&pi[..2], ["sh", "-c"]);
         assert!(pi[2].contains("models.json") && pi[2].contains("exec \"$program\""), "{}", pi[2]);
+        let codex = preset("codex").unwrap();
+        assert!(codex.wire.metered() && codex.gap.is_none(), "the meter reads the Responses API");
+        assert!(codex.wrapper.unwrap().contains("web_search = \"disabled\""), "no server-side search it would bill uncounted");
     }
 }

@@ -122,14 +122,19 @@ fn json_lines(output: &str) -> impl Iterator<Item = serde_json::Value> + '_ {
     output.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
 }
 
-/// The session a CLI reported, for resuming it: Claude Code's `session_id`, or Pi's first
-/// `{"type": "session", "id": …}` event.
+/// The session a CLI reported, for resuming it: Claude Code's `session_id`, Pi's first
+/// `{"type": "session", "id": …}` event, or Codex's `{"type": "thread.started", "thread_id": …}`.
 /// Only an id that cannot pass for a flag or anything but one argument is kept: it goes on the
 /// next attempt's command line (`--resume {session_id}`), and the agent wrote the output.
 pub(crate) fn session_of(output: &str) -> Option<String> {
     let id = match serde_json::from_str::<serde_json::Value>(output.trim()) {
         Ok(v) => v.get("session_id")?.as_str()?.to_string(),
-        Err(_) => json_lines(output).find(|v| v["type"] == "session")?["id"].as_str()?.to_string(),
+        Err(_) => json_lines(output)
+            .find_map(|v| match v["type"].as_str() {
+                Some("session") => v["id"].as_str().map(String::from),
+                Some("thread.started") => v["thread_id"].as_str().map(String::from),
+                _ => None,
+            })?,
     };
     let safe = !id.is_empty()
         && id.len() <= 128
@@ -138,11 +143,21 @@ pub(crate) fn session_of(output: &str) -> Option<String> {
     safe.then_some(id)
 }
 
-/// What a JSON-lines CLI (Pi) ended with: its last assistant message's text, and the cost it
-/// reported over every assistant message (none when it had no price: the meter counts).
+/// What a JSON-lines CLI ended with: its last assistant message's text (Pi's `message_end`,
+/// Codex's `agent_message` item), and the cost it reported over every assistant message (none
+/// when it had no price, as Codex never has: the meter counts).
 fn reported_lines(output: &str) -> (Option<Usd>, Option<String>) {
     let (mut cost, mut result) = (0.0f64, None);
-    for v in json_lines(output).filter(|v| v["type"] == "message_end" && v["message"]["role"] == "assistant") {
+    for v in json_lines(output) {
+        if v["type"] == "item.completed" && v["item"]["type"] == "agent_message" {
+            if let Some(t) = v["item"]["text"].as_str() {
+                result = Some(t.to_string());
+            }
+            continue;
+        }
+        if !(v["type"] == "message_end" && v["message"]["role"] == "assistant") {
+            continue;
+        }
         cost += v["message"]["usage"]["cost"]["total"].as_f64().filter(|c| c.is_finite() && *c >= 0.0).unwrap_or(0.0);
         let text: Vec<&str> = v["message"]["content"]
             .as_array()
@@ -198,6 +213,14 @@ not json at all
         let (cost, result, _) = reported(out);
         assert_eq!(result.as_deref(), Some("Hello from pi"));
         assert_eq!(cost, Some(Usd::from_dollars(0.003)));
+        let codex = r#"{"type":"thread.started","thread_id":"01a22e01-4611-79c1-be18-4d0a507b207a"}
+{"type":"item.completed","item":{"id":"item_0","type":"agent_message","text":"First."}}
+{"type":"item.completed","item":{"id":"item_1","type":"command_execution","command":"ls","exit_code":0}}
+{"type":"item.completed","item":{"id":"item_2","type":"agent_message","text":"Codex is done."}}
+{"type":"turn.completed","usage":{"input_tokens":10585,"output_tokens":40}}"#;
+        assert_eq!(session_of(codex).as_deref(), Some("01a22e01-4611-79c1-be18-4d0a507b207a"));
+        assert_eq!(reported(codex).1.as_deref(), Some("Codex is done."));
+        assert_eq!(reported(codex).0, None, "Codex reports tokens, not cost: the meter's count stands");
         // Priced at nothing (REEF's models are unknown to Pi): no report, the meter counts.
         assert_eq!(reported(&out.replace("0.001", "0").replace("0.002", "0")).0, None);
         assert_eq!(session_of(r#"{"session_id":"claude-1","result":"x"}"#).as_deref(), Some("claude-1"));
