@@ -20,6 +20,11 @@ chosen by how many assistant turns the `input` items hold (a message, or a run o
 tool calls become `function_call` items, and a stream is the API's typed events ending in
 `response.completed` with the usage (`max_output_tokens` honoured).
 
+And Gemini's `generateContent` (`/v1beta/models/MODEL:generateContent`, and
+`:streamGenerateContent?alt=sse`, what Gemini CLI calls): the model is the path's, a turn is chosen
+by how many `model` turns `contents` holds, tool calls become `functionCall` parts, and usage is
+`usageMetadata` (`generationConfig.maxOutputTokens` honoured).
+
 Requests with `stream: true` get the same answer as server-sent chunks (usage last when
 `stream_options.include_usage` asks for it), with optional "completion_tokens" (default 20; never more than the request's max_tokens, which a
 provider honours) and "delay_ms" (the turn answers that much later, for tests that act while a
@@ -80,6 +85,8 @@ class Handler(BaseHTTPRequestHandler):
                 f.write(json.dumps(body) + "\n")
         if self.path.rstrip("/").endswith("/responses"):
             return self.responses_api(body)
+        if ":generateContent" in self.path or ":streamGenerateContent" in self.path:
+            return self.generate_content(body)
         if not self.path.rstrip("/").endswith("/chat/completions"):
             return self.send(404, {"error": {"message": "only /v1/chat/completions and /v1/responses are scripted, not " + self.path}})
         messages = body.get("messages", [])
@@ -204,6 +211,44 @@ class Handler(BaseHTTPRequestHandler):
                 event("response.function_call_arguments.done", item_id=item["id"], output_index=i, arguments=item["arguments"])
             event("response.output_item.done", output_index=i, item=item)
         event("response.completed", response=response)
+        self.close_connection = True
+
+    def generate_content(self, body):
+        """One turn in Gemini's shape, whole or as server-sent chunks (`:streamGenerateContent`)."""
+        path = self.path.split("?")[0]
+        model = path.rsplit("/", 1)[-1].split(":")[0]
+        contents = body.get("contents") or []
+        played = sum(1 for c in contents if c.get("role") == "model")
+        script = scripts.get(model) or scripts.get(model.split("/")[-1])
+        if script is None:
+            return self.send(404, {"error": {"code": 404, "message": "no script for model %r" % model, "status": "NOT_FOUND"}})
+        turn = script[min(played, len(script) - 1)]
+        if turn.get("delay_ms"):
+            time.sleep(int(turn["delay_ms"]) / 1000)
+        completion = int(turn.get("completion_tokens", 20))
+        limit = (body.get("generationConfig") or {}).get("maxOutputTokens")
+        if limit:
+            completion = min(completion, int(limit))
+        prompt = max(1, len(json.dumps(contents) + json.dumps(body.get("systemInstruction", ""))) // 4)
+        if "call" in turn:
+            parts = [{"functionCall": {"name": c["name"], "args": c.get("arguments", {})}} for c in turn["call"]]
+        else:
+            text = turn.get("say", "")
+            if turn.get("echo_tool_result"):
+                answers = [p["functionResponse"] for c in contents for p in c.get("parts", []) if "functionResponse" in p]
+                text = json.dumps(answers[-1].get("response")) if answers else ""
+            parts = [{"text": text}]
+        answer = {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+                  "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": completion, "totalTokenCount": prompt + completion},
+                  "modelVersion": model, "responseId": "scripted-%d" % played}
+        if ":streamGenerateContent" not in path:
+            return self.send(200, answer)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(("data: %s\r\n\r\n" % json.dumps(answer)).encode())
+        self.wfile.flush()
         self.close_connection = True
 
 

@@ -87,7 +87,10 @@ pub async fn run(args: &[String]) -> i32 {
         match listen(port, socket, None).await {
             Ok(addr) => {
                 let base = format!("http://{addr}");
-                cmd.env("REEF_LLM_BASE_URL", &base).env("ANTHROPIC_BASE_URL", &base).env("OPENAI_BASE_URL", format!("{base}/v1"));
+                cmd.env("REEF_LLM_BASE_URL", &base)
+                    .env("ANTHROPIC_BASE_URL", &base)
+                    .env("GOOGLE_GEMINI_BASE_URL", &base)
+                    .env("OPENAI_BASE_URL", format!("{base}/v1"));
             }
             Err(e) => {
                 eprintln!("reef bridge: cannot listen on 127.0.0.1:{port}: {e}");

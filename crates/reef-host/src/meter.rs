@@ -86,10 +86,22 @@ fn refused(e: &MeterError) -> Response {
     r
 }
 
-/// The credential, as OpenAI's (`Authorization: Bearer`) or Anthropic's (`x-api-key`) clients send it.
+/// The credential, as OpenAI's (`Authorization: Bearer`), Anthropic's (`x-api-key`) or Google's
+/// (`x-goog-api-key`) clients send it.
 fn credential(h: &HeaderMap) -> Option<&str> {
     let bearer = h.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    bearer.or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
+    bearer.or_else(|| ["x-api-key", "x-goog-api-key"].iter().find_map(|k| h.get(*k).and_then(|v| v.to_str().ok())))
+}
+
+/// The path and query that go on to the gateway: a `key` parameter (Google's other way to send a
+/// key) never does — the agent's credential stays here, and REEF's key goes in a header.
+fn onward(uri: &axum::http::Uri) -> String {
+    let kept: Vec<&str> = uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty() && !p.starts_with("key=")).collect();
+    if kept.is_empty() {
+        uri.path().to_string()
+    } else {
+        format!("{}?{}", uri.path(), kept.join("&"))
+    }
 }
 
 async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
@@ -112,7 +124,7 @@ async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
         Err(_) => return refuse(408, "timeout_error", format_args!("the request body did not arrive within {BODY_WAIT:?}")),
     };
     let (out, admission, model, limit) = if route.metered() {
-        let shaped = match shape(route, &bytes, run.unspent(), st.meter.prices(), st.meter.default_max_tokens) {
+        let shaped = match shape(route, parts.uri.path(), &bytes, run.unspent(), st.meter.prices(), st.meter.default_max_tokens) {
             Ok(s) => s,
             Err(e) => {
                 if matches!(e, MeterError::Exhausted { .. }) {
@@ -132,7 +144,7 @@ async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
         }
         (bytes.to_vec(), None, String::new(), 0)
     };
-    let path_q = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let path_q = onward(&parts.uri);
     let mut fwd = st.http.request(parts.method.clone(), format!("{}{path_q}", st.gateway)).header("content-type", "application/json");
     for h in PASSED {
         if let Some(v) = parts.headers.get(h) {
@@ -140,7 +152,7 @@ async fn handle(State(st): State<Arc<Endpoint>>, req: Request) -> Response {
         }
     }
     if let Some(k) = &st.key {
-        fwd = fwd.bearer_auth(k.expose()).header("x-api-key", k.expose());
+        fwd = fwd.bearer_auth(k.expose()).header("x-api-key", k.expose()).header("x-goog-api-key", k.expose());
     }
     let fwd = fwd.header("x-reef-task", run.job.task.id.as_str()).body(out);
     let (head_tx, head_rx) = tokio::sync::oneshot::channel();

@@ -253,3 +253,57 @@ fn the_real_codex_works_over_the_responses_api_contained_and_metered_with_reefs_
         caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
     assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
 }
+
+#[test]
+fn the_real_gemini_cli_works_over_generate_content_contained_and_metered_within_its_tool_allow_list() {
+    let e = Env::new();
+    let Some(gemini) = cli_bin("REEF_GEMINI_BIN", "the Gemini CLI test") else { return };
+    // The model behind `cheap` is the scripted provider speaking Gemini's generateContent (a
+    // stand-in for Google's models, which cannot be called here): LiteLLM passes Gemini CLI's
+    // calls through to it as `gemini/cheap`. It has Gemini CLI write a file, then answer.
+    let scripts = serde_json::json!({
+        "cheap": [
+            {"call": [call("write_file", serde_json::json!({"file_path": "hello.txt", "content": "written by Gemini CLI inside the sandbox\n"}))]},
+            {"say": "Gemini CLI wrote hello.txt."}
+        ],
+    });
+    let Some(s) = crate::scripted::start_as("the Gemini CLI test", &scripts, "gemini") else { return };
+    e.write_config(&format!(
+        "[engine]\nlitellm_config = {:?}\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\n\
+         [[executors]]\npreset = \"gemini\"\nprogram = {:?}\nkinds = [\"code\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 120\n",
+        s.gateway.config.display().to_string(),
+        gemini.display().to_string()
+    ));
+    let surveyed = e.json(&["executors"]);
+    let row = surveyed.as_array().unwrap().iter().find(|r| r["name"] == "gemini").unwrap().clone();
+    assert_eq!((row["usable"].as_bool(), row["configured_as"].as_str()), (Some(true), Some("gemini")), "{row}");
+    eprintln!("Gemini CLI: {} ({})", row["version"], gemini.display());
+    let id = e.json(&["task", "add", "Write hello.txt", "--type", "code", "--agent", "rex", "--tier", "cheap"])["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (over, shown) = serve_until_it_ends(&e, &id, &s.env());
+    assert!(over && task_status(&e, &id) == "done", "{shown}");
+    assert_eq!(e.json(&["task", "show", &id])["task"]["result"], "Gemini CLI wrote hello.txt.", "its response is the result: {shown}");
+    let file = e.work.path().join(&id).join("hello.txt");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "written by Gemini CLI inside the sandbox\n");
+    assert!(e.ok(&["status"]).contains("bubblewrap"), "it ran contained");
+    // Its calls reached the provider as generateContent through REEF's meter, with the token
+    // limit the meter set, the preset's tools only, and REEF's MCP server wired in.
+    let asked: Vec<serde_json::Value> = s.requests().into_iter().filter(|r| r["contents"].is_array()).collect();
+    assert!(asked.len() >= 2, "{asked:?}");
+    assert!(
+        asked.iter().all(|r| r["generationConfig"]["maxOutputTokens"].as_u64().is_some_and(|n| n > 0)),
+        "the meter's limit: {:?}",
+        asked[0]["generationConfig"]
+    );
+    let tools = asked[0]["tools"].to_string();
+    assert!(tools.contains("\"write_file\"") && !tools.contains("\"run_shell_command\""), "the preset's allow-list: {tools}");
+    assert!(tools.contains("report_progress"), "REEF's MCP tools reach Gemini CLI's model: {tools}");
+    let done = e.json(&["events", "--subject", &id, "--kind", "task.done"])["events"][0].clone();
+    let charged = done["data"]["cost"].as_i64().unwrap_or(0);
+    let caps = e.json(&["status"])["caps_today"].as_array().unwrap().clone();
+    let day =
+        caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
+    assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
+}

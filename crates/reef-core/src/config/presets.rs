@@ -14,7 +14,7 @@ pub enum Wire {
     ChatCompletions,
     /// OpenAI's Responses API (`/v1/responses`, metered).
     Responses,
-    /// Google's `generateContent`.
+    /// Google's `generateContent` (metered).
     GeminiGenerate,
     /// Its own gateway (OpenClaw): the model calls leave from the gateway, not from the CLI.
     Gateway,
@@ -33,7 +33,7 @@ impl Wire {
 
     /// Whether REEF's metered endpoint reads this wire's usage (and so can charge every call).
     pub fn metered(self) -> bool {
-        matches!(self, Wire::AnthropicMessages | Wire::ChatCompletions | Wire::Responses)
+        matches!(self, Wire::AnthropicMessages | Wire::ChatCompletions | Wire::Responses | Wire::GeminiGenerate)
     }
 }
 
@@ -98,6 +98,26 @@ if (mcp) {
 }
 process.stdout.write(t);' "$base" "${REEF_MCP_CONFIG:-}" > "$CODEX_HOME/config.toml"
 exec "$program" exec --json --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox -m "$model" "$@" -"#;
+
+/// Gemini CLI reads its key kind, its tool allow-list (`tools.core`), REEF's MCP server (the
+/// attempt's `mcpServers`, copied as they are) and no usage statistics from
+/// `$HOME/.gemini/settings.json`, written here with Node (which Gemini CLI runs on); its calls go
+/// to `GOOGLE_GEMINI_BASE_URL` (the metered endpoint the bridge set) with the run's credential as
+/// its key. Tools run without asking (`yolo`): REEF's sandbox and the allow-list are the bounds.
+/// `$1` is the model, `$2` the program, `$3` the tool allow-list, the rest its arguments.
+const GEMINI_SCRIPT: &str = r#"set -e
+model="$1"; program="$2"; tools="$3"; shift 3
+mkdir -p "$HOME/.gemini"
+node -e '
+const [mcp, tools] = process.argv.slice(1);
+const s = {security: {auth: {selectedType: "gemini-api-key"}}, privacy: {usageStatisticsEnabled: false},
+  general: {disableAutoUpdate: true, disableUpdateNag: true}, telemetry: {enabled: false}};
+if (tools) s.tools = {core: tools.split(",")};
+if (mcp) s.mcpServers = JSON.parse(require("fs").readFileSync(mcp, "utf8")).mcpServers;
+process.stdout.write(JSON.stringify(s));' "${REEF_MCP_CONFIG:-}" "$tools" > "$HOME/.gemini/settings.json"
+export GOOGLE_GEMINI_BASE_URL="${GOOGLE_GEMINI_BASE_URL:-${REEF_LLM_BASE_URL:-http://127.0.0.1:4000}}"
+export GEMINI_API_KEY="${GEMINI_API_KEY:-$REEF_LLM_API_KEY}"
+exec "$program" --output-format json --approval-mode yolo -m "$model" "$@""#;
 
 pub const PRESETS: [Preset; 6] = [
     Preset {
@@ -195,13 +215,13 @@ pub const PRESETS: [Preset; 6] = [
         wire: Wire::GeminiGenerate,
         mcp: true,
         kinds: &["build", "qa", "research"],
-        args: &["-p", "{prompt}", "--output-format", "json", "-m", "{model}"],
-        resume_args: &[],
+        args: &["{allowed_tools}", "-p", "{prompt}"],
+        resume_args: &["--resume", "{session_id}"],
         prompt_on_stdin: false,
-        allowed_tools: &[],
+        allowed_tools: &["read_file", "write_file", "replace", "list_directory", "glob", "grep_search", "read_many_files", "mcp_reef_*"],
         env: &[("GEMINI_CLI_TRUST_WORKSPACE", "true")],
-        wrapper: None,
-        gap: Some("its model calls use Gemini's generateContent, which REEF's metered endpoint does not read yet: REEF will not start it uncharged"),
+        wrapper: Some(GEMINI_SCRIPT),
+        gap: None,
     },
     Preset {
         name: "openclaw",
@@ -267,6 +287,9 @@ mod tests {
         let pi = preset("pi").unwrap().command("/opt/pi");
         assert_eq!(&pi[..2], ["sh", "-c"]);
         assert!(pi[2].contains("models.json") && pi[2].contains("exec \"$program\""), "{}", pi[2]);
+        for p in ["codex", "gemini"] {
+            assert!(preset(p).unwrap().wire.metered() && preset(p).unwrap().gap.is_none(), "{p}: the meter reads its wire");
+        }
         let codex = preset("codex").unwrap();
         assert!(codex.wire.metered() && codex.gap.is_none(), "the meter reads the Responses API");
         assert!(codex.wrapper.unwrap().contains("web_search = \"disabled\""), "no server-side search it would bill uncounted");

@@ -170,8 +170,8 @@ fn reported_lines(output: &str) -> (Option<Usd>, Option<String>) {
     ((cost > 0.0).then(|| Usd::from_dollars(cost)), result)
 }
 
-/// Claude Code's `--output-format json` carries its cost and its result text; a JSON-lines CLI
-/// (Pi) its messages.
+/// Claude Code's and Gemini CLI's `--output-format json` carry their result text (and Claude
+/// Code its cost); a JSON-lines CLI (Pi, Codex) its messages.
 pub(crate) fn reported(output: &str) -> (Option<Usd>, Option<String>, WorkProducts) {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(output.trim()) else {
         let (cost, result) = reported_lines(output);
@@ -183,7 +183,8 @@ pub(crate) fn reported(output: &str) -> (Option<Usd>, Option<String>, WorkProduc
         .and_then(|c| c.as_f64())
         .filter(|c| c.is_finite() && *c >= 0.0)
         .map(Usd::from_dollars);
-    let result = v.get("result").and_then(|r| r.as_str()).map(String::from);
+    // Claude Code's `result`, Gemini CLI's `response`.
+    let result = v.get("result").or_else(|| v.get("response")).and_then(|r| r.as_str()).map(String::from);
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
     let wp = WorkProducts {
         branch: s("branch"),

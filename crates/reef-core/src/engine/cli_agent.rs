@@ -35,7 +35,8 @@ const PIPE_GRACE: Duration = Duration::from_secs(5);
 /// The longest single command-line argument Linux passes (MAX_ARG_STRLEN, 128 KiB), less a margin.
 const MAX_ARG_BYTES: usize = 120 * 1024;
 /// The variables agent CLIs read their LLM key from; a metered run's hold its credential.
-const METERED_KEYS: [&str; 4] = ["REEF_LLM_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_AUTH_TOKEN"];
+const METERED_KEYS: [&str; 6] =
+    ["REEF_LLM_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_AUTH_TOKEN", "GEMINI_API_KEY", "GOOGLE_API_KEY"];
 /// What a run of an executor without `soft_cap_usd` holds against its caps while it lives.
 pub const DEFAULT_CLI_RESERVE: Usd = Usd(1_000_000);
 

@@ -1,6 +1,7 @@
 //! What the metered endpoint reads of an agent's LLM request and of the gateway's answer, in the
-//! three wire shapes agent CLIs speak (OpenAI chat completions, Anthropic messages, OpenAI
-//! responses): the model, a token limit it sets so the worst case fits, and the usage it counts.
+//! four wire shapes agent CLIs speak (OpenAI chat completions, Anthropic messages, OpenAI
+//! responses, Gemini's generateContent): the model, a token limit it sets so the worst case fits,
+//! and the usage it counts.
 //!
 //! Invariants: every request that leaves carries a token limit in the field its shape's backends
 //! honour (`max_tokens` for chat, never only `max_completion_tokens`), no larger than what the
@@ -20,16 +21,33 @@ pub enum Route {
     Chat,
     Messages,
     Responses,
+    /// Gemini's `models/MODEL:generateContent` (and `:streamGenerateContent`): the model is the path's.
+    Generate,
     Embeddings,
-    /// Free: Anthropic's token counter and the model list.
+    /// Free: Anthropic's and Gemini's token counters and the model list.
     CountTokens,
     Models,
+}
+
+/// The model a Gemini route names (`/v1beta/models/MODEL:method`), when it is one plain name.
+pub fn path_model(path: &str) -> Option<&str> {
+    let p = path.split('?').next().unwrap_or("");
+    let (model, _) = p.strip_prefix("/v1beta/models/").or_else(|| p.strip_prefix("/v1/models/"))?.split_once(':')?;
+    let plain = !model.is_empty() && model.len() <= 128 && model.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
+    (plain && model != "." && model != "..").then_some(model)
 }
 
 impl Route {
     /// The route of `method path` (with or without the `/v1` prefix), if it is one REEF meters.
     pub fn of(method: &str, path: &str) -> Option<Route> {
         let p = path.split('?').next().unwrap_or("");
+        if method == "POST" && path_model(p).is_some() {
+            return match p.rsplit_once(':')?.1 {
+                "generateContent" | "streamGenerateContent" => Some(Route::Generate),
+                "countTokens" => Some(Route::CountTokens),
+                _ => None,
+            };
+        }
         let p = p.strip_prefix("/v1").unwrap_or(p);
         match (method, p) {
             ("POST", "/chat/completions") => Some(Route::Chat),
@@ -52,6 +70,7 @@ impl Route {
         match self {
             Route::Chat | Route::Messages => Some("max_tokens"),
             Route::Responses => Some("max_output_tokens"),
+            Route::Generate => Some("maxOutputTokens"),
             _ => None,
         }
     }
@@ -69,14 +88,20 @@ pub struct Shaped {
     pub worst: Usd,
 }
 
-/// Reads `body` for `route`, sets its token limit to the smaller of what it asked (else
+/// Reads `body` for `route` at `path`, sets its token limit to the smaller of what it asked (else
 /// `default_max`) and what `remaining` pays for, and prices its worst case.
-pub fn shape(route: Route, body: &[u8], remaining: Usd, prices: &PriceBook, default_max: u64) -> Result<Shaped, MeterError> {
+pub fn shape(route: Route, path: &str, body: &[u8], remaining: Usd, prices: &PriceBook, default_max: u64) -> Result<Shaped, MeterError> {
     let bad = |m: String| MeterError::BadRequest(m);
     let mut v: Value = serde_json::from_slice(body).map_err(|e| bad(format!("the request body is not JSON: {e}")))?;
     let obj = v.as_object_mut().ok_or_else(|| bad("the request body is not a JSON object".into()))?;
-    let model = obj.get("model").and_then(Value::as_str).ok_or_else(|| bad("the request names no \"model\"".into()))?.to_string();
-    let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let model = if route == Route::Generate {
+        // Gemini names the model in the path; a body's "model" would be a second, unpriced say.
+        obj.remove("model");
+        path_model(path).ok_or_else(|| bad("the path names no plain model".into()))?.to_string()
+    } else {
+        obj.get("model").and_then(Value::as_str).ok_or_else(|| bad("the request names no \"model\"".into()))?.to_string()
+    };
+    let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(route == Route::Generate && path.contains(":streamGenerateContent"));
     if let Some(why) = unpriced(obj) {
         return Err(bad(format!("{why}: REEF meters what the request shows, so it sends no call whose cost it cannot see")));
     }
@@ -88,9 +113,16 @@ pub fn shape(route: Route, body: &[u8], remaining: Usd, prices: &PriceBook, defa
         let w = worst(0)?;
         return Ok(Shaped { body: body.to_vec(), model, stream, limit: 0, prompt_tokens, worst: w });
     };
+    // Gemini keeps its limit in `generationConfig`; the others at the top.
+    let holder = if route == Route::Generate {
+        let g = obj.entry("generationConfig").or_insert_with(|| Value::Object(Default::default()));
+        g.as_object_mut().ok_or_else(|| bad("\"generationConfig\" is not an object".into()))?
+    } else {
+        &mut *obj
+    };
     let asked = [field, "max_completion_tokens"]
         .iter()
-        .filter_map(|k| obj.get(*k).and_then(Value::as_u64))
+        .filter_map(|k| holder.get(*k).and_then(Value::as_u64))
         .filter(|n| *n > 0)
         .min()
         .unwrap_or(default_max);
@@ -113,7 +145,7 @@ pub fn shape(route: Route, body: &[u8], remaining: Usd, prices: &PriceBook, defa
         let w = worst(1)?;
         return Err(MeterError::Exhausted { spent: Usd::ZERO, pending: w, limit: remaining });
     }
-    obj.insert(field.into(), Value::from(limit));
+    holder.insert(field.into(), Value::from(limit));
     if route == Route::Chat {
         // Servers behind the gateway may ignore `max_completion_tokens` (FACTS: 546 tokens for 10).
         obj.remove("max_completion_tokens");
@@ -132,7 +164,7 @@ pub fn shape(route: Route, body: &[u8], remaining: Usd, prices: &PriceBook, defa
 
 /// Top-level fields that change what a call costs (or where the gateway sends it) beyond what its
 /// body shows: LiteLLM's per-call options, stored conversations, remote tool servers.
-const UNPRICED_FIELDS: [&str; 18] = [
+const UNPRICED_FIELDS: [&str; 19] = [
     "api_base",
     "base_url",
     "api_key",
@@ -151,10 +183,14 @@ const UNPRICED_FIELDS: [&str; 18] = [
     "conversation",
     "mcp_servers",
     "container",
+    "cachedContent",
 ];
 /// Server-side tools: the provider runs them (searching, fetching, executing) and bills for it.
 const SERVER_TOOLS: [&str; 8] =
     ["web_search", "web_fetch", "code_execution", "computer", "mcp", "file_search", "image_generation", "code_interpreter"];
+/// Gemini's server-side tools, each a key of a `tools` entry (`{"googleSearch": {}}`).
+const GEMINI_SERVER_TOOLS: [&str; 8] =
+    ["googleSearch", "googleSearchRetrieval", "codeExecution", "urlContext", "computerUse", "fileSearch", "googleMaps", "mcpServers"];
 
 /// Refuses a free route's body that carries the gateway's per-call options (where to send the
 /// call, with which key): free or not, a call goes only where the gateway's config says.
@@ -174,10 +210,16 @@ fn unpriced(obj: &serde_json::Map<String, Value>) -> Option<String> {
     if obj.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
         return Some("\"n\" above 1 asks for several answers".into());
     }
+    if obj.get("generationConfig").and_then(|g| g.get("candidateCount")).and_then(Value::as_u64).is_some_and(|n| n > 1) {
+        return Some("\"candidateCount\" above 1 asks for several answers".into());
+    }
     for t in obj.get("tools").and_then(Value::as_array).into_iter().flatten() {
         let kind = t.get("type").and_then(Value::as_str).unwrap_or("");
         if SERVER_TOOLS.iter().any(|s| kind.starts_with(s)) {
             return Some(format!("the server-side tool {kind:?} runs and bills at the provider"));
+        }
+        if let Some(k) = t.as_object().and_then(|o| o.keys().find(|k| GEMINI_SERVER_TOOLS.contains(&k.as_str()))) {
+            return Some(format!("the server-side tool {k:?} runs and bills at the provider"));
         }
     }
     // Inputs the provider fetches itself (an image or a PDF by URL): their size is not in the body.
@@ -193,13 +235,18 @@ fn unpriced(obj: &serde_json::Map<String, Value>) -> Option<String> {
                         .and_then(|x| x.as_str().or_else(|| x.get("url").and_then(Value::as_str)))
                         .is_some_and(|u| !u.starts_with("data:"))
                 };
-                url_source || remote("image_url") || remote("file_url") || remote("audio_url") || o.values().any(|x| fetched(x, depth + 1))
+                url_source
+                    || remote("image_url")
+                    || remote("file_url")
+                    || remote("audio_url")
+                    || remote("fileUri")
+                    || o.values().any(|x| fetched(x, depth + 1))
             }
             Value::Array(a) => a.iter().any(|x| fetched(x, depth + 1)),
             _ => false,
         }
     }
-    ["messages", "input", "system"]
+    ["messages", "input", "system", "contents", "systemInstruction"]
         .iter()
         .filter_map(|k| obj.get(*k))
         .any(|v| fetched(v, 0))
@@ -237,11 +284,26 @@ impl Usage {
         if let Some(c) = n(&["completion_tokens", "output_tokens"]) {
             self.completion = Some(self.completion.map_or(c, |q| q.max(c)));
         }
+        // Gemini's `usageMetadata`: thinking is billed as output, tool-use prompts as input.
+        if let Some(p) = n(&["promptTokenCount", "toolUsePromptTokenCount"]) {
+            self.prompt = Some(self.prompt.map_or(p, |q| q.max(p)));
+        }
+        if let Some(c) = n(&["candidatesTokenCount", "thoughtsTokenCount"]) {
+            self.completion = Some(self.completion.map_or(c, |q| q.max(c)));
+        }
     }
 
-    /// Every `usage` object of one answer document or stream event.
+    /// Every `usage` object of one answer document or stream event (a JSON array of them, as
+    /// Gemini streams without server-sent events, is read element by element).
     fn scan(&mut self, doc: &Value) {
-        for u in [doc.get("usage"), doc.pointer("/message/usage"), doc.pointer("/response/usage")].into_iter().flatten() {
+        if let Value::Array(docs) = doc {
+            docs.iter().filter(|d| d.is_object()).for_each(|d| self.scan(d));
+            return;
+        }
+        for u in [doc.get("usage"), doc.pointer("/message/usage"), doc.pointer("/response/usage"), doc.get("usageMetadata")]
+            .into_iter()
+            .flatten()
+        {
             if u.is_object() {
                 self.merge(u);
             }
@@ -326,13 +388,13 @@ mod tests {
     #[test]
     fn the_limit_is_set_in_the_field_backends_honour_and_lowered_to_what_is_left() {
         let body = br#"{"model":"cheap","max_completion_tokens":100000,"stream":true,"messages":[]}"#;
-        let s = shape(Route::Chat, body, Usd::from_dollars(10.0), &book(), 4096).unwrap();
+        let s = shape(Route::Chat, "/v1/chat/completions", body, Usd::from_dollars(10.0), &book(), 4096).unwrap();
         let v: Value = serde_json::from_slice(&s.body).unwrap();
         assert_eq!(v["max_tokens"], 100000, "{v}");
         assert!(v.get("max_completion_tokens").is_none(), "{v}");
         assert_eq!(v["stream_options"]["include_usage"], true);
         // $0.01 left pays for about 5,000 completion tokens at $2 per million.
-        let s = shape(Route::Chat, body, Usd::from_dollars(0.01), &book(), 4096).unwrap();
+        let s = shape(Route::Chat, "/v1/chat/completions", body, Usd::from_dollars(0.01), &book(), 4096).unwrap();
         assert!(s.limit < 5000 && s.limit > 4900, "{}", s.limit);
         for hostile in [
             r#"{"model":"cheap","n":128,"messages":[]}"#,
@@ -343,7 +405,7 @@ mod tests {
             r#"{"model":"cheap","messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/100-pages.pdf"}}]}]}"#,
             r#"{"model":"cheap","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/big.png"}}]}]}"#,
         ] {
-            let e = shape(Route::Chat, hostile.as_bytes(), Usd::from_dollars(10.0), &book(), 10).unwrap_err();
+            let e = shape(Route::Chat, "/v1/chat/completions", hostile.as_bytes(), Usd::from_dollars(10.0), &book(), 10).unwrap_err();
             assert!(matches!(e, MeterError::BadRequest(_)), "{hostile}: {e}");
         }
         assert!(check_free(br#"{"model":"cheap","messages":[]}"#).is_ok());
@@ -353,15 +415,15 @@ mod tests {
         );
         let inline = r#"{"model":"cheap","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#;
         assert!(
-            shape(Route::Chat, inline.as_bytes(), Usd::from_dollars(10.0), &book(), 10).is_ok(),
+            shape(Route::Chat, "/v1/chat/completions", inline.as_bytes(), Usd::from_dollars(10.0), &book(), 10).is_ok(),
             "inline content is priced by its size"
         );
         assert!(s.worst <= Usd::from_dollars(0.01));
-        let s = shape(Route::Messages, br#"{"model":"cheap","messages":[]}"#, Usd::from_dollars(1.0), &book(), 321).unwrap();
+        let s = shape(Route::Messages, "/v1/messages", br#"{"model":"cheap","messages":[]}"#, Usd::from_dollars(1.0), &book(), 321).unwrap();
         assert_eq!(s.limit, 321, "no limit asked: the default");
-        assert!(matches!(shape(Route::Chat, body, Usd(1), &book(), 10), Err(MeterError::Exhausted { .. })));
-        assert!(matches!(shape(Route::Chat, br#"{"model":"nope"}"#, Usd(1_000_000), &book(), 10), Err(MeterError::BadRequest(_))));
-        assert!(matches!(shape(Route::Chat, b"[1]", Usd(1_000_000), &book(), 10), Err(MeterError::BadRequest(_))));
+        assert!(matches!(shape(Route::Chat, "/v1/chat/completions", body, Usd(1), &book(), 10), Err(MeterError::Exhausted { .. })));
+        assert!(matches!(shape(Route::Chat, "/v1/chat/completions", br#"{"model":"nope"}"#, Usd(1_000_000), &book(), 10), Err(MeterError::BadRequest(_))));
+        assert!(matches!(shape(Route::Chat, "/v1/chat/completions", b"[1]", Usd(1_000_000), &book(), 10), Err(MeterError::BadRequest(_))));
     }
 
     #[test]
@@ -382,6 +444,49 @@ mod tests {
         let mut s = UsageScan::default();
         s.feed(b"data: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":9}}}\n");
         assert_eq!(s.finish(), Usage { prompt: Some(4), completion: Some(9) });
+        let mut s = UsageScan::default();
+        s.feed(b"data: {\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":11,\"candidatesTokenCount\":5}}\r\n\r\n");
+        s.feed(b"data: {\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":11,\"candidatesTokenCount\":20,\"thoughtsTokenCount\":7}}\r\n\r\n");
+        assert_eq!(s.finish(), Usage { prompt: Some(11), completion: Some(27) }, "Gemini's thoughts are billed as output");
+        let mut s = UsageScan::default();
+        s.feed(br#"[{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1}},{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":9}}]"#);
+        assert_eq!(s.finish(), Usage { prompt: Some(3), completion: Some(9) }, "a stream as one JSON array");
         assert!(!UsageScan::default().finish().known());
+    }
+
+    #[test]
+    fn responses_and_gemini_requests_are_limited_in_their_own_fields_and_refused_what_they_cannot_price() {
+        let ten = Usd::from_dollars(10.0);
+        let s = shape(Route::Responses, "/v1/responses", br#"{"model":"cheap","input":[],"stream":true}"#, ten, &book(), 777).unwrap();
+        let v: Value = serde_json::from_slice(&s.body).unwrap();
+        assert_eq!((v["max_output_tokens"].as_u64(), s.stream), (Some(777), true));
+        let path = "/v1beta/models/cheap:streamGenerateContent?alt=sse";
+        assert_eq!(Route::of("POST", path), Some(Route::Generate));
+        assert_eq!(Route::of("POST", "/v1beta/models/cheap:countTokens"), Some(Route::CountTokens));
+        for odd in ["/v1beta/models/../key:generateContent", "/v1beta/models/a%2Fb:generateContent", "/v1beta/models/cheap:deleteEverything"] {
+            assert_eq!(Route::of("POST", odd), None, "{odd}");
+        }
+        let body = br#"{"model":"dear","contents":[],"generationConfig":{"maxOutputTokens":100000,"temperature":1}}"#;
+        let s = shape(Route::Generate, path, body, Usd::from_dollars(0.01), &book(), 4096).unwrap();
+        let v: Value = serde_json::from_slice(&s.body).unwrap();
+        assert_eq!((s.model.as_str(), s.stream), ("cheap", true), "the path's model, not the body's");
+        assert!(v.get("model").is_none() && v["generationConfig"]["temperature"] == 1, "{v}");
+        assert!(s.limit < 5000 && v["generationConfig"]["maxOutputTokens"] == s.limit, "lowered to what is left: {v}");
+        for hostile in [
+            r#"{"model":"cheap","input":[],"previous_response_id":"resp_1"}"#,
+            r#"{"model":"cheap","input":[],"tools":[{"type":"web_search"}]}"#,
+            r#"{"model":"cheap","input":[{"role":"user","content":[{"type":"input_image","image_url":"https://x/big.png"}]}]}"#,
+        ] {
+            assert!(shape(Route::Responses, "/v1/responses", hostile.as_bytes(), ten, &book(), 10).is_err(), "{hostile}");
+        }
+        for hostile in [
+            r#"{"contents":[],"tools":[{"googleSearch":{}}]}"#,
+            r#"{"contents":[],"cachedContent":"cachedContents/abc"}"#,
+            r#"{"contents":[],"generationConfig":{"candidateCount":8}}"#,
+            r#"{"contents":[{"role":"user","parts":[{"fileData":{"fileUri":"https://x/long.mp4"}}]}]}"#,
+            r#"{"contents":[],"generationConfig":7}"#,
+        ] {
+            assert!(shape(Route::Generate, path, hostile.as_bytes(), ten, &book(), 10).is_err(), "{hostile}");
+        }
     }
 }
