@@ -54,7 +54,8 @@ ensure_jongodb() {
 AGENT_CLIS="claude @anthropic-ai/claude-code 2.1
 pi @mariozechner/pi-coding-agent 0.73
 codex @openai/codex 0.169
-gemini @google/gemini-cli 0.61"
+gemini @google/gemini-cli 0.61
+opencode opencode-ai 1.18"
 ensure_agent_clis() {
   local dir="$1" want=() bin pkg ver
   while read -r bin pkg ver; do

@@ -68,6 +68,7 @@ if ensure_agent_clis "$cache/agent-clis"; then
   export REEF_PI_BIN="$cache/agent-clis/node_modules/.bin/pi"
   export REEF_CODEX_BIN="$cache/agent-clis/node_modules/.bin/codex"
   export REEF_GEMINI_BIN="$cache/agent-clis/node_modules/.bin/gemini"
+  export REEF_OPENCODE_BIN="$cache/agent-clis/node_modules/.bin/opencode"
   export REEF_REQUIRE_AGENT_CLIS=1
 else
   echo "Agent CLIs: could not be installed from npm; the tests that run them will report themselves skipped."

@@ -119,6 +119,28 @@ export GOOGLE_GEMINI_BASE_URL="${GOOGLE_GEMINI_BASE_URL:-${REEF_LLM_BASE_URL:-ht
 export GEMINI_API_KEY="${GEMINI_API_KEY:-$REEF_LLM_API_KEY}"
 exec "$program" --output-format json --approval-mode yolo -m "$model" "$@""#;
 
+/// OpenCode reads its provider (REEF's metered endpoint, over chat completions, its key from
+/// `OPENAI_API_KEY` by OpenCode's own `{env:…}` so no key is written), REEF's MCP server, its tool
+/// allow-list and no sharing or updates from `$HOME/.config/opencode/opencode.json`, written here
+/// with Node. Tools run without asking (`--auto`): REEF's sandbox and the allow-list are the bounds.
+/// `$1` is the model, `$2` the program, `$3` the tool allow-list, `$4` the prompt (given after
+/// `--`, so no prompt reads as an option), the rest (`--session <id>` on a retry) its options.
+const OPENCODE_SCRIPT: &str = r#"set -e
+model="$1"; program="$2"; tools="$3"; prompt="$4"; shift 4
+mkdir -p "$HOME/.config/opencode"
+base="${OPENAI_BASE_URL:-${REEF_LLM_BASE_URL:-http://127.0.0.1:4000}/v1}"
+node -e '
+const [base, model, mcp, tools] = process.argv.slice(1);
+const c = {autoupdate: false, share: "disabled", model: "reef/" + model,
+  provider: {reef: {npm: "@ai-sdk/openai-compatible", name: "REEF", options: {baseURL: base, apiKey: "{env:OPENAI_API_KEY}"}, models: {[model]: {}}}}};
+if (tools) { c.tools = {"*": false}; for (const t of tools.split(",")) c.tools[t] = true; }
+if (mcp) {
+  const s = JSON.parse(require("fs").readFileSync(mcp, "utf8")).mcpServers.reef;
+  c.mcp = {reef: {type: "local", command: [s.command, ...s.args], environment: s.env, enabled: true}};
+}
+process.stdout.write(JSON.stringify(c));' "$base" "$model" "${REEF_MCP_CONFIG:-}" "$tools" > "$HOME/.config/opencode/opencode.json"
+exec "$program" run --format json --auto --model "reef/$model" "$@" -- "$prompt""#;
+
 pub const PRESETS: [Preset; 6] = [
     Preset {
         name: "claude",
@@ -198,13 +220,18 @@ pub const PRESETS: [Preset; 6] = [
         wire: Wire::ChatCompletions,
         mcp: true,
         kinds: &["build", "qa"],
-        args: &["run", "--format", "json", "--model", "reef/{model}", "{prompt}"],
+        args: &["{allowed_tools}", "{prompt}"],
         resume_args: &["--session", "{session_id}"],
         prompt_on_stdin: false,
-        allowed_tools: &[],
-        env: &[],
-        wrapper: None,
-        gap: Some("it fetches its provider package from npm on first use, which a sandbox without network cannot; not yet run by REEF's tests"),
+        allowed_tools: &["read", "write", "edit", "glob", "grep", "list", "reef_*"],
+        env: &[
+            ("OPENCODE_DISABLE_AUTOUPDATE", "1"),
+            ("OPENCODE_DISABLE_MODELS_FETCH", "1"),
+            ("OPENCODE_DISABLE_LSP_DOWNLOAD", "1"),
+            ("OPENCODE_DISABLE_DEFAULT_PLUGINS", "1"),
+        ],
+        wrapper: Some(OPENCODE_SCRIPT),
+        gap: None,
     },
     Preset {
         name: "gemini",
@@ -287,7 +314,7 @@ mod tests {
         let pi = preset("pi").unwrap().command("/opt/pi");
         assert_eq!(&pi[..2], ["sh", "-c"]);
         assert!(pi[2].contains("models.json") && pi[2].contains("exec \"$program\""), "{}", pi[2]);
-        for p in ["codex", "gemini"] {
+        for p in ["codex", "gemini", "opencode"] {
             assert!(preset(p).unwrap().wire.metered() && preset(p).unwrap().gap.is_none(), "{p}: the meter reads its wire");
         }
         let codex = preset("codex").unwrap();

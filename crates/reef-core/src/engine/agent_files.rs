@@ -123,7 +123,8 @@ fn json_lines(output: &str) -> impl Iterator<Item = serde_json::Value> + '_ {
 }
 
 /// The session a CLI reported, for resuming it: Claude Code's `session_id`, Pi's first
-/// `{"type": "session", "id": …}` event, or Codex's `{"type": "thread.started", "thread_id": …}`.
+/// `{"type": "session", "id": …}` event, Codex's `{"type": "thread.started", "thread_id": …}`, or
+/// the `sessionID` OpenCode's events carry.
 /// Only an id that cannot pass for a flag or anything but one argument is kept: it goes on the
 /// next attempt's command line (`--resume {session_id}`), and the agent wrote the output.
 pub(crate) fn session_of(output: &str) -> Option<String> {
@@ -133,7 +134,7 @@ pub(crate) fn session_of(output: &str) -> Option<String> {
             .find_map(|v| match v["type"].as_str() {
                 Some("session") => v["id"].as_str().map(String::from),
                 Some("thread.started") => v["thread_id"].as_str().map(String::from),
-                _ => None,
+                _ => v["sessionID"].as_str().map(String::from),
             })?,
     };
     let safe = !id.is_empty()
@@ -144,8 +145,8 @@ pub(crate) fn session_of(output: &str) -> Option<String> {
 }
 
 /// What a JSON-lines CLI ended with: its last assistant message's text (Pi's `message_end`,
-/// Codex's `agent_message` item), and the cost it reported over every assistant message (none
-/// when it had no price, as Codex never has: the meter counts).
+/// Codex's `agent_message` item, OpenCode's `text` part), and the cost it reported over every
+/// assistant message or step (none when it had no price, as Codex never has: the meter counts).
 fn reported_lines(output: &str) -> (Option<Usd>, Option<String>) {
     let (mut cost, mut result) = (0.0f64, None);
     for v in json_lines(output) {
@@ -153,6 +154,16 @@ fn reported_lines(output: &str) -> (Option<Usd>, Option<String>) {
             if let Some(t) = v["item"]["text"].as_str() {
                 result = Some(t.to_string());
             }
+            continue;
+        }
+        if v["type"] == "text" && v["part"]["type"] == "text" {
+            if let Some(t) = v["part"]["text"].as_str() {
+                result = Some(t.to_string());
+            }
+            continue;
+        }
+        if v["type"] == "step_finish" {
+            cost += v["part"]["cost"].as_f64().filter(|c| c.is_finite() && *c >= 0.0).unwrap_or(0.0);
             continue;
         }
         if !(v["type"] == "message_end" && v["message"]["role"] == "assistant") {
@@ -222,6 +233,14 @@ not json at all
         assert_eq!(session_of(codex).as_deref(), Some("01a22e01-4611-79c1-be18-4d0a507b207a"));
         assert_eq!(reported(codex).1.as_deref(), Some("Codex is done."));
         assert_eq!(reported(codex).0, None, "Codex reports tokens, not cost: the meter's count stands");
+        let opencode = r#"{"type":"step_start","sessionID":"ses_dd1f667d3ffeJzttdY3627Hg4b","part":{"type":"step-start"}}
+{"type":"tool_use","sessionID":"ses_dd1f667d3ffeJzttdY3627Hg4b","part":{"type":"tool","tool":"write","state":{"status":"completed"}}}
+{"type":"step_finish","sessionID":"ses_dd1f667d3ffeJzttdY3627Hg4b","part":{"type":"step-finish","cost":0.25}}
+{"type":"text","sessionID":"ses_dd1f667d3ffeJzttdY3627Hg4b","part":{"type":"text","text":"OpenCode wrote hello.txt."}}
+{"type":"step_finish","sessionID":"ses_dd1f667d3ffeJzttdY3627Hg4b","part":{"type":"step-finish","cost":0.5}}"#;
+        assert_eq!(session_of(opencode).as_deref(), Some("ses_dd1f667d3ffeJzttdY3627Hg4b"));
+        assert_eq!(reported(opencode).1.as_deref(), Some("OpenCode wrote hello.txt."));
+        assert_eq!(reported(opencode).0, Some(Usd::from_dollars(0.75)), "its steps' costs, summed");
         // Priced at nothing (REEF's models are unknown to Pi): no report, the meter counts.
         assert_eq!(reported(&out.replace("0.001", "0").replace("0.002", "0")).0, None);
         assert_eq!(session_of(r#"{"session_id":"claude-1","result":"x"}"#).as_deref(), Some("claude-1"));
