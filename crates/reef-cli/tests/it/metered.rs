@@ -16,14 +16,25 @@ key = os.environ.get("OPENAI_API_KEY", "")
 print("credential-per-run" if key.startswith("reef-run-") else "credential-other", flush=True)
 print("gateway-key-visible" if "sk-reef-test-master" in json.dumps(dict(os.environ)) else "gateway-key-absent", flush=True)
 print("credential:" + key, flush=True)
-def call(url, body):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+def call(url, body, auth=True):
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = "Bearer " + key
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
-print("admin-api", call(os.environ["REEF_LLM_BASE_URL"] + "/key/generate", {}), flush=True)
+base = os.environ["REEF_LLM_BASE_URL"]
+print("admin-api", call(base + "/key/generate", {}), flush=True)
+# The other wires' ways around the meter: a key in the query instead of a header, a server-side
+# search, a stored conversation, a model path that climbs out.
+hi = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+print("gemini-key-param", call(base + "/v1beta/models/frontier:generateContent?key=" + key, hi, auth=False), flush=True)
+print("gemini-search", call(base + "/v1beta/models/frontier:generateContent", dict(hi, tools=[{"googleSearch": {}}])), flush=True)
+print("gemini-climb", call(base + "/v1beta/models/..%2Fkey%2Fgenerate:generateContent", hi), flush=True)
+print("responses-stored", call(os.environ["OPENAI_BASE_URL"] + "/responses", {"model": "frontier", "input": "hi", "previous_response_id": "resp_1"}), flush=True)
 for n in range(50):
     s = call(os.environ["OPENAI_BASE_URL"] + "/chat/completions", {"model": "frontier", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]})
     print("call", n, s, flush=True)
@@ -159,6 +170,9 @@ fn a_contained_agents_network_leaves_only_through_the_meter_and_its_allow_list()
     assert!(lines.iter().any(|l| l == "credential-per-run"), "{lines:?}\n{}\n{log}", e.ok(&["task", "show", &spend]));
     assert!(lines.iter().any(|l| l == "gateway-key-absent"), "{lines:?}");
     assert!(lines.iter().any(|l| l == "admin-api 404"), "the gateway's admin API is not reachable through the meter: {lines:?}");
+    for refused in ["gemini-key-param 401", "gemini-search 400", "gemini-climb 404", "responses-stored 400"] {
+        assert!(lines.iter().any(|l| l == refused), "{refused}: {lines:?}");
+    }
     // The first call fits whole; the second only with its limit lowered (REEF stops the agent as
     // it is charged, so it may not live to print its status: the overshoot below is its trace).
     assert!(lines.iter().any(|l| l == "call 0 200"), "{lines:?}\n{}\n{log}", e.ok(&["task", "show", &spend]));
