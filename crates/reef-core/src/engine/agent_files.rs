@@ -130,12 +130,11 @@ fn json_lines(output: &str) -> impl Iterator<Item = serde_json::Value> + '_ {
 pub(crate) fn session_of(output: &str) -> Option<String> {
     let id = match serde_json::from_str::<serde_json::Value>(output.trim()) {
         Ok(v) => v.get("session_id")?.as_str()?.to_string(),
-        Err(_) => json_lines(output)
-            .find_map(|v| match v["type"].as_str() {
-                Some("session") => v["id"].as_str().map(String::from),
-                Some("thread.started") => v["thread_id"].as_str().map(String::from),
-                _ => v["sessionID"].as_str().map(String::from),
-            })?,
+        Err(_) => json_lines(output).find_map(|v| match v["type"].as_str() {
+            Some("session") => v["id"].as_str().map(String::from),
+            Some("thread.started") => v["thread_id"].as_str().map(String::from),
+            _ => v["sessionID"].as_str().map(String::from),
+        })?,
     };
     let safe = !id.is_empty()
         && id.len() <= 128

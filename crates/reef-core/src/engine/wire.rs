@@ -419,10 +419,14 @@ mod tests {
             "inline content is priced by its size"
         );
         assert!(s.worst <= Usd::from_dollars(0.01));
-        let s = shape(Route::Messages, "/v1/messages", br#"{"model":"cheap","messages":[]}"#, Usd::from_dollars(1.0), &book(), 321).unwrap();
+        let s =
+            shape(Route::Messages, "/v1/messages", br#"{"model":"cheap","messages":[]}"#, Usd::from_dollars(1.0), &book(), 321).unwrap();
         assert_eq!(s.limit, 321, "no limit asked: the default");
         assert!(matches!(shape(Route::Chat, "/v1/chat/completions", body, Usd(1), &book(), 10), Err(MeterError::Exhausted { .. })));
-        assert!(matches!(shape(Route::Chat, "/v1/chat/completions", br#"{"model":"nope"}"#, Usd(1_000_000), &book(), 10), Err(MeterError::BadRequest(_))));
+        assert!(matches!(
+            shape(Route::Chat, "/v1/chat/completions", br#"{"model":"nope"}"#, Usd(1_000_000), &book(), 10),
+            Err(MeterError::BadRequest(_))
+        ));
         assert!(matches!(shape(Route::Chat, "/v1/chat/completions", b"[1]", Usd(1_000_000), &book(), 10), Err(MeterError::BadRequest(_))));
     }
 
@@ -463,7 +467,9 @@ mod tests {
         let path = "/v1beta/models/cheap:streamGenerateContent?alt=sse";
         assert_eq!(Route::of("POST", path), Some(Route::Generate));
         assert_eq!(Route::of("POST", "/v1beta/models/cheap:countTokens"), Some(Route::CountTokens));
-        for odd in ["/v1beta/models/../key:generateContent", "/v1beta/models/a%2Fb:generateContent", "/v1beta/models/cheap:deleteEverything"] {
+        for odd in
+            ["/v1beta/models/../key:generateContent", "/v1beta/models/a%2Fb:generateContent", "/v1beta/models/cheap:deleteEverything"]
+        {
             assert_eq!(Route::of("POST", odd), None, "{odd}");
         }
         let body = br#"{"model":"dear","contents":[],"generationConfig":{"maxOutputTokens":100000,"temperature":1}}"#;
