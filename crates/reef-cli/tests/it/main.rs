@@ -17,6 +17,7 @@ mod http_limits;
 mod local_model;
 mod mcp;
 mod metered;
+mod openclaw;
 mod revenue;
 mod runs;
 mod scripted;

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// tests/mcp with the SDK installed, or `None` (after saying SKIPPED) where npm could not fetch it.
-fn sdk() -> Option<std::path::PathBuf> {
+pub(crate) fn sdk() -> Option<std::path::PathBuf> {
     let dir = root().join("tests/mcp");
     if dir.join("node_modules/@modelcontextprotocol/sdk/package.json").exists() {
         return Some(dir);
@@ -24,7 +24,7 @@ fn free_port() -> u16 {
 }
 
 /// Runs the SDK client with `args`; returns its per-step results.
-fn client(e: &Env, sdk: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Vec<Value> {
+pub(crate) fn client(e: &Env, sdk: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Vec<Value> {
     let mut c = Command::new("node");
     c.arg(sdk.join("client.mjs")).args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     // `stdio` mode starts `reef mcp` with this environment: the test's store and config.

@@ -1,6 +1,7 @@
 //! How the engine runs (leases, attempts, workers, token limits, telemetry) and the CLI-agent
 //! executors, validated.
 
+use super::presets::Preset;
 use super::{bad, dollars, ConfigError, FileConfig};
 use crate::Usd;
 use std::collections::BTreeMap;
@@ -205,7 +206,7 @@ fn loop_commands(
     Ok(out)
 }
 
-pub fn executors(file: &FileConfig, locate: &dyn Fn(&str) -> Option<PathBuf>) -> Result<Vec<ExecutorConfig>, ConfigError> {
+pub fn executors(file: &FileConfig, locate: &dyn Fn(&Preset) -> Option<PathBuf>) -> Result<Vec<ExecutorConfig>, ConfigError> {
     let mut executors = vec![];
     for (i, x) in file.executors.iter().enumerate() {
         let key = format!("executors[{i}]");
@@ -219,7 +220,7 @@ pub fn executors(file: &FileConfig, locate: &dyn Fn(&str) -> Option<PathBuf>) ->
         let mut x = x.clone();
         if let Some(p) = preset {
             if x.command.is_empty() {
-                let found = || locate(p.bin).map(|f| f.display().to_string()).unwrap_or_else(|| p.bin.to_string());
+                let found = || locate(p).map(|f| f.display().to_string()).unwrap_or_else(|| p.bin.to_string());
                 x.command = p.command(&x.program.clone().unwrap_or_else(found));
                 x.prompt_on_stdin = x.prompt_on_stdin.or(Some(p.prompt_on_stdin));
             }

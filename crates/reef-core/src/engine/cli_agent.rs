@@ -254,12 +254,6 @@ impl Executor for CliExecutor {
             Some(b) => b.factory.ports.settings.get(&session_key).await.ok().flatten().and_then(|v| v.as_str().map(String::from)),
             None => None,
         };
-        // A CLI whose model calls the meter cannot read would spend uncharged: not started.
-        if let Some(p) = self.cfg.preset.as_deref().and_then(crate::config::presets::preset) {
-            if let (Some(gap), false) = (p.gap, p.wire.metered()) {
-                return Err(ExecError::NotRunnable(format!("executor {:?} ({}): {gap}", self.cfg.name, p.title)));
-            }
-        }
         let argv = self.argv_resuming(job, session.as_deref());
         // Every run holds budget in the task's, the agent's and the factory's scopes while it
         // lives (its soft cap, else the default — no more than a smaller task budget), so what

@@ -63,9 +63,9 @@ fn the_tool_lists_follow_the_action_class() {
     assert_eq!(x.argv_resuming(&job, None).len(), 9, "a first run does not");
 }
 
-#[tokio::test]
-async fn a_cli_whose_model_calls_the_meter_cannot_read_is_never_started() {
-    let file = "[[executors]]\npreset = \"codex\"\nprogram = \"/bin/true\"\n";
+#[test]
+fn a_preset_runs_its_cli_through_its_set_up_script_and_resumes_its_session() {
+    let file = "[[executors]]\npreset = \"codex\"\nprogram = \"/opt/codex\"\n";
     let defaults = crate::config::Defaults {
         data_dir: "/tmp/reef-test".into(),
         machine_timezone: None,
@@ -81,12 +81,11 @@ async fn a_cli_whose_model_calls_the_meter_cannot_read_is_never_started() {
         tier: ModelTier::Cheap,
         attempt: 1,
         idempotency_key: "k".into(),
-        workdir: std::env::temp_dir().join("reef-codex-refused"),
+        workdir: "/tmp/w".into(),
         memories: vec![],
     };
-    let (tx, _rx) = tokio::sync::mpsc::channel(4);
-    match x.run(&job, tx, tokio_util::sync::CancellationToken::new()).await {
-        Err(ExecError::NotRunnable(why)) => assert!(why.contains("Responses API") && why.contains("uncharged"), "{why}"),
-        other => panic!("started anyway: {:?}", other.map(|s| s.output)),
-    }
+    let argv = x.argv_resuming(&job, Some("01a2-thread"));
+    assert_eq!(&argv[..2], ["sh", "-c"]);
+    assert!(argv[2].contains("wire_api = \"responses\"") && argv[2].contains("exec \"$program\" exec --json"), "{}", argv[2]);
+    assert_eq!(&argv[4..], ["cheap", "/opt/codex", "resume", "01a2-thread"], "model, program, then the resume before the prompt (stdin)");
 }

@@ -192,11 +192,16 @@ impl Subscription {
             let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, self.secret.expose());
             return (vec![("Authorization", format!("Basic {basic}")), (EVENT_ID_HEADER, event.id.clone())], body);
         }
-        let headers = vec![
+        let mut headers = vec![
             (SIGNATURE_HEADER, crate::signature::sign(self.secret.expose(), now_unix, &body)),
             (EVENT_ID_HEADER, event.id.clone()),
             (EVENT_KIND_HEADER, event.kind.clone()),
         ];
+        if self.template == Template::OpenClaw {
+            // OpenClaw's hooks endpoint takes its hooks token as a bearer token (it verifies no
+            // signature): the subscription's secret is that token.
+            headers.push(("Authorization", format!("Bearer {}", self.secret.expose())));
+        }
         (headers, body)
     }
 
