@@ -69,7 +69,12 @@ if ensure_agent_clis "$cache/agent-clis"; then
   export REEF_CODEX_BIN="$cache/agent-clis/node_modules/.bin/codex"
   export REEF_GEMINI_BIN="$cache/agent-clis/node_modules/.bin/gemini"
   export REEF_OPENCODE_BIN="$cache/agent-clis/node_modules/.bin/opencode"
-  export REEF_REQUIRE_AGENT_CLIS=1
+  if ensure_openclaw "$cache/openclaw"; then
+    export REEF_OPENCLAW_BIN="$cache/openclaw/node_modules/.bin/openclaw"
+    export REEF_REQUIRE_AGENT_CLIS=1
+  else
+    echo "OpenClaw: could not be installed from npm; the tests that run the agent CLIs will report themselves skipped."
+  fi
 else
   echo "Agent CLIs: could not be installed from npm; the tests that run them will report themselves skipped."
 fi

@@ -136,7 +136,7 @@ fn openclaws_gateway_takes_reefs_webhooks_and_its_agent_decides_an_approval_and_
     assert!(ok, "no decision; deliveries {deliveries}\nrequests {:?}\ngateway log:\n{}", s.requests(), gw_log());
     let d = decided()[0].clone();
     assert_eq!(d["actor"], "operator:openclaw (mcp)", "decided by OpenClaw's agent with the operator token: {d}");
-    assert_eq!(d["data"]["decision"], "approve", "{d}");
+    assert_eq!(d["data"]["status"], "approved", "{d}");
     assert!(wait_until(Duration::from_secs(60), || e.json(&["task", "show", &deploy])["task"]["status"] == "done"), "{}", e.ok(&["task", "show", &deploy]));
 
     // A question: an agent asks through REEF's MCP; the webhook carries it to the gateway, whose
