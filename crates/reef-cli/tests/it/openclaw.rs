@@ -19,7 +19,10 @@ fn free_port() -> u16 {
 fn openclaw() -> Option<std::path::PathBuf> {
     let found = std::env::var_os("REEF_OPENCLAW_BIN").map(std::path::PathBuf::from).filter(|p| p.is_file());
     if found.is_none() {
-        assert!(std::env::var_os("REEF_REQUIRE_AGENT_CLIS").is_none(), "REEF_REQUIRE_AGENT_CLIS is set but REEF_OPENCLAW_BIN names no file");
+        assert!(
+            std::env::var_os("REEF_REQUIRE_AGENT_CLIS").is_none(),
+            "REEF_REQUIRE_AGENT_CLIS is set but REEF_OPENCLAW_BIN names no file"
+        );
         eprintln!("SKIPPED the OpenClaw gateway test: REEF_OPENCLAW_BIN is not set (bash scripts/test.sh installs it)");
     }
     found
@@ -71,7 +74,8 @@ fn openclaws_gateway_takes_reefs_webhooks_and_its_agent_decides_an_approval_and_
     let Some(s) = crate::scripted::start("the OpenClaw gateway test", &scripts) else { return };
     let e = Env::new();
     let (listen, gw) = (free_port(), free_port());
-    let (op_token, hooks_token, gw_token) = ("openclaw-op-0123456789abcdef012345", "hooks-0123456789abcdef0123456789", "gw-0123456789abcdef0123456789ab");
+    let (op_token, hooks_token, gw_token) =
+        ("openclaw-op-0123456789abcdef012345", "hooks-0123456789abcdef0123456789", "gw-0123456789abcdef0123456789ab");
     e.write_config(&format!(
         "[engine]\nlease_seconds = 2\n[serve]\nlisten = \"127.0.0.1:{listen}\"\n[memory]\nembedder = \"hashing\"\n[mcp]\noperators = [\"openclaw\"]\n\
          [[executors]]\nname = \"deployer\"\nkinds = [\"deploy\"]\ncommand = [\"sh\", \"-c\", \"echo deployed\"]\n\
@@ -137,7 +141,11 @@ fn openclaws_gateway_takes_reefs_webhooks_and_its_agent_decides_an_approval_and_
     let d = decided()[0].clone();
     assert_eq!(d["actor"], "operator:openclaw (mcp)", "decided by OpenClaw's agent with the operator token: {d}");
     assert_eq!(d["data"]["status"], "approved", "{d}");
-    assert!(wait_until(Duration::from_secs(60), || e.json(&["task", "show", &deploy])["task"]["status"] == "done"), "{}", e.ok(&["task", "show", &deploy]));
+    assert!(
+        wait_until(Duration::from_secs(60), || e.json(&["task", "show", &deploy])["task"]["status"] == "done"),
+        "{}",
+        e.ok(&["task", "show", &deploy])
+    );
 
     // A question: an agent asks through REEF's MCP; the webhook carries it to the gateway, whose
     // agent answers it; the task goes back to its agent with the answer.

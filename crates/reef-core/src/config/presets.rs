@@ -27,7 +27,6 @@ impl Wire {
             Wire::GeminiGenerate => "gemini generateContent",
         }
     }
-
 }
 
 /// One agent CLI.
