@@ -93,10 +93,12 @@ fn credential(h: &HeaderMap) -> Option<&str> {
     bearer.or_else(|| ["x-api-key", "x-goog-api-key"].iter().find_map(|k| h.get(*k).and_then(|v| v.to_str().ok())))
 }
 
-/// The path and query that go on to the gateway: a `key` parameter (Google's other way to send a
-/// key) never does — the agent's credential stays here, and REEF's key goes in a header.
+/// The path and query that go on to the gateway: the path as the route matched it, and of the
+/// query only what the wires need (`alt=sse`, Anthropic's `beta=true`) — never a `key` (Google's
+/// other way to send one: the agent's credential stays here, REEF's key goes in a header).
 fn onward(uri: &axum::http::Uri) -> String {
-    let kept: Vec<&str> = uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty() && !p.starts_with("key=")).collect();
+    const KEPT: [&str; 2] = ["alt=sse", "beta=true"];
+    let kept: Vec<&str> = uri.query().unwrap_or("").split('&').filter(|p| KEPT.contains(p)).collect();
     if kept.is_empty() {
         uri.path().to_string()
     } else {

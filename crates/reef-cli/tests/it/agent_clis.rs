@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// An agent CLI's binary named by `var` (`bash scripts/test.sh` installs them from npm and sets
 /// REEF_CLAUDE_BIN and REEF_PI_BIN).
-fn cli_bin(var: &str, test: &str) -> Option<PathBuf> {
+pub(crate) fn cli_bin(var: &str, test: &str) -> Option<PathBuf> {
     let found = std::env::var_os(var).map(PathBuf::from).filter(|p| p.is_file());
     if found.is_none() {
         assert!(
@@ -153,260 +153,159 @@ fn the_real_claude_code_calls_reefs_mcp_tools_as_a_scripted_model_directs_it_ove
     assert!(done["data"]["cost"].as_i64().unwrap_or(0) > 0, "charged what the meter read from the streams: {done}");
 }
 
-#[test]
-fn the_real_pi_coding_agent_works_in_its_task_directory_contained_and_metered_from_its_preset() {
+/// One task run by a preset's real CLI through `reef serve`, its model the scripted provider.
+struct PresetRun {
+    e: Env,
+    s: crate::scripted::Scripted,
+    id: String,
+}
+
+/// Runs one task (`Write hello.txt`) on `preset` with `program`, the model `cheap` playing
+/// `script` behind LiteLLM as `provider/cheap`; checks what every preset must do: `reef
+/// executors` finds it usable, the task is done with `result`, the file `hello.txt` holds
+/// `content` in the task's own directory, it ran contained, and the agent's day holds exactly
+/// what the meter charged. `None` (said why) when the CLI or LiteLLM is not installed.
+fn run_preset(preset: &str, var: &str, provider: &str, script: serde_json::Value, result: &str, content: &str) -> Option<PresetRun> {
+    let test = format!("the {preset} preset test");
+    let program = cli_bin(var, &test)?;
+    let s = crate::scripted::start_as(&test, &serde_json::json!({ "cheap": script }), provider)?;
     let e = Env::new();
-    let Some(pi) = cli_bin("REEF_PI_BIN", "the Pi test") else { return };
-    // The model behind `cheap` is the scripted provider (a stand-in for a paid model): it has Pi
-    // write a file with its own `write` tool, then answer.
-    let scripts = serde_json::json!({
-        "cheap": [
-            {"call": [call("write", serde_json::json!({"path": "hello.txt", "content": "written by Pi inside REEF's sandbox\n"}))]},
-            {"say": "Pi wrote hello.txt."}
-        ],
-    });
-    let Some(s) = crate::scripted::start("the Pi test", &scripts) else { return };
     // Only the preset and the program: command, tools, resume and environment come from it.
     e.write_config(&format!(
         "[engine]\nlitellm_config = {:?}\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\n\
-         [[executors]]\npreset = \"pi\"\nprogram = {:?}\nkinds = [\"code\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 120\n",
+         [[executors]]\npreset = {preset:?}\nprogram = {:?}\nkinds = [\"code\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 140\n",
         s.gateway.config.display().to_string(),
-        pi.display().to_string()
+        program.display().to_string()
     ));
     let surveyed = e.json(&["executors"]);
-    let row = surveyed.as_array().unwrap().iter().find(|r| r["name"] == "pi").unwrap().clone();
-    assert_eq!((row["usable"].as_bool(), row["configured_as"].as_str()), (Some(true), Some("pi")), "{row}");
-    eprintln!("Pi: {} ({})", row["version"], pi.display());
+    let row = surveyed.as_array().unwrap().iter().find(|r| r["name"] == preset).unwrap().clone();
+    assert_eq!((row["usable"].as_bool(), row["configured_as"].as_str()), (Some(true), Some(preset)), "{row}");
+    eprintln!("{preset}: {} ({})", row["version"], program.display());
     let id = e.json(&["task", "add", "Write hello.txt", "--type", "code", "--agent", "rex", "--tier", "cheap"])["_id"]
         .as_str()
         .unwrap()
         .to_string();
-    let env = s.env();
-    let (over, shown) = serve_until_it_ends(&e, &id, &env);
+    let (over, shown) = serve_until_it_ends(&e, &id, &s.env());
     assert!(over && task_status(&e, &id) == "done", "{shown}");
-    assert_eq!(e.json(&["task", "show", &id])["task"]["result"], "Pi wrote hello.txt.", "its last message is the result: {shown}");
+    assert_eq!(e.json(&["task", "show", &id])["task"]["result"], result, "its last message is the result: {shown}");
     // Its tool acted in the task's own directory, contained.
     let file = e.work.path().join(&id).join("hello.txt");
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "written by Pi inside REEF's sandbox\n");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), content);
     assert!(e.ok(&["status"]).contains("bubblewrap"), "it ran contained");
-    // Its calls went through REEF's meter (the credential for this run, never the gateway's key)
-    // and were charged at the gateway's price.
-    let asked: Vec<serde_json::Value> = s.requests().into_iter().filter(|r| r["model"] == "cheap").collect();
-    assert!(asked.len() >= 2, "two model calls: {asked:?}");
-    let offered: Vec<&str> = asked[0]["tools"].as_array().unwrap().iter().filter_map(|t| t["function"]["name"].as_str()).collect();
-    assert!(offered.contains(&"write") && !offered.contains(&"bash"), "the preset's tool allow-list: {offered:?}");
+    // Its calls went through REEF's meter (the run's credential, never the gateway's key) and
+    // were charged at the gateway's price, whatever the CLI itself reported.
     let done = e.json(&["events", "--subject", &id, "--kind", "task.done"])["events"][0].clone();
     let charged = done["data"]["cost"].as_i64().unwrap_or(0);
     let caps = e.json(&["status"])["caps_today"].as_array().unwrap().clone();
     let day =
         caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
     assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
+    Some(PresetRun { e, s, id })
+}
+
+/// The tool names the model was offered in the first chat-completions call that offered any.
+fn offered(r: &PresetRun) -> Vec<String> {
+    let asked: Vec<serde_json::Value> = r.s.requests().into_iter().filter(|q| q["model"] == "cheap").collect();
+    assert!(asked.len() >= 2, "two model calls at least: {asked:?}");
+    assert!(asked.iter().all(|q| q["max_tokens"].as_u64().is_some_and(|n| n > 0)), "the meter's limit on every call: {asked:?}");
+    // (Some CLIs' first call names the session, without tools.)
+    let working = asked.iter().find(|q| q["tools"].is_array()).expect("a call with tools");
+    working["tools"].as_array().unwrap().iter().filter_map(|t| t["function"]["name"].as_str().map(String::from)).collect()
+}
+
+#[test]
+fn the_real_pi_coding_agent_works_in_its_task_directory_contained_and_metered_from_its_preset() {
+    // The scripted provider (a stand-in for a paid model) has Pi write a file with its own
+    // `write` tool, then answer.
+    let script = serde_json::json!([
+        {"call": [call("write", serde_json::json!({"path": "hello.txt", "content": "written by Pi inside REEF's sandbox\n"}))]},
+        {"say": "Pi wrote hello.txt."}
+    ]);
+    let Some(r) = run_preset("pi", "REEF_PI_BIN", "hosted_vllm", script, "Pi wrote hello.txt.", "written by Pi inside REEF's sandbox\n")
+    else {
+        return;
+    };
+    let tools = offered(&r);
+    assert!(tools.iter().any(|t| t == "write") && !tools.iter().any(|t| t == "bash"), "the preset's tool allow-list: {tools:?}");
 }
 
 #[test]
 fn the_real_codex_works_over_the_responses_api_contained_and_metered_with_reefs_mcp_tools_offered() {
-    let e = Env::new();
-    let Some(codex) = cli_bin("REEF_CODEX_BIN", "the Codex test") else { return };
-    // The model behind `cheap` is the scripted provider speaking the Responses API (a stand-in
-    // for OpenAI's models, which cannot be called here): LiteLLM passes Codex's calls through to
-    // it as `openai/cheap`. It has Codex run a shell command, then answer.
-    let scripts = serde_json::json!({
-        "cheap": [
-            {"call": [call("exec_command", serde_json::json!({"cmd": "echo written by Codex inside the sandbox > hello.txt"}))]},
-            {"say": "Codex wrote hello.txt."}
-        ],
-    });
-    let Some(s) = crate::scripted::start_as("the Codex test", &scripts, "openai") else { return };
-    e.write_config(&format!(
-        "[engine]\nlitellm_config = {:?}\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\n\
-         [[executors]]\npreset = \"codex\"\nprogram = {:?}\nkinds = [\"code\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 120\n",
-        s.gateway.config.display().to_string(),
-        codex.display().to_string()
-    ));
-    let surveyed = e.json(&["executors"]);
-    let row = surveyed.as_array().unwrap().iter().find(|r| r["name"] == "codex").unwrap().clone();
-    assert_eq!((row["usable"].as_bool(), row["configured_as"].as_str()), (Some(true), Some("codex")), "{row}");
-    eprintln!("Codex: {} ({})", row["version"], codex.display());
-    let id = e.json(&["task", "add", "Write hello.txt", "--type", "code", "--agent", "rex", "--tier", "cheap"])["_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (over, shown) = serve_until_it_ends(&e, &id, &s.env());
-    assert!(over && task_status(&e, &id) == "done", "{shown}");
-    assert_eq!(e.json(&["task", "show", &id])["task"]["result"], "Codex wrote hello.txt.", "its last message is the result: {shown}");
-    let file = e.work.path().join(&id).join("hello.txt");
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "written by Codex inside the sandbox\n");
-    assert!(e.ok(&["status"]).contains("bubblewrap"), "it ran contained");
+    // The scripted provider speaks the Responses API (a stand-in for OpenAI's models, which
+    // cannot be called here): LiteLLM passes Codex's calls through to it as `openai/cheap`. It has
+    // Codex run a shell command, then answer.
+    let script = serde_json::json!([
+        {"call": [call("exec_command", serde_json::json!({"cmd": "echo written by Codex inside the sandbox > hello.txt"}))]},
+        {"say": "Codex wrote hello.txt."}
+    ]);
+    let content = "written by Codex inside the sandbox\n";
+    let Some(r) = run_preset("codex", "REEF_CODEX_BIN", "openai", script, "Codex wrote hello.txt.", content) else { return };
     // Its calls reached the provider over the Responses API, through REEF's meter: with the
     // token limit the meter set, without the server-side search REEF could not price, and with
     // REEF's MCP server wired in (its tools offered to the model).
-    let asked: Vec<serde_json::Value> = s.requests().into_iter().filter(|r| r["model"] == "cheap").collect();
-    assert!(asked.len() >= 2 && asked.iter().all(|r| r["input"].is_array() && r.get("messages").is_none()), "{asked:?}");
-    assert!(asked.iter().all(|r| r["max_output_tokens"].as_u64().is_some_and(|n| n > 0)), "the meter's limit: {:?}", asked[0]);
+    let asked: Vec<serde_json::Value> = r.s.requests().into_iter().filter(|q| q["model"] == "cheap").collect();
+    assert!(asked.len() >= 2 && asked.iter().all(|q| q["input"].is_array() && q.get("messages").is_none()), "{asked:?}");
+    assert!(asked.iter().all(|q| q["max_output_tokens"].as_u64().is_some_and(|n| n > 0)), "the meter's limit: {:?}", asked[0]);
     let tools = asked[0]["tools"].to_string();
     assert!(!tools.contains("\"web_search\""), "no server-side search: {tools}");
     assert!(tools.contains("report_progress"), "REEF's MCP tools reach Codex's model: {tools}");
-    let done = e.json(&["events", "--subject", &id, "--kind", "task.done"])["events"][0].clone();
-    let charged = done["data"]["cost"].as_i64().unwrap_or(0);
-    let caps = e.json(&["status"])["caps_today"].as_array().unwrap().clone();
-    let day =
-        caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
-    assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
 }
 
 #[test]
 fn the_real_gemini_cli_works_over_generate_content_contained_and_metered_within_its_tool_allow_list() {
-    let e = Env::new();
-    let Some(gemini) = cli_bin("REEF_GEMINI_BIN", "the Gemini CLI test") else { return };
-    // The model behind `cheap` is the scripted provider speaking Gemini's generateContent (a
-    // stand-in for Google's models, which cannot be called here): LiteLLM passes Gemini CLI's
-    // calls through to it as `gemini/cheap`. It has Gemini CLI write a file, then answer.
-    let scripts = serde_json::json!({
-        "cheap": [
-            {"call": [call("write_file", serde_json::json!({"file_path": "hello.txt", "content": "written by Gemini CLI inside the sandbox\n"}))]},
-            {"say": "Gemini CLI wrote hello.txt."}
-        ],
-    });
-    let Some(s) = crate::scripted::start_as("the Gemini CLI test", &scripts, "gemini") else { return };
-    e.write_config(&format!(
-        "[engine]\nlitellm_config = {:?}\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\n\
-         [[executors]]\npreset = \"gemini\"\nprogram = {:?}\nkinds = [\"code\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 120\n",
-        s.gateway.config.display().to_string(),
-        gemini.display().to_string()
-    ));
-    let surveyed = e.json(&["executors"]);
-    let row = surveyed.as_array().unwrap().iter().find(|r| r["name"] == "gemini").unwrap().clone();
-    assert_eq!((row["usable"].as_bool(), row["configured_as"].as_str()), (Some(true), Some("gemini")), "{row}");
-    eprintln!("Gemini CLI: {} ({})", row["version"], gemini.display());
-    let id = e.json(&["task", "add", "Write hello.txt", "--type", "code", "--agent", "rex", "--tier", "cheap"])["_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (over, shown) = serve_until_it_ends(&e, &id, &s.env());
-    assert!(over && task_status(&e, &id) == "done", "{shown}");
-    assert_eq!(e.json(&["task", "show", &id])["task"]["result"], "Gemini CLI wrote hello.txt.", "its response is the result: {shown}");
-    let file = e.work.path().join(&id).join("hello.txt");
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "written by Gemini CLI inside the sandbox\n");
-    assert!(e.ok(&["status"]).contains("bubblewrap"), "it ran contained");
+    // The scripted provider speaks Gemini's generateContent (a stand-in for Google's models,
+    // which cannot be called here): LiteLLM passes Gemini CLI's calls through to it as
+    // `gemini/cheap`. It has Gemini CLI write a file, then answer.
+    let content = "written by Gemini CLI inside the sandbox\n";
+    let script = serde_json::json!([
+        {"call": [call("write_file", serde_json::json!({"file_path": "hello.txt", "content": content}))]},
+        {"say": "Gemini CLI wrote hello.txt."}
+    ]);
+    let Some(r) = run_preset("gemini", "REEF_GEMINI_BIN", "gemini", script, "Gemini CLI wrote hello.txt.", content) else { return };
     // Its calls reached the provider as generateContent through REEF's meter, with the token
     // limit the meter set, the preset's tools only, and REEF's MCP server wired in.
-    let asked: Vec<serde_json::Value> = s.requests().into_iter().filter(|r| r["contents"].is_array()).collect();
+    let asked: Vec<serde_json::Value> = r.s.requests().into_iter().filter(|q| q["contents"].is_array()).collect();
     assert!(asked.len() >= 2, "{asked:?}");
     assert!(
-        asked.iter().all(|r| r["generationConfig"]["maxOutputTokens"].as_u64().is_some_and(|n| n > 0)),
+        asked.iter().all(|q| q["generationConfig"]["maxOutputTokens"].as_u64().is_some_and(|n| n > 0)),
         "the meter's limit: {:?}",
         asked[0]["generationConfig"]
     );
     let tools = asked[0]["tools"].to_string();
     assert!(tools.contains("\"write_file\"") && !tools.contains("\"run_shell_command\""), "the preset's allow-list: {tools}");
     assert!(tools.contains("report_progress"), "REEF's MCP tools reach Gemini CLI's model: {tools}");
-    let done = e.json(&["events", "--subject", &id, "--kind", "task.done"])["events"][0].clone();
-    let charged = done["data"]["cost"].as_i64().unwrap_or(0);
-    let caps = e.json(&["status"])["caps_today"].as_array().unwrap().clone();
-    let day =
-        caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
-    assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
+    assert!(!tools.contains("googleSearch"), "no server-side search: {tools}");
 }
 
 #[test]
 fn the_real_opencode_works_offline_contained_and_metered_within_its_tool_allow_list() {
-    let e = Env::new();
-    let Some(opencode) = cli_bin("REEF_OPENCODE_BIN", "the OpenCode test") else { return };
-    // The model behind `cheap` is the scripted provider (a stand-in for a paid model) over chat
-    // completions, as OpenCode's OpenAI-compatible provider speaks. It has OpenCode write a file
-    // with its own `write` tool, then answer. No network: the sandbox has none, and OpenCode must
-    // start without fetching its models list, updates or plugins.
-    let scripts = serde_json::json!({
-        "cheap": [
-            {"call": [call("write", serde_json::json!({"filePath": "hello.txt", "content": "written by OpenCode inside the sandbox\n"}))]},
-            {"say": "OpenCode wrote hello.txt."}
-        ],
-    });
-    let Some(s) = crate::scripted::start("the OpenCode test", &scripts) else { return };
-    e.write_config(&format!(
-        "[engine]\nlitellm_config = {:?}\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\n\
-         [[executors]]\npreset = \"opencode\"\nprogram = {:?}\nkinds = [\"code\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 120\n",
-        s.gateway.config.display().to_string(),
-        opencode.display().to_string()
-    ));
-    let surveyed = e.json(&["executors"]);
-    let row = surveyed.as_array().unwrap().iter().find(|r| r["name"] == "opencode").unwrap().clone();
-    assert_eq!((row["usable"].as_bool(), row["configured_as"].as_str()), (Some(true), Some("opencode")), "{row}");
-    eprintln!("OpenCode: {} ({})", row["version"], opencode.display());
-    let id = e.json(&["task", "add", "Write hello.txt", "--type", "code", "--agent", "rex", "--tier", "cheap"])["_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (over, shown) = serve_until_it_ends(&e, &id, &s.env());
-    assert!(over && task_status(&e, &id) == "done", "{shown}");
-    assert_eq!(e.json(&["task", "show", &id])["task"]["result"], "OpenCode wrote hello.txt.", "its last text is the result: {shown}");
-    let file = e.work.path().join(&id).join("hello.txt");
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "written by OpenCode inside the sandbox\n");
-    assert!(e.ok(&["status"]).contains("bubblewrap"), "it ran contained");
-    // Its calls reached the provider through REEF's meter, with the token limit the meter set,
-    // the preset's tools only, and REEF's MCP server wired in.
-    let asked: Vec<serde_json::Value> = s.requests().into_iter().filter(|r| r["model"] == "cheap").collect();
-    assert!(asked.len() >= 2, "{asked:?}");
-    assert!(asked.iter().all(|r| r["max_tokens"].as_u64().is_some_and(|n| n > 0)), "the meter's limit: {:?}", asked[0]["max_tokens"]);
-    // (OpenCode's first call names the session, without tools.)
-    let working = asked.iter().find(|r| r["tools"].is_array()).expect("a call with tools");
-    let offered: Vec<&str> = working["tools"].as_array().unwrap().iter().filter_map(|t| t["function"]["name"].as_str()).collect();
-    assert!(offered.contains(&"write") && !offered.contains(&"bash"), "the preset's allow-list: {offered:?}");
-    assert!(offered.iter().any(|t| t.ends_with("report_progress")), "REEF's MCP tools reach OpenCode's model: {offered:?}");
-    let done = e.json(&["events", "--subject", &id, "--kind", "task.done"])["events"][0].clone();
-    let charged = done["data"]["cost"].as_i64().unwrap_or(0);
-    let caps = e.json(&["status"])["caps_today"].as_array().unwrap().clone();
-    let day =
-        caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
-    assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
+    // The scripted provider over chat completions, as OpenCode's OpenAI-compatible provider
+    // speaks. No network: the sandbox has none, and OpenCode must start without fetching its
+    // models list, updates or plugins.
+    let content = "written by OpenCode inside the sandbox\n";
+    let script = serde_json::json!([
+        {"call": [call("write", serde_json::json!({"filePath": "hello.txt", "content": content}))]},
+        {"say": "OpenCode wrote hello.txt."}
+    ]);
+    let Some(r) = run_preset("opencode", "REEF_OPENCODE_BIN", "hosted_vllm", script, "OpenCode wrote hello.txt.", content) else { return };
+    let tools = offered(&r);
+    assert!(tools.iter().any(|t| t == "write") && !tools.iter().any(|t| t == "bash"), "the preset's allow-list: {tools:?}");
+    assert!(tools.iter().any(|t| t.ends_with("report_progress")), "REEF's MCP tools reach OpenCode's model: {tools:?}");
 }
 
 #[test]
 fn the_real_openclaw_agent_runs_embedded_on_its_own_node_contained_and_metered() {
-    let e = Env::new();
-    let Some(openclaw) = cli_bin("REEF_OPENCLAW_BIN", "the OpenClaw agent test") else { return };
-    // The model behind `cheap` is the scripted provider (a stand-in for a paid model) over chat
-    // completions, as OpenClaw's `openai-completions` provider speaks. Embedded (`agent --local`),
-    // OpenClaw calls it from its own process: through REEF's meter.
-    let scripts = serde_json::json!({
-        "cheap": [
-            {"call": [call("write", serde_json::json!({"path": "hello.txt", "content": "written by OpenClaw inside the sandbox\n"}))]},
-            {"say": "OpenClaw wrote hello.txt."}
-        ],
-    });
-    let Some(s) = crate::scripted::start("the OpenClaw agent test", &scripts) else { return };
-    e.write_config(&format!(
-        "[engine]\nlitellm_config = {:?}\n[[agents]]\nname = \"rex\"\nrole = \"builder\"\ndaily_cap_usd = 40\n\
-         [[executors]]\npreset = \"openclaw\"\nprogram = {:?}\nkinds = [\"code\"]\nsoft_cap_usd = 0.5\ntimeout_seconds = 140\n",
-        s.gateway.config.display().to_string(),
-        openclaw.display().to_string()
-    ));
-    // `reef executors` finds the Node ≥ 24 beside it (this machine's own Node is older).
-    let surveyed = e.json(&["executors"]);
-    let row = surveyed.as_array().unwrap().iter().find(|r| r["name"] == "openclaw").unwrap().clone();
-    assert_eq!((row["usable"].as_bool(), row["configured_as"].as_str()), (Some(true), Some("openclaw")), "{row}");
-    eprintln!("OpenClaw: {} ({})", row["version"], openclaw.display());
-    let id = e.json(&["task", "add", "Write hello.txt", "--type", "code", "--agent", "rex", "--tier", "cheap"])["_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (over, shown) = serve_until_it_ends(&e, &id, &s.env());
-    assert!(over && task_status(&e, &id) == "done", "{shown}");
-    assert_eq!(e.json(&["task", "show", &id])["task"]["result"], "OpenClaw wrote hello.txt.", "its final text is the result: {shown}");
-    let file = e.work.path().join(&id).join("hello.txt");
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "written by OpenClaw inside the sandbox\n");
-    assert!(e.ok(&["status"]).contains("bubblewrap"), "it ran contained");
-    let asked: Vec<serde_json::Value> = s.requests().into_iter().filter(|r| r["model"] == "cheap").collect();
-    assert!(asked.len() >= 2, "{asked:?}");
-    assert!(asked.iter().all(|r| r["max_tokens"].as_u64().is_some_and(|n| n > 0)), "the meter's limit: {:?}", asked[0]["max_tokens"]);
-    let working = asked.iter().find(|r| r["tools"].is_array()).expect("a call with tools");
-    let offered: Vec<&str> = working["tools"].as_array().unwrap().iter().filter_map(|t| t["function"]["name"].as_str()).collect();
-    assert!(offered.contains(&"write") && !offered.contains(&"exec"), "the preset's allow-list: {offered:?}");
-    assert!(offered.iter().any(|t| t.ends_with("report_progress")), "REEF's MCP tools reach OpenClaw's model: {offered:?}");
-    let done = e.json(&["events", "--subject", &id, "--kind", "task.done"])["events"][0].clone();
-    let charged = done["data"]["cost"].as_i64().unwrap_or(0);
-    let caps = e.json(&["status"])["caps_today"].as_array().unwrap().clone();
-    let day =
-        caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
-    assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
+    // Embedded (`agent --local`), OpenClaw calls its model from its own process: through REEF's
+    // meter, over chat completions. `reef executors` finds the Node ≥ 24 beside it (this
+    // machine's own Node is older).
+    let content = "written by OpenClaw inside the sandbox\n";
+    let script = serde_json::json!([
+        {"call": [call("write", serde_json::json!({"path": "hello.txt", "content": content}))]},
+        {"say": "OpenClaw wrote hello.txt."}
+    ]);
+    let Some(r) = run_preset("openclaw", "REEF_OPENCLAW_BIN", "hosted_vllm", script, "OpenClaw wrote hello.txt.", content) else { return };
+    let tools = offered(&r);
+    assert!(tools.iter().any(|t| t == "write") && !tools.iter().any(|t| t == "exec"), "the preset's allow-list: {tools:?}");
+    assert!(tools.iter().any(|t| t.ends_with("report_progress")), "REEF's MCP tools reach OpenClaw's model: {tools:?}");
+    let _ = (&r.e, &r.id);
 }

@@ -34,6 +34,8 @@ hi = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 print("gemini-key-param", call(base + "/v1beta/models/frontier:generateContent?key=" + key, hi, auth=False), flush=True)
 print("gemini-search", call(base + "/v1beta/models/frontier:generateContent", dict(hi, tools=[{"googleSearch": {}}])), flush=True)
 print("gemini-climb", call(base + "/v1beta/models/..%2Fkey%2Fgenerate:generateContent", hi), flush=True)
+print("gemini-traverse", call(base + "/v1beta/models/frontier:x/../../../anthropic/v1/messages%3F:countTokens", hi), flush=True)
+print("gemini-config", call(base + "/v1beta/models/frontier:generateContent", dict(hi, config={"maxOutputTokens": 65536})), flush=True)
 print("responses-stored", call(os.environ["OPENAI_BASE_URL"] + "/responses", {"model": "frontier", "input": "hi", "previous_response_id": "resp_1"}), flush=True)
 for n in range(50):
     s = call(os.environ["OPENAI_BASE_URL"] + "/chat/completions", {"model": "frontier", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]})
@@ -170,7 +172,14 @@ fn a_contained_agents_network_leaves_only_through_the_meter_and_its_allow_list()
     assert!(lines.iter().any(|l| l == "credential-per-run"), "{lines:?}\n{}\n{log}", e.ok(&["task", "show", &spend]));
     assert!(lines.iter().any(|l| l == "gateway-key-absent"), "{lines:?}");
     assert!(lines.iter().any(|l| l == "admin-api 404"), "the gateway's admin API is not reachable through the meter: {lines:?}");
-    for refused in ["gemini-key-param 401", "gemini-search 400", "gemini-climb 404", "responses-stored 400"] {
+    for refused in [
+        "gemini-key-param 401",
+        "gemini-search 400",
+        "gemini-climb 404",
+        "gemini-traverse 404",
+        "gemini-config 400",
+        "responses-stored 400",
+    ] {
         assert!(lines.iter().any(|l| l == refused), "{refused}: {lines:?}");
     }
     // The first call fits whole; the second only with its limit lowered (REEF stops the agent as

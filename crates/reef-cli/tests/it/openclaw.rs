@@ -15,19 +15,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The OpenClaw program (`bash scripts/test.sh` installs it with its Node into ~/.cache/reef/openclaw).
-fn openclaw() -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("REEF_OPENCLAW_BIN").map(std::path::PathBuf::from).filter(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("REEF_REQUIRE_AGENT_CLIS").is_none(),
-            "REEF_REQUIRE_AGENT_CLIS is set but REEF_OPENCLAW_BIN names no file"
-        );
-        eprintln!("SKIPPED the OpenClaw gateway test: REEF_OPENCLAW_BIN is not set (bash scripts/test.sh installs it)");
-    }
-    found
-}
-
 /// Starts `openclaw gateway run` on `port` with `config`, its state in `dir`; stopped with this test.
 fn gateway(program: &std::path::Path, dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Child {
     let real = std::fs::canonicalize(program).unwrap();
@@ -50,7 +37,7 @@ fn gateway(program: &std::path::Path, dir: &std::path::Path, port: u16, env: &[(
 
 #[test]
 fn openclaws_gateway_takes_reefs_webhooks_and_its_agent_decides_an_approval_and_answers_a_question_through_reefs_mcp() {
-    let Some(program) = openclaw() else { return };
+    let Some(program) = crate::agent_clis::cli_bin("REEF_OPENCLAW_BIN", "the OpenClaw gateway test") else { return };
     let Some(sdk) = sdk() else { return };
     // The agent's model: for an approval it lists the pending ones and approves the one it finds;
     // for a question it answers the task it names.

@@ -265,7 +265,8 @@ pub const PRESETS: [Preset; 6] = [
         wire: Wire::GeminiGenerate,
         mcp: true,
         kinds: &["build", "qa", "research"],
-        args: &["{allowed_tools}", "-p", "{prompt}"],
+        // `--prompt=…`: one word, so a prompt that starts with `-` is never read as an option.
+        args: &["{allowed_tools}", "--prompt={prompt}"],
         resume_args: &["--resume", "{session_id}"],
         prompt_on_stdin: false,
         allowed_tools: &["read_file", "write_file", "replace", "list_directory", "glob", "grep_search", "read_many_files", "mcp_reef_*"],

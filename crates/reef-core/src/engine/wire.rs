@@ -29,22 +29,32 @@ pub enum Route {
     Models,
 }
 
-/// The model a Gemini route names (`/v1beta/models/MODEL:method`), when it is one plain name.
-pub fn path_model(path: &str) -> Option<&str> {
+/// The methods of Gemini's model routes REEF forwards.
+const GEMINI_METHODS: [&str; 3] = ["generateContent", "streamGenerateContent", "countTokens"];
+
+/// The model and method a Gemini route names: exactly `/v1beta/models/MODEL:METHOD`, the model one
+/// plain name, the method one REEF forwards — nothing after it, no escapes, no dot segments (the
+/// path goes on to the gateway as it is, so what is checked is what arrives).
+pub fn gemini_route(path: &str) -> Option<(&str, &str)> {
     let p = path.split('?').next().unwrap_or("");
-    let (model, _) = p.strip_prefix("/v1beta/models/").or_else(|| p.strip_prefix("/v1/models/"))?.split_once(':')?;
+    let (model, method) = p.strip_prefix("/v1beta/models/")?.split_once(':')?;
     let plain = !model.is_empty() && model.len() <= 128 && model.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
-    (plain && model != "." && model != "..").then_some(model)
+    (plain && model != "." && model != ".." && GEMINI_METHODS.contains(&method)).then_some((model, method))
+}
+
+/// The model a Gemini route names.
+pub fn path_model(path: &str) -> Option<&str> {
+    gemini_route(path).map(|(m, _)| m)
 }
 
 impl Route {
     /// The route of `method path` (with or without the `/v1` prefix), if it is one REEF meters.
     pub fn of(method: &str, path: &str) -> Option<Route> {
         let p = path.split('?').next().unwrap_or("");
-        if method == "POST" && path_model(p).is_some() {
-            return match p.rsplit_once(':')?.1 {
-                "generateContent" | "streamGenerateContent" => Some(Route::Generate),
-                "countTokens" => Some(Route::CountTokens),
+        if p.starts_with("/v1beta/") {
+            return match (method, gemini_route(p)?.1) {
+                ("POST", "countTokens") => Some(Route::CountTokens),
+                ("POST", _) => Some(Route::Generate),
                 _ => None,
             };
         }
@@ -164,7 +174,7 @@ pub fn shape(route: Route, path: &str, body: &[u8], remaining: Usd, prices: &Pri
 
 /// Top-level fields that change what a call costs (or where the gateway sends it) beyond what its
 /// body shows: LiteLLM's per-call options, stored conversations, remote tool servers.
-const UNPRICED_FIELDS: [&str; 19] = [
+const UNPRICED_FIELDS: [&str; 26] = [
     "api_base",
     "base_url",
     "api_key",
@@ -183,14 +193,40 @@ const UNPRICED_FIELDS: [&str; 19] = [
     "conversation",
     "mcp_servers",
     "container",
+    // Stored prompts add input the body does not show; a background answer comes back unmetered.
+    "prompt",
+    "prompt_id",
+    "prompt_variables",
+    "background",
+    // Gemini: a cached context, and the settings LiteLLM reads instead of `generationConfig`.
     "cachedContent",
+    "cached_content",
+    "config",
+    "generation_config",
 ];
 /// Server-side tools: the provider runs them (searching, fetching, executing) and bills for it.
 const SERVER_TOOLS: [&str; 8] =
     ["web_search", "web_fetch", "code_execution", "computer", "mcp", "file_search", "image_generation", "code_interpreter"];
-/// Gemini's server-side tools, each a key of a `tools` entry (`{"googleSearch": {}}`).
-const GEMINI_SERVER_TOOLS: [&str; 8] =
-    ["googleSearch", "googleSearchRetrieval", "codeExecution", "urlContext", "computerUse", "fileSearch", "googleMaps", "mcpServers"];
+/// Gemini's server-side tools, each a key of a `tools` entry (`{"googleSearch": {}}`), in both
+/// spellings Google's API takes.
+const GEMINI_SERVER_TOOLS: [&str; 16] = [
+    "googleSearch",
+    "googleSearchRetrieval",
+    "codeExecution",
+    "urlContext",
+    "computerUse",
+    "fileSearch",
+    "googleMaps",
+    "mcpServers",
+    "google_search",
+    "google_search_retrieval",
+    "code_execution",
+    "url_context",
+    "computer_use",
+    "file_search",
+    "google_maps",
+    "mcp_servers",
+];
 
 /// Refuses a free route's body that carries the gateway's per-call options (where to send the
 /// call, with which key): free or not, a call goes only where the gateway's config says.
@@ -210,8 +246,18 @@ fn unpriced(obj: &serde_json::Map<String, Value>) -> Option<String> {
     if obj.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
         return Some("\"n\" above 1 asks for several answers".into());
     }
-    if obj.get("generationConfig").and_then(|g| g.get("candidateCount")).and_then(Value::as_u64).is_some_and(|n| n > 1) {
-        return Some("\"candidateCount\" above 1 asks for several answers".into());
+    if let Some(g) = obj.get("generationConfig").and_then(Value::as_object) {
+        if g.get("candidateCount").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+            return Some("\"candidateCount\" above 1 asks for several answers".into());
+        }
+        // The gateway also reads snake_case spellings, after REEF's camelCase limit: one
+        // spelling only, so the limit REEF sets is the one that holds.
+        if let Some(k) = g.keys().find(|k| k.contains('_')) {
+            return Some(format!("\"generationConfig.{k}\" is spelt in camelCase through REEF's meter"));
+        }
+    }
+    if let Some(tier) = obj.get("service_tier").and_then(Value::as_str).filter(|t| !matches!(*t, "auto" | "default")) {
+        return Some(format!("the service tier {tier:?} is priced apart from the model's price"));
     }
     for t in obj.get("tools").and_then(Value::as_array).into_iter().flatten() {
         let kind = t.get("type").and_then(Value::as_str).unwrap_or("");
@@ -240,13 +286,14 @@ fn unpriced(obj: &serde_json::Map<String, Value>) -> Option<String> {
                     || remote("file_url")
                     || remote("audio_url")
                     || remote("fileUri")
+                    || remote("file_uri")
                     || o.values().any(|x| fetched(x, depth + 1))
             }
             Value::Array(a) => a.iter().any(|x| fetched(x, depth + 1)),
             _ => false,
         }
     }
-    ["messages", "input", "system", "contents", "systemInstruction"]
+    ["messages", "input", "system", "contents", "systemInstruction", "system_instruction"]
         .iter()
         .filter_map(|k| obj.get(*k))
         .any(|v| fetched(v, 0))
@@ -482,6 +529,9 @@ mod tests {
             r#"{"model":"cheap","input":[],"previous_response_id":"resp_1"}"#,
             r#"{"model":"cheap","input":[],"tools":[{"type":"web_search"}]}"#,
             r#"{"model":"cheap","input":[{"role":"user","content":[{"type":"input_image","image_url":"https://x/big.png"}]}]}"#,
+            r#"{"model":"cheap","prompt":{"id":"pmpt_1"},"input":[]}"#,
+            r#"{"model":"cheap","background":true,"input":[]}"#,
+            r#"{"model":"cheap","service_tier":"priority","input":[]}"#,
         ] {
             assert!(shape(Route::Responses, "/v1/responses", hostile.as_bytes(), ten, &book(), 10).is_err(), "{hostile}");
         }
@@ -491,6 +541,10 @@ mod tests {
             r#"{"contents":[],"generationConfig":{"candidateCount":8}}"#,
             r#"{"contents":[{"role":"user","parts":[{"fileData":{"fileUri":"https://x/long.mp4"}}]}]}"#,
             r#"{"contents":[],"generationConfig":7}"#,
+            r#"{"contents":[],"config":{"maxOutputTokens":65536}}"#,
+            r#"{"contents":[],"generationConfig":{"max_output_tokens":65536,"candidate_count":8}}"#,
+            r#"{"contents":[],"tools":[{"google_search":{}}]}"#,
+            r#"{"contents":[{"role":"user","parts":[{"file_data":{"file_uri":"https://x/long.mp4"}}]}]}"#,
         ] {
             assert!(shape(Route::Generate, path, hostile.as_bytes(), ten, &book(), 10).is_err(), "{hostile}");
         }
