@@ -153,19 +153,21 @@ fn the_real_claude_code_calls_reefs_mcp_tools_as_a_scripted_model_directs_it_ove
     assert!(done["data"]["cost"].as_i64().unwrap_or(0) > 0, "charged what the meter read from the streams: {done}");
 }
 
-/// One task run by a preset's real CLI through `reef serve`, its model the scripted provider.
-struct PresetRun {
-    e: Env,
-    s: crate::scripted::Scripted,
-    id: String,
-}
-
-/// Runs one task (`Write hello.txt`) on `preset` with `program`, the model `cheap` playing
-/// `script` behind LiteLLM as `provider/cheap`; checks what every preset must do: `reef
-/// executors` finds it usable, the task is done with `result`, the file `hello.txt` holds
-/// `content` in the task's own directory, it ran contained, and the agent's day holds exactly
-/// what the meter charged. `None` (said why) when the CLI or LiteLLM is not installed.
-fn run_preset(preset: &str, var: &str, provider: &str, script: serde_json::Value, result: &str, content: &str) -> Option<PresetRun> {
+/// Runs one task (`Write hello.txt`) through `reef serve` on `preset` with the program `var`
+/// names, the model `cheap` playing `script` behind LiteLLM as `provider/cheap` (the scripted
+/// provider: a stand-in for a paid model); checks what every preset must do: `reef executors`
+/// finds it usable, the task is done with `result`, the file `hello.txt` holds `content` in the
+/// task's own directory, it ran contained, and the agent's day holds exactly what the meter
+/// charged. Gives the provider (what the model was asked); `None` (said why) when the CLI or
+/// LiteLLM is not installed.
+fn run_preset(
+    preset: &str,
+    var: &str,
+    provider: &str,
+    script: serde_json::Value,
+    result: &str,
+    content: &str,
+) -> Option<crate::scripted::Scripted> {
     let test = format!("the {preset} preset test");
     let program = cli_bin(var, &test)?;
     let s = crate::scripted::start_as(&test, &serde_json::json!({ "cheap": script }), provider)?;
@@ -200,12 +202,12 @@ fn run_preset(preset: &str, var: &str, provider: &str, script: serde_json::Value
     let day =
         caps.iter().find(|c| c["scope"].as_str().is_some_and(|s| s.starts_with("agent:rex:day"))).map(|c| c["spent"].as_i64().unwrap());
     assert!(charged > 0 && day == Some(charged), "charged what the meter counted, in the agent's day: {done} {caps:?}");
-    Some(PresetRun { e, s, id })
+    Some(s)
 }
 
 /// The tool names the model was offered in the first chat-completions call that offered any.
-fn offered(r: &PresetRun) -> Vec<String> {
-    let asked: Vec<serde_json::Value> = r.s.requests().into_iter().filter(|q| q["model"] == "cheap").collect();
+fn offered(s: &crate::scripted::Scripted) -> Vec<String> {
+    let asked: Vec<serde_json::Value> = s.requests().into_iter().filter(|q| q["model"] == "cheap").collect();
     assert!(asked.len() >= 2, "two model calls at least: {asked:?}");
     assert!(asked.iter().all(|q| q["max_tokens"].as_u64().is_some_and(|n| n > 0)), "the meter's limit on every call: {asked:?}");
     // (Some CLIs' first call names the session, without tools.)
@@ -243,7 +245,7 @@ fn the_real_codex_works_over_the_responses_api_contained_and_metered_with_reefs_
     // Its calls reached the provider over the Responses API, through REEF's meter: with the
     // token limit the meter set, without the server-side search REEF could not price, and with
     // REEF's MCP server wired in (its tools offered to the model).
-    let asked: Vec<serde_json::Value> = r.s.requests().into_iter().filter(|q| q["model"] == "cheap").collect();
+    let asked: Vec<serde_json::Value> = r.requests().into_iter().filter(|q| q["model"] == "cheap").collect();
     assert!(asked.len() >= 2 && asked.iter().all(|q| q["input"].is_array() && q.get("messages").is_none()), "{asked:?}");
     assert!(asked.iter().all(|q| q["max_output_tokens"].as_u64().is_some_and(|n| n > 0)), "the meter's limit: {:?}", asked[0]);
     let tools = asked[0]["tools"].to_string();
@@ -264,7 +266,7 @@ fn the_real_gemini_cli_works_over_generate_content_contained_and_metered_within_
     let Some(r) = run_preset("gemini", "REEF_GEMINI_BIN", "gemini", script, "Gemini CLI wrote hello.txt.", content) else { return };
     // Its calls reached the provider as generateContent through REEF's meter, with the token
     // limit the meter set, the preset's tools only, and REEF's MCP server wired in.
-    let asked: Vec<serde_json::Value> = r.s.requests().into_iter().filter(|q| q["contents"].is_array()).collect();
+    let asked: Vec<serde_json::Value> = r.requests().into_iter().filter(|q| q["contents"].is_array()).collect();
     assert!(asked.len() >= 2, "{asked:?}");
     assert!(
         asked.iter().all(|q| q["generationConfig"]["maxOutputTokens"].as_u64().is_some_and(|n| n > 0)),
@@ -307,5 +309,4 @@ fn the_real_openclaw_agent_runs_embedded_on_its_own_node_contained_and_metered()
     let tools = offered(&r);
     assert!(tools.iter().any(|t| t == "write") && !tools.iter().any(|t| t == "exec"), "the preset's allow-list: {tools:?}");
     assert!(tools.iter().any(|t| t.ends_with("report_progress")), "REEF's MCP tools reach OpenClaw's model: {tools:?}");
-    let _ = (&r.e, &r.id);
 }

@@ -28,7 +28,8 @@ fn gateway(program: &std::path::Path, dir: &std::path::Path, port: u16, env: &[(
         .env("OPENCLAW_CONFIG_PATH", dir.join("openclaw.json"))
         .env("OPENCLAW_NO_AUTO_UPDATE", "1")
         .env("OPENCLAW_OFFLINE", "1")
-        .env("DO_NOT_TRACK", "1");
+        .env("DO_NOT_TRACK", "1")
+        .env("TMPDIR", dir);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -97,6 +98,11 @@ fn openclaws_gateway_takes_reefs_webhooks_and_its_agent_decides_an_approval_and_
         ("OPENCLAW_GATEWAY_TOKEN", gw_token),
         ("OPENCLAW_HOOKS_TOKEN", hooks_token),
     ];
+    // OpenClaw keeps a temp root of its own under /tmp: whatever it does there, the machine's
+    // /tmp must keep its mode (other users' programs, and REEF's tests as `nobody`, live in it).
+    use std::os::unix::fs::PermissionsExt;
+    let tmp_mode = || std::fs::metadata("/tmp").map(|m| m.permissions().mode() & 0o7777).unwrap_or(0);
+    let tmp_before = tmp_mode();
     let mut claw = gateway(&program, dir.path(), gw, &gw_env);
     let gw_log = || std::fs::read_to_string(dir.path().join("gateway.log")).unwrap_or_default();
     let up = wait_until(Duration::from_secs(180), || std::net::TcpStream::connect(("127.0.0.1", gw)).is_ok());
@@ -150,13 +156,21 @@ fn openclaws_gateway_takes_reefs_webhooks_and_its_agent_decides_an_approval_and_
     assert!(ok, "no answer: {}\nrequests {:?}\ngateway log:\n{}", e.ok(&["task", "show", &asker]), s.requests(), gw_log());
     let audit = e.json(&["audit", "--subject", &asker, "--limit", "20"])["audit"].as_array().cloned().unwrap();
     assert!(audit.iter().any(|x| x["actor"] == "operator:openclaw (mcp)"), "answered as OpenClaw for the operator: {audit:?}");
-    // Every delivery REEF made to the gateway's hooks endpoint was accepted at once: the approval
-    // request and the question, in the `openclaw` template, with the hooks token.
+    // The gateway's hooks endpoint accepted what REEF sent — the approval request and the
+    // question, in the `openclaw` template, with the hooks token — and refused none of it (a busy
+    // gateway may make a delivery wait for a retry; a 4xx would mean the shape or token is wrong).
     let hooks = e.json(&["webhooks"]);
     let tried = hooks["deliveries"].as_array().cloned().unwrap_or_default();
-    let kinds: Vec<&str> = tried.iter().filter_map(|d| d["kind"].as_str()).collect();
-    assert!(kinds.contains(&"approval.requested") && kinds.contains(&"task.question"), "{hooks}");
-    assert!(tried.iter().all(|d| d["ok"] == true && d["attempt"] == 1 && d["detail"] == "HTTP 200"), "{hooks}");
+    for kind in ["approval.requested", "task.question"] {
+        assert!(tried.iter().any(|d| d["kind"] == kind && d["ok"] == true && d["detail"] == "HTTP 200"), "{kind}: {hooks}");
+    }
+    assert!(!tried.iter().any(|d| d["detail"].as_str().is_some_and(|x| x.starts_with("HTTP 4"))), "{hooks}");
+    assert!(hooks["subscriptions"][0]["dead_letters"].as_array().is_some_and(|d| d.is_empty()), "{hooks}");
     sigterm(&mut serve);
     sigterm(&mut claw);
+    let tmp_after = tmp_mode();
+    if tmp_after != tmp_before {
+        let _ = std::fs::set_permissions("/tmp", std::fs::Permissions::from_mode(tmp_before));
+    }
+    assert_eq!(format!("{tmp_after:o}"), format!("{tmp_before:o}"), "OpenClaw's gateway changed /tmp's mode (restored)");
 }
