@@ -221,7 +221,7 @@ pub const PRESETS: [Preset; 6] = [
         name: "codex",
         title: "Codex",
         bin: "codex",
-        npm: "@openai/codex@0.17",
+        npm: "@openai/codex@0.169",
         install_dir: "agent-clis",
         node_min: Some(18),
         wire: Wire::Responses,
