@@ -32,6 +32,19 @@ pub struct StoreChanged {
 pub struct StoreStatus {
     pub connected: bool,
     pub message: String,
+    /// Whether REEF keeps trying by itself (a store that does not answer); false when it needs
+    /// the operator (a config it cannot use).
+    pub retrying: bool,
+}
+
+/// Tells the window the store's connection now, and keeps it for a window that asks later (one
+/// that painted before this was sent must not guess).
+pub fn announce(app: &AppHandle, status: StoreStatus) {
+    use tauri::Manager;
+    if let Ok(mut slot) = app.state::<crate::state::AppState>().store.lock() {
+        *slot = Some(status.clone());
+    }
+    let _ = status.emit(app);
 }
 
 #[tracing::instrument(skip_all)]
@@ -43,7 +56,7 @@ pub async fn run(app: AppHandle, f: Factory, shutdown: CancellationToken) {
     loop {
         match f.ports.changes.watch(from.clone()).await {
             Ok(mut s) => {
-                let _ = StoreStatus { connected: true, message: f.ports.kind.to_string() }.emit(&app);
+                announce(&app, StoreStatus { connected: true, message: f.ports.kind.to_string(), retrying: false });
                 backoff = Duration::from_millis(500);
                 loop {
                     tokio::select! {
@@ -86,7 +99,7 @@ pub async fn run(app: AppHandle, f: Factory, shutdown: CancellationToken) {
                                 }
                             }
                             Some(Err(e)) => {
-                                let _ = StoreStatus { connected: false, message: e.to_string() }.emit(&app);
+                                announce(&app, StoreStatus { connected: false, message: e.to_string(), retrying: true });
                                 break;
                             }
                             None => break,
@@ -98,7 +111,7 @@ pub async fn run(app: AppHandle, f: Factory, shutdown: CancellationToken) {
                 if matches!(e, reef_core::StoreError::HistoryLost(_)) {
                     from = None;
                 }
-                let _ = StoreStatus { connected: false, message: e.to_string() }.emit(&app);
+                announce(&app, StoreStatus { connected: false, message: e.to_string(), retrying: true });
             }
         }
         tokio::select! {

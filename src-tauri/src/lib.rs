@@ -44,6 +44,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::status::engine_status,
             commands::status::quit_app,
             commands::status::first_paint,
+            commands::status::store_status,
             commands::schedules::list_schedules,
             commands::schedules::schedule_action,
             commands::spend::spend,
@@ -169,23 +170,36 @@ pub fn run() {
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 let config = std::env::var_os("REEF_CONFIG").map(std::path::PathBuf::from);
-                match reef_host::open_factory(config.as_deref()).await {
-                    Ok(f) => {
-                        handle.state::<AppState>().set(f.clone());
-                        let mode = engine::start(&f, config.as_deref(), stop.clone()).await;
-                        if let Ok(mut slot) = handle.state::<AppState>().engine.lock() {
-                            *slot = Some(mode);
+                // A store that does not answer (the server's MongoDB restarting) may come up: tried
+                // again with backoff, the window told each time. A config REEF cannot use is not.
+                let mut backoff = std::time::Duration::from_secs(1);
+                let f = loop {
+                    match reef_host::open_factory(config.as_deref()).await {
+                        Ok(f) => break f,
+                        Err(e) => {
+                            let retrying = matches!(e, reef_host::HostError::Store(_));
+                            tracing::error!(error = %e, retrying, "cannot open the store");
+                            if let Ok(mut slot) = handle.state::<AppState>().open_error.lock() {
+                                *slot = Some(e.to_string());
+                            }
+                            bridge::announce(&handle, StoreStatus { connected: false, message: e.to_string(), retrying });
+                            if !retrying {
+                                return;
+                            }
+                            tokio::select! {
+                                _ = stop.cancelled() => return,
+                                _ = tokio::time::sleep(backoff) => {}
+                            }
+                            backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
                         }
-                        bridge::run(handle, f, stop).await;
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot open the store");
-                        if let Ok(mut slot) = handle.state::<AppState>().open_error.lock() {
-                            *slot = Some(e.to_string());
-                        }
-                        let _ = tauri_specta::Event::emit(&StoreStatus { connected: false, message: e.to_string() }, &handle);
-                    }
+                };
+                handle.state::<AppState>().set(f.clone());
+                let mode = engine::start(&f, config.as_deref(), stop.clone()).await;
+                if let Ok(mut slot) = handle.state::<AppState>().engine.lock() {
+                    *slot = Some(mode);
                 }
+                bridge::run(handle, f, stop).await;
             });
             Ok(())
         })

@@ -11,6 +11,8 @@ pub struct AppState {
     pub open_error: std::sync::Mutex<Option<String>>,
     /// Whether this app runs the engine.
     pub engine: std::sync::Mutex<Option<crate::engine::EngineDto>>,
+    /// The store's connection as last announced (none until the store first answered or failed).
+    pub store: std::sync::Mutex<Option<crate::bridge::StoreStatus>>,
     /// The memory embedder, made on the first search (its model loads then, not at start-up).
     embedder: std::sync::OnceLock<std::sync::Arc<dyn reef_core::embed::Embedder>>,
 }

@@ -569,6 +569,47 @@ test("the task board stays windowed with 100,000 tasks", async () => {
   await shot("tasks-100k");
 });
 
+test("the connection indicator tells the truth from the first paint: never 'connected' before the store answered", async () => {
+  // The main window's store answered long ago: it says so.
+  await (await browser.$('[data-conn="up"]')).waitForExist({ timeout: 30000 });
+  // A second window on a store that cannot be reached: from its first frame on it never claims a
+  // connection, and it says the store is unreachable once the store has failed to answer.
+  const dir = mkdtempSync(join(tmpdir(), "reef-e2e-down-"));
+  const dead = await freePort();
+  const env2 = { ...env, REEF_DATA_DIR: dir, REEF_MONGODB_URI: `mongodb://127.0.0.1:${dead}/?serverSelectionTimeoutMS=1500&connectTimeoutMS=1500` };
+  const port = await freePort();
+  const driver2 = spawn("WebKitWebDriver", [`--port=${port}`], { env: env2, stdio: "ignore", cwd: dir });
+  let b;
+  try {
+    await waitPort(port, 15000);
+    b = await remote({ hostname: "127.0.0.1", port, logLevel: "error", capabilities: { "webkitgtk:browserOptions": { binary: app, args: [] } } });
+    const conn = await b.$(".conn");
+    await conn.waitForExist({ timeout: 30000 });
+    const seen = [];
+    const deadline = Date.now() + 45000;
+    while (Date.now() < deadline) {
+      const state = await conn.getAttribute("data-conn");
+      seen.push(state);
+      if (state === "down") break;
+      await b.pause(100);
+    }
+    assert.ok(!seen.includes("up"), `never 'connected' to a store that cannot be reached: ${seen.join(",")}`);
+    assert.equal(seen.at(-1), "down", `it says the store is unreachable: ${seen.join(",")}`);
+    assert.match(await conn.getText(), /store unreachable/);
+    const banner = await b.$('[role="alert"]');
+    assert.match(await banner.getText(), /cannot reach MongoDB[\s\S]*keeps trying by itself/, "and shows why in a banner, and that it keeps trying");
+    // The views say why too, not that the store is still opening.
+    await b.waitUntil(async () => /cannot reach MongoDB/.test(await (await b.$("main .error")).getText().catch(() => "")), {
+      timeout: 10000,
+      timeoutMsg: "the Overview still does not say why",
+    });
+    await b.saveScreenshot(join(shots, "store-unreachable.png"));
+  } finally {
+    await b?.deleteSession().catch(() => {});
+    driver2.kill();
+  }
+});
+
 test("the window offers doctor the first time it meets a MongoDB, and Settings shows what it found", async (t) => {
   const uri = process.env.REEF_TEST_MONGODB_URI;
   if (!uri) {

@@ -45,6 +45,11 @@ export const commands = {
 	 *  `scripts/bench-app.sh` reports (written to REEF_BENCH_PAINT_FILE when set).
 	 */
 	firstPaint: () => typedError<number, AppError>(__TAURI_INVOKE("first_paint")),
+	/**
+	 *  The store's connection as last announced; none while the store has not yet answered (or
+	 *  failed): the window then says it is connecting, never that it is connected.
+	 */
+	storeStatus: () => typedError<StoreStatus | null, AppError>(__TAURI_INVOKE("store_status")),
 	listSchedules: () => typedError<ScheduleDto[], AppError>(__TAURI_INVOKE("list_schedules")),
 	scheduleAction: (name: string, action: ScheduleActionDto) => typedError<null, AppError>(__TAURI_INVOKE("schedule_action", { name, action })),
 	/**  Spend over the last `days` days grouped by agent, model, product or day. */
@@ -539,6 +544,11 @@ export type StoreChanged = {
 export type StoreStatus = {
 	connected: boolean,
 	message: string,
+	/**
+	 *  Whether REEF keeps trying by itself (a store that does not answer); false when it needs
+	 *  the operator (a config it cannot use).
+	 */
+	retrying: boolean,
 };
 
 export type StoreTestDto = {

@@ -53,6 +53,14 @@ pub async fn quit_app(app: tauri::AppHandle) -> AppResult<()> {
     Ok(())
 }
 
+/// The store's connection as last announced; none while the store has not yet answered (or
+/// failed): the window then says it is connecting, never that it is connected.
+#[tauri::command]
+#[specta::specta]
+pub async fn store_status(state: State<'_, AppState>) -> AppResult<Option<crate::bridge::StoreStatus>> {
+    Ok(state.store.lock().ok().and_then(|s| s.clone()))
+}
+
 /// The window calls this once it has drawn its first view: the cold-start figure
 /// `scripts/bench-app.sh` reports (written to REEF_BENCH_PAINT_FILE when set).
 #[tauri::command]
