@@ -1,11 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { amount, age, capLevel, capUse, engineLabel, matches, money, scopeLabel, STATUS_ORDER, until, windowOf } from "./format";
+import { amount, age, capLevel, capUse, count, engineLabel, matches, money, scopeLabel, STATUS_ORDER, until, windowOf } from "./format";
 
 describe("format", () => {
   it("shows money the way the CLI does", () => {
     expect(money(24.9)).toBe("$24.90");
     expect(money(0.0005)).toBe("$0.0005");
     expect(money(1234.5)).toBe("$1,234.50");
+  });
+  it("counts with a singular for one", () => {
+    expect(count(1, "call")).toBe("1 call");
+    expect(count(0, "call")).toBe("0 calls");
+    expect(count(12345, "subscription")).toBe("12,345 subscriptions");
+    expect(count(2, "entry", "entries")).toBe("2 entries");
   });
   it("shows revenue in its own currency", () => {
     expect(amount(17, "eur")).toBe("€17.00");

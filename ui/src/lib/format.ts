@@ -4,6 +4,11 @@
 
 import type { EngineMode, TaskStatus } from "../bindings";
 
+/** A count with its noun, singular for one ("1 call", "3 calls"). */
+export function count(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
+}
+
 export function money(usd: number | null): string {
   if (usd == null) return "—";
   if (usd !== 0 && Math.abs(usd) < 0.01) return `$${usd.toFixed(4)}`;
