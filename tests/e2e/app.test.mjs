@@ -569,6 +569,22 @@ test("the task board stays windowed with 100,000 tasks", async () => {
   await shot("tasks-100k");
 });
 
+/** A second app window with its own environment (its own WebKitWebDriver), given to `body`;
+ *  closed however `body` ends. */
+async function withSecondWindow(env2, dir, body) {
+  const port = await freePort();
+  const driver2 = spawn("WebKitWebDriver", [`--port=${port}`], { env: env2, stdio: "ignore", cwd: dir });
+  let b;
+  try {
+    await waitPort(port, 15000);
+    b = await remote({ hostname: "127.0.0.1", port, logLevel: "error", capabilities: { "webkitgtk:browserOptions": { binary: app, args: [] } } });
+    await body(b);
+  } finally {
+    await b?.deleteSession().catch(() => {});
+    driver2.kill();
+  }
+}
+
 test("the connection indicator tells the truth from the first paint: never 'connected' before the store answered", async () => {
   // The main window's store answered long ago: it says so.
   await (await browser.$('[data-conn="up"]')).waitForExist({ timeout: 30000 });
@@ -577,12 +593,7 @@ test("the connection indicator tells the truth from the first paint: never 'conn
   const dir = mkdtempSync(join(tmpdir(), "reef-e2e-down-"));
   const dead = await freePort();
   const env2 = { ...env, REEF_DATA_DIR: dir, REEF_MONGODB_URI: `mongodb://127.0.0.1:${dead}/?serverSelectionTimeoutMS=1500&connectTimeoutMS=1500` };
-  const port = await freePort();
-  const driver2 = spawn("WebKitWebDriver", [`--port=${port}`], { env: env2, stdio: "ignore", cwd: dir });
-  let b;
-  try {
-    await waitPort(port, 15000);
-    b = await remote({ hostname: "127.0.0.1", port, logLevel: "error", capabilities: { "webkitgtk:browserOptions": { binary: app, args: [] } } });
+  await withSecondWindow(env2, dir, async (b) => {
     const conn = await b.$(".conn");
     await conn.waitForExist({ timeout: 30000 });
     const seen = [];
@@ -604,10 +615,7 @@ test("the connection indicator tells the truth from the first paint: never 'conn
       timeoutMsg: "the Overview still does not say why",
     });
     await b.saveScreenshot(join(shots, "store-unreachable.png"));
-  } finally {
-    await b?.deleteSession().catch(() => {});
-    driver2.kill();
-  }
+  });
 });
 
 test("the window offers doctor the first time it meets a MongoDB, and Settings shows what it found", async (t) => {
@@ -624,12 +632,7 @@ test("the window offers doctor the first time it meets a MongoDB, and Settings s
   writeFileSync(join(dir, "config.toml"), `[store]\ndatabase = "e2e_${Date.now()}"\n`);
   const env2 = { ...env, REEF_DATA_DIR: dir, REEF_CONFIG: join(dir, "config.toml"), REEF_MONGODB_URI: uri };
   execFileSync(reef, ["task", "add", "A factory already lives here"], { env: env2, stdio: "ignore" });
-  const port = await freePort();
-  const driver2 = spawn("WebKitWebDriver", [`--port=${port}`], { env: env2, stdio: "ignore", cwd: dir });
-  let b;
-  try {
-    await waitPort(port, 15000);
-    b = await remote({ hostname: "127.0.0.1", port, logLevel: "error", capabilities: { "webkitgtk:browserOptions": { binary: app, args: [] } } });
+  await withSecondWindow(env2, dir, async (b) => {
     await b.$("h1=Overview").waitForExist({ timeout: 30000 });
     const banner = await b.$("[data-doctor-banner]");
     await banner.waitForExist({ timeout: 20000 });
@@ -663,9 +666,6 @@ test("the window offers doctor the first time it meets a MongoDB, and Settings s
     await b.refresh();
     await b.$('.shell[data-offer-known="true"]').waitForExist({ timeout: 30000 });
     assert.equal(await b.$("[data-doctor-banner]").isExisting(), false, "offered only until it ran");
-  } finally {
-    await b?.deleteSession().catch(() => {});
-    driver2.kill();
-  }
+  });
 });
 
