@@ -272,7 +272,11 @@ test("secrets go to the OS keyring from Settings and are never shown back", asyn
   const row = () => browser.$('[data-secret="REEF_STRIPE_API_KEY"]');
   await row().waitForExist({ timeout: 10000 });
   assert.equal(await (await row()).$("[data-source]").getText(), "unset");
-  await (await browser.$('[data-set-secret="REEF_STRIPE_API_KEY"]')).click();
+  // The button is disabled while the keyring is being asked (as it is for the operator).
+  const set = await browser.$('[data-set-secret="REEF_STRIPE_API_KEY"]');
+  await set.waitForEnabled({ timeout: 15000 });
+  await set.click();
+  await browser.$("[data-secret-value]").waitForExist({ timeout: 5000 });
   await (await browser.$("[data-secret-value]")).setValue("rk_test_e2e_value");
   await (await browser.$("button=Keep")).click();
   await browser.waitUntil(async () => (await (await row()).$("[data-source]").getText()) === "keyring", { timeout: 10000 });
