@@ -59,15 +59,23 @@ impl Schedule {
     }
 
     /// The latest slot at or before `now`, in the factory's timezone.
+    /// The newest slot at or before `now`, to the whole second: croner keeps the sub-second part of
+    /// the time it is given, and a slot that moved with the clock's milliseconds would look new to
+    /// every later tick — the schedule would run again and again.
     pub fn latest_slot(&self, tz: chrono_tz::Tz, now: Timestamp) -> Option<Timestamp> {
-        let local = tz.from_utc_datetime(&now.naive_utc());
+        let local = tz.from_utc_datetime(&whole_second(now).naive_utc());
         self.cron.find_previous_occurrence(&local, true).ok().map(|t| t.with_timezone(&chrono::Utc))
     }
 
     pub fn next_slot(&self, tz: chrono_tz::Tz, now: Timestamp) -> Option<Timestamp> {
-        let local = tz.from_utc_datetime(&now.naive_utc());
+        let local = tz.from_utc_datetime(&whole_second(now).naive_utc());
         self.cron.find_next_occurrence(&local, false).ok().map(|t| t.with_timezone(&chrono::Utc))
     }
+}
+
+fn whole_second(t: Timestamp) -> Timestamp {
+    use chrono::Timelike;
+    t.with_nanosecond(0).unwrap_or(t)
 }
 
 /// What REEF remembers of a schedule, shared by every process.
@@ -131,6 +139,18 @@ mod tests {
         let now = parse_ts("2026-11-21T09:10:00Z").unwrap();
         assert_eq!(due(Some(last), s.latest_slot(tz, now)), Some(parse_ts("2026-11-21T09:00:00Z").unwrap()));
         assert_eq!(due(s.latest_slot(tz, now), s.latest_slot(tz, now)), None, "nothing new until the next slot");
+    }
+
+    #[test]
+    fn a_slot_does_not_move_with_the_clocks_milliseconds() {
+        let s = sch("0 4 * * *");
+        let tz = chrono_tz::UTC;
+        let first = s.latest_slot(tz, parse_ts("2026-11-30T23:00:25.285Z").unwrap());
+        let later = s.latest_slot(tz, parse_ts("2026-11-30T23:00:26.912Z").unwrap());
+        assert_eq!(crate::time::fmt_ts(&first.unwrap()), "2026-11-30T04:00:00.000Z");
+        assert_eq!(due(first, later), None, "the same slot, seen a second later, is not due again");
+        let next = s.next_slot(tz, parse_ts("2026-11-30T23:00:25.285Z").unwrap()).unwrap();
+        assert_eq!(crate::time::fmt_ts(&next), "2026-12-01T04:00:00.000Z");
     }
 
     #[test]
