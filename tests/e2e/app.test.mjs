@@ -306,6 +306,15 @@ test("the factory cap and the approval gates are edited in Settings and reach th
   assert.equal(cli("policy", "show").refund, "approve_before");
   await browser.$('[data-gate="refund"] select').selectByAttribute("value", "never_auto");
   await browser.waitUntil(() => cli("policy", "show").refund === "never_auto", { timeout: 10000 });
+  // Lowering a guarded gate asks first; nothing changes until the operator confirms.
+  await browser.$('[data-gate="refund"] select').selectByAttribute("value", "auto");
+  await browser.$('[data-confirm-gate="refund"]').waitForDisplayed({ timeout: 10000 });
+  assert.equal(cli("policy", "show").refund, "never_auto", "not lowered before the confirmation");
+  await shot("settings-lower-gate");
+  await (await browser.$("[data-confirm-lower]")).click();
+  await browser.waitUntil(() => cli("policy", "show").refund === "auto", { timeout: 10000, timeoutMsg: "confirmed, the gate is lowered" });
+  const entry = cli("audit", "--action", "policy.set").audit.find((a) => a.subject === "refund" && a.new === "auto");
+  assert.match(entry.reason, /confirmed/, "the audit log says the lowering was confirmed");
 });
 
 test("an agent's settings are edited as revisions and rolled back in the Agents view", async () => {
@@ -448,16 +457,26 @@ test("a new approval request raises a native notification (seen on D-Bus)", asyn
   let seen = "";
   monitor.stdout.on("data", (d) => (seen += d.toString()));
   await new Promise((r) => setTimeout(r, 500)); // the monitor subscribes before anything is sent
-  // An engine whose deploy executor is gated by the approval policy.
+  // An engine with a deploy executor: the policy gates every task it runs as a deploy.
   writeFileSync(config, '[engine]\nlease_seconds = 2\n[[executors]]\nname = "deployer"\nkinds = ["deploy"]\ncommand = ["echo", "deployed"]\n');
   writeFileSync(join(dataDir, "litellm-config.yaml"), execFileSync("cat", [join(root, "litellm-config.yaml")]));
   const serve = spawn(reef, ["serve", "--role", "worker"], { env, stdio: "ignore" });
   try {
-    cli("task", "add", "Ship the notification test", "--type", "deploy", "--agent", "rex", "--action-class", "production_deploy");
+    // Made in the window's form with a type and no action class (the app's path of creating
+    // work): it still waits for approval, as a production deploy.
+    await open("tasks");
+    await (await browser.$("button=New task")).click();
+    await (await browser.$("form.create input[placeholder=Title]")).setValue("Ship the notification test");
+    await (await browser.$("form.create select")).selectByVisibleText("rex");
+    await (await browser.$("form.create input[placeholder^=Type]")).setValue("deploy");
+    await (await browser.$("form.create button[type=submit]")).click();
     // The worker may run other pending demo work first (and raise its own notifications): wait
     // for this request's.
     await browser.waitUntil(async () => seen.includes("Ship the notification test"), { timeout: 20000, timeoutMsg: `no Notify call for this request; monitor saw: ${seen.slice(0, 600)}` });
     assert.match(seen, /Approval needed/);
+    const asked = cli("approvals").approvals.find((a) => a.summary === "Ship the notification test");
+    assert.equal(asked.action_class, "production_deploy", "the executor's class governs a task that names none");
+    assert.equal(cli("task", "show", asked.task_id).task.status, "awaiting_approval");
   } finally {
     serve.kill("SIGTERM");
     monitor.kill();

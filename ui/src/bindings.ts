@@ -69,8 +69,11 @@ export const commands = {
 	testStoreUri: (uri: string) => typedError<StoreTestDto, AppError>(__TAURI_INVOKE("test_store_uri", { uri })),
 	/**  Sets the factory's standing daily cap (audited). */
 	setGlobalCap: (usd: number | null) => typedError<null, AppError>(__TAURI_INVOKE("set_global_cap", { usd })),
-	/**  Sets an action class's gate; null removes it. */
-	setGate: (actionClass: string, gate: Gate | null) => typedError<null, AppError>(__TAURI_INVOKE("set_gate", { actionClass, gate })),
+	/**
+	 *  Sets an action class's gate; null removes it. Lowering a guarded gate fails with
+	 *  `needs_confirmation` unless `confirmed` (the window asks the operator, then sends it again).
+	 */
+	setGate: (actionClass: string, gate: Gate | null, confirmed: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_gate", { actionClass, gate, confirmed })),
 	/**  The secrets REEF knows of and where each comes from; why the keyring cannot be used, if so. */
 	secrets: () => typedError<SecretsDto, AppError>(__TAURI_INVOKE("secrets")),
 	/**
@@ -274,7 +277,7 @@ export type EntityDto = {
 };
 
 /**  Stable codes for [`StoreError`], for UIs and `--json` output. */
-export type ErrorCode = "not_found" | "lease_lost" | "conflict" | "budget_refused" | "malformed" | "invalid" | "dimension_mismatch" | "history_lost" | "unavailable" | "backend" | 
+export type ErrorCode = "not_found" | "lease_lost" | "conflict" | "budget_refused" | "malformed" | "invalid" | "needs_confirmation" | "dimension_mismatch" | "history_lost" | "unavailable" | "backend" | 
 /**  A host has not finished opening its store yet (or could not): no store error, the host's. */
 "not_ready";
 

@@ -22,6 +22,9 @@ pub enum StoreError {
     Malformed { collection: String, id: String, reason: String },
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// A change that weakens a guarantee (lowering a risky class's gate) asked without confirming.
+    #[error("needs confirmation: {0}")]
+    NeedsConfirmation(String),
     /// Vectors of another dimension than the memory index holds.
     #[error("embedding has {got} dimensions but the memory index holds {expected}; run `reef memory reembed` to change models")]
     DimensionMismatch { expected: usize, got: usize },
@@ -45,6 +48,7 @@ pub enum ErrorCode {
     BudgetRefused,
     Malformed,
     Invalid,
+    NeedsConfirmation,
     DimensionMismatch,
     HistoryLost,
     Unavailable,
@@ -62,6 +66,7 @@ impl StoreError {
             Self::BudgetRefused { .. } => ErrorCode::BudgetRefused,
             Self::Malformed { .. } => ErrorCode::Malformed,
             Self::Invalid(_) => ErrorCode::Invalid,
+            Self::NeedsConfirmation(_) => ErrorCode::NeedsConfirmation,
             Self::DimensionMismatch { .. } => ErrorCode::DimensionMismatch,
             Self::HistoryLost(_) => ErrorCode::HistoryLost,
             Self::Unavailable(_) => ErrorCode::Unavailable,

@@ -102,12 +102,18 @@ pub async fn set_global_cap(state: State<'_, AppState>, usd: f64) -> AppResult<(
     Ok(f.set_global_cap(reef_core::Usd::from_dollars(usd), &state.operator()?).await?)
 }
 
-/// Sets an action class's gate; null removes it.
+/// Sets an action class's gate; null removes it. Lowering a guarded gate fails with
+/// `needs_confirmation` unless `confirmed` (the window asks the operator, then sends it again).
 #[tauri::command]
 #[specta::specta]
-pub async fn set_gate(state: State<'_, AppState>, action_class: String, gate: Option<reef_core::rules::policy::Gate>) -> AppResult<()> {
+pub async fn set_gate(
+    state: State<'_, AppState>,
+    action_class: String,
+    gate: Option<reef_core::rules::policy::Gate>,
+    confirmed: bool,
+) -> AppResult<()> {
     let f = state.factory()?;
-    Ok(f.set_gate(action_class.trim(), gate, &state.operator()?).await?)
+    Ok(f.set_gate(action_class.trim(), gate, &state.operator()?, confirmed).await?)
 }
 
 /// The secrets REEF knows of and where each comes from; why the keyring cannot be used, if so.

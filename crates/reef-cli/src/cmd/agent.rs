@@ -40,8 +40,15 @@ pub enum AgentCmd {
 pub enum PolicyCmd {
     /// The approval gates in force.
     Show,
-    /// Set an action class's gate: auto, notify_after, approve_before, never_auto; `remove` drops it.
-    Set { class: String, gate: String },
+    /// Set an action class's gate: auto, notify_after, approve_before, never_auto; `remove` drops
+    /// it (it then waits for approval, as every class the policy does not name).
+    Set {
+        class: String,
+        gate: String,
+        /// Confirm lowering the gate of a class a person decides (approve_before, never_auto).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 fn who(f: &Factory) -> String {
@@ -140,13 +147,13 @@ pub async fn agent(f: &Factory, c: AgentCmd, out: &Out) -> anyhow::Result<()> {
 }
 
 pub async fn policy(f: &Factory, c: PolicyCmd, out: &Out) -> anyhow::Result<()> {
-    if let PolicyCmd::Set { class, gate } = &c {
-        f.set_gate(class, parse_gate(gate)?, &who(f)).await?;
+    if let PolicyCmd::Set { class, gate, yes } = &c {
+        f.set_gate(class, parse_gate(gate)?, &who(f), *yes).await?;
     }
     let live = f.live().await?;
     out.print(&live.gates, || {
         let mut s: Vec<String> = live.gates.iter().map(|(c, g)| format!("{c:<24} {}", g.as_str())).collect();
-        s.push("(every other action class: auto)".into());
+        s.push(format!("(every other action class: {}; work that names no class: auto)", Gate::UNLISTED.as_str()));
         s.join("\n")
     });
     Ok(())

@@ -25,6 +25,16 @@ fn scripts() -> Value {
             {"call": [call("create_task", json!({"title": "Research uptime-monitor pricing", "assigned_to": "scout"}))]},
             {"call": [call("finish", json!({"result": "Planned: one research task for Scout; the market note is in memory."}))]}
         ],
+        // An agent handing off work that must not run unasked (policy.rs): a deploy with no
+        // class, a class nobody listed, a deploy dressed as research.
+        "sneak-script": [
+            {"call": [
+                call("create_task", json!({"title": "Deploy quietly (agent)", "kind": "deploy", "assigned_to": "rex"})),
+                call("create_task", json!({"title": "Invented class (agent)", "action_class": "agent_made_this_up", "assigned_to": "rex"})),
+                call("create_task", json!({"title": "Deploy dressed as research (agent)", "kind": "deploy", "action_class": "research", "assigned_to": "rex"}))
+            ]},
+            {"call": [call("finish", json!({"result": "Handed off the release in three tasks."}))]}
+        ],
         "loop-script": [{"call": [call("search_memory", json!({"query": "pricing"}))]}],
         "talk-script": [{"say": "I think the task is done."}],
         "ask-script": [
@@ -134,11 +144,7 @@ fn agents_act_through_tools_until_finish_and_reef_stops_the_ones_that_loop_talk_
     config.push_str("[[agents]]\nname = \"scout\"\nrole = \"research\"\ndaily_cap_usd = 5\n");
     e.write_config(&config);
     e.ok(&["pause", "scout"]);
-    let add = |title: &str, agent: &str, extra: &[&str]| {
-        let mut args = vec!["task", "add", title, "--agent", agent];
-        args.extend_from_slice(extra);
-        e.json(&args)["_id"].as_str().unwrap().to_string()
-    };
+    let add = |title: &str, agent: &str, extra: &[&str]| e.add_task(title, &[&["--agent", agent], extra].concat());
     let plan = add("Plan the uptime-monitor launch", "planner", &["--product", "pingly"]);
     let looping = add("Find our pricing", "looper", &[]);
     let talking = add("Say when you are done", "talker", &[]);
@@ -349,8 +355,7 @@ fn sixteen_loops_at_once_never_pass_their_agents_cap() {
         "[[agents]]\nname = \"swarm\"\nrole = \"swarm\"\ndaily_cap_usd = 0.02\nmax_concurrent = 16\nmodel = \"spin-script\"\ntools = [\"report_progress\"]\n",
     );
     e.write_config(&config);
-    let ids: Vec<String> =
-        (0..16).map(|i| e.json(&["task", "add", &format!("Spin {i}"), "--agent", "swarm"])["_id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = (0..16).map(|i| e.add_task(&format!("Spin {i}"), &["--agent", "swarm"])).collect();
     let env = s.env();
     let mut serve = e.serve("both", &pairs(&env));
     // Held at the cap, the agent takes no more work: its tasks wait (pending) and none runs.

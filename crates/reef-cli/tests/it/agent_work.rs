@@ -23,7 +23,7 @@ fn agents_work_in_their_own_directory_contained_and_the_trace_keeps_their_diffs(
     e.write_config(&config);
     let status_json = e.json(&["status"]);
     assert_eq!(status_json["sandbox"]["usable"], true, "bubblewrap must work on this machine (scripts/test.sh installs it): {status_json}");
-    let id = e.json(&["task", "add", "Write hello.py", "--agent", "builder"])["_id"].as_str().unwrap().to_string();
+    let id = e.add_task("Write hello.py", &["--agent", "builder"]);
     let env = s.env();
     let mut serve = e.serve("both", &pairs(&env));
     let ended = wait_until(Duration::from_secs(120), || matches!(status(&e, &id).as_str(), "done" | "failed" | "needs_human"));
@@ -161,7 +161,7 @@ fn every_step_reaches_langfuse_as_a_generation_with_its_tool_calls_as_spans() {
     ));
     e.set_env("REEF_LANGFUSE_KEYS", "pk-lf-test:sk-lf-test-0123456789");
     e.write_config(&config);
-    let id = e.json(&["task", "add", "Keep a note", "--agent", "noter", "--product", "pingly"])["_id"].as_str().unwrap().to_string();
+    let id = e.add_task("Keep a note", &["--agent", "noter", "--product", "pingly"]);
     let env = s.env();
     let mut serve = e.serve("both", &pairs(&env));
     let got = || -> Vec<Value> {

@@ -49,6 +49,18 @@ impl Env {
         a.extend_from_slice(args);
         serde_json::from_str(&self.ok(&a)).unwrap()
     }
+    /// `reef args` that must fail; what it said (stderr, then stdout).
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().unwrap();
+        assert!(!out.status.success(), "reef {args:?} succeeded but should have failed: {}", String::from_utf8_lossy(&out.stdout));
+        format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout))
+    }
+    /// `reef task add TITLE extra…`; the new task's id.
+    pub fn add_task(&self, title: &str, extra: &[&str]) -> String {
+        let mut a = vec!["task", "add", title];
+        a.extend_from_slice(extra);
+        self.json(&a)["_id"].as_str().unwrap_or_else(|| panic!("task add {title:?} printed no id")).to_string()
+    }
     /// A directory outside the data dir that agents may write (their side effects, for the
     /// test to read), and the executor setting that makes it writable inside their sandbox.
     pub fn fx(&self) -> std::path::PathBuf {
@@ -98,6 +110,11 @@ impl Env {
     pub fn count(&self, status: &str) -> usize {
         self.tasks().iter().filter(|t| t["status"] == status).count()
     }
+}
+
+/// A port nothing listens on now (for a server the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Config defaults for a factory built in-process over `dir` (UTC, host `test`).

@@ -98,7 +98,7 @@ fn a_contained_agent_reaches_its_task_and_reef_s_tools_and_nothing_else() {
     let status = e.json(&["status"]);
     assert_eq!(status["sandbox"]["mode"], "bubblewrap", "{status}");
     assert_eq!(status["sandbox"]["usable"], true, "bubblewrap must work on this machine (scripts/test.sh installs it): {status}");
-    let id = e.json(&["task", "add", "Probe the walls", "--type", "probe", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let id = e.add_task("Probe the walls", &["--type", "probe", "--agent", "rex"]);
     let mut serve = e.serve("both", &[]);
     let done = wait_until(Duration::from_secs(90), || {
         let t = e.json(&["task", "show", &id])["task"].clone();
@@ -127,7 +127,7 @@ fn a_contained_agent_reaches_its_task_and_reef_s_tools_and_nothing_else() {
          [[executors]]\nname = \"hostile\"\nkinds = [\"probe\"]\ncommand = [\"sh\", \"-c\", {:?}]\ntimeout_seconds = 120\n",
         hostile_script(e.dir.path(), outside.path(), &key, port)
     ));
-    let id = e.json(&["task", "add", "Probe again, uncontained", "--type", "probe", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let id = e.add_task("Probe again, uncontained", &["--type", "probe", "--agent", "rex"]);
     let mut serve = e.serve("both", &[]);
     assert!(wait_until(Duration::from_secs(90), || e.json(&["task", "show", &id])["task"]["status"] == "done"));
     sigterm(&mut serve);
@@ -157,7 +157,7 @@ fn where_the_sandbox_cannot_be_built_cli_agents_are_refused_unless_the_operator_
     let status = e.json_with_path(&path, &["status"]);
     assert_eq!(status["sandbox"]["usable"], false, "{status}");
     assert!(status["sandbox"]["detail"].as_str().unwrap().contains("refused"), "{status}");
-    let id = e.json(&["task", "add", "Note it", "--type", "note", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let id = e.add_task("Note it", &["--type", "note", "--agent", "rex"]);
     let mut serve = e.serve("both", &[("PATH", &path)]);
     assert!(wait_until(Duration::from_secs(30), || e.json(&["task", "show", &id])["task"]["status"] == "failed"));
     sigterm(&mut serve);
@@ -171,7 +171,7 @@ fn where_the_sandbox_cannot_be_built_cli_agents_are_refused_unless_the_operator_
     );
     let status = e.json_with_path(&path, &["status"]);
     assert!(status["sandbox"]["detail"].as_str().unwrap().starts_with("off"), "{status}");
-    let id = e.json(&["task", "add", "Note it again", "--type", "note", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let id = e.add_task("Note it again", &["--type", "note", "--agent", "rex"]);
     let mut serve = e.serve("both", &[("PATH", &path)]);
     assert!(wait_until(Duration::from_secs(30), || e.json(&["task", "show", &id])["task"]["status"] == "done"));
     sigterm(&mut serve);
@@ -206,7 +206,7 @@ echo "{\"result\": \"done; key $FAKE_PROVIDER_API_KEY\"}""#;
          [[executors]]\nname = \"leaky\"\nkinds = [\"leak\"]\ncommand = [\"sh\", \"-c\", {script:?}]\npass_env = [\"FAKE_PROVIDER_API_KEY\"]\n"
     ));
     e.with_prices();
-    let id = e.json(&["task", "add", "Leak it", "--type", "leak", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let id = e.add_task("Leak it", &["--type", "leak", "--agent", "rex"]);
     let mut serve = e.serve("both", &[("FAKE_PROVIDER_API_KEY", key)]);
     assert!(
         wait_until(Duration::from_secs(60), || e.json(&["task", "show", &id])["task"]["status"] == "done"),

@@ -557,7 +557,7 @@ fn an_agent_that_kills_its_worker_every_time_is_given_up_after_its_attempts() {
          [[executors]]\nname = \"killer\"\nkinds = [\"kill\"]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
     ));
     e.with_prices();
-    let id = e.json(&["task", "add", "Kill the worker", "--type", "kill", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let id = e.add_task("Kill the worker", &["--type", "kill", "--agent", "rex"]);
     let status = || e.json(&["task", "show", &id])["task"].clone();
     for _ in 0..6 {
         if status()["status"] == "failed" {

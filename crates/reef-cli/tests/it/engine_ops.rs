@@ -486,7 +486,7 @@ fn agent_edits_take_effect_in_a_running_engine_survive_restarts_roll_back_and_yi
     assert!(wait_until(Duration::from_secs(20), || e.count("awaiting_approval") == 1), "{:?}", e.tasks());
     let gates = e.json(&["policy", "show"]);
     assert_eq!(gates["social_post"], "approve_before");
-    e.ok(&["policy", "set", "social_post", "remove"]);
+    e.ok(&["policy", "set", "social_post", "remove", "--yes"]);
     sigterm(&mut serve);
 
     // A restart does not put the file's $10 back.

@@ -2,6 +2,7 @@
 //! (mocked providers: no paid key can exist here). Tests that need it are skipped, saying so,
 //! when LiteLLM is not installed (`bash scripts/test.sh` installs it).
 
+use crate::common::free_port;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -23,10 +24,6 @@ fn binary() -> Option<PathBuf> {
     }
     let home = std::env::var("HOME").ok()?;
     Some(PathBuf::from(home).join(".cache/reef/litellm-venv/bin/litellm")).filter(|p| p.exists())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn healthy(port: u16) -> bool {

@@ -2,14 +2,10 @@
 //! headers that never finish, more connections than it serves (or one peer may hold), a body past the limit on `/mcp`,
 //! and the `Host` that `serve.public_url` gives.
 
-use crate::common::{sigterm, wait_until, Env};
+use crate::common::{free_port, sigterm, wait_until, Env};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Sends `head` (and `body`) and reads the whole answer; returns the status code.
 fn send(port: u16, head: &str, body: &[u8]) -> u16 {
@@ -113,7 +109,7 @@ fn mcp_answers_a_client_that_comes_by_the_public_name_and_refuses_another_host()
     let e = Env::new();
     let port = free_port();
     let mut serve = serve_http(&e, port);
-    let id = e.json(&["task", "add", "Reachable", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let id = e.add_task("Reachable", &["--agent", "rex"]);
     let token = e.ok(&["mcp", "token", &id]).trim().to_string();
     let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
     let head = |host: &str| {

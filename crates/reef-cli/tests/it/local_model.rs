@@ -145,9 +145,8 @@ fn a_real_local_model_server_is_sent_a_token_limit_it_honours_by_reef_and_by_the
         // REEF's own call here is one answer: the agents without their tools.
         crate::engine::one_answer_roster()
     ));
-    let own = e.json(&["task", "add", STORY, "--agent", "scout", "--tier", "local"])["_id"].as_str().unwrap().to_string();
-    let asked =
-        e.json(&["task", "add", "Ask the meter for a story", "--type", "ask", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let own = e.add_task(STORY, &["--agent", "scout", "--tier", "local"]);
+    let asked = e.add_task("Ask the meter for a story", &["--type", "ask", "--agent", "rex"]);
     let env = [("REEF_LLM_BASE_URL", g.url.as_str()), ("REEF_LLM_API_KEY", g.key.as_str()), ("STORY", STORY)]
         .map(|(k, v)| (k.to_string(), v.to_string()));
     let mut serve = e.serve("both", &pairs(&env));
@@ -187,8 +186,7 @@ fn a_real_local_model_completes_a_one_step_task_through_the_agent_loop() {
          [[agents]]\nname = \"scout\"\nrole = \"research\"\ndaily_cap_usd = 5\nmodel_tier = \"local\"\ntools = [\"search_memory\"]\n",
         config.display().to_string()
     ));
-    let id =
-        e.json(&["task", "add", "Name one colour of the sea", "--agent", "scout", "--tier", "local"])["_id"].as_str().unwrap().to_string();
+    let id = e.add_task("Name one colour of the sea", &["--agent", "scout", "--tier", "local"]);
     let env = [("REEF_LLM_BASE_URL", g.url.as_str()), ("REEF_LLM_API_KEY", g.key.as_str())].map(|(k, v)| (k.to_string(), v.to_string()));
     let mut serve = e.serve("both", &pairs(&env));
     let status = || e.json(&["task", "show", &id])["task"]["status"].as_str().unwrap_or("").to_string();

@@ -18,6 +18,7 @@ mod local_model;
 mod mcp;
 mod metered;
 mod openclaw;
+mod policy;
 mod revenue;
 mod runs;
 mod scripted;

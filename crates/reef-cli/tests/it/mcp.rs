@@ -19,10 +19,6 @@ pub(crate) fn sdk() -> Option<std::path::PathBuf> {
     None
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Runs the SDK client with `args`; returns its per-step results.
 pub(crate) fn client(e: &Env, sdk: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Vec<Value> {
     let mut c = Command::new("node");
@@ -91,9 +87,7 @@ fn task_json(e: &Env, id: &str) -> Value {
 }
 
 fn add(e: &Env, args: &[&str]) -> String {
-    let mut a = vec!["task", "add"];
-    a.extend_from_slice(args);
-    e.json(&a)["_id"].as_str().unwrap().to_string()
+    e.add_task(args[0], &args[1..])
 }
 
 #[test]

@@ -130,9 +130,9 @@ fn a_contained_agents_network_leaves_only_through_the_meter_and_its_allow_list()
         &format!("pass_env = [\"ALLOWED_PORT\", \"DENIED_PORT\"]\negress = [\"127.0.0.1:{allowed}\"]\n"),
     ));
     e.write_config(&config);
-    let spend = e.json(&["task", "add", "Spend", "--type", "spender", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
-    let under = e.json(&["task", "add", "Under-report", "--type", "underreporter", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
-    let fetch = e.json(&["task", "add", "Fetch", "--type", "fetcher", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let spend = e.add_task("Spend", &["--type", "spender", "--agent", "rex"]);
+    let under = e.add_task("Under-report", &["--type", "underreporter", "--agent", "rex"]);
+    let fetch = e.add_task("Fetch", &["--type", "fetcher", "--agent", "rex"]);
     let (a, d) = (allowed.to_string(), denied_port.to_string());
     let mut env = vec![("REEF_LLM_BASE_URL".to_string(), g.url.clone()), ("REEF_LLM_API_KEY".to_string(), g.key.clone())];
     env.push(("ALLOWED_PORT".into(), a));

@@ -11,10 +11,6 @@ use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// OpenClaw's gateway and the helpers it spawns (its own process group): all stopped when this
 /// drops, however the test ends.
 struct Claw(Child);
@@ -157,7 +153,7 @@ fn openclaws_gateway_takes_reefs_webhooks_and_its_agent_decides_an_approval_and_
 
     // A question: an agent asks through REEF's MCP; the webhook carries it to the gateway, whose
     // agent answers it; the task goes back to its agent with the answer.
-    let asker = e.json(&["task", "add", "Pick a launch date", "--agent", "kev", "--backlog"])["_id"].as_str().unwrap().to_string();
+    let asker = e.add_task("Pick a launch date", &["--agent", "kev", "--backlog"]);
     let token = e.ok(&["mcp", "token", &asker]).trim().to_string();
     let steps = json!([{"tool": "ask_operator", "args": {"question": "Launch on Monday or Thursday?"}}]);
     let r = client(&e, &sdk, &["http", &format!("http://127.0.0.1:{listen}/mcp"), &token, &steps.to_string()], &[]);

@@ -3,7 +3,7 @@
 //! API cannot be reached from here — the stand-in is named as such); manual entry and CSV import;
 //! the books that come out.
 
-use crate::common::{wait_until, Env};
+use crate::common::{free_port, wait_until, Env};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -25,10 +25,6 @@ fn http(port: u16, method: &str, path: &str, headers: &[(&str, String)], body: &
     let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn now() -> i64 {

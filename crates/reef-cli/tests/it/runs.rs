@@ -16,7 +16,7 @@ fn a_cli_run_without_a_soft_cap_holds_budget_renews_the_hold_and_its_spend_reach
         w = e.fx_writable()
     ));
     e.with_prices();
-    let id = e.json(&["task", "add", "Long run", "--type", "long", "--agent", "rex"])["_id"].as_str().unwrap().to_string();
+    let id = e.add_task("Long run", &["--type", "long", "--agent", "rex"]);
     let mut serve = e.serve("both", &[]);
     let rex = |s: &serde_json::Value| {
         s["caps_today"].as_array().unwrap().iter().find(|c| c["scope"].as_str().unwrap().starts_with("agent:rex")).cloned().unwrap()

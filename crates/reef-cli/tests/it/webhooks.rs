@@ -1,16 +1,12 @@
 //! Outbound webhooks end to end: real `reef serve` processes, a receiver on 127.0.0.1 written in
 //! Python that verifies signatures with its own hmac, the receiver down, REEF killed mid-delivery.
 
-use crate::common::{root, sigkill, sigterm, wait_until, Env};
+use crate::common::{free_port, root, sigkill, sigterm, wait_until, Env};
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const SECRET: &str = "whk_test_0123456789abcdef";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn receiver(port: u16, out: &std::path::Path, delay: f64) -> Child {
     let c = Command::new("python3")

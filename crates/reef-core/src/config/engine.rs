@@ -107,6 +107,8 @@ pub struct ExecutorConfig {
     pub egress: Vec<crate::rules::egress::EgressRule>,
     /// The agent CLI preset it was built from, if any.
     pub preset: Option<String>,
+    /// The action class its tasks act as (see [`crate::rules::policy::governing`]).
+    pub action_class: Option<String>,
     /// Variables set for the agent (placeholders filled per task).
     pub env: Vec<(String, String)>,
 }
@@ -257,6 +259,20 @@ pub fn executors(file: &FileConfig, locate: &dyn Fn(&Preset) -> Option<PathBuf>)
         if executors.iter().any(|e: &ExecutorConfig| e.name == name) {
             return Err(bad(&format!("{key}.name"), format!("executor {name:?} is defined twice"), "remove one"));
         }
+        // An executor that runs deploys is a deploy unless the file says what else it is: the
+        // gate must not hinge on someone remembering to name the class.
+        let action_class = match &x.action_class {
+            Some(c) if crate::rules::policy::check_class(c).is_err() => {
+                return Err(bad(
+                    &format!("{key}.action_class"),
+                    format!("{c:?} is not an action class"),
+                    "lowercase letters, digits and _, e.g. production_deploy",
+                ));
+            }
+            Some(c) => Some(c.clone()),
+            None if x.kinds.iter().any(|k| k == "deploy") => Some("production_deploy".to_string()),
+            None => None,
+        };
         executors.push(ExecutorConfig {
             name,
             kinds: x.kinds.clone(),
@@ -273,6 +289,7 @@ pub fn executors(file: &FileConfig, locate: &dyn Fn(&Preset) -> Option<PathBuf>)
             writable: x.writable.clone(),
             prompt_on_stdin: x.prompt_on_stdin.unwrap_or(false),
             preset: preset.map(|p| p.name.to_string()),
+            action_class,
             env: x.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             egress: x
                 .egress

@@ -220,6 +220,10 @@ pub struct ExecutorSection {
     /// in), e.g. `["--resume", "{session_id}"]` for Claude Code.
     #[serde(default)]
     pub resume_args: Vec<String>,
+    /// The action class every task it runs acts as, whatever class the task names (e.g.
+    /// `production_deploy` for an executor that deploys); the stricter gate of the two applies.
+    /// Default: `production_deploy` when one of its kinds is `deploy`, else none.
+    pub action_class: Option<String>,
     /// `none` or `host`; default `[sandbox] network`.
     pub network: Option<String>,
     /// Hand the prompt to the agent on its standard input (else `{prompt}` / `{prompt_file}` in

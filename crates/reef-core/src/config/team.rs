@@ -79,6 +79,7 @@ pub fn check_routing(file: &FileConfig, agents: &[AgentConfig]) -> Result<(), Co
 pub fn policy(file: &FileConfig) -> Result<ApprovalPolicy, ConfigError> {
     let mut policy = ApprovalPolicy::default();
     for (class, g) in &file.approvals.gates {
+        crate::rules::policy::check_class(class).map_err(|e| bad(&format!("approvals.gates.{class}"), e, "rename the class"))?;
         let gate: Gate = g
             .parse()
             .map_err(|e: String| bad(&format!("approvals.gates.{class}"), e, "use auto, notify_after, approve_before or never_auto"))?;

@@ -37,6 +37,7 @@ fn the_tool_lists_follow_the_action_class() {
         prompt_on_stdin: false,
         egress: vec![],
         preset: None,
+        action_class: None,
         env: vec![],
     };
     let x = CliExecutor::new(cfg, None, std::env::temp_dir(), Arc::new(Containment::off("/tmp/w".into(), "/tmp/d".into())));

@@ -235,7 +235,8 @@ async fn run_job(e: &Engine, task: Task, slot: Slot, shutdown: CancellationToken
         }
     };
     let work = async {
-        let r = execute(e, &task, &token, &agent, live.gate(task.action_class.as_deref()), cancel.clone()).await;
+        let gate = f.governing(&live, task.action_class.as_deref(), task.kind.as_deref());
+        let r = execute(e, &task, &token, &agent, gate, cancel.clone()).await;
         cancel.cancel();
         r
     };
@@ -267,13 +268,23 @@ enum Ran {
     Reviewed(super::exec::ExecSuccess, Review),
 }
 
-async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, gate: Gate, cancel: CancellationToken) -> Ran {
+/// `gate`: the class that governs the task (its own or its executor's, the stricter) and its gate.
+async fn execute(
+    e: &Engine,
+    task: &Task,
+    token: &str,
+    agent: &AgentConfig,
+    gate: (Option<String>, Gate),
+    cancel: CancellationToken,
+) -> Ran {
     let f = &e.factory;
     let now = f.now();
+    let (class, gate) = gate;
+    let class = class.unwrap_or_default();
 
     match gate {
         Gate::NeverAuto => {
-            let reason = format!("action class {:?} is never automatic: a person must do it", task.action_class.as_deref().unwrap_or(""));
+            let reason = format!("action class {class:?} is never automatic: a person must do it");
             let _ = f.ports.tasks.finish(&task.id, token, Outcome::NeedsHuman { reason: reason.clone() }, now).await;
             let _ =
                 f.event("task.needs_human", &format!("agent:{}", agent.name), Some(&task.id), serde_json::json!({"reason": reason})).await;
@@ -286,8 +297,8 @@ async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, gate
                 .for_task(&task.id)
                 .await
                 .map(|l| {
-                    // An approval the agent asked for mid-task (another action) never opens this gate.
-                    let class = task.action_class.as_deref().unwrap_or_default();
+                    // An approval the agent asked for mid-task (another action) never opens this gate,
+                    // nor one given for another class than governs the task now.
                     l.into_iter().any(|a| {
                         a.status == ApprovalStatus::Approved && a.attempt == task.attempts && !a.in_task && a.action_class == class
                     })
@@ -296,7 +307,7 @@ async fn execute(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, gate
             if !covered {
                 let req = NewApproval {
                     task_id: task.id.clone(),
-                    action_class: task.action_class.clone().unwrap_or_default(),
+                    action_class: class.clone(),
                     summary: task.title.clone(),
                     work_products: task.work_products.clone(),
                     requested_by: format!("agent:{}", agent.name),

@@ -8,7 +8,7 @@
 //! editing the file still works.
 
 use crate::factory::Factory;
-use crate::rules::policy::Gate;
+use crate::rules::policy::{gate_of, Gate};
 use crate::settings::Key;
 use crate::*;
 use serde::{Deserialize, Serialize};
@@ -37,8 +37,9 @@ impl LiveConfig {
         self.agents.iter().find(|a| a.name == name)
     }
 
+    /// The gate of one class; a class the policy does not list waits for approval.
     pub fn gate(&self, action_class: Option<&str>) -> Gate {
-        action_class.and_then(|c| self.gates.get(c).copied()).unwrap_or(Gate::Auto)
+        crate::rules::policy::gate_of(&self.gates, action_class)
     }
 }
 
@@ -107,13 +108,19 @@ pub fn validate_agent(c: &AgentConfig) -> StoreResult<()> {
 
 /// Checks an action class name for the approval policy.
 fn validate_class(class: &str) -> StoreResult<()> {
-    if class.is_empty() || class.len() > 64 || !class.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        return Err(invalid(format!("{class:?} is not an action class (lowercase letters, digits and _, e.g. production_deploy)")));
-    }
-    Ok(())
+    crate::rules::policy::check_class(class).map_err(invalid)
 }
 
 impl Factory {
+    /// The class that governs work of this class and type, and its gate: the stricter of the
+    /// class given and the class the type's executor acts as. Every gate decision goes through
+    /// here, so a task cannot slip past a deploying executor's gate by naming no class.
+    pub fn governing(&self, live: &LiveConfig, class: Option<&str>, kind: Option<&str>) -> (Option<String>, Gate) {
+        let executor = self.config.executor_for_kind(kind).and_then(|x| x.action_class.as_deref());
+        let (c, g) = crate::rules::policy::governing(&live.gates, class, executor);
+        (c.map(str::to_string), g)
+    }
+
     /// The configuration in force, at most a couple of seconds old (engines also drop their
     /// copy as soon as their watch shows an agent or settings change).
     pub async fn live(&self) -> StoreResult<Arc<LiveConfig>> {
@@ -258,19 +265,35 @@ impl Factory {
         self.event("cap.set", who, Some("global"), serde_json::json!({"cap": cap})).await
     }
 
-    /// Sets the gate of one action class; `None` removes the class from the policy (it then runs
-    /// automatically, like every class the policy does not name).
-    pub async fn set_gate(&self, class: &str, gate: Option<Gate>, who: &str) -> StoreResult<()> {
+    /// Sets the gate of one action class; `None` removes the class from the policy (it then
+    /// waits for approval, like every class the policy does not name). Lowering the gate of a
+    /// class a person decides (approve_before, never_auto) needs `confirmed`: one stray click
+    /// must not make production deploys automatic.
+    pub async fn set_gate(&self, class: &str, gate: Option<Gate>, who: &str, confirmed: bool) -> StoreResult<()> {
         validate_class(class)?;
         let mut s = self.factory_settings().await?;
         let old = s.gates.get(class).copied();
+        let (was, will) = (gate_of(&s.gates, Some(class)), gate.unwrap_or(Gate::UNLISTED));
+        let lowers = was.is_guarded() && will.strictness() < was.strictness();
+        if lowers && !confirmed {
+            return Err(StoreError::NeedsConfirmation(format!(
+                "{class} is {} now; {} lets agents do it with less asking — confirm to lower it",
+                was.as_str(),
+                match gate {
+                    Some(g) => format!("setting it to {}", g.as_str()),
+                    None => "removing it (it then waits for approval, as every unlisted class does)".to_string(),
+                }
+            )));
+        }
         match gate {
             Some(g) => s.gates.insert(class.to_string(), g),
             None => s.gates.remove(class),
         };
         self.put_factory_settings(&s).await?;
-        self.audit(who, "policy.set", class, serde_json::json!(old), serde_json::json!(gate), None).await?;
-        self.event("policy.set", who, Some(class), serde_json::json!({"gate": gate})).await
+        let reason = lowers.then_some("lowered a guarded gate; the operator confirmed");
+        self.audit(who, "policy.set", class, serde_json::json!(old), serde_json::json!(gate), reason).await?;
+        self.event("policy.set", who, Some(class), serde_json::json!({"gate": gate, "was": was, "effective": will, "lowered": lowers}))
+            .await
     }
 
     async fn put_factory_settings(&self, s: &FactorySettings) -> StoreResult<()> {

@@ -1,7 +1,8 @@
 //! The approval policy: which action classes may run on their own and which wait for a person.
 //!
-//! Invariant: an unknown action class is treated as `auto` only when it is absent; a class the
-//! policy names is never run past its gate.
+//! Invariant: the policy fails closed. A class it does not name waits for approval; only work
+//! that names no class (and runs no executor that acts as one) runs by itself; a class the policy
+//! names is never run past its gate.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -22,6 +23,23 @@ pub enum Gate {
 
 impl Gate {
     pub const ALL: [Gate; 4] = [Gate::Auto, Gate::NotifyAfter, Gate::ApproveBefore, Gate::NeverAuto];
+    /// What an action class nobody listed gets: fail-safe default deny (seed 001, decision 60).
+    pub const UNLISTED: Gate = Gate::ApproveBefore;
+
+    /// How much a person stands between the agent and the action: higher is more guarded.
+    pub fn strictness(self) -> u8 {
+        match self {
+            Gate::Auto => 0,
+            Gate::NotifyAfter => 1,
+            Gate::ApproveBefore => 2,
+            Gate::NeverAuto => 3,
+        }
+    }
+
+    /// A gate at which a person decides before the action (approval or by hand).
+    pub fn is_guarded(self) -> bool {
+        self.strictness() >= Gate::ApproveBefore.strictness()
+    }
 
     /// The name the config file, the CLI and the window use.
     pub fn as_str(self) -> &'static str {
@@ -44,7 +62,7 @@ impl std::str::FromStr for Gate {
     }
 }
 
-/// Action class → gate, with seed 002's defaults.
+/// Action class → gate, with seed 002's defaults (§7.4).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApprovalPolicy {
     pub gates: BTreeMap<String, Gate>,
@@ -66,6 +84,12 @@ pub enum OnExpiry {
 impl Default for ApprovalPolicy {
     fn default() -> Self {
         let mut gates = BTreeMap::new();
+        for c in ["read_only", "draft", "research", "internal_doc"] {
+            gates.insert(c.to_string(), Gate::Auto);
+        }
+        for c in ["build", "staging_deploy"] {
+            gates.insert(c.to_string(), Gate::NotifyAfter);
+        }
         for c in ["production_deploy", "customer_message", "financial_transaction", "public_post"] {
             gates.insert(c.to_string(), Gate::ApproveBefore);
         }
@@ -76,9 +100,38 @@ impl Default for ApprovalPolicy {
     }
 }
 
+/// Checks an action class name: lowercase letters, digits and `_`, at most 64 bytes.
+pub fn check_class(class: &str) -> Result<(), String> {
+    if class.is_empty() || class.len() > 64 || !class.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(format!("{class:?} is not an action class (lowercase letters, digits and _, e.g. production_deploy)"));
+    }
+    Ok(())
+}
+
+/// The gate of one action class: its own where the policy lists it, approval where it does not,
+/// `auto` for work that names no class.
+pub fn gate_of(gates: &BTreeMap<String, Gate>, action_class: Option<&str>) -> Gate {
+    match action_class {
+        None => Gate::Auto,
+        Some(c) => gates.get(c).copied().unwrap_or(Gate::UNLISTED),
+    }
+}
+
+/// The class that governs a task and its gate: the stricter of the class the task was given and
+/// the class its executor acts as (an executor that deploys makes every task it runs a deploy,
+/// whatever class the task names or leaves out). On a tie the executor's class is named: it is
+/// what will actually run.
+pub fn governing<'a>(gates: &BTreeMap<String, Gate>, given: Option<&'a str>, executor: Option<&'a str>) -> (Option<&'a str>, Gate) {
+    let (g, x) = (gate_of(gates, given), gate_of(gates, executor));
+    match executor {
+        Some(_) if x.strictness() >= g.strictness() => (executor, x),
+        _ => (given, g),
+    }
+}
+
 impl ApprovalPolicy {
     pub fn gate(&self, action_class: Option<&str>) -> Gate {
-        action_class.and_then(|c| self.gates.get(c).copied()).unwrap_or(Gate::Auto)
+        gate_of(&self.gates, action_class)
     }
 }
 
@@ -92,7 +145,32 @@ mod tests {
         assert_eq!(p.gate(Some("production_deploy")), Gate::ApproveBefore);
         assert_eq!(p.gate(Some("public_post")), Gate::ApproveBefore);
         assert_eq!(p.gate(Some("data_deletion")), Gate::NeverAuto);
-        assert_eq!(p.gate(Some("build")), Gate::Auto);
+        assert_eq!(p.gate(Some("research")), Gate::Auto);
+        assert_eq!(p.gate(Some("build")), Gate::NotifyAfter);
         assert_eq!(p.gate(None), Gate::Auto);
+    }
+
+    #[test]
+    fn a_class_nobody_listed_waits_for_approval() {
+        let p = ApprovalPolicy::default();
+        assert_eq!(p.gate(Some("made_up_by_an_agent")), Gate::ApproveBefore);
+        assert_eq!(p.gate(Some("")), Gate::ApproveBefore);
+        let mut gates = p.gates.clone();
+        gates.remove("research");
+        assert_eq!(gate_of(&gates, Some("research")), Gate::ApproveBefore, "a removed class is an unlisted one");
+    }
+
+    #[test]
+    fn the_executors_class_governs_when_it_is_stricter() {
+        let mut gates = ApprovalPolicy::default().gates;
+        gates.insert("build".into(), Gate::Auto);
+        // No class given, or a harmless one: the deploying executor's class governs.
+        assert_eq!(governing(&gates, None, Some("production_deploy")), (Some("production_deploy"), Gate::ApproveBefore));
+        assert_eq!(governing(&gates, Some("build"), Some("production_deploy")), (Some("production_deploy"), Gate::ApproveBefore));
+        // A stricter class given stays.
+        assert_eq!(governing(&gates, Some("legal"), Some("production_deploy")), (Some("legal"), Gate::NeverAuto));
+        // An executor that acts as no class leaves the task's own.
+        assert_eq!(governing(&gates, Some("build"), None), (Some("build"), Gate::Auto));
+        assert_eq!(governing(&gates, None, None), (None, Gate::Auto));
     }
 }

@@ -2,7 +2,6 @@
 //! refused naming the field) before the store is touched.
 
 use super::caller::{ToolError, ToolResult};
-use crate::rules::policy::Gate;
 use crate::ApprovalStatus;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -39,16 +38,6 @@ pub(super) fn check_name(field: &str, s: &str, max: usize) -> ToolResult<()> {
         return Err(ToolError::Invalid(format!("{field} {s:?} is not a name (letters, digits, _ - . :, at most {max})")));
     }
     Ok(())
-}
-
-/// How strictly a gate guards, least first.
-pub(super) fn strictness(g: Gate) -> u8 {
-    match g {
-        Gate::Auto => 0,
-        Gate::NotifyAfter => 1,
-        Gate::ApproveBefore => 2,
-        Gate::NeverAuto => 3,
-    }
 }
 
 pub(super) fn clip(v: &Value, max: usize) -> Value {

@@ -181,16 +181,17 @@ impl Toolbox {
                         a.product.as_deref().unwrap_or_default()
                     )));
                 }
-                // The parent's gate binds its subtasks: none may run less guarded than it.
-                let parent_gate = live.gate(parent.action_class.as_deref());
+                // The parent's gate binds its subtasks: none may run less guarded than it, counted
+                // as each will run (its class or its executor's, the stricter).
+                let (parent_class, parent_gate) = f.governing(&live, parent.action_class.as_deref(), parent.kind.as_deref());
                 let class = a.action_class.clone().or(parent.action_class.clone());
-                let gate = live.gate(class.as_deref());
-                if strictness(gate) < strictness(parent_gate) {
+                let (class, gate) = f.governing(&live, class.as_deref(), a.kind.as_deref());
+                if gate.strictness() < parent_gate.strictness() {
                     return Err(ToolError::Policy(format!(
                         "action class {:?} ({}) is less guarded than the parent's {:?} ({}): a subtask inherits its parent's approval policy",
                         class.as_deref().unwrap_or(""),
                         gate.as_str(),
-                        parent.action_class.as_deref().unwrap_or(""),
+                        parent_class.as_deref().unwrap_or(""),
                         parent_gate.as_str()
                     )));
                 }
