@@ -22,6 +22,11 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
     Builder::<tauri::Wry>::new()
         .commands(collect_commands![
             commands::status::status,
+            commands::status::attention,
+            commands::status::acknowledge_alerts,
+            commands::status::running_work,
+            commands::status::task_costs,
+            commands::status::search,
             commands::tasks::list_tasks,
             commands::tasks::get_task,
             commands::tasks::create_task,
@@ -32,6 +37,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::tasks::task_trace,
             commands::approvals::list_approvals,
             commands::approvals::decide_approval,
+            commands::approvals::approval_evidence,
             commands::approvals::list_questions,
             commands::approvals::answer_question,
             commands::agents::list_agents,

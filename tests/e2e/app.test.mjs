@@ -105,8 +105,22 @@ test("every view opens on demo data and shows it", async () => {
   const s = cli("status");
   const agents = await browser.$$(".agent");
   assert.equal(agents.length, 4, "four agents on the overview");
-  await browser.$(".engine").waitForExist({ timeout: 10000 });
-  assert.match(await browser.$(".engine").getText(), /engine: off/, "no prices here, so no engine: and the overview says so");
+  // The status strip and the badges say what needs the operator, on every view, in words.
+  const att = cli("status").attention;
+  let said = "";
+  await browser.waitUntil(async () => /^Engine off: \S/.test((said = await browser.$('[data-chip="engine"]').getProperty("textContent"))), { timeout: 10000 })
+    .catch(() => assert.fail(`the strip gives the engine's reason; it said ${JSON.stringify(said)}`));
+  assert.match(await browser.$('[data-banner="engine"]').getText(), /Engine off: .+Nothing is dispatched/, "no prices here, so no engine: the overview says why in a banner");
+  // (A chip is cut short with an ellipsis when long: its text is read whole, as its tooltip shows it.)
+  assert.equal(await browser.$('[data-chip="approvals"]').getProperty("textContent"), `${att.approvals} approvals waiting`);
+  assert.equal(await browser.$('[data-badge="approvals"]').getText(), String(att.approvals + att.questions));
+  assert.equal(await browser.$('[data-badge="tasks"]').getText(), String(att.failed + att.needs_human));
+  assert.match(await browser.$('[data-chip="spend"]').getProperty("textContent"), /^Spend \$[\d.,]+ of \$[\d.,]+/);
+  // The overview lists each thing that needs the operator, actionable in place.
+  assert.equal((await browser.$$('[data-need="approval"]')).length, att.approvals);
+  assert.equal((await browser.$$('[data-need="failed"]')).length, Math.min(att.failed, 6));
+  assert.ok((await browser.$$("[data-approve]")).length === att.approvals, "each approval has its Approve button");
+  await browser.$("[data-running] .run").waitForExist({ timeout: 10000 });
   await browser.$('.shell[data-offer-known="true"]').waitForExist({ timeout: 10000 });
   assert.equal(await browser.$("[data-doctor-banner]").isExisting(), false, "an embedded store is not a MongoDB to offer doctor for");
   await shot("overview");
@@ -294,6 +308,33 @@ test("secrets go to the OS keyring from Settings and are never shown back", asyn
   await shot("settings-secrets");
 });
 
+test("every id is a link to its thing and Ctrl+K finds tasks, agents and approvals", async () => {
+  // An event's subject opens what it names.
+  await open("events");
+  await browser.$(".ev [data-link]").waitForExist({ timeout: 10000 });
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  const links = await browser.$$(".ev [data-link]");
+  let id = null;
+  for (const l of links) { const to = await l.getAttribute("data-link"); if (uuid.test(to)) { id = to; await l.click(); break; } }
+  assert.ok(id, "an event names a task");
+  await browser.waitUntil(async () => (await browser.$(".detail .mono").isExisting()) && (await browser.$(".detail .mono").getText()) === id, { timeout: 10000, timeoutMsg: "the task the event named did not open" });
+  // The palette: Ctrl+K from anywhere, type, Enter opens the thing.
+  await browser.keys(["Control", "k"]);
+  await browser.$("[data-palette-input]").waitForDisplayed({ timeout: 5000 });
+  await (await browser.$("[data-palette-input]")).setValue("onboarding emails");
+  await browser.$('[data-hit="task"]').waitForExist({ timeout: 10000, timeoutMsg: "the palette found no task" });
+  await shot("palette");
+  await browser.keys("Enter");
+  await browser.waitUntil(async () => (await browser.$(".detail .big").getText()) === "Write QuickForm onboarding emails", { timeout: 10000, timeoutMsg: "Enter did not open the task" });
+  await browser.keys(["Control", "k"]);
+  await (await browser.$("[data-palette-input]")).setValue("scout");
+  await browser.$('[data-hit="agent"]').waitForExist({ timeout: 10000, timeoutMsg: "the palette found no agent" });
+  await (await browser.$("[data-palette-input]")).setValue("public_post");
+  await browser.$('[data-hit="approval"]').waitForExist({ timeout: 10000, timeoutMsg: "the palette found no approval" });
+  await browser.keys("Escape");
+  await browser.$("[data-palette]").waitForExist({ reverse: true, timeout: 5000 });
+});
+
 test("the factory cap and the approval gates are edited in Settings and reach the store", async () => {
   await open("settings");
   await browser.$("[data-secret]").waitForExist({ timeout: 10000 });
@@ -357,15 +398,38 @@ test("memory search returns scored results and says which search ran", async () 
   await shot("memory");
 });
 
-test("approving in the inbox moves the task back to the queue", async () => {
+test("a request is decided on its evidence, a keyboard decision can be undone, and approving moves the task back to the queue", async () => {
   await open("approvals");
-  const first = await browser.$("[data-approval]");
-  const id = await first.getAttribute("data-approval");
-  const taskId = cli("approvals").approvals.find((a) => a._id === id).task_id;
+  await browser.$("[data-approval]").waitForExist({ timeout: 10000 });
+  const cards = await browser.$$("[data-approval]");
+  const [id1, id2] = [await cards[0].getAttribute("data-approval"), await cards[1].getAttribute("data-approval")];
+  const asked = (id) => cli("approvals", "--status", "all").approvals.find((a) => a._id === id);
+  const task1 = cli("task", "show", asked(id1).task_id).task;
+  // The evidence: the task's description, what it cost, the request as stored.
+  await browser.$(`[data-evidence="${id1}"] [data-evidence-cost]`).waitForExist({ timeout: 10000, timeoutMsg: "no evidence for the selected request" });
+  const pane = await browser.$("[data-evidence]").getText();
+  assert.ok(pane.includes(task1.title), `the evidence names the task: ${pane.slice(0, 300)}`);
+  if (task1.description) assert.ok(pane.includes(task1.description.slice(0, 40)), "and shows its description");
+  assert.match(await browser.$("[data-evidence-raw]").getHTML(), new RegExp(id1), "the raw request is there to read");
+  await shot("approvals-evidence");
+  // `a` does not approve at once: it waits, and `u` undoes it.
+  await browser.keys("a");
+  await browser.$(`[data-undo="${id1}"]`).waitForDisplayed({ timeout: 5000 });
+  await shot("approvals-undo");
+  await browser.keys("u");
+  await browser.$("[data-undo]").waitForExist({ reverse: true, timeout: 5000 });
+  // The next request, approved by key and left alone, goes through after the pause; by then
+  // the undone one would have gone through too had the undo not held.
+  await browser.keys("j");
+  await browser.$(`[data-evidence="${id2}"]`).waitForExist({ timeout: 10000 });
+  await browser.keys("a");
+  await browser.waitUntil(() => asked(id2).status === "approved", { timeout: 15000, timeoutMsg: "the keyboard approval was never sent" });
+  assert.equal(asked(id1).status, "pending", "the undone approval was not sent");
+  // A click decides at once; the task goes back to the queue and the inbox updates by itself.
+  const first = await browser.$(`[data-approval="${id1}"]`);
   await (await first.$("button.primary")).click();
-  await browser.waitUntil(() => cli("task", "show", taskId).task.status === "pending", { timeout: 10000, timeoutMsg: "task not back in the queue" });
-  // The inbox updates through the store's event, without a reload.
-  await browser.waitUntil(async () => (await browser.$$("[data-approval]")).length === 1, { timeout: 10000 });
+  await browser.waitUntil(() => cli("task", "show", task1._id).task.status === "pending", { timeout: 10000, timeoutMsg: "task not back in the queue" });
+  await browser.waitUntil(async () => (await browser.$$("[data-approval]")).length === 0, { timeout: 10000 });
 });
 
 // An agent's question (MCP ask_operator, sent here over `reef mcp`'s stdio as JSON-RPC lines).

@@ -8,6 +8,19 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 /** Commands */
 export const commands = {
 	status: () => typedError<StatusDto, AppError>(__TAURI_INVOKE("status")),
+	/**
+	 *  What needs the operator now: holds, waiting decisions, failures since the last
+	 *  acknowledgement, and each cap with today's pace (the status strip and sidebar badges).
+	 */
+	attention: () => typedError<AttentionDto, AppError>(__TAURI_INVOKE("attention")),
+	/**  The operator has seen the alerts so far (audited). */
+	acknowledgeAlerts: () => typedError<null, AppError>(__TAURI_INVOKE("acknowledge_alerts")),
+	/**  Running work: agent, since when, last output line, cost so far. */
+	runningWork: () => typedError<RunningDto[], AppError>(__TAURI_INVOKE("running_work")),
+	/**  What each of these tasks has cost so far (the rows the task list shows). */
+	taskCosts: (ids: string[]) => typedError<TaskCostDto[], AppError>(__TAURI_INVOKE("task_costs", { ids })),
+	/**  The palette's search: tasks, agents, products and approvals whose name, title or id holds `text`. */
+	search: (text: string) => typedError<HitDto[], AppError>(__TAURI_INVOKE("search", { text })),
 	listTasks: (statuses: TaskStatus[], agent: string | null, limit: number | null) => typedError<TaskListDto, AppError>(__TAURI_INVOKE("list_tasks", { statuses, agent, limit })),
 	getTask: (id: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("get_task", { id })),
 	createTask: (task: NewTaskDto) => typedError<TaskDto, AppError>(__TAURI_INVOKE("create_task", { task })),
@@ -19,6 +32,8 @@ export const commands = {
 	taskTrace: (id: string) => typedError<TraceStepDto[], AppError>(__TAURI_INVOKE("task_trace", { id })),
 	listApprovals: (pendingOnly: boolean) => typedError<ApprovalDto[], AppError>(__TAURI_INVOKE("list_approvals", { pendingOnly })),
 	decideApproval: (id: string, decision: DecisionDto, reason: string | null) => typedError<ApprovalDto, AppError>(__TAURI_INVOKE("decide_approval", { id, decision, reason })),
+	/**  The evidence behind one request: the task, its thread, the agent's output, cost, the raw request. */
+	approvalEvidence: (id: string) => typedError<EvidenceDto, AppError>(__TAURI_INVOKE("approval_evidence", { id })),
 	listQuestions: () => typedError<QuestionDto[], AppError>(__TAURI_INVOKE("list_questions")),
 	answerQuestion: (taskId: string, answer: string) => typedError<null, AppError>(__TAURI_INVOKE("answer_question", { taskId, answer })),
 	listAgents: () => typedError<AgentDto[], AppError>(__TAURI_INVOKE("list_agents")),
@@ -177,6 +192,22 @@ export type ApprovalDto = {
 
 export type ApprovalStatus = "pending" | "approved" | "rejected" | "revision_requested" | "expired";
 
+/**  What needs the operator now: the status strip and the sidebar's badges. */
+export type AttentionDto = {
+	timezone: string,
+	day_ends: string,
+	dispatcher: string | null,
+	hold: HoldDto | null,
+	held_agents: HoldDto[],
+	approvals: number,
+	questions: number,
+	needs_human: number,
+	failed: number,
+	failed_since: string,
+	acknowledged_at: string | null,
+	spend: OutlookDto[],
+};
+
 export type CapDto = {
 	scope: string,
 	cap_usd: number | null,
@@ -290,6 +321,18 @@ export type EventDto = {
 	data: string,
 };
 
+/**  What a decision on one approval is made on. */
+export type EvidenceDto = {
+	approval: ApprovalDto,
+	task: TaskDto | null,
+	task_error: string | null,
+	output: OutputLineDto[],
+	trace_steps: number,
+	cost_usd: number | null,
+	/**  The request as the store holds it, pretty-printed JSON. */
+	raw: string,
+};
+
 export type Gate = 
 /**  Runs without asking. */
 "auto" | 
@@ -310,11 +353,30 @@ export type GraphDto = {
 	edges: EdgeDto[],
 };
 
+/**  One thing the palette found. */
+export type HitDto = {
+	kind: HitKind,
+	id: string,
+	title: string,
+	detail: string,
+};
+
+export type HitKind = "task" | "agent" | "product" | "approval";
+
 export type Hold = 
 /**  Take no new work; running work finishes. */
 "pause" | 
 /**  Take no new work and stop running work cleanly; its tasks go back to pending. */
 "stop";
+
+/**  A hold in force: the factory's (`agent` null) or one agent's; `hold` is pause, stop or cap. */
+export type HoldDto = {
+	agent: string | null,
+	hold: string,
+	by: string | null,
+	at: string | null,
+	reason: string | null,
+};
 
 export type HostDto = {
 	host: string,
@@ -393,6 +455,24 @@ export type OutcomeDto = {
 	avg_latency_ms: number,
 };
 
+/**  One daily cap with today's pace projected to the factory's midnight. */
+export type OutlookDto = {
+	agent: string | null,
+	cap_usd: number | null,
+	spent_usd: number | null,
+	reserved_usd: number | null,
+	per_hour_usd: number | null,
+	projected_usd: number | null,
+	cap_at: string | null,
+	reached: boolean,
+};
+
+/**  One line the agent printed. */
+export type OutputLineDto = {
+	at: string,
+	line: string,
+};
+
 /**  What a due slot does while the schedule's last run is unfinished. */
 export type Overlap = 
 /**  No new run (the default). */
@@ -458,6 +538,19 @@ export type RevenueRowDto = {
 	currency: string,
 	/**  Major units (dollars, euros), per currency: never converted. */
 	amount: number | null,
+};
+
+/**  A running task as the overview shows it. */
+export type RunningDto = {
+	task_id: string,
+	title: string,
+	agent: string | null,
+	product: string | null,
+	since: string,
+	attempt: number,
+	last_line: string | null,
+	last_line_at: string | null,
+	cost_usd: number | null,
 };
 
 /**  What the Schedules view asks of one schedule. */
@@ -559,6 +652,11 @@ export type StoreTestDto = {
 	message: string,
 	replica_set: boolean,
 	version: string | null,
+};
+
+export type TaskCostDto = {
+	id: string,
+	cost_usd: number | null,
 };
 
 export type TaskDto = {

@@ -25,8 +25,11 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
-    /// Which store, tasks per state, today's spend against caps, pending approvals.
+    /// What needs you (holds, approvals, questions, failures), tasks per state, today's spend
+    /// against caps with the day's pace, the store and the engine.
     Status,
+    /// Acknowledge the alerts so far: failures before now stop counting as needing you.
+    Ack,
     /// Examine the configured store and prove REEF's guarantees on a scratch store of its kind.
     Doctor {
         /// Allow writing a scratch database on a MongoDB server that already holds a factory.
@@ -292,6 +295,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let f = setup::open_factory(cli.config.as_deref()).await?;
     match cli.command {
         Command::Status => cmd::status::run(&f, &out).await,
+        Command::Ack => {
+            f.acknowledge_alerts(&f.operator()).await?;
+            out.print(&serde_json::json!({"acknowledged": true}), || "alerts acknowledged: failures before now no longer count".into());
+            Ok(())
+        }
         Command::Audit { subject, action, limit } => cmd::events::audit(&f, subject, action, limit, &out).await,
         Command::Mcp { cmd: None, .. } => reef_mcp::stdio(&f).await,
         Command::Mcp { cmd: Some(McpCmd::Token { task, agent, hours }), .. } => cmd::mcp::issue(&f, &task, agent, hours, &out).await,

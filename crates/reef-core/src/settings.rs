@@ -52,6 +52,9 @@ pub enum Key<'a> {
     Telemetry(&'a str),
     /// `app:notifications` — the desktop app's notification preferences.
     AppNotifications,
+    /// `alerts.acknowledged` — when the operator last acknowledged the alerts (failures before it
+    /// no longer count as needing them).
+    AlertsAcknowledged,
 }
 
 impl Key<'_> {
@@ -77,6 +80,7 @@ impl Key<'_> {
             Key::ProductSecretNames => "secrets.product_names".into(),
             Key::Telemetry(h) => format!("telemetry:{h}"),
             Key::AppNotifications => "app:notifications".into(),
+            Key::AlertsAcknowledged => "alerts.acknowledged".into(),
         }
     }
 }
@@ -115,6 +119,7 @@ mod tests {
             (Key::ProductSecretNames, "secrets.product_names"),
             (Key::Telemetry("dreamteam"), "telemetry:dreamteam"),
             (Key::AppNotifications, "app:notifications"),
+            (Key::AlertsAcknowledged, "alerts.acknowledged"),
         ];
         for (k, text) in cases {
             assert_eq!(k.id(), text, "{k:?}");

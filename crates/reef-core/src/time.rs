@@ -115,6 +115,20 @@ pub fn local_month(tz: Tz, now: Timestamp) -> String {
     format!("{:04}-{:02}", l.year(), l.month())
 }
 
+/// The instant the local day containing `now` began (its local midnight), in UTC.
+pub fn start_of_local_day(tz: Tz, now: Timestamp) -> Timestamp {
+    let day = tz.from_utc_datetime(&now.naive_utc()).date_naive();
+    let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    match tz.from_local_datetime(&midnight) {
+        chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
+        chrono::LocalResult::Ambiguous(a, _) => a.with_timezone(&Utc),
+        // A DST gap at midnight: the day began at the first valid instant after it.
+        chrono::LocalResult::None => {
+            tz.from_local_datetime(&(midnight + chrono::Duration::hours(1))).earliest().map(|t| t.with_timezone(&Utc)).unwrap_or(now)
+        }
+    }
+}
+
 /// The instant the local day containing `now` ends (the next local midnight), in UTC.
 pub fn end_of_local_day(tz: Tz, now: Timestamp) -> Timestamp {
     let l = tz.from_utc_datetime(&now.naive_utc()).date_naive();

@@ -46,3 +46,11 @@ pub async fn answer_question(state: State<'_, AppState>, task_id: String, answer
     f.answer(&task_id, &state.operator()?, &answer).await?;
     Ok(())
 }
+
+/// The evidence behind one request: the task, its thread, the agent's output, cost, the raw request.
+#[tauri::command]
+#[specta::specta]
+pub async fn approval_evidence(state: State<'_, AppState>, id: String) -> AppResult<EvidenceDto> {
+    let f = state.factory()?;
+    Ok((&f.evidence(&id).await?).into())
+}

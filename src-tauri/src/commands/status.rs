@@ -32,6 +32,47 @@ pub async fn status(state: State<'_, AppState>) -> AppResult<StatusDto> {
     })
 }
 
+/// What needs the operator now: holds, waiting decisions, failures since the last
+/// acknowledgement, and each cap with today's pace (the status strip and sidebar badges).
+#[tauri::command]
+#[specta::specta]
+pub async fn attention(state: State<'_, AppState>) -> AppResult<AttentionDto> {
+    let f = state.factory()?;
+    Ok((&f.attention().await?).into())
+}
+
+/// Running work: agent, since when, last output line, cost so far.
+#[tauri::command]
+#[specta::specta]
+pub async fn running_work(state: State<'_, AppState>) -> AppResult<Vec<RunningDto>> {
+    let f = state.factory()?;
+    Ok(f.running_work().await?.iter().map(Into::into).collect())
+}
+
+/// What each of these tasks has cost so far (the rows the task list shows).
+#[tauri::command]
+#[specta::specta]
+pub async fn task_costs(state: State<'_, AppState>, ids: Vec<String>) -> AppResult<Vec<TaskCostDto>> {
+    let f = state.factory()?;
+    Ok(f.task_costs(&ids).await?.into_iter().map(|(id, c)| TaskCostDto { id, cost_usd: c.dollars() }).collect())
+}
+
+/// The palette's search: tasks, agents, products and approvals whose name, title or id holds `text`.
+#[tauri::command]
+#[specta::specta]
+pub async fn search(state: State<'_, AppState>, text: String) -> AppResult<Vec<HitDto>> {
+    let f = state.factory()?;
+    Ok(f.search(&text, 8).await?.into_iter().map(|h| HitDto { kind: h.kind, id: h.id, title: h.title, detail: h.detail }).collect())
+}
+
+/// The operator has seen the alerts so far (audited).
+#[tauri::command]
+#[specta::specta]
+pub async fn acknowledge_alerts(state: State<'_, AppState>) -> AppResult<()> {
+    let f = state.factory()?;
+    Ok(f.acknowledge_alerts(&state.operator()?).await?)
+}
+
 /// Whether this app runs the engine, another process does, or this is a remote window.
 #[tauri::command]
 #[specta::specta]

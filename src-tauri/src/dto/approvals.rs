@@ -67,3 +67,37 @@ pub enum DecisionDto {
     Reject,
     Revise,
 }
+
+/// One line the agent printed.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct OutputLineDto {
+    pub at: String,
+    pub line: String,
+}
+
+/// What a decision on one approval is made on.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct EvidenceDto {
+    pub approval: ApprovalDto,
+    pub task: Option<TaskDto>,
+    pub task_error: Option<String>,
+    pub output: Vec<OutputLineDto>,
+    pub trace_steps: u32,
+    pub cost_usd: f64,
+    /// The request as the store holds it, pretty-printed JSON.
+    pub raw: String,
+}
+
+impl From<&reef_core::factory::Evidence> for EvidenceDto {
+    fn from(e: &reef_core::factory::Evidence) -> Self {
+        Self {
+            approval: (&e.approval).into(),
+            task: e.task.as_ref().map(Into::into),
+            task_error: e.task_error.clone(),
+            output: e.output.iter().map(|(at, l)| OutputLineDto { at: fmt_ts(at), line: l.clone() }).collect(),
+            trace_steps: e.trace_steps as u32,
+            cost_usd: e.cost.dollars(),
+            raw: serde_json::to_string_pretty(&e.raw).unwrap_or_default(),
+        }
+    }
+}

@@ -35,6 +35,27 @@ export function age(iso: string | null | undefined, now: number = Date.now()): s
   return `${Math.floor(s / 86400)} d`;
 }
 
+function parts(iso: string, tz: string | undefined): Record<string, string> {
+  const opts: Intl.DateTimeFormatOptions = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
+  let f: Intl.DateTimeFormat;
+  try { f = new Intl.DateTimeFormat("en-US", { ...opts, timeZone: tz }); } catch { f = new Intl.DateTimeFormat("en-US", opts); }
+  return Object.fromEntries(f.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+}
+
+/** The one absolute time format: "2026-11-30 14:05:09", in the factory's timezone when known. */
+export function stamp(iso: string | null | undefined, tz?: string): string {
+  if (!iso || Number.isNaN(Date.parse(iso))) return "—";
+  const p = parts(iso, tz);
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+}
+
+/** A time of day, "14:05", in the factory's timezone when known. */
+export function clock(iso: string | null | undefined, tz?: string): string {
+  if (!iso || Number.isNaN(Date.parse(iso))) return "—";
+  const p = parts(iso, tz);
+  return `${p.hour}:${p.minute}`;
+}
+
 /** Time left until `iso`, or "expired". */
 export function until(iso: string | null | undefined, now: number = Date.now()): string {
   if (!iso) return "no expiry";

@@ -277,7 +277,7 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
     if is_new {
         created += 1;
         f.announce_created(&bt, actor).await?;
-        f.comment(&ids[2], "operator:adam", "Keep the free tier at 5 monitors, per Scout's research.").await?;
+        f.comment(&ids[2], &f.operator(), "Keep the free tier at 5 monitors, per Scout's research.").await?;
     }
 
     // Kev's plan ran as REEF's agent loop: its steps, for `reef task trace` and the window.
@@ -505,6 +505,14 @@ async fn drive_to(f: &Factory, t: &Task, target: TaskStatus, agent: &str) -> any
         TaskStatus::Running => {
             let tok = claim().await?;
             p.start(&t.id, &tok, now).await?;
+            // What the overview shows as its agent's last line, as a worker records it.
+            f.event(
+                "task.output",
+                &format!("agent:{agent}"),
+                Some(&t.id),
+                json!({"line": "cargo test: 14 of 22 checks pass; fixing the DNS timeout next"}),
+            )
+            .await?;
         }
         TaskStatus::Done => {
             let tok = claim().await?;
@@ -531,8 +539,9 @@ async fn drive_to(f: &Factory, t: &Task, target: TaskStatus, agent: &str) -> any
         }
         TaskStatus::Failed => {
             let tok = claim().await?;
-            p.finish(&t.id, &tok, Outcome::Failed { error: "test still flaky after 3 attempts: timeout waiting for #submit".into() }, now)
-                .await?;
+            let error = "test still flaky after 3 attempts: timeout waiting for #submit";
+            p.finish(&t.id, &tok, Outcome::Failed { error: error.into() }, now).await?;
+            f.event("task.failed", &format!("agent:{agent}"), Some(&t.id), json!({"error": error, "agent": agent, "alert": true})).await?;
         }
         TaskStatus::NeedsHuman => {
             let tok = claim().await?;

@@ -84,6 +84,9 @@ pub struct ListArgs {
     pub agent: Option<String>,
     #[arg(long)]
     pub product: Option<String>,
+    /// Only tasks whose title or id holds this text (case-insensitive).
+    #[arg(long)]
+    pub search: Option<String>,
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
 }
@@ -156,7 +159,7 @@ pub async fn run(cmd: TaskCmd, f: &Factory, out: &Out) -> anyhow::Result<()> {
                         .context("--status")?,
                 )
             };
-            let q = TaskQuery { status, assigned_to: l.agent, product: l.product, parent_id: None, limit: Some(l.limit) };
+            let q = TaskQuery { status, assigned_to: l.agent, product: l.product, parent_id: None, text: l.search, limit: Some(l.limit) };
             let listing = f.ports.tasks.list(&q).await?;
             out.print(&serde_json::json!({"tasks": listing.items, "malformed": listing.malformed}), || {
                 let mut s = format!("{:<12}  {:<17}  {:>4}  {:<6}  {}\n", "ID", "STATUS", "PRIO", "AGENT", "TITLE");

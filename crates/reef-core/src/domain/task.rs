@@ -425,6 +425,8 @@ pub struct TaskQuery {
     pub assigned_to: Option<String>,
     pub product: Option<String>,
     pub parent_id: Option<String>,
+    /// Case-insensitive text in the title or the id (the palette's search).
+    pub text: Option<String>,
     pub limit: Option<usize>,
 }
 

@@ -10,17 +10,25 @@ use crate::ports::Ports;
 use crate::*;
 use std::sync::Arc;
 
+pub mod attention;
 pub mod control;
 pub mod decisions;
+pub mod evidence;
 pub mod live;
 pub mod products;
+pub mod running;
 pub mod schedules;
+pub mod search;
 pub mod spend;
 pub mod tasks;
 pub mod waits;
 
+pub use attention::{Attention, HoldNote, Outlook};
 pub use control::{CapTarget, Hold};
 pub use decisions::Question;
+pub use evidence::Evidence;
+pub use running::RunningWork;
+pub use search::{Hit, HitKind};
 pub use spend::{CapUse, StatusReport};
 
 #[derive(Clone)]

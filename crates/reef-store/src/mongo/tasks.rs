@@ -48,6 +48,10 @@ impl TaskQueue for MongoStore {
         if let Some(p) = &query.parent_id {
             f.insert("parent_id", p);
         }
+        if let Some(t) = &query.text {
+            let re = q::regex_escape(t);
+            f.insert("$or", vec![doc! {"title": {"$regex": &re, "$options": "i"}}, doc! {"_id": {"$regex": &re, "$options": "i"}}]);
+        }
         let docs = self.find_all(c::TASKS, f, Some(q::claim_sort()), query.limit.map(|l| l as i64)).await?;
         Ok(listing(c::TASKS, docs))
     }

@@ -178,6 +178,10 @@ impl TaskQueue for SqliteStore {
                 let m = arg(p.clone(), &mut args);
                 sql.push_str(&format!(" AND parent_id = {m}"));
             }
+            if let Some(t) = &q.text {
+                let m = arg(format!("%{}%", t.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")), &mut args);
+                sql.push_str(&format!(" AND (lower(json_extract(doc, '$.title')) LIKE {m} ESCAPE '\\' OR lower(id) LIKE {m} ESCAPE '\\')"));
+            }
             sql.push_str(" ORDER BY priority DESC, created_at ASC");
             if let Some(l) = q.limit {
                 sql.push_str(&format!(" LIMIT {l}"));

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 crate::conformance!(
     create_get_and_idempotency_key,
+    tasks_are_found_by_text_in_their_title_or_id,
     claim_takes_highest_priority_then_oldest,
     concurrent_claimers_take_each_task_exactly_once,
     stale_lease_token_cannot_complete,
@@ -63,6 +64,25 @@ async fn create_get_and_idempotency_key(f: Fixture) {
     let counts = p.tasks.counts().await.unwrap();
     assert_eq!(counts, vec![(TaskStatus::Pending, 1), (TaskStatus::Blocked, 1)]);
     assert!(matches!(p.tasks.get("nope").await, Err(StoreError::NotFound { .. })));
+}
+
+async fn tasks_are_found_by_text_in_their_title_or_id(f: Fixture) {
+    let p = &f.ports;
+    let a = add(p, "Ship QuickForm v2", 0, t0()).await;
+    add(p, "Research uptime pricing", 0, t0()).await;
+    // Text that means something to SQL's LIKE or to a regex is only text.
+    let odd = add(p, "100% done_ish (v1.2)*", 0, t0()).await;
+    let find = |t: &str| {
+        let q = TaskQuery { text: Some(t.into()), ..Default::default() };
+        async move { p.tasks.list(&q).await.unwrap().items.into_iter().map(|t| t.title).collect::<Vec<_>>() }
+    };
+    assert_eq!(find("quickform").await, vec!["Ship QuickForm v2"], "case-insensitive, in the title");
+    assert_eq!(find(&a.id[a.id.len() - 12..]).await, vec!["Ship QuickForm v2"], "or the id");
+    assert_eq!(find("100% done_ish (v1.2)*").await, vec![odd.title.clone()]);
+    assert!(find("%").await == vec![odd.title.clone()], "a % is a percent sign, not a wildcard");
+    assert!(find("_").await == vec![odd.title.clone()], "an _ is an underscore");
+    assert!(find(".*").await.is_empty(), "a regex is text");
+    assert!(find("nothing like it").await.is_empty());
 }
 
 async fn claim_takes_highest_priority_then_oldest(f: Fixture) {
