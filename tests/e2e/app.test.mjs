@@ -308,6 +308,27 @@ test("secrets go to the OS keyring from Settings and are never shown back", asyn
   await shot("settings-secrets");
 });
 
+test("a hold is a banner with its remedy, and alerts stay until acknowledged", async () => {
+  await open("overview");
+  cli("pause", "--reason", "deploy freeze");
+  const banner = await browser.$('[data-banner="hold"]');
+  await banner.waitForExist({ timeout: 10000, timeoutMsg: "the factory's hold did not reach the overview" });
+  assert.match(await banner.getText(), /The factory is paused by operator:\S+ since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d: deploy freeze/);
+  assert.match(await browser.$('[data-chip="hold"]').getProperty("textContent"), /Factory paused by .+: deploy freeze/, "on the strip too, on every view");
+  await shot("overview-held");
+  await (await browser.$("[data-resume]")).click();
+  await browser.waitUntil(() => cli("status").attention.hold === null, { timeout: 10000, timeoutMsg: "Resume in the window did not resume" });
+  await banner.waitForExist({ reverse: true, timeout: 10000 });
+  // The failure stays on the strip, the badge and the overview until acknowledged.
+  await browser.$('[data-chip="failed"]').waitForExist({ timeout: 10000 });
+  await (await browser.$("[data-ack]")).click();
+  await browser.$('[data-chip="failed"]').waitForExist({ reverse: true, timeout: 10000, timeoutMsg: "acknowledged, the failure still counts" });
+  assert.equal((await browser.$$('[data-need="failed"]')).length, 0);
+  const att = cli("status").attention;
+  assert.equal(att.failed, 0);
+  assert.equal(await browser.$('[data-badge="tasks"]').getText(), String(att.needs_human), "the badge counts what is left");
+});
+
 test("every id is a link to its thing and Ctrl+K finds tasks, agents and approvals", async () => {
   // An event's subject opens what it names.
   await open("events");
@@ -351,6 +372,8 @@ test("the factory cap and the approval gates are edited in Settings and reach th
   await browser.$('[data-gate="refund"] select').selectByAttribute("value", "auto");
   await browser.$('[data-confirm-gate="refund"]').waitForDisplayed({ timeout: 10000 });
   assert.equal(cli("policy", "show").refund, "never_auto", "not lowered before the confirmation");
+  assert.equal(await browser.$('[data-gate="refund"] select').getValue(), "never_auto", "the select shows the gate in force while it asks");
+  await browser.$('[data-confirm-gate="refund"]').scrollIntoView({ block: "center" });
   await shot("settings-lower-gate");
   await (await browser.$("[data-confirm-lower]")).click();
   await browser.waitUntil(() => cli("policy", "show").refund === "auto", { timeout: 10000, timeoutMsg: "confirmed, the gate is lowered" });

@@ -310,3 +310,31 @@ fn service_install_writes_a_user_unit_that_restarts_reef_serve_and_names_no_secr
     assert_eq!(e.json(&["service", "uninstall"])["removed"], true);
     assert!(!path.exists());
 }
+
+#[test]
+fn status_says_what_needs_the_operator_and_ack_stops_counting_the_failures_so_far() {
+    let e = Env::new();
+    e.ok(&["demo"]);
+    e.ok(&["pause", "rex", "--reason", "deploy freeze"]);
+    let a = e.json(&["status"])["attention"].clone();
+    assert_eq!((a["approvals"].as_u64(), a["needs_human"].as_u64(), a["failed"].as_u64()), (Some(2), Some(1), Some(1)), "{a}");
+    let held = &a["held_agents"][0];
+    assert_eq!(
+        (held["agent"].as_str(), held["hold"].as_str(), held["reason"].as_str()),
+        (Some("rex"), Some("pause"), Some("deploy freeze"))
+    );
+    assert!(a["dispatcher"].is_null(), "no engine runs here");
+    // Every cap with the day's pace; the demo's spend all fell within the last hour.
+    let factory = a["spend"].as_array().unwrap().iter().find(|o| o["agent"].is_null()).unwrap().clone();
+    assert!(factory["per_hour"].as_i64().unwrap() > 0 && factory["projected"].as_i64() > factory["spent"].as_i64(), "{factory}");
+    assert!(a["spend"].as_array().unwrap().iter().any(|o| o["agent"] == "rex"), "agents by name: {a}");
+    let text = e.ok(&["status"]);
+    assert!(text.contains("rex is on pause by operator:tester@testhost: deploy freeze"), "{text}");
+    assert!(text.contains("2 approvals") && text.contains("1 failed task") && text.contains("no engine runs"), "{text}");
+    e.ok(&["ack"]);
+    let a = e.json(&["status"])["attention"].clone();
+    assert_eq!(a["failed"], 0, "failures before the acknowledgement no longer count: {a}");
+    assert!(a["acknowledged_at"].is_string());
+    let audit = e.json(&["audit", "--action", "alerts."]);
+    assert_eq!(audit["audit"][0]["actor"], "operator:tester@testhost", "{audit}");
+}
