@@ -158,9 +158,12 @@ test("every view opens on demo data and shows it", async () => {
   assert.match(await browser.$("[data-kpi=mrr-eur]").getText(), /€17\.00/);
   assert.match(await browser.$("[data-kpi=self-funding]").getText(), /×|—/);
   assert.match(await browser.$("table.books").getText(), /Net|Invoicely/);
+  // The demo's LLM spend belongs to products, so each product's row has its spend.
+  assert.match(await browser.$("table.books").getText(), /QuickForm\s*\$[\d.,]+\s*\$(?!0\.00)[\d.,]+/);
   await shot("revenue");
   await open("spend");
-  await browser.$(".kpi").waitForExist({ timeout: 10000 });
+  await browser.$("[data-spend-chart] canvas").waitForExist({ timeout: 10000, timeoutMsg: "no spend chart" });
+  assert.match(await browser.$("[data-pace]").getText(), /Pace \(last hour\)\s*\$[\d.,]+\/h\s*(cap reached|cap reached at ~\d\d:\d\d|~\$[\d.,]+ by midnight)/);
   await shot("spend");
 });
 
@@ -327,6 +330,44 @@ test("a hold is a banner with its remedy, and alerts stay until acknowledged", a
   const att = cli("status").attention;
   assert.equal(att.failed, 0);
   assert.equal(await browser.$('[data-badge="tasks"]').getText(), String(att.needs_human), "the badge counts what is left");
+});
+
+test("a schedule is made in the window with its next runs previewed, run now, listed with its runs, and deleted", async () => {
+  await open("schedules");
+  await (await browser.$("[data-new-schedule]")).click();
+  await (await browser.$('[data-field="name"]')).setValue("pulse-check");
+  const cron = await browser.$('[data-field="cron"]');
+  await cron.clearValue();
+  await cron.setValue("every hour");
+  await browser.waitUntil(async () => /not a cron expression/.test(await browser.$("[data-cron-preview]").getText()), { timeout: 5000, timeoutMsg: "a bad cron is not said to be bad" });
+  assert.equal(await browser.$("[data-save-schedule]").isEnabled(), false, "and cannot be saved");
+  await cron.clearValue();
+  await cron.setValue("*/30 * * * *");
+  await browser.waitUntil(async () => /^Next runs \(.+\): \d{4}-\d\d-\d\d \d\d:(00|30)/.test(await browser.$("[data-cron-preview]").getText()), { timeout: 5000, timeoutMsg: "no preview of the next runs" });
+  await (await browser.$('[data-field="title"]')).setValue("Check the uptime monitors");
+  await shot("schedules-new");
+  await (await browser.$("[data-save-schedule]")).click();
+  await browser.waitUntil(() => cli("schedules").schedules.some((x) => x.name === "pulse-check" && x.cron === "*/30 * * * *" && x.source === "store"), { timeout: 10000, timeoutMsg: "the schedule did not reach the store" });
+  // Run now: a task, listed under the schedule with its state, a link to it.
+  await (await browser.$('[data-run="pulse-check"]')).click();
+  const run = await browser.$('[data-schedule="pulse-check"] [data-schedule-run]');
+  await run.waitForExist({ timeout: 10000, timeoutMsg: "the run is not listed" });
+  assert.match(await run.getText(), /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d pending/);
+  await shot("schedules");
+  await run.click();
+  await browser.waitUntil(async () => (await browser.$(".detail .big").getText()) === "Check the uptime monitors", { timeout: 10000, timeoutMsg: "the run's task did not open" });
+  // Edited: the cron changes; deleted: it is gone from the store's list.
+  await open("schedules");
+  await (await browser.$('[data-edit-schedule="pulse-check"]')).click();
+  const c2 = await browser.$('[data-field="cron"]');
+  await c2.clearValue();
+  await c2.setValue("0 9 * * 1");
+  await browser.waitUntil(async () => /Next runs/.test(await browser.$("[data-cron-preview]").getText()), { timeout: 5000 });
+  await (await browser.$("[data-save-schedule]")).click();
+  await browser.waitUntil(() => cli("schedules").schedules.some((x) => x.name === "pulse-check" && x.cron === "0 9 * * 1"), { timeout: 10000, timeoutMsg: "the edit did not reach the store" });
+  await (await browser.$('[data-schedule="pulse-check"] button.danger')).click();
+  await browser.waitUntil(() => !cli("schedules").schedules.some((x) => x.name === "pulse-check"), { timeout: 10000, timeoutMsg: "not deleted" });
+  assert.deepEqual(cli("audit", "--subject", "schedule:pulse-check").audit.map((a) => a.action).filter((a) => a.startsWith("schedule.")).reverse(), ["schedule.save", "schedule.save", "schedule.delete"]);
 });
 
 test("every id is a link to its thing and Ctrl+K finds tasks, agents and approvals", async () => {
@@ -579,6 +620,8 @@ test("the hardware view shows this host's samples and why it has no GPU charts",
     await browser.$("[data-host]").waitForExist({ timeout: 20000 });
     await browser.$(".u-over").waitForExist({ timeout: 10000 });
     assert.match(await browser.$(".gpu").getText(), /NVIDIA/, "says why there is no GPU section");
+    // Now, before any history: the latest sample of each measure as a stat.
+    assert.match(await browser.$('[data-stat="cpu.percent"]').getText(), /CPU %\s+\d+\s*%/);
     await shot("hardware");
   } finally {
     serve.kill("SIGTERM");

@@ -21,6 +21,13 @@ export const commands = {
 	taskCosts: (ids: string[]) => typedError<TaskCostDto[], AppError>(__TAURI_INVOKE("task_costs", { ids })),
 	/**  The palette's search: tasks, agents, products and approvals whose name, title or id holds `text`. */
 	search: (text: string) => typedError<HitDto[], AppError>(__TAURI_INVOKE("search", { text })),
+	/**  Today's spend per agent per hour of the factory's day, for the chart with cap lines. */
+	spendByHour: () => typedError<HourSpendDto[], AppError>(__TAURI_INVOKE("spend_by_hour")),
+	/**  Creates or replaces a schedule (kept in the store; it wins over the file's of that name). */
+	saveSchedule: (schedule: ScheduleInputDto) => typedError<null, AppError>(__TAURI_INVOKE("save_schedule", { schedule })),
+	deleteSchedule: (name: string) => typedError<null, AppError>(__TAURI_INVOKE("delete_schedule", { name })),
+	/**  The next five runs of a cron expression in the factory's timezone, or what is wrong with it. */
+	previewCron: (cron: string) => typedError<string[], AppError>(__TAURI_INVOKE("preview_cron", { cron })),
 	listTasks: (statuses: TaskStatus[], agent: string | null, limit: number | null) => typedError<TaskListDto, AppError>(__TAURI_INVOKE("list_tasks", { statuses, agent, limit })),
 	getTask: (id: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("get_task", { id })),
 	createTask: (task: NewTaskDto) => typedError<TaskDto, AppError>(__TAURI_INVOKE("create_task", { task })),
@@ -385,6 +392,12 @@ export type HostDto = {
 	series: SeriesDto[],
 };
 
+export type HourSpendDto = {
+	hour: string,
+	agent: string,
+	usd: number | null,
+};
+
 export type MalformedDto = {
 	collection: string,
 	id: string,
@@ -560,12 +573,44 @@ export type ScheduleDto = {
 	name: string,
 	cron: string,
 	title: string,
+	description: string,
 	agent: string | null,
+	kind: string | null,
+	action_class: string | null,
 	next_run: string | null,
 	last_slot: string | null,
 	paused: boolean,
 	overlap: Overlap,
+	source: ScheduleSource,
+	/**  The last runs and skipped slots, newest first. */
+	runs: ScheduleRunDto[],
 };
+
+/**  A schedule as the window's form sends it. */
+export type ScheduleInputDto = {
+	name: string,
+	cron: string,
+	title: string,
+	description: string,
+	agent: string | null,
+	kind: string | null,
+	action_class: string | null,
+	overlap: Overlap,
+};
+
+export type ScheduleRunDto = {
+	at: string,
+	kind: string,
+	task_id: string | null,
+	status: TaskStatus | null,
+};
+
+/**  Where a schedule in force comes from. */
+export type ScheduleSource = 
+/**  The config file, unchanged. */
+"file" | 
+/**  Made or edited in the window or with `reef schedule save`. */
+"store";
 
 /**  One secret: its name, what it is for and where its value comes from — never the value. */
 export type SecretDto = {

@@ -52,6 +52,9 @@ pub enum Key<'a> {
     Telemetry(&'a str),
     /// `app:notifications` — the desktop app's notification preferences.
     AppNotifications,
+    /// `schedules.defs` — schedules made or edited in the window or `reef schedule save`:
+    /// name → `{section, by, at}`, or `{deleted: true, by, at}` for one of the file's removed.
+    ScheduleDefs,
     /// `alerts.acknowledged` — when the operator last acknowledged the alerts (failures before it
     /// no longer count as needing them).
     AlertsAcknowledged,
@@ -81,6 +84,7 @@ impl Key<'_> {
             Key::Telemetry(h) => format!("telemetry:{h}"),
             Key::AppNotifications => "app:notifications".into(),
             Key::AlertsAcknowledged => "alerts.acknowledged".into(),
+            Key::ScheduleDefs => "schedules.defs".into(),
         }
     }
 }
@@ -120,6 +124,7 @@ mod tests {
             (Key::Telemetry("dreamteam"), "telemetry:dreamteam"),
             (Key::AppNotifications, "app:notifications"),
             (Key::AlertsAcknowledged, "alerts.acknowledged"),
+            (Key::ScheduleDefs, "schedules.defs"),
         ];
         for (k, text) in cases {
             assert_eq!(k.id(), text, "{k:?}");

@@ -28,6 +28,27 @@ pub async fn hardware(state: State<'_, AppState>, hours: u32) -> AppResult<Vec<H
                 });
             }
         }
+        // VRAM as a share: used over total, sample by sample (they are taken together).
+        let used = f.ports.metrics.query(Some(&h), "gpu0.mem_used_bytes", since, now + chrono::Duration::minutes(1)).await?;
+        let total = f.ports.metrics.query(Some(&h), "gpu0.mem_total_bytes", since, now + chrono::Duration::minutes(1)).await?;
+        let vram: Vec<(f64, f64)> = used
+            .iter()
+            .filter_map(|u| {
+                let t = total.iter().find(|t| t.timestamp == u.timestamp && t.value > 0.0)?;
+                Some((u.timestamp.timestamp() as f64, 100.0 * u.value / t.value))
+            })
+            .collect();
+        if !vram.is_empty() {
+            let at = series.iter().position(|s| s.metric == "gpu0.temp_c").unwrap_or(series.len());
+            series.insert(
+                at,
+                SeriesDto {
+                    metric: "gpu0.mem_percent".into(),
+                    t: vram.iter().map(|p| p.0).collect(),
+                    v: vram.iter().map(|p| p.1).collect(),
+                },
+            );
+        }
         let gpu = f.ports.settings.get(&reef_core::settings::Key::Telemetry(&h).id()).await?.map(|v| v["gpu"].clone());
         let gpu_note = match gpu {
             Some(g) if g["state"] == "unavailable" => g["reason"].as_str().map(String::from),

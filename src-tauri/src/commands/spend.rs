@@ -68,3 +68,15 @@ pub async fn revenue(state: State<'_, AppState>) -> AppResult<RevenueDto> {
         other_currencies: money(&b.other_currencies),
     })
 }
+
+/// Today's spend per agent per hour of the factory's day, for the chart with cap lines.
+#[tauri::command]
+#[specta::specta]
+pub async fn spend_by_hour(state: State<'_, AppState>) -> AppResult<Vec<HourSpendDto>> {
+    let f = state.factory()?;
+    Ok(f.spend_today_by_hour()
+        .await?
+        .into_iter()
+        .map(|h| HourSpendDto { hour: time::fmt_ts(&h.hour), agent: h.agent, usd: h.cost.dollars() })
+        .collect())
+}

@@ -7,10 +7,37 @@ pub struct ScheduleDto {
     pub name: String,
     pub cron: String,
     pub title: String,
+    pub description: String,
     pub agent: Option<String>,
+    pub kind: Option<String>,
+    pub action_class: Option<String>,
     pub next_run: Option<String>,
     pub last_slot: Option<String>,
     pub paused: bool,
+    pub overlap: reef_core::rules::schedule::Overlap,
+    pub source: reef_core::factory::ScheduleSource,
+    /// The last runs and skipped slots, newest first.
+    pub runs: Vec<ScheduleRunDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct ScheduleRunDto {
+    pub at: String,
+    pub kind: String,
+    pub task_id: Option<String>,
+    pub status: Option<TaskStatus>,
+}
+
+/// A schedule as the window's form sends it.
+#[derive(Debug, Clone, Deserialize, Type)]
+pub struct ScheduleInputDto {
+    pub name: String,
+    pub cron: String,
+    pub title: String,
+    pub description: String,
+    pub agent: Option<String>,
+    pub kind: Option<String>,
+    pub action_class: Option<String>,
     pub overlap: reef_core::rules::schedule::Overlap,
 }
 
@@ -151,4 +178,11 @@ pub struct HostDto {
     /// What the host says of its GPUs (or why it has none to show).
     pub gpu: Option<String>,
     pub series: Vec<SeriesDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct HourSpendDto {
+    pub hour: String,
+    pub agent: String,
+    pub usd: f64,
 }

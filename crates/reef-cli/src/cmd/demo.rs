@@ -425,13 +425,15 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
 
     // Today's spend: settled reservations and the calls behind them.
     if created > 0 {
-        for (i, (agent, model, cost, provider)) in [
-            ("kev", "mid", 2.40, "google"),
-            ("rex", "cheap", 6.15, "groq"),
-            ("rex", "frontier", 11.80, "anthropic"),
-            ("scout", "local", 0.0, "ollama"),
-            ("scout", "cheap", 1.35, "groq"),
-            ("blaze", "cheap", 3.20, "groq"),
+        // Spread over the factory's day so far (never before its midnight), each for a product.
+        let day_start = reef_core::time::start_of_local_day(f.config.timezone, now);
+        for (i, (agent, model, cost, provider, product)) in [
+            ("kev", "mid", 2.40, "google", "pagepulse"),
+            ("rex", "cheap", 6.15, "groq", "quickform"),
+            ("rex", "frontier", 11.80, "anthropic", "invoicely"),
+            ("scout", "local", 0.0, "ollama", "quickform"),
+            ("scout", "cheap", 1.35, "groq", "quickform"),
+            ("blaze", "cheap", 3.20, "groq", "quickform"),
         ]
         .iter()
         .enumerate()
@@ -455,9 +457,9 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
             f.ports.ledger.settle(&id, Usd::from_dollars(*cost), now).await?;
             f.record_call(LlmCall {
                 id: format!("demo_call_{}_{i}", now.timestamp()),
-                at: now - chrono::Duration::minutes(10 * i as i64),
+                at: (now - chrono::Duration::minutes(50 * i as i64)).max(day_start),
                 agent: agent.to_string(),
-                product: None,
+                product: Some(product.to_string()),
                 task_id: None,
                 model: model.to_string(),
                 provider: Some(provider.to_string()),

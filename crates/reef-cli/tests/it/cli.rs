@@ -338,3 +338,20 @@ fn status_says_what_needs_the_operator_and_ack_stops_counting_the_failures_so_fa
     let audit = e.json(&["audit", "--action", "alerts."]);
     assert_eq!(audit["audit"][0]["actor"], "operator:tester@testhost", "{audit}");
 }
+
+#[test]
+fn schedules_are_saved_listed_and_removed_from_the_command_line() {
+    let e = Env::new();
+    let bad = e.fails(&["schedule", "save", "pulse", "--cron", "every hour", "--title", "Check"]);
+    assert!(bad.contains("\"every hour\" is not a cron expression"), "{bad}");
+    let saved = e.json(&["schedule", "save", "pulse", "--cron", "*/30 * * * *", "--title", "Check the monitors", "--agent", "scout"]);
+    assert!(saved["next_run"].as_str().is_some_and(|t| t.contains(":00:00.000Z") || t.contains(":30:00.000Z")), "{saved}");
+    let list = e.json(&["schedules"]);
+    let s = list["schedules"].as_array().unwrap().iter().find(|s| s["name"] == "pulse").cloned().unwrap();
+    assert_eq!((s["cron"].as_str(), s["source"].as_str()), (Some("*/30 * * * *"), Some("store")));
+    let run = e.json(&["schedule", "run", "pulse"]);
+    assert_eq!((run["title"].as_str(), run["assigned_to"].as_str()), (Some("Check the monitors"), Some("scout")));
+    e.ok(&["schedule", "rm", "pulse"]);
+    assert!(e.json(&["schedules"])["schedules"].as_array().unwrap().is_empty());
+    assert!(e.fails(&["schedule", "run", "pulse"]).contains("not found"));
+}

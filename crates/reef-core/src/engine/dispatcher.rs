@@ -79,7 +79,7 @@ async fn active(e: &Engine, me: &str, shutdown: &CancellationToken) -> Result<bo
             }
             _ = tick.tick() => {
                 housekeeping(e).await?;
-                crate::factory::schedules::tick(f, &f.config.schedules).await?;
+                crate::factory::schedules::tick(f, &f.schedules().await?).await?;
                 if last_slow.elapsed() >= Duration::from_secs(10) {
                     last_slow = Instant::now();
                     sweep(e).await?;

@@ -17,6 +17,7 @@ pub mod evidence;
 pub mod live;
 pub mod products;
 pub mod running;
+pub mod schedule_defs;
 pub mod schedules;
 pub mod search;
 pub mod spend;
@@ -28,8 +29,9 @@ pub use control::{CapTarget, Hold};
 pub use decisions::Question;
 pub use evidence::Evidence;
 pub use running::RunningWork;
+pub use schedule_defs::{ScheduleRun, ScheduleSource};
 pub use search::{Hit, HitKind};
-pub use spend::{CapUse, StatusReport};
+pub use spend::{CapUse, HourSpend, StatusReport};
 
 #[derive(Clone)]
 pub struct Factory {

@@ -1,5 +1,6 @@
 //! Schedules' runs: what every process remembers of a schedule (its last slot, pause, last task),
-//! pausing, running one now, and the pass that runs each due slot.
+//! pausing, running one now, and the pass that runs each due slot. The schedules themselves —
+//! the file's and those made in the window — are `factory::schedule_defs`.
 //!
 //! Invariants: each slot creates at most one task, whichever dispatcher sees it (the task's
 //! idempotency key names the slot); slots missed while REEF was down run once, not once each;
@@ -106,12 +107,13 @@ async fn set_paused(f: &Factory, name: &str, paused: bool, who: &str) -> StoreRe
 }
 
 impl Factory {
-    /// The configured schedule named `name`.
-    pub fn schedule(&self, name: &str) -> StoreResult<&Schedule> {
-        self.config.schedules.iter().find(|s| s.section.name == name).ok_or_else(|| {
-            let known: Vec<&str> = self.config.schedules.iter().map(|s| s.section.name.as_str()).collect();
+    /// The schedule named `name`, as in force (the file's, or as made or edited since).
+    pub async fn schedule(&self, name: &str) -> StoreResult<Schedule> {
+        let all = self.schedules().await?;
+        let known: Vec<String> = all.iter().map(|s| s.section.name.clone()).collect();
+        all.into_iter().find(|s| s.section.name == name).ok_or_else(|| {
             StoreError::not_found(format!(
-                "schedule {name:?} (the config has {})",
+                "schedule {name:?} (there are {})",
                 if known.is_empty() { "none".into() } else { known.join(", ") }
             ))
         })
@@ -119,13 +121,13 @@ impl Factory {
 
     /// Pauses or resumes a schedule (slots passing while it is paused do not run later).
     pub async fn pause_schedule(&self, name: &str, paused: bool, who: &str) -> StoreResult<()> {
-        self.schedule(name)?;
+        self.schedule(name).await?;
         set_paused(self, name, paused, who).await
     }
 
     /// Runs a schedule now, outside its slots (its overlap rule still applies).
     pub async fn run_schedule_now(&self, name: &str, who: &str) -> StoreResult<Option<Task>> {
-        let s = self.schedule(name)?;
-        start_run(self, s, &format!("manual:{}", new_id()), who).await
+        let s = self.schedule(name).await?;
+        start_run(self, &s, &format!("manual:{}", new_id()), who).await
     }
 }

@@ -26,6 +26,14 @@ pub struct StatusReport {
     pub malformed: Vec<Malformed>,
 }
 
+/// What one agent spent in one hour of the factory's day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HourSpend {
+    pub hour: Timestamp,
+    pub agent: String,
+    pub cost: Usd,
+}
+
 impl Factory {
     /// The scopes (with caps in force) that one LLM call by `agent` for `task` must fit in.
     pub async fn scopes_for(&self, agent: &str, provider: Option<&str>, task: Option<&Task>) -> StoreResult<Vec<ScopeCap>> {
@@ -79,6 +87,22 @@ impl Factory {
                 }
             })
             .collect())
+    }
+
+    /// Today's spend per agent in each hour of the factory's day so far (its timezone): the
+    /// Spend view's chart. At most 25 bounded ledger reads (a day with a DST change has 25 hours).
+    pub async fn spend_today_by_hour(&self) -> StoreResult<Vec<HourSpend>> {
+        let now = self.now();
+        let mut from = time::start_of_local_day(self.config.timezone, now);
+        let mut out = vec![];
+        while from < now {
+            let until = (from + chrono::Duration::hours(1)).min(now);
+            for r in self.ports.ledger.spend(SpendGroup::Agent, from, until).await? {
+                out.push(HourSpend { hour: from, agent: r.key, cost: r.cost });
+            }
+            from += chrono::Duration::hours(1);
+        }
+        Ok(out)
     }
 
     pub async fn status(&self) -> StoreResult<StatusReport> {

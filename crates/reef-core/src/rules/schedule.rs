@@ -8,7 +8,7 @@ use croner::Cron;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSection {
     pub name: String,
@@ -65,6 +65,12 @@ impl Schedule {
     pub fn latest_slot(&self, tz: chrono_tz::Tz, now: Timestamp) -> Option<Timestamp> {
         let local = tz.from_utc_datetime(&whole_second(now).naive_utc());
         self.cron.find_previous_occurrence(&local, true).ok().map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    /// The next `n` slots after `now` (the window's preview of a cron expression).
+    pub fn upcoming(&self, tz: chrono_tz::Tz, now: Timestamp, n: usize) -> Vec<Timestamp> {
+        let local = tz.from_utc_datetime(&whole_second(now).naive_utc());
+        self.cron.iter_after(local).take(n).map(|t| t.with_timezone(&chrono::Utc)).collect()
     }
 
     pub fn next_slot(&self, tz: chrono_tz::Tz, now: Timestamp) -> Option<Timestamp> {

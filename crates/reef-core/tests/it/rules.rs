@@ -286,3 +286,69 @@ async fn parallel_subtask_requests_never_split_more_than_the_parent_has() {
     assert_eq!(made, 2, "two subtasks of $0.40 fit in $1.00");
     assert!(carved <= Usd::from_dollars(1.0), "carved {carved} out of $1.00");
 }
+
+#[tokio::test]
+async fn schedules_made_in_the_window_run_on_every_process_win_over_the_file_and_stay_deleted() {
+    let w = world("[[schedules]]\nname = \"brief\"\ncron = \"0 7 * * *\"\ntitle = \"Morning brief\"\n");
+    let other = other_process(&w);
+    let section = |name: &str, cron: &str, title: &str| reef_core::rules::schedule::ScheduleSection {
+        name: name.into(),
+        cron: cron.into(),
+        title: title.into(),
+        description: String::new(),
+        agent: Some("rex".into()),
+        kind: None,
+        tier: None,
+        priority: 0,
+        product: None,
+        action_class: None,
+        overlap: None,
+    };
+    let titles = |f: &Factory| {
+        let f = f.clone();
+        async move {
+            let q = TaskQuery { limit: Some(100), ..Default::default() };
+            let mut t: Vec<String> = f.ports.tasks.list(&q).await.unwrap().items.into_iter().map(|t| t.title).collect();
+            t.sort();
+            t
+        }
+    };
+    // Bad schedules are refused, naming what is wrong, and change nothing.
+    let bad = w.f.save_schedule(section("x y", "0 7 * * *", "T"), "operator:test").await.unwrap_err();
+    assert!(bad.to_string().contains("not a schedule name"), "{bad}");
+    let bad = w.f.save_schedule(section("pulse", "every hour", "T"), "operator:test").await.unwrap_err();
+    assert!(bad.to_string().contains("every hour"), "{bad}");
+    let mut nobody = section("pulse", "*/30 * * * *", "T");
+    nobody.agent = Some("ghost".into());
+    assert!(w.f.save_schedule(nobody, "operator:test").await.unwrap_err().to_string().contains("not a configured agent"));
+    assert_eq!(w.f.schedules().await.unwrap().len(), 1, "only the file's");
+
+    // One made in one process runs from another's dispatcher.
+    w.f.save_schedule(section("pulse", "*/30 * * * *", "Check the uptime monitors"), "operator:test").await.unwrap();
+    let all = other.schedules().await.unwrap();
+    reef_core::factory::schedules::tick(&other, &all).await.unwrap();
+    w.clock.advance(Duration::from_secs(31 * 60));
+    reef_core::factory::schedules::tick(&other, &other.schedules().await.unwrap()).await.unwrap();
+    assert_eq!(titles(&w.f).await, vec!["Check the uptime monitors"]);
+    // An edit of the file's schedule wins over the file; its runs carry the new title.
+    w.f.save_schedule(section("brief", "0 7 * * *", "Morning brief, shorter"), "operator:test").await.unwrap();
+    let now = other.schedule("brief").await.unwrap();
+    assert_eq!(now.section.title, "Morning brief, shorter");
+    other.run_schedule_now("brief", "operator:test").await.unwrap();
+    assert!(titles(&w.f).await.contains(&"Morning brief, shorter".to_string()));
+    // Deleted, the file's schedule stays deleted: it neither runs nor can be run.
+    w.f.delete_schedule("brief", "operator:test").await.unwrap();
+    assert!(other.schedules().await.unwrap().iter().all(|s| s.section.name != "brief"));
+    assert!(matches!(other.run_schedule_now("brief", "operator:test").await, Err(StoreError::NotFound { .. })));
+    // Every change audited; the runs are listed with their tasks' states.
+    let audit = w.f.ports.audit.list(Some("schedule:brief"), 10).await.unwrap().items;
+    assert_eq!(audit.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), vec!["schedule.delete", "schedule.save"]);
+    let runs = w.f.schedule_runs("pulse", 5).await.unwrap();
+    assert_eq!((runs.len(), runs[0].status), (1, Some(TaskStatus::Pending)), "{runs:?}");
+    // The preview of a cron expression: its next runs in the factory's timezone.
+    let next = reef_core::rules::schedule::Schedule::parse(&section("p", "0 7 * * *", "T")).unwrap().upcoming(chrono_tz::UTC, w.f.now(), 3);
+    assert_eq!(
+        next.iter().map(reef_core::time::fmt_ts).collect::<Vec<_>>(),
+        vec!["2026-12-01T07:00:00.000Z", "2026-12-02T07:00:00.000Z", "2026-12-03T07:00:00.000Z"]
+    );
+}
