@@ -55,6 +55,9 @@ pub enum Key<'a> {
     /// `schedules.defs` — schedules made or edited in the window or `reef schedule save`:
     /// name → `{section, by, at}`, or `{deleted: true, by, at}` for one of the file's removed.
     ScheduleDefs,
+    /// `approval.used:<approval>` — the run an approval opened its gate for (`{task, at}`): an
+    /// approval opens its gate once.
+    ApprovalUsed(&'a str),
     /// `alerts.acknowledged` — when the operator last acknowledged the alerts (failures before it
     /// no longer count as needing them).
     AlertsAcknowledged,
@@ -85,6 +88,7 @@ impl Key<'_> {
             Key::AppNotifications => "app:notifications".into(),
             Key::AlertsAcknowledged => "alerts.acknowledged".into(),
             Key::ScheduleDefs => "schedules.defs".into(),
+            Key::ApprovalUsed(a) => format!("approval.used:{a}"),
         }
     }
 }
@@ -125,6 +129,7 @@ mod tests {
             (Key::AppNotifications, "app:notifications"),
             (Key::AlertsAcknowledged, "alerts.acknowledged"),
             (Key::ScheduleDefs, "schedules.defs"),
+            (Key::ApprovalUsed("a1"), "approval.used:a1"),
         ];
         for (k, text) in cases {
             assert_eq!(k.id(), text, "{k:?}");

@@ -61,15 +61,9 @@ pub async fn save_schedule(state: State<'_, AppState>, schedule: ScheduleInputDt
     let f = state.factory()?;
     let s = schedule;
     let section = ScheduleSection {
-        name: s.name.trim().to_string(),
-        cron: s.cron.trim().to_string(),
-        title: s.title.trim().to_string(),
         description: s.description,
         agent: s.agent.filter(|a| !a.is_empty()),
         kind: s.kind.filter(|k| !k.trim().is_empty()),
-        tier: None,
-        priority: 0,
-        product: None,
         action_class: s.action_class.filter(|c| !c.trim().is_empty()),
         overlap: Some(
             match s.overlap {
@@ -78,6 +72,7 @@ pub async fn save_schedule(state: State<'_, AppState>, schedule: ScheduleInputDt
             }
             .to_string(),
         ),
+        ..ScheduleSection::new(s.name.trim(), s.cron.trim(), s.title.trim())
     };
     f.save_schedule(section, &state.operator()?).await?;
     Ok(())
@@ -95,19 +90,7 @@ pub async fn delete_schedule(state: State<'_, AppState>, name: String) -> AppRes
 #[specta::specta]
 pub async fn preview_cron(state: State<'_, AppState>, cron: String) -> AppResult<Vec<String>> {
     let f = state.factory()?;
-    let probe = ScheduleSection {
-        name: "preview".into(),
-        cron: cron.trim().to_string(),
-        title: "preview".into(),
-        description: String::new(),
-        agent: None,
-        kind: None,
-        tier: None,
-        priority: 0,
-        product: None,
-        action_class: None,
-        overlap: None,
-    };
+    let probe = ScheduleSection::new("preview", cron.trim(), "preview");
     let s = Schedule::parse(&probe).map_err(AppError::invalid)?;
     Ok(s.upcoming(f.config.timezone, f.now(), 5).iter().map(time::fmt_ts).collect())
 }

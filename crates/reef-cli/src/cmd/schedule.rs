@@ -86,17 +86,13 @@ pub async fn run(f: &Factory, c: ScheduleCmd, out: &Out) -> anyhow::Result<()> {
     match c {
         ScheduleCmd::Save { name, cron, title, description, agent, kind, action_class, product, overlap } => {
             let section = reef_core::rules::schedule::ScheduleSection {
-                name,
-                cron,
-                title,
                 description,
                 agent,
                 kind,
-                tier: None,
-                priority: 0,
                 product,
                 action_class,
                 overlap,
+                ..reef_core::rules::schedule::ScheduleSection::new(&name, &cron, &title)
             };
             let s = f.save_schedule(section, &who).await?;
             let next = s.next_slot(f.config.timezone, f.now()).map(|t| fmt_ts(&t));

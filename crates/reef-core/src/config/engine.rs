@@ -270,7 +270,7 @@ pub fn executors(file: &FileConfig, locate: &dyn Fn(&Preset) -> Option<PathBuf>)
                 ));
             }
             Some(c) => Some(c.clone()),
-            None if x.kinds.iter().any(|k| k == "deploy") => Some("production_deploy".to_string()),
+            None if x.kinds.iter().any(|k| k.to_lowercase().contains("deploy")) => Some("production_deploy".to_string()),
             None => None,
         };
         executors.push(ExecutorConfig {

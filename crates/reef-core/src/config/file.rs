@@ -222,7 +222,8 @@ pub struct ExecutorSection {
     pub resume_args: Vec<String>,
     /// The action class every task it runs acts as, whatever class the task names (e.g.
     /// `production_deploy` for an executor that deploys); the stricter gate of the two applies.
-    /// Default: `production_deploy` when one of its kinds is `deploy`, else none.
+    /// Default: `production_deploy` when one of its kinds names a deploy (`deploy`, `Deploy-prod`,
+    /// …), else none.
     pub action_class: Option<String>,
     /// `none` or `host`; default `[sandbox] network`.
     pub network: Option<String>,

@@ -163,3 +163,17 @@ fn a_preset_fills_what_the_executor_leaves_out_and_what_the_operator_wrote_wins(
     let e = Config::resolve(Some("[[executors]]\nname = \"x\"\nkinds = [\"a\"]\n"), &no_env, &defaults()).unwrap_err().to_string();
     assert!(e.contains("executors[0].command"), "{e}");
 }
+
+#[test]
+fn an_executor_that_deploys_is_a_production_deploy_whatever_its_kind_is_spelled() {
+    for (kinds, class) in
+        [(r#"["deploy"]"#, Some("production_deploy")), (r#"["Deploy-prod"]"#, Some("production_deploy")), (r#"["build"]"#, None)]
+    {
+        let toml = format!("[[executors]]\nname = \"x\"\nkinds = {kinds}\ncommand = [\"true\"]\n");
+        let c = Config::resolve(Some(&toml), &no_env, &defaults()).unwrap();
+        assert_eq!(c.executors[0].action_class.as_deref(), class, "{kinds}");
+    }
+    let toml = "[[executors]]\nname = \"x\"\nkinds = [\"ship\"]\ncommand = [\"true\"]\naction_class = \"Prod Deploy\"\n";
+    let e = Config::resolve(Some(toml), &no_env, &defaults()).unwrap_err();
+    assert!(e.to_string().contains("executors[0].action_class"), "{e}");
+}

@@ -64,14 +64,7 @@ pub(super) fn cap_hold_key(agent: &str) -> String {
 
 /// The same kind of scope for the period in force now (e.g. today's instead of yesterday's).
 pub(super) fn current_period(f: &crate::factory::Factory, s: &str) -> String {
-    let (tz, now) = (f.config.timezone, f.now());
-    let parts: Vec<&str> = s.split(':').collect();
-    match parts.as_slice() {
-        ["agent", a, "day", _] => ScopeKey::agent_day(a, tz, now).0,
-        ["global", "day", _] => ScopeKey::global_day(tz, now).0,
-        ["provider", p, "month", _] => ScopeKey::provider_month(p, tz, now).0,
-        _ => s.to_string(),
-    }
+    f.current_period(s)
 }
 
 /// Whether an agent held at a cap may work again: the refusing scope's period ended, or the

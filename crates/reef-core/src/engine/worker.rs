@@ -291,19 +291,18 @@ async fn execute(
             return Ran::Gated;
         }
         Gate::ApproveBefore => {
-            let covered = f
-                .ports
-                .approvals
-                .for_task(&task.id)
-                .await
-                .map(|l| {
-                    // An approval the agent asked for mid-task (another action) never opens this gate,
-                    // nor one given for another class than governs the task now.
-                    l.into_iter().any(|a| {
-                        a.status == ApprovalStatus::Approved && a.attempt == task.attempts && !a.in_task && a.action_class == class
-                    })
-                })
-                .unwrap_or(false);
+            // An approval the agent asked for mid-task (another action) never opens this gate, nor
+            // one given for another class than governs the task now.
+            let approved = f.ports.approvals.for_task(&task.id).await.ok().and_then(|l| {
+                l.into_iter()
+                    .find(|a| a.status == ApprovalStatus::Approved && a.attempt == task.attempts && !a.in_task && a.action_class == class)
+            });
+            // And it opens the gate once: a task whose attempt count went back (blocked on its
+            // subtasks, then claimed again) must not run its gated work a second time on it.
+            let covered = match approved {
+                Some(a) => f.use_approval(&a.id, &task.id).await.unwrap_or(false),
+                None => false,
+            };
             if !covered {
                 let req = NewApproval {
                     task_id: task.id.clone(),

@@ -116,15 +116,15 @@ impl Factory {
             }
             // A cap hold is for one period: yesterday's does not hold today.
             if let Some(v) = self.ports.settings.get(&Key::CapHold(&a.name).id()).await? {
+                // Held while the held scope's period lasts (a day's cap today, a provider's month).
                 let scope = v["scope"].as_str().unwrap_or_default();
-                let today = [ScopeKey::agent_day(&a.name, tz, now).0, ScopeKey::global_day(tz, now).0];
-                if today.iter().any(|s| s == scope) {
+                if !scope.is_empty() && self.current_period(scope) == scope {
                     held_agents.push(HoldNote {
                         agent: Some(a.name.clone()),
                         hold: "cap".into(),
                         by: None,
                         at: v["at"].as_str().and_then(|s| time::parse_ts(s).ok()),
-                        reason: Some(format!("held at its cap ({scope}) until the day ends")),
+                        reason: Some(format!("held at its cap ({scope}) until the period ends or the cap is raised")),
                     });
                 }
             }

@@ -97,6 +97,17 @@ impl Factory {
         Ok(t)
     }
 
+    /// Spends an approval on the run it opens: `true` the first time only (atomic in the store,
+    /// so two workers cannot both run on it).
+    pub async fn use_approval(&self, approval_id: &str, task_id: &str) -> StoreResult<bool> {
+        let key = crate::settings::Key::ApprovalUsed(approval_id).id();
+        let fresh = self.ports.settings.put_if_absent(&key, serde_json::json!({"task": task_id, "at": time::fmt_ts(&self.now())})).await?;
+        if !fresh {
+            tracing::warn!(approval = approval_id, task = task_id, "an approval was already used; its task asks again");
+        }
+        Ok(fresh)
+    }
+
     /// Agents' questions waiting for the operator (MCP `ask_operator`): tasks in needs_human whose
     /// latest question has no answer yet, oldest first.
     pub async fn open_questions(&self, limit: usize) -> StoreResult<Vec<Question>> {

@@ -52,15 +52,55 @@ fn invalid(msg: impl Into<String>) -> StoreError {
 }
 
 impl Factory {
+    /// The stored definitions, each parsed on its own: one entry another program wrote in
+    /// another shape is skipped (and kept as it is), never the reason the others vanish.
     async fn schedule_defs(&self) -> StoreResult<BTreeMap<String, Def>> {
-        Ok(match self.ports.settings.get(&Key::ScheduleDefs.id()).await? {
-            // Written by another program in another shape: the file's schedules still run.
-            Some(v) => serde_json::from_value(v).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "settings {} is malformed; running the config file's schedules", Key::ScheduleDefs);
-                BTreeMap::new()
+        let mut out = BTreeMap::new();
+        for (name, v) in self.raw_schedule_defs().await? {
+            match serde_json::from_value::<Def>(v) {
+                Ok(d) => {
+                    out.insert(name, d);
+                }
+                Err(e) => tracing::warn!(schedule = %name, error = %e, "a stored schedule is malformed; it does not run"),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn raw_schedule_defs(&self) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
+        match self.ports.settings.get(&Key::ScheduleDefs.id()).await? {
+            None => Ok(Default::default()),
+            Some(serde_json::Value::Object(m)) => Ok(m),
+            // Not a map at all: refuse to write over it (that would lose what it holds).
+            Some(_) => Err(StoreError::Malformed {
+                collection: "settings".into(),
+                id: Key::ScheduleDefs.id(),
+                reason: "not a map of schedule names to definitions".into(),
             }),
-            None => BTreeMap::new(),
-        })
+        }
+    }
+
+    /// Changes one entry, holding a lease so two processes saving at once do not undo each other.
+    async fn put_schedule_def(&self, name: &str, def: &Def) -> StoreResult<()> {
+        const LOCK: &str = "schedules.defs";
+        let me = format!("schedules:{}", new_id());
+        let ttl = std::time::Duration::from_secs(10);
+        let mut tries = 0;
+        while !self.ports.leases.acquire(LOCK, &me, ttl, self.now()).await? {
+            tries += 1;
+            if tries > 100 {
+                return Err(StoreError::Conflict("another process is saving schedules; try again".into()));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let r = async {
+            let mut all = self.raw_schedule_defs().await?;
+            all.insert(name.to_string(), serde_json::to_value(def).map_err(|e| StoreError::Backend(e.to_string()))?);
+            self.ports.settings.put(&Key::ScheduleDefs.id(), serde_json::Value::Object(all)).await
+        }
+        .await;
+        let _ = self.ports.leases.release(LOCK, &me).await;
+        r
     }
 
     /// Every schedule in force, by name, with where it comes from.
@@ -110,10 +150,22 @@ impl Factory {
         if let Some(c) = &section.action_class {
             crate::rules::policy::check_class(c).map_err(invalid)?;
         }
-        let mut defs = self.schedule_defs().await?;
+        // What each run will create is checked now, not at 3 a.m. in the dispatcher.
+        let probe = NewTask {
+            title: section.title.clone(),
+            description: section.description.clone(),
+            assigned_to: section.agent.clone(),
+            kind: section.kind.clone(),
+            product: section.product.clone(),
+            action_class: section.action_class.clone(),
+            ..Default::default()
+        };
+        probe.validate().map_err(|e| invalid(format!("the task it would create: {e}")))?;
         let old = self.schedules().await?.into_iter().find(|s| &s.section.name == name).map(|s| s.section);
-        defs.insert(name.clone(), Def { section: Some(section.clone()), deleted: false, by: who.into(), at: time::fmt_ts(&self.now()) });
-        self.put_schedule_defs(&defs).await?;
+        let def = Def { section: Some(section.clone()), deleted: false, by: who.into(), at: time::fmt_ts(&self.now()) };
+        self.put_schedule_def(name, &def).await?;
+        // An edited cron counts from now: a slot of the new expression already past does not run.
+        super::schedules::restart_count(self, name).await?;
         let subject = format!("schedule:{name}");
         self.audit(
             who,
@@ -131,16 +183,10 @@ impl Factory {
     /// Deletes a schedule, the file's too (until saved again); audited.
     pub async fn delete_schedule(&self, name: &str, who: &str) -> StoreResult<()> {
         let old = self.schedule(name).await?.section;
-        let mut defs = self.schedule_defs().await?;
-        defs.insert(name.to_string(), Def { section: None, deleted: true, by: who.into(), at: time::fmt_ts(&self.now()) });
-        self.put_schedule_defs(&defs).await?;
+        self.put_schedule_def(name, &Def { section: None, deleted: true, by: who.into(), at: time::fmt_ts(&self.now()) }).await?;
         let subject = format!("schedule:{name}");
         self.audit(who, "schedule.delete", &subject, serde_json::to_value(&old).unwrap_or_default(), serde_json::Value::Null, None).await?;
         self.event("schedule.deleted", who, Some(&subject), serde_json::json!({})).await
-    }
-
-    async fn put_schedule_defs(&self, defs: &BTreeMap<String, Def>) -> StoreResult<()> {
-        self.ports.settings.put(&Key::ScheduleDefs.id(), serde_json::to_value(defs).map_err(|e| StoreError::Backend(e.to_string()))?).await
     }
 
     /// A schedule's last runs and skipped slots, newest first, each with its task's state now.

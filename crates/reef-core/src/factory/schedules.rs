@@ -67,6 +67,13 @@ pub async fn start_run(f: &Factory, sch: &Schedule, slot_key: &str, actor: &str)
     Ok(Some(t))
 }
 
+/// Forgets a schedule's last slot: the next pass counts from then (after an edit of its cron).
+pub(super) async fn restart_count(f: &Factory, name: &str) -> StoreResult<()> {
+    let mut st = state(f, name).await?;
+    st.last_slot = None;
+    save(f, name, &st).await
+}
+
 /// One pass over every schedule: runs each that has a new slot, once.
 pub async fn tick(f: &Factory, schedules: &[Schedule]) -> StoreResult<()> {
     let now = f.now();
@@ -87,7 +94,18 @@ pub async fn tick(f: &Factory, schedules: &[Schedule]) -> StoreResult<()> {
         if st.paused {
             continue;
         }
-        start_run(f, sch, &time::fmt_ts(&slot), "reef:scheduler").await?;
+        // One schedule whose run cannot be created (its agent since removed from the file, a
+        // product renamed) is said and skipped; the others still run.
+        if let Err(e) = start_run(f, sch, &time::fmt_ts(&slot), "reef:scheduler").await {
+            tracing::error!(schedule = %name, error = %e, "a due slot could not create its run");
+            f.event(
+                "schedule.failed",
+                "reef:scheduler",
+                Some(&format!("schedule:{name}")),
+                serde_json::json!({"slot": time::fmt_ts(&slot), "error": e.to_string(), "alert": true}),
+            )
+            .await?;
+        }
     }
     Ok(())
 }

@@ -55,6 +55,19 @@ impl Factory {
         Ok(v)
     }
 
+    /// The same kind of scope for the period in force now (today's day scope for yesterday's,
+    /// this month's for last month's); a scope of no period is itself.
+    pub fn current_period(&self, s: &str) -> String {
+        let (tz, now) = (self.config.timezone, self.now());
+        let parts: Vec<&str> = s.split(':').collect();
+        match parts.as_slice() {
+            ["agent", a, "day", _] => ScopeKey::agent_day(a, tz, now).0,
+            ["global", "day", _] => ScopeKey::global_day(tz, now).0,
+            ["provider", p, "month", _] => ScopeKey::provider_month(p, tz, now).0,
+            _ => s.to_string(),
+        }
+    }
+
     /// Records one LLM call with its monthly roll-ups (in the factory's timezone).
     pub async fn record_call(&self, call: LlmCall) -> StoreResult<()> {
         let rollups = rollups_for(&call, self.config.timezone);

@@ -29,6 +29,26 @@ pub struct ScheduleSection {
     pub overlap: Option<String>,
 }
 
+impl ScheduleSection {
+    /// A schedule creating a task titled `title` at each slot of `cron`; everything else as the
+    /// config file defaults it.
+    pub fn new(name: &str, cron: &str, title: &str) -> Self {
+        Self {
+            name: name.into(),
+            cron: cron.into(),
+            title: title.into(),
+            description: String::new(),
+            agent: None,
+            kind: None,
+            tier: None,
+            priority: 0,
+            product: None,
+            action_class: None,
+            overlap: None,
+        }
+    }
+}
+
 /// What a due slot does while the schedule's last run is unfinished.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,20 +131,7 @@ mod tests {
     use crate::time::parse_ts;
 
     fn sch(cron: &str) -> Schedule {
-        Schedule::parse(&ScheduleSection {
-            name: "brief".into(),
-            cron: cron.into(),
-            title: "Morning brief".into(),
-            description: String::new(),
-            agent: None,
-            kind: None,
-            tier: None,
-            priority: 0,
-            product: None,
-            action_class: None,
-            overlap: None,
-        })
-        .unwrap()
+        Schedule::parse(&ScheduleSection::new("brief", cron, "Morning brief")).unwrap()
     }
 
     #[test]

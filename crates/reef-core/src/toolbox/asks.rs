@@ -27,7 +27,7 @@ impl Toolbox {
 
     pub(super) async fn request_approval(&self, c: &Caller, a: ApprovalArgs) -> ToolResult<Value> {
         let f = &self.factory;
-        check_name("action_class", &a.action_class, 64)?;
+        crate::rules::policy::check_class(&a.action_class).map_err(|e| ToolError::Invalid(format!("action_class: {e}")))?;
         check_text("summary", &a.summary, MAX_SUMMARY, true)?;
         let t = self.own(c).await?;
         let live = f.live_fresh().await?;

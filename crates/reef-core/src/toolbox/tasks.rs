@@ -111,6 +111,11 @@ impl Toolbox {
                 check_name(field, v, 64)?;
             }
         }
+        if let Some(c) = &a.action_class {
+            // A class is lowercase `[a-z0-9_]`: a near-miss (`Data_Deletion`, `legal.`) would only
+            // look like the real one to the person deciding.
+            crate::rules::policy::check_class(c).map_err(|e| ToolError::Invalid(format!("action_class: {e}")))?;
+        }
         if !(-100..=100).contains(&a.priority) {
             return Err(ToolError::Invalid(format!("priority {} is outside -100..100", a.priority)));
         }

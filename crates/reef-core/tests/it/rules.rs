@@ -292,17 +292,8 @@ async fn schedules_made_in_the_window_run_on_every_process_win_over_the_file_and
     let w = world("[[schedules]]\nname = \"brief\"\ncron = \"0 7 * * *\"\ntitle = \"Morning brief\"\n");
     let other = other_process(&w);
     let section = |name: &str, cron: &str, title: &str| reef_core::rules::schedule::ScheduleSection {
-        name: name.into(),
-        cron: cron.into(),
-        title: title.into(),
-        description: String::new(),
         agent: Some("rex".into()),
-        kind: None,
-        tier: None,
-        priority: 0,
-        product: None,
-        action_class: None,
-        overlap: None,
+        ..reef_core::rules::schedule::ScheduleSection::new(name, cron, title)
     };
     let titles = |f: &Factory| {
         let f = f.clone();
@@ -351,4 +342,43 @@ async fn schedules_made_in_the_window_run_on_every_process_win_over_the_file_and
         next.iter().map(reef_core::time::fmt_ts).collect::<Vec<_>>(),
         vec!["2026-12-01T07:00:00.000Z", "2026-12-02T07:00:00.000Z", "2026-12-03T07:00:00.000Z"]
     );
+}
+
+#[tokio::test]
+async fn an_approval_opens_its_gate_once_and_agents_name_classes_as_classes() {
+    let w = world("");
+    assert!(w.f.use_approval("ap-1", "t1").await.unwrap(), "the first run on an approval");
+    assert!(!w.f.use_approval("ap-1", "t1").await.unwrap(), "a second run on the same approval (its task's attempt went back) asks again");
+    assert!(w.f.use_approval("ap-2", "t1").await.unwrap(), "another approval is its own");
+    // Near-miss class names from an agent are refused, not shown to the person deciding.
+    let t = task(&w.f, "Clean up").await;
+    let caller = Caller::Task { task_id: t.id.clone(), agent: "rex".into() };
+    let tb = Toolbox::new(w.f.clone(), None);
+    for class in ["Data_Deletion", "legal.", "data-deletion", ""] {
+        let r = tb.call_as(&caller, "request_approval", json!({"action_class": class, "summary": "wipe it"})).await;
+        assert!(r.is_err(), "request_approval with class {class:?}: {r:?}");
+        let r = tb.call_as(&caller, "create_task", json!({"title": "wipe", "action_class": class})).await;
+        assert!(r.is_err(), "create_task with class {class:?}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_stored_schedule_neither_hides_the_others_nor_is_lost_by_the_next_save() {
+    let w = world("");
+    let good = json!({"section": {"name": "pulse", "cron": "*/30 * * * *", "title": "Pulse"}, "by": "x", "at": "2026-11-30T09:00:00.000Z"});
+    let bad = json!({"section": {"name": "odd", "cron": "*/30 * * * *", "title": "Odd", "colour": "blue"}, "by": "x", "at": "2026-11-30T09:00:00.000Z"});
+    w.f.ports.settings.put("schedules.defs", json!({"pulse": good, "odd": bad.clone()})).await.unwrap();
+    let names = |f: &Factory| {
+        let f = f.clone();
+        async move { f.schedules().await.unwrap().into_iter().map(|s| s.section.name).collect::<Vec<_>>() }
+    };
+    assert_eq!(names(&w.f).await, vec!["pulse"], "the readable one still runs");
+    w.f.save_schedule(reef_core::rules::schedule::ScheduleSection::new("brief", "0 7 * * *", "Brief"), "operator:test").await.unwrap();
+    assert_eq!(names(&w.f).await, vec!["brief", "pulse"]);
+    let stored = w.f.ports.settings.get("schedules.defs").await.unwrap().unwrap();
+    assert_eq!(stored["odd"], bad, "the entry another program wrote is kept as it was");
+    // A document that is not a map at all is never written over.
+    w.f.ports.settings.put("schedules.defs", json!(["not", "a", "map"])).await.unwrap();
+    let r = w.f.save_schedule(reef_core::rules::schedule::ScheduleSection::new("x", "0 7 * * *", "X"), "operator:test").await;
+    assert!(matches!(r, Err(StoreError::Malformed { .. })), "{r:?}");
 }

@@ -248,6 +248,7 @@ pub fn indexes() -> Vec<(&'static str, IndexModel)> {
         ("approvals", idx(doc! {"task_id": 1}, Some(named("reef_task")))),
         ("audit", idx(doc! {"subject": 1, "at": -1}, Some(named("reef_subject")))),
         ("events", idx(doc! {"subject": 1}, Some(named("reef_subject")))),
+        ("events", idx(doc! {"type": 1, "at": -1}, Some(named("reef_type")))),
         ("agent_revisions", idx(doc! {"agent": 1, "revision": -1}, Some(named("reef_agent")))),
         ("relationships", idx(doc! {"from": 1}, Some(named("reef_from")))),
         ("memory", idx(doc! {"product": 1, "agent": 1}, Some(named("reef_meta")))),

@@ -52,9 +52,11 @@ impl EventLog for SqliteStore {
         self.read(move |c| {
             let mut sql = String::from("SELECT id, doc FROM events WHERE 1=1");
             let mut args: Vec<String> = vec![];
-            if let Some(p) = &q.kind_prefix {
-                args.push(format!("{}%", p.replace('%', "\\%").replace('_', "\\_")));
-                sql.push_str(&format!(" AND kind LIKE ?{} ESCAPE '\\'", args.len()));
+            if let Some(p) = q.kind_prefix.as_ref().filter(|p| !p.is_empty()) {
+                // A range, not LIKE: the kind index serves it (LIKE ignores case, an index does not).
+                args.push(p.clone());
+                args.push(format!("{p}\u{10FFFF}"));
+                sql.push_str(&format!(" AND kind >= ?{} AND kind < ?{}", args.len() - 1, args.len()));
             }
             if let Some(s) = &q.subject {
                 args.push(s.clone());

@@ -211,8 +211,14 @@ CREATE TRIGGER subscriptions_update_change AFTER UPDATE ON subscriptions BEGIN
 END;
 "#;
 
+/// Events are read by kind (the status strip's failures since the last acknowledgement, a
+/// schedule's runs, a task's output): an index, so a store of a million events answers at once.
+const V6: &str = r#"
+CREATE INDEX events_kind ON events (kind, seq);
+"#;
+
 fn migrations() -> Vec<String> {
-    vec![format!("{V1}\n{}", triggers()), V2.to_string(), V3.to_string(), V4.to_string(), V5.to_string()]
+    vec![format!("{V1}\n{}", triggers()), V2.to_string(), V3.to_string(), V4.to_string(), V5.to_string(), V6.to_string()]
 }
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
