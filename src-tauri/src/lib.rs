@@ -27,6 +27,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::status::running_work,
             commands::status::task_costs,
             commands::status::search,
+            commands::status::open_external,
             commands::spend::spend_by_hour,
             commands::schedules::save_schedule,
             commands::schedules::delete_schedule,

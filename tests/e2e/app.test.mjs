@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import net from "node:net";
@@ -37,10 +37,15 @@ writeFileSync(config, '[[webhooks]]\nname = "ops"\nurl = "http://127.0.0.1:9/hoo
   `[[webhooks]]\nname = "desk"\nurl = "http://127.0.0.1:${deskServer.address().port}/hook"\nevents = ["control.*"]\nsecret = "REEF_WEBHOOK_E2E_SECRET"\n`);
 // Secrets go to a real Secret Service: gnome-keyring, unlocked in this test's private D-Bus
 // session (test.sh runs the suite under dbus-run-session), under a service name of its own.
+// A link REEF opens "in the browser" is handed to this program instead (no browser runs here): it
+// records the URL it was given, so a test can see which link was opened and that it was one argument.
+const opened = join(dataDir, "opened.log");
+const opener = join(dataDir, "open-with.sh");
+writeFileSync(opener, `#!/bin/sh\nprintf '%s|%s\\n' "$#" "$1" >> ${JSON.stringify(opened)}\n`, { mode: 0o755 });
 const env = {
   ...process.env, REEF_DATA_DIR: dataDir, REEF_CONFIG: config, TAURI_WEBVIEW_AUTOMATION: "true",
   REEF_KEYRING_SERVICE: "reef-e2e", XDG_DATA_HOME: join(dataDir, "xdg"),
-  REEF_WEBHOOK_E2E_SECRET: "e2e-webhook-secret-0123456789",
+  REEF_WEBHOOK_E2E_SECRET: "e2e-webhook-secret-0123456789", REEF_OPEN_WITH: opener,
 };
 let keyring = false;
 function unlockKeyring() {
@@ -475,6 +480,11 @@ test("a request is decided on its evidence, a keyboard decision can be undone, a
   assert.ok(pane.includes(task1.title), `the evidence names the task: ${pane.slice(0, 300)}`);
   if (task1.description) assert.ok(pane.includes(task1.description.slice(0, 40)), "and shows its description");
   assert.match(await browser.$("[data-evidence-raw]").getHTML(), new RegExp(id1), "the raw request is there to read");
+  // Its preview opens in the operator's browser (the stand-in opener records it), not in REEF.
+  const preview = asked(id1).work_products.preview_url;
+  await (await browser.$(`[data-approval="${id1}"] [data-external]`)).click();
+  await browser.waitUntil(() => existsSync(opened) && readFileSync(opened, "utf8").includes(`1|${preview}`), { timeout: 10000, timeoutMsg: "the preview was not handed to the browser" });
+  assert.equal(await browser.$("h1").getText(), "Approvals", "the window stayed on REEF");
   await shot("approvals-evidence");
   // `a` does not approve at once: it waits, and `u` undoes it.
   await browser.keys("a");

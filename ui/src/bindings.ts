@@ -21,6 +21,12 @@ export const commands = {
 	taskCosts: (ids: string[]) => typedError<TaskCostDto[], AppError>(__TAURI_INVOKE("task_costs", { ids })),
 	/**  The palette's search: tasks, agents, products and approvals whose name, title or id holds `text`. */
 	search: (text: string) => typedError<HitDto[], AppError>(__TAURI_INVOKE("search", { text })),
+	/**
+	 *  Opens an http(s) link (a preview, a pull request) in the operator's browser — the program
+	 *  `REEF_OPEN_WITH` names, else the desktop's (`xdg-open`, `open`) — given the URL as one
+	 *  argument, never through a shell; the window itself never navigates away from REEF.
+	 */
+	openExternal: (url: string) => typedError<null, AppError>(__TAURI_INVOKE("open_external", { url })),
 	/**  Today's spend per agent per hour of the factory's day, for the chart with cap lines. */
 	spendByHour: () => typedError<HourSpendDto[], AppError>(__TAURI_INVOKE("spend_by_hour")),
 	/**  Creates or replaces a schedule (kept in the store; it wins over the file's of that name). */

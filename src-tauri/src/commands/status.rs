@@ -1,7 +1,7 @@
 //! The overview's numbers.
 
 use crate::dto::*;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use tauri::State;
 
@@ -63,6 +63,34 @@ pub async fn task_costs(state: State<'_, AppState>, ids: Vec<String>) -> AppResu
 pub async fn search(state: State<'_, AppState>, text: String) -> AppResult<Vec<HitDto>> {
     let f = state.factory()?;
     Ok(f.search(&text, 8).await?.into_iter().map(|h| HitDto { kind: h.kind, id: h.id, title: h.title, detail: h.detail }).collect())
+}
+
+/// Opens an http(s) link (a preview, a pull request) in the operator's browser — the program
+/// `REEF_OPEN_WITH` names, else the desktop's (`xdg-open`, `open`) — given the URL as one
+/// argument, never through a shell; the window itself never navigates away from REEF.
+#[tauri::command]
+#[specta::specta]
+pub async fn open_external(url: String) -> AppResult<()> {
+    let ok_url = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 4096
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !ok_url {
+        return Err(AppError::invalid(format!("{:?} is not an http(s) link REEF opens", url.chars().take(80).collect::<String>())));
+    }
+    let program = std::env::var("REEF_OPEN_WITH")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| if cfg!(target_os = "macos") { "open" } else { "xdg-open" }.to_string());
+    let mut child = std::process::Command::new(&program)
+        .arg(&url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| AppError::invalid(format!("could not start {program} to open the link: {e}")))?;
+    // Reaped off the async runtime: the browser may outlive the call.
+    std::thread::spawn(move || child.wait());
+    Ok(())
 }
 
 /// The operator has seen the alerts so far (audited).
