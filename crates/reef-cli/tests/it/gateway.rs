@@ -42,21 +42,29 @@ fn healthy(port: u16) -> bool {
 /// installed.
 fn start(config: PathBuf) -> Option<Gateway> {
     let bin = binary()?;
-    let port = free_port();
-    let log = std::fs::File::create(std::env::temp_dir().join(format!("reef-litellm-{port}.log"))).ok()?;
-    // A watchdog shell stops the proxy when this test process ends, however it ends.
-    let me = std::process::id();
-    Command::new("sh")
-        .args(["-c", r#""$0" --config "$1" --port "$2" & c=$!; while kill -0 "$3" 2>/dev/null; do sleep 0.5; done; kill $c"#])
-        .args([bin.to_str()?, config.to_str()?, &port.to_string(), &me.to_string()])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .ok()?;
-    let url = format!("http://127.0.0.1:{port}");
-    let ok = crate::common::wait_until(Duration::from_secs(120), || healthy(port));
-    assert!(ok, "LiteLLM did not become healthy on {url}; see {}", std::env::temp_dir().join(format!("reef-litellm-{port}.log")).display());
-    Some(Gateway { url, key: "sk-reef-test-master".into(), config })
+    // A free port can be taken by a parallel test before LiteLLM binds it: then another port.
+    for _ in 0..3 {
+        let port = free_port();
+        let log_path = std::env::temp_dir().join(format!("reef-litellm-{port}.log"));
+        let log = std::fs::File::create(&log_path).ok()?;
+        // A watchdog shell stops the proxy when this test process ends, however it ends.
+        let me = std::process::id();
+        Command::new("sh")
+            .args(["-c", r#""$0" --config "$1" --port "$2" & c=$!; while kill -0 "$3" 2>/dev/null; do sleep 0.5; done; kill $c"#])
+            .args([bin.to_str()?, config.to_str()?, &port.to_string(), &me.to_string()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .ok()?;
+        let taken = || std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("address already in use"));
+        crate::common::wait_until(Duration::from_secs(120), || healthy(port) || taken());
+        if healthy(port) {
+            return Some(Gateway { url: format!("http://127.0.0.1:{port}"), key: "sk-reef-test-master".into(), config });
+        }
+        assert!(taken(), "LiteLLM did not become healthy on port {port}; see {}", log_path.display());
+        eprintln!("port {port} was taken before LiteLLM bound it; trying another");
+    }
+    panic!("LiteLLM found no free port in three tries");
 }
 
 fn skipped(test: &str) {
