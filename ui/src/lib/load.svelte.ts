@@ -85,3 +85,18 @@ export class Load<T> {
     }
   }
 }
+
+/**
+ * `f` at most once per `ms`: the first call runs at once, calls within the window fold into one
+ * run at its end. For views that re-read on every change in the store, which an agent printing a
+ * line a millisecond (each an event) would otherwise make re-read a thousand times a second.
+ */
+export function throttle(f: () => void, ms: number): () => void {
+  let at = -Infinity;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  return () => {
+    const wait = at + ms - Date.now();
+    if (wait <= 0) { at = Date.now(); f(); }
+    else if (!timer) timer = setTimeout(() => { timer = null; at = Date.now(); f(); }, wait);
+  };
+}

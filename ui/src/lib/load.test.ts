@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { Load, ok } from "./load.svelte";
+import { describe, expect, it, vi } from "vitest";
+import { Load, ok, throttle } from "./load.svelte";
 
 /** A fetch whose answers the test hands out one by one, in any order it likes. */
 function scripted<T>() {
@@ -79,5 +79,22 @@ describe("Load", () => {
   it("unwraps a typed command result or throws its {code, message}", () => {
     expect(ok({ status: "ok", data: 3 })).toBe(3);
     expect(() => ok({ status: "error", error: { code: "not_found", message: "no task" } })).toThrow();
+  });
+});
+
+describe("throttle", () => {
+  it("runs at once, then folds a flood into one run per window", () => {
+    vi.useFakeTimers();
+    let runs = 0;
+    const t = throttle(() => { runs += 1; }, 1000);
+    t();
+    expect(runs).toBe(1);
+    for (let i = 0; i < 1000; i++) t();
+    expect(runs).toBe(1);
+    vi.advanceTimersByTime(1000);
+    expect(runs).toBe(2);
+    vi.advanceTimersByTime(5000);
+    expect(runs).toBe(2);
+    vi.useRealTimers();
   });
 });
