@@ -39,6 +39,15 @@ enum Command {
     /// Create, list, show and comment on tasks.
     #[command(subcommand)]
     Task(cmd::task::TaskCmd),
+    /// Roll a product back to the version it shipped before its latest deploy (queued as a
+    /// rollback task, approved by you).
+    Rollback {
+        product: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The versions a product shipped, newest first, with their health.
+    Deploys { product: String },
     /// Approve a pending approval request.
     Approve(cmd::approval::DecideArgs),
     /// Reject a pending approval request (needs --reason).
@@ -295,6 +304,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let f = setup::open_factory(cli.config.as_deref()).await?;
     match cli.command {
         Command::Status => cmd::status::run(&f, &out).await,
+        Command::Rollback { product, reason } => cmd::delivery::rollback(&f, &out, &product, reason).await,
+        Command::Deploys { product } => cmd::delivery::deploys(&f, &out, &product).await,
         Command::Ack => {
             f.acknowledge_alerts(&f.operator()).await?;
             out.print(&serde_json::json!({"acknowledged": true}), || "alerts acknowledged: failures before now no longer count".into());

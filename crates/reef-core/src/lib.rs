@@ -3,7 +3,7 @@
 //!
 //! Layers, each importing only from those before it (checked by `tests/it/layers.rs`; the map is
 //! in `docs/architecture.md`):
-//! 0. leaves — `time`, `money`, `error`, `secret`, `signature`, `embed`
+//! 0. leaves — `time`, `money`, `error`, `secret`, `signature`, `embed`, `git`
 //! 1. model — `domain`, `ports`, `rules` (policy, routing, prices, schedule arithmetic, webhook
 //!    subscriptions), `settings` (the settings collection's keys), `books`, `memory`
 //! 2. `config`
@@ -13,6 +13,7 @@
 // 0. leaves
 pub mod embed;
 pub mod error;
+pub mod git;
 pub mod money;
 pub mod secret;
 pub mod signature;

@@ -61,6 +61,13 @@ pub enum Key<'a> {
     /// `alerts.acknowledged` — when the operator last acknowledged the alerts (failures before it
     /// no longer count as needing them).
     AlertsAcknowledged,
+    /// `change:<task>` — the task's change as last recorded (`domain::change::ChangeRecord`).
+    Change(&'a str),
+    /// `delivery.step:<idempotency key>` — what a delivery step task does (`domain::change::Step`),
+    /// written by REEF before the task.
+    DeliveryStep(&'a str),
+    /// `deploys:<product>` — the versions a product shipped, newest last (`domain::change::Deploy`).
+    Deploys(&'a str),
 }
 
 impl Key<'_> {
@@ -89,6 +96,9 @@ impl Key<'_> {
             Key::AlertsAcknowledged => "alerts.acknowledged".into(),
             Key::ScheduleDefs => "schedules.defs".into(),
             Key::ApprovalUsed(a) => format!("approval.used:{a}"),
+            Key::Change(t) => format!("change:{t}"),
+            Key::DeliveryStep(k) => format!("delivery.step:{k}"),
+            Key::Deploys(p) => format!("deploys:{p}"),
         }
     }
 }
@@ -130,6 +140,9 @@ mod tests {
             (Key::AlertsAcknowledged, "alerts.acknowledged"),
             (Key::ScheduleDefs, "schedules.defs"),
             (Key::ApprovalUsed("a1"), "approval.used:a1"),
+            (Key::Change("t1"), "change:t1"),
+            (Key::DeliveryStep("delivery:merge:t1"), "delivery.step:delivery:merge:t1"),
+            (Key::Deploys("calc"), "deploys:calc"),
         ];
         for (k, text) in cases {
             assert_eq!(k.id(), text, "{k:?}");

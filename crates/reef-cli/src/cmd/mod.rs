@@ -7,6 +7,7 @@ pub mod backup;
 pub mod bench;
 pub mod config;
 pub mod control;
+pub mod delivery;
 pub mod demo;
 pub mod doctor;
 pub mod events;

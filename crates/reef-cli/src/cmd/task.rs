@@ -26,6 +26,21 @@ pub enum TaskCmd {
         /// Who is commenting (default: the operator from config).
         #[arg(long)]
         author: Option<String>,
+        /// A file of the task's change the comment is about (with --line).
+        #[arg(long, requires = "line")]
+        file: Option<String>,
+        #[arg(long, requires = "file")]
+        line: Option<u64>,
+    },
+    /// The change a task made in its worktree: files, then the unified diff against its base.
+    Diff {
+        id: String,
+        /// Only this file's diff.
+        #[arg(long)]
+        file: Option<String>,
+        /// Only the file list.
+        #[arg(long)]
+        stat: bool,
     },
 }
 
@@ -190,7 +205,8 @@ pub async fn run(cmd: TaskCmd, f: &Factory, out: &Out) -> anyhow::Result<()> {
         TaskCmd::Show { id } => {
             let t = resolve(f, &id).await?;
             let history = f.ports.events.recent(&EventQuery { subject: Some(t.id.clone()), limit: 50, ..Default::default() }).await?;
-            out.print(&serde_json::json!({"task": t, "events": history.items}), || {
+            let change = f.change(&t.id).await?;
+            out.print(&serde_json::json!({"task": t, "events": history.items, "change": change}), || {
                 let mut s = format!("{}\n  id        {}\n  status    {}\n  priority  {}\n", t.title, t.id, t.status, t.priority);
                 let opt = |k: &str, v: Option<&str>, s: &mut String| {
                     if let Some(v) = v {
@@ -228,6 +244,9 @@ pub async fn run(cmd: TaskCmd, f: &Factory, out: &Out) -> anyhow::Result<()> {
                 if !t.description.is_empty() {
                     s.push_str(&format!("\n{}\n", t.description));
                 }
+                if let Some(c) = &change {
+                    s.push_str(&super::delivery::change_text(c));
+                }
                 if !t.comments.is_empty() {
                     s.push_str("\nComments:\n");
                     for c in &t.comments {
@@ -243,10 +262,14 @@ pub async fn run(cmd: TaskCmd, f: &Factory, out: &Out) -> anyhow::Result<()> {
                 s
             });
         }
-        TaskCmd::Comment { id, body, author } => {
+        TaskCmd::Diff { id, file, stat } => super::delivery::diff(f, out, &id, file, stat).await?,
+        TaskCmd::Comment { id, body, author, file, line } => {
             let t = resolve(f, &id).await?;
             let author = author.map(|a| format!("operator:{a}")).unwrap_or(actor);
-            let t = f.comment(&t.id, &author, &body).await?;
+            let t = match (file, line) {
+                (Some(file), Some(line)) => f.comment_line(&t.id, &file, line, &body, &author).await?,
+                _ => f.comment(&t.id, &author, &body).await?,
+            };
             out.print(&t, || format!("commented on {} ({} comments)", t.id, t.comments.len()));
         }
     }

@@ -6,6 +6,7 @@ mod agent_work;
 mod cli;
 mod common;
 mod containment;
+mod delivery;
 mod deploy_files;
 mod doctor;
 mod engine;

@@ -61,6 +61,8 @@ pub struct FileConfig {
     pub sandbox: SandboxSection,
     #[serde(default)]
     pub retention: super::retention::RetentionSection,
+    #[serde(default)]
+    pub products: Vec<super::products::ProductSection>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -18,6 +18,7 @@ mod file;
 mod memory;
 mod outward;
 pub mod presets;
+mod products;
 mod retention;
 mod sandbox;
 mod store;
@@ -29,6 +30,7 @@ pub use engine::{EngineConfig, ExecutorConfig};
 pub use file::*;
 pub use memory::{EmbedderChoice, MemoryConfig};
 pub use outward::{LinkConfig, McpConfig, StripeConfig};
+pub use products::{Check, Pipeline};
 pub use retention::RetentionConfig;
 pub use sandbox::{default_work_dir, Network, SandboxConfig, SandboxMode};
 
@@ -99,6 +101,8 @@ pub struct Config {
     /// environment name (`REEF_PRODUCT_<PRODUCT>_<NAME>`): the host adds them once the store,
     /// which lists their names, is open. They reach that product's agents and are redacted.
     pub product_secrets: Vec<(String, Secret)>,
+    /// Products' delivery pipelines (`[[products]]`).
+    pub pipelines: Vec<Pipeline>,
 }
 
 /// Where REEF keeps its files when nothing else is said.
@@ -134,6 +138,7 @@ impl Config {
         let executors = engine::executors(&file, &locate)?;
         let sandbox = sandbox::sandbox(&file, env, &data_dir)?;
         let retention = retention::retention(&file)?;
+        let pipelines = products::pipelines(&file)?;
         let schedules = team::schedules(&file, &agents)?;
         let memory = memory::memory(&file, env, defaults)?;
         let listen = outward::listen(&file, env)?;
@@ -151,6 +156,7 @@ impl Config {
         Ok(Config {
             mcp,
             product_secrets: vec![],
+            pipelines,
             timezone,
             operator: format!("{operator}@{}", defaults.host),
             store,
@@ -177,6 +183,12 @@ impl Config {
             webhooks,
             links,
         })
+    }
+
+    /// The delivery pipeline of `product`, if it has one.
+    pub fn pipeline(&self, product: Option<&str>) -> Option<&Pipeline> {
+        let p = product?;
+        self.pipelines.iter().find(|x| x.product == p)
     }
 
     pub fn agent(&self, name: &str) -> Option<&AgentConfig> {

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod approval;
+pub mod change;
 pub mod event;
 pub mod knowledge;
 pub mod ledger;

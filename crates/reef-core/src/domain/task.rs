@@ -160,6 +160,8 @@ pub enum Mark {
     Approval,
     /// A reviewer's verdict.
     Review,
+    /// The product's checks failing on the builder's change (what failed, and its output).
+    Checks,
 }
 
 impl Mark {
@@ -169,6 +171,7 @@ impl Mark {
             Mark::Answer => "answer",
             Mark::Approval => "approval decision",
             Mark::Review => "review",
+            Mark::Checks => "checks",
         }
     }
 }
@@ -326,6 +329,14 @@ impl NewTask {
         Self { title: title.into(), ..Default::default() }
     }
 
+    /// For a task made outside REEF's delivery loop: its step keys are REEF's own.
+    pub fn validate_outside(&self) -> Result<(), String> {
+        if self.idempotency_key.as_deref().is_some_and(|k| k.starts_with("delivery:")) {
+            return Err("idempotency_key: keys starting with \"delivery:\" are REEF's own (its merge, deploy and rollback steps)".into());
+        }
+        self.validate()
+    }
+
     /// Checks what a store cannot: sizes and the obvious mistakes, naming the field.
     pub fn validate(&self) -> Result<(), String> {
         if self.title.trim().is_empty() {
@@ -455,6 +466,11 @@ impl Task {
     /// Whether the task asked for a review before it counts as done.
     pub fn wants_review(&self) -> bool {
         self.metadata.get("review").and_then(|v| v.as_bool()).unwrap_or(false)
+    }
+
+    /// Rounds of failing checks so far, counted from REEF's check reports.
+    pub fn check_rounds(&self) -> u32 {
+        self.comments.iter().filter(|c| c.mark == Some(Mark::Checks)).count() as u32
     }
 
     /// Review rounds so far, counted from the reviewers' verdicts (never from comment text).

@@ -10,6 +10,7 @@ use super::review::{finish_reviewed, review, Review};
 use super::runtime::Engine;
 use super::slots::{acquire_slot, cap_has_room, cap_hold_key, Slot};
 use super::EngineError;
+use crate::domain::change::{ChangeRecord, Step};
 use crate::factory::Hold;
 use crate::rules::policy::Gate;
 use crate::*;
@@ -264,8 +265,10 @@ enum Ran {
     /// The gate sent the task elsewhere (awaiting approval, needs human); nothing more to do.
     Gated,
     Done(Result<super::exec::ExecSuccess, ExecError>, Gate),
-    /// The work succeeded and a reviewer gave a verdict on it.
-    Reviewed(super::exec::ExecSuccess, Review),
+    /// The work succeeded and a reviewer gave a verdict on it (and on its change, if it made one).
+    Reviewed(super::exec::ExecSuccess, Review, Option<Box<ChangeRecord>>),
+    /// The agent finished, but the product's checks fail on its change.
+    ChecksFailed(Box<ChangeRecord>),
 }
 
 /// `gate`: the class that governs the task (its own or its executor's, the stricter) and its gate.
@@ -279,8 +282,19 @@ async fn execute(
 ) -> Ran {
     let f = &e.factory;
     let now = f.now();
-    let (class, gate) = gate;
+    let (class, mut gate) = gate;
     let class = class.unwrap_or_default();
+    let step = match f.step_of(task).await {
+        Ok(s) => s,
+        Err(err) => return Ran::Done(Err(ExecError::Failed(format!("could not read the task's delivery step: {err}"))), gate),
+    };
+    // A change that touches tests or check definitions never merges without a person, whatever
+    // the policy says of merges.
+    let flags = match &step {
+        Some(Step::Merge { flags, .. }) => flags.iter().map(|x| x.describe()).collect::<Vec<_>>(),
+        _ => vec![],
+    };
+    gate = crate::rules::policy::flagged_gate(gate, !flags.is_empty());
 
     match gate {
         Gate::NeverAuto => {
@@ -307,7 +321,11 @@ async fn execute(
                 let req = NewApproval {
                     task_id: task.id.clone(),
                     action_class: class.clone(),
-                    summary: task.title.clone(),
+                    summary: if flags.is_empty() || task.title.contains("FLAGGED") {
+                        task.title.clone()
+                    } else {
+                        format!("{} — FLAGGED: {}", task.title, flags.join("; "))
+                    },
                     work_products: task.work_products.clone(),
                     requested_by: format!("agent:{}", agent.name),
                     expires_at: Some(now + chrono::Duration::from_std(f.config.policy.expiry).unwrap_or_default()),
@@ -355,11 +373,33 @@ async fn execute(
     };
     let exec = e.executor_for(task);
     let work = async {
-        let r = exec.run(&job, tx.clone(), cancel.clone()).await;
+        // A delivery step is REEF's own work; anything else is the agent's.
+        let r = match &step {
+            Some(s) => super::delivery::steps::run(e, task, s.clone(), tx.clone(), cancel.clone()).await,
+            None => exec.run(&job, tx.clone(), cancel.clone()).await,
+        };
         match r {
-            Ok(s) if task.wants_review() => {
-                let verdict = review(e, &job, &s.output, tx, cancel).await;
-                Ran::Reviewed(s, verdict)
+            Ok(s) if step.is_none() => {
+                // Work in a worktree: committed, measured and checked before anyone calls it done.
+                let change = match super::delivery::after_attempt(e, &job, &cancel).await {
+                    Ok(c) => c,
+                    Err(why) => {
+                        drop(tx);
+                        return Ran::Done(Err(ExecError::Failed(why)), gate);
+                    }
+                };
+                if let Some(rec) = change.as_ref().filter(|r| !r.checks_passed()) {
+                    drop(tx);
+                    return Ran::ChecksFailed(Box::new(rec.clone()));
+                }
+                let piped = change.is_some() && f.config.pipeline(task.product.as_deref()).is_some();
+                if task.wants_review() || piped {
+                    let verdict = review(e, &job, &s.output, change.as_ref(), tx, cancel).await;
+                    Ran::Reviewed(s, verdict, change.map(Box::new))
+                } else {
+                    drop(tx);
+                    Ran::Done(Ok(s), gate)
+                }
             }
             other => {
                 drop(tx);
@@ -378,7 +418,8 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
     let (result, gate) = match ran {
         Ran::Gated => return,
         Ran::Done(r, g) => (r, g),
-        Ran::Reviewed(s, verdict) => return finish_reviewed(e, task, token, &actor, s, verdict).await,
+        Ran::Reviewed(s, verdict, change) => return finish_reviewed(e, task, token, &actor, s, verdict, change.map(|c| *c)).await,
+        Ran::ChecksFailed(rec) => return checks_failed(e, task, token, &actor, *rec).await,
     };
     let max = task.max_attempts.unwrap_or(f.config.engine.max_attempts);
     let (outcome, kind, detail) = match result {
@@ -460,6 +501,26 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
         Err(err) => {
             tracing::error!(task = %task.id, error = %err, "could not record the outcome; the lease will expire and the task comes back")
         }
+    }
+}
+
+/// Failing checks go back to the builder with what failed, up to the product's rounds, then to a person.
+async fn checks_failed(e: &Engine, task: &Task, token: &str, actor: &str, rec: ChangeRecord) {
+    let f = &e.factory;
+    let max = f.config.pipeline(task.product.as_deref()).map(|p| p.max_check_rounds).unwrap_or(3);
+    let feedback = super::delivery::check_feedback(&rec);
+    let _ = f.comment_marked(&task.id, Mark::Checks, "reef:checks", &feedback).await;
+    let failed: Vec<&str> = rec.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+    let (outcome, kind) = if task.check_rounds() + 1 >= max {
+        (Outcome::NeedsHuman { reason: format!("the checks ({}) still fail after {max} rounds", failed.join(", ")) }, "task.needs_human")
+    } else {
+        (Outcome::Retry { error: format!("the checks failed: {}", failed.join(", ")) }, "task.retry")
+    };
+    let (status, error) = summary(&outcome);
+    let data = serde_json::json!({"status": status, "error": error, "head": rec.head, "failed": failed});
+    let ev = Event { id: new_id(), kind: kind.into(), at: f.now(), actor: actor.into(), subject: Some(task.id.clone()), data };
+    if let Err(err) = f.ports.tasks.finish_with(&task.id, token, f.redacted(outcome), Some(f.redacted_event(ev)), f.now()).await {
+        tracing::warn!(task = %task.id, error = %err, "could not record the failed checks");
     }
 }
 

@@ -56,6 +56,22 @@ impl Factory {
         if let Err(e) = moved {
             tracing::warn!(approval = approval_id, task = a.task_id, error = %e, "approval decided but its task was not awaiting approval");
         }
+        // A merge turned down sends its change back to the builder, with the reason to act on.
+        if decision != Decision::Approve && !a.in_task {
+            if let Ok(t) = self.ports.tasks.get(&a.task_id).await {
+                if let Some(crate::domain::change::Step::Merge { change, .. }) = self.step_of(&t).await? {
+                    let body = format!("The merge was {} by {who}: {}", a.status.as_str().replace('_', " "), reason.unwrap_or(""));
+                    self.comment(&change, who, &body).await?;
+                    if decision == Decision::Revise {
+                        // A revision of the merge is a revision of the change: the merge task ends here.
+                        let _ =
+                            self.ports.tasks.transition(&a.task_id, &[TaskStatus::Pending], TaskStatus::Cancelled, Some(&body), now).await;
+                    }
+                    self.ports.tasks.transition(&change, &[TaskStatus::Done], TaskStatus::Pending, Some(&body), now).await?;
+                    self.event("change.returned", who, Some(&change), serde_json::json!({"merge": a.task_id, "reason": reason})).await?;
+                }
+            }
+        }
         self.audit(
             who,
             "approval.decide",

@@ -13,6 +13,7 @@ use std::sync::Arc;
 pub mod attention;
 pub mod control;
 pub mod decisions;
+pub mod delivery;
 pub mod evidence;
 pub mod live;
 pub mod products;

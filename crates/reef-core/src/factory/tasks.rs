@@ -7,13 +7,23 @@ use crate::*;
 
 impl Factory {
     /// Creates a task (once per idempotency key), with its event and audit entry.
-    pub async fn create_task(&self, new: NewTask, actor: &str) -> StoreResult<Task> {
-        new.validate().map_err(StoreError::Invalid)?;
+    pub async fn create_task(&self, mut new: NewTask, actor: &str) -> StoreResult<Task> {
+        self.fill_repository(&mut new);
+        new.validate_outside().map_err(StoreError::Invalid)?;
         let (task, created) = self.ports.tasks.create(new, self.now()).await?;
         if created {
             self.announce_created(&task, actor).await?;
         }
         Ok(task)
+    }
+
+    /// Work for a product with a pipeline happens in that product's repository (a worktree of it).
+    pub fn fill_repository(&self, new: &mut NewTask) {
+        if new.repository.is_none() {
+            if let Some(p) = self.config.pipeline(new.product.as_deref()) {
+                new.repository = Some(p.repository.display().to_string());
+            }
+        }
     }
 
     /// The event and audit entry for a task that was just stored.

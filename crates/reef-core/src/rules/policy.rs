@@ -129,9 +129,34 @@ pub fn governing<'a>(gates: &BTreeMap<String, Gate>, given: Option<&'a str>, exe
     }
 }
 
+/// The gate of a merge whose change is flagged (it edits or deletes tests or check definitions):
+/// never less than approve-before, whatever the policy says of merges — a person sees it first.
+pub fn flagged_gate(gate: Gate, flagged: bool) -> Gate {
+    if flagged && gate.strictness() < Gate::ApproveBefore.strictness() {
+        Gate::ApproveBefore
+    } else {
+        gate
+    }
+}
+
 impl ApprovalPolicy {
     pub fn gate(&self, action_class: Option<&str>) -> Gate {
         gate_of(&self.gates, action_class)
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::*;
+
+    #[test]
+    fn a_flagged_change_waits_for_a_person_whatever_merges_are_set_to() {
+        for g in Gate::ALL {
+            let f = flagged_gate(g, true);
+            assert!(f.strictness() >= Gate::ApproveBefore.strictness(), "{g:?} -> {f:?}");
+            assert_eq!(flagged_gate(g, false), g, "an unflagged change keeps the policy's gate");
+        }
+        assert_eq!(flagged_gate(Gate::NeverAuto, true), Gate::NeverAuto);
     }
 }
 

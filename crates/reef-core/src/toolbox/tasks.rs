@@ -251,7 +251,8 @@ impl Toolbox {
                 new.repository = parent.work_products.repository.clone();
             }
         }
-        new.validate().map_err(ToolError::Invalid)?;
+        f.fill_repository(&mut new);
+        new.validate_outside().map_err(ToolError::Invalid)?;
         let (task, created) = f.ports.tasks.create(new, f.now()).await?;
         if created {
             f.announce_created(&task, &c.actor()).await?;

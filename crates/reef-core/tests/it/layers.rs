@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("secret", 0),
     ("signature", 0),
     ("embed", 0),
+    ("git", 0),
     // 1. model: domain, ports and the pure rules
     ("domain", 1),
     ("ports", 1),

@@ -1,0 +1,237 @@
+//! The delivery loop's records and operations: a task's change (its commit, checks, review),
+//! reading it back as files, commits and patches, line comments that reach the builder, the
+//! step tasks that merge, deploy and roll back, and each product's deploy history.
+//!
+//! Invariants: a step task exists only with the step record REEF wrote before it (an agent
+//! cannot make a task that merges or deploys); a change is read between the two commits its
+//! record names; every operation here is audited and evented.
+
+use super::Factory;
+use crate::domain::change::{ChangeRecord, Deploy, Health, LineComment, Step, DEPLOY_HISTORY};
+use crate::git::{ChangedFile, CommitInfo, GitError, Repo};
+use crate::settings::Key;
+use crate::*;
+use serde::Serialize;
+
+/// The idempotency keys of step tasks start with this (no other path makes such a key).
+pub const STEP_KEY_PREFIX: &str = "delivery:";
+
+/// A change read back for people: its record, files and commits.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeView {
+    pub record: ChangeRecord,
+    pub files: Vec<ChangedFile>,
+    pub commits: Vec<CommitInfo>,
+}
+
+fn git_err(e: GitError) -> StoreError {
+    StoreError::Invalid(e.to_string())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, GitError> + Send + 'static) -> StoreResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Unavailable(format!("git stopped: {e}")))?.map_err(git_err)
+}
+
+impl Factory {
+    /// The change a task made (or, for a step task, the change it ships), if one was recorded.
+    pub async fn change(&self, task_id: &str) -> StoreResult<Option<ChangeRecord>> {
+        let own = self.ports.settings.get(&Key::Change(task_id).id()).await?;
+        let id = match (own, self.ports.tasks.get(task_id).await.ok()) {
+            (Some(v), _) => return Ok(serde_json::from_value(v).ok()),
+            (None, Some(t)) => match self.step_of(&t).await? {
+                Some(Step::Merge { change, .. }) | Some(Step::Deploy { change: Some(change), .. }) => change,
+                _ => return Ok(None),
+            },
+            (None, None) => return Ok(None),
+        };
+        Ok(self.ports.settings.get(&Key::Change(&id).id()).await?.and_then(|v| serde_json::from_value(v).ok()))
+    }
+
+    pub async fn save_change(&self, rec: &ChangeRecord) -> StoreResult<()> {
+        let v = serde_json::to_value(rec).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut v = v;
+        self.redactor.redact_json(&mut v);
+        self.ports.settings.put(&Key::Change(&rec.task).id(), v).await
+    }
+
+    /// A task's change as files and commits (`reef task diff`, the diff view, approval cards).
+    pub async fn change_view(&self, task_id: &str) -> StoreResult<ChangeView> {
+        let record = self.change(task_id).await?.ok_or_else(|| StoreError::NotFound {
+            what: format!("a change of task {task_id} (it has no worktree, or no attempt has finished)"),
+        })?;
+        let (repo, base, head) = (Repo::new(&record.repository), record.base.clone(), record.head.clone());
+        let (files, commits) = blocking(move || Ok((repo.files(&base, &head)?, repo.commits(&base, &head, 200)?))).await?;
+        Ok(ChangeView { record, files, commits })
+    }
+
+    /// The unified patch of a task's change (one file, or all), at most `max_bytes`; and whether it was cut.
+    pub async fn change_patch(&self, task_id: &str, file: Option<&str>, max_bytes: usize) -> StoreResult<(String, bool)> {
+        let record = self.change(task_id).await?.ok_or_else(|| StoreError::NotFound {
+            what: format!("a change of task {task_id} (it has no worktree, or no attempt has finished)"),
+        })?;
+        let (repo, file) = (Repo::new(&record.repository), file.map(str::to_string));
+        blocking(move || repo.patch(&record.base, &record.head, file.as_deref(), max_bytes)).await
+    }
+
+    /// A person's comment on one line of a task's change: kept with the change (shown in the
+    /// diff) and in the thread, where the builder's next attempt reads it with its file and line.
+    pub async fn comment_line(&self, task_id: &str, file: &str, line: u64, body: &str, who: &str) -> StoreResult<Task> {
+        let mut rec = self.change(task_id).await?.ok_or_else(|| StoreError::NotFound {
+            what: format!("a change of task {task_id} (it has no worktree, or no attempt has finished)"),
+        })?;
+        if file.is_empty() || file.len() > 4096 || line == 0 {
+            return Err(StoreError::Invalid("a line comment needs a file of the change and a line from 1".into()));
+        }
+        let t = self.comment(&rec.task, who, &format!("On {file} line {line}: {body}")).await?;
+        rec.comments.push(LineComment { file: file.into(), line, body: self.redactor.redact(body), author: who.into() });
+        self.save_change(&rec).await?;
+        self.audit(who, "change.comment", &rec.task, serde_json::Value::Null, serde_json::json!({"file": file, "line": line}), None)
+            .await?;
+        Ok(t)
+    }
+
+    /// The step a task carries out, if REEF made it as one.
+    pub async fn step_of(&self, t: &Task) -> StoreResult<Option<Step>> {
+        let Some(key) = t.idempotency_key.as_deref().filter(|k| k.starts_with(STEP_KEY_PREFIX)) else { return Ok(None) };
+        Ok(self.ports.settings.get(&Key::DeliveryStep(key).id()).await?.and_then(|v| serde_json::from_value(v).ok()))
+    }
+
+    /// Makes a step task: its record first, then the task (the same key again is the same task).
+    /// `after`: a task it waits for (it starts blocked until that one is done).
+    pub async fn make_step(&self, step: Step, key: &str, new: NewTask, after: Option<&str>, actor: &str) -> StoreResult<Task> {
+        let key = format!("{STEP_KEY_PREFIX}{key}");
+        let v = serde_json::to_value(&step).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.ports.settings.put(&Key::DeliveryStep(&key).id(), v).await?;
+        let new = NewTask {
+            idempotency_key: Some(key),
+            depends_on: after.map(|a| vec![a.to_string()]).unwrap_or_default(),
+            product: Some(step.product().to_string()),
+            kind: Some(step.name().into()),
+            ..new
+        };
+        let (task, created) = self.ports.tasks.create(new, self.now()).await?;
+        if created {
+            self.announce_created(&task, actor).await?;
+            self.event(
+                &format!("delivery.{}_proposed", step.name()),
+                actor,
+                Some(&task.id),
+                serde_json::to_value(&step).unwrap_or_default(),
+            )
+            .await?;
+        }
+        Ok(task)
+    }
+
+    /// The versions `product` shipped, newest last.
+    pub async fn deploys(&self, product: &str) -> StoreResult<Vec<Deploy>> {
+        let v = self.ports.settings.get(&Key::Deploys(product).id()).await?;
+        Ok(v.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+    }
+
+    /// Adds a deploy to `product`'s history, or updates the health of the one with its task.
+    pub async fn record_deploy(&self, product: &str, d: Deploy) -> StoreResult<()> {
+        let mut all = self.deploys(product).await?;
+        match all.iter_mut().find(|x| x.task == d.task && x.version == d.version) {
+            Some(x) => *x = d,
+            None => all.push(d),
+        }
+        let cut = all.len().saturating_sub(DEPLOY_HISTORY);
+        all.drain(..cut);
+        self.ports.settings.put(&Key::Deploys(product).id(), serde_json::to_value(&all).unwrap_or_default()).await
+    }
+
+    /// The version to go back to from `product`'s latest deploy: the last one before it that was
+    /// not itself rolled back or unhealthy; else `fallback` (main before the change merged).
+    pub async fn rollback_target(&self, product: &str) -> StoreResult<Option<(String, String)>> {
+        let all = self.deploys(product).await?;
+        let Some(last) = all.last() else { return Ok(None) };
+        let before =
+            all.iter().rev().skip(1).find(|d| d.version != last.version && matches!(d.health, Health::Healthy | Health::Unchecked));
+        Ok(before.map(|d| (d.version.clone(), last.version.clone())))
+    }
+
+    /// Proposes going back to `product`'s previous version: a rollback task behind its gate.
+    /// `approved_by`: a person asked for it (`reef rollback`), so it carries their approval.
+    pub async fn propose_rollback(
+        &self,
+        product: &str,
+        to: (String, String),
+        reason: &str,
+        actor: &str,
+        approved_by: Option<&str>,
+    ) -> StoreResult<Task> {
+        let (version, from) = to;
+        let assigned = self.step_agent(product).await;
+        let step = Step::Rollback { product: product.into(), version: version.clone(), from: from.clone(), reason: reason.into() };
+        let new = NewTask {
+            title: format!("Roll {product} back to {}", short(&version)),
+            description: format!("{reason}\n\nRestores {version} (the version before {from})."),
+            action_class: Some("rollback".into()),
+            assigned_to: assigned,
+            priority: 10,
+            ..Default::default()
+        };
+        let key = format!("rollback:{product}:{}:{}", short(&from), new_id());
+        let t = self.make_step(step, &key, new, None, actor).await?;
+        if let Some(who) = approved_by {
+            let now = self.now();
+            let a = self
+                .ports
+                .approvals
+                .request(
+                    NewApproval {
+                        task_id: t.id.clone(),
+                        action_class: "rollback".into(),
+                        summary: t.title.clone(),
+                        work_products: WorkProducts::default(),
+                        requested_by: who.into(),
+                        expires_at: None,
+                        attempt: 1,
+                        in_task: false,
+                    },
+                    now,
+                )
+                .await?;
+            self.ports.approvals.decide(&a.id, Decision::Approve, who, Some("asked for by the operator"), now).await?;
+            self.audit(
+                who,
+                "approval.decide",
+                &a.id,
+                serde_json::json!({"status": "pending"}),
+                serde_json::json!({"status": "approved", "task": t.id}),
+                Some("asked for by the operator"),
+            )
+            .await?;
+        }
+        self.audit(
+            actor,
+            "delivery.rollback_proposed",
+            &t.id,
+            serde_json::Value::Null,
+            serde_json::json!({"product": product, "to": version, "from": from}),
+            Some(reason),
+        )
+        .await?;
+        Ok(t)
+    }
+
+    /// The agent a product's step tasks are given to (they spend no model time): the agent of its
+    /// latest deploy, else the first builder, else the first agent.
+    async fn step_agent(&self, product: &str) -> Option<String> {
+        if let Some(last) = self.deploys(product).await.ok().and_then(|d| d.last().cloned()) {
+            if let Ok(t) = self.ports.tasks.get(&last.task).await {
+                if t.assigned_to.is_some() {
+                    return t.assigned_to;
+                }
+            }
+        }
+        let live = self.live().await.ok()?;
+        live.agents.iter().find(|a| a.role == "builder").or(live.agents.first()).map(|a| a.name.clone())
+    }
+}
+
+/// A commit id as people read it.
+pub fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}

@@ -1,0 +1,216 @@
+//! A change's file list read from git's `-z` output, and the flags a change earns by touching
+//! tests or the definitions of the checks that judge it (never merged without a person).
+
+use serde::{Deserialize, Serialize};
+
+/// How a file changed.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    Added,
+    Modified,
+    Deleted,
+    Renamed,
+    Copied,
+    /// A type change (file ↔ symlink) or anything else git reports.
+    Other,
+}
+
+/// One file of a change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangedFile {
+    pub path: String,
+    /// The path before a rename or copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    pub kind: FileKind,
+    /// Lines added and deleted; both `None` for a binary file.
+    pub added: Option<u64>,
+    pub deleted: Option<u64>,
+}
+
+impl ChangedFile {
+    pub fn binary(&self) -> bool {
+        self.added.is_none()
+    }
+}
+
+/// Reads `git diff --numstat -z` and `git diff --name-status -z` of the same two commits.
+pub fn parse_numstat(numstat: &str, name_status: &str) -> Vec<ChangedFile> {
+    let mut kinds = std::collections::HashMap::new();
+    let mut parts = name_status.split('\0').filter(|s| !s.is_empty());
+    while let Some(code) = parts.next() {
+        let kind = match code.chars().next() {
+            Some('A') => FileKind::Added,
+            Some('M') => FileKind::Modified,
+            Some('D') => FileKind::Deleted,
+            Some('R') => FileKind::Renamed,
+            Some('C') => FileKind::Copied,
+            _ => FileKind::Other,
+        };
+        let first = parts.next().unwrap_or_default();
+        let path = if matches!(kind, FileKind::Renamed | FileKind::Copied) { parts.next().unwrap_or_default() } else { first };
+        kinds.insert(path.to_string(), kind);
+    }
+    let mut out = vec![];
+    let mut it = numstat.split('\0');
+    while let Some(rec) = it.next() {
+        let rec = rec.trim_start_matches('\n');
+        if rec.is_empty() {
+            continue;
+        }
+        let mut f = rec.splitn(3, '\t');
+        let (a, d, p) = (f.next().unwrap_or("-"), f.next().unwrap_or("-"), f.next().unwrap_or(""));
+        // A rename or copy: the path field is empty and the two paths follow.
+        let (from, path) =
+            if p.is_empty() { (it.next().map(str::to_string), it.next().unwrap_or_default().to_string()) } else { (None, p.to_string()) };
+        let kind = kinds.get(&path).copied().unwrap_or(if from.is_some() { FileKind::Renamed } else { FileKind::Modified });
+        out.push(ChangedFile { path, from, kind, added: a.parse().ok(), deleted: d.parse().ok() });
+    }
+    out
+}
+
+/// What a change touched that its checks cannot vouch for.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Flag {
+    /// A test file deleted (or renamed away from a test's name).
+    TestsDeleted { path: String },
+    /// A test file changed or added.
+    TestsEdited { path: String },
+    /// A file that defines how the checks run (a build file, CI, the product's protected paths).
+    ChecksEdited { path: String },
+}
+
+impl Flag {
+    pub fn path(&self) -> &str {
+        match self {
+            Flag::TestsDeleted { path } | Flag::TestsEdited { path } | Flag::ChecksEdited { path } => path,
+        }
+    }
+    pub fn describe(&self) -> String {
+        match self {
+            Flag::TestsDeleted { path } => format!("deletes test {path}"),
+            Flag::TestsEdited { path } => format!("edits test {path}"),
+            Flag::ChecksEdited { path } => format!("edits check definition {path}"),
+        }
+    }
+}
+
+/// Files that define how checks run, whatever the product adds with `protected`.
+pub const DEFAULT_PROTECTED: [&str; 16] = [
+    "Makefile",
+    "**/Makefile",
+    "package.json",
+    "pyproject.toml",
+    "setup.cfg",
+    "tox.ini",
+    "pytest.ini",
+    "**/conftest.py",
+    "Cargo.toml",
+    "**/Cargo.toml",
+    ".github/**",
+    ".gitlab-ci.yml",
+    ".reef/**",
+    "**/jest.config.*",
+    "**/vitest.config.*",
+    "**/.eslintrc*",
+];
+
+fn is_test(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let mut parts = lower.split('/').collect::<Vec<_>>();
+    let name = parts.pop().unwrap_or_default();
+    let in_test_dir = parts.iter().any(|d| matches!(*d, "test" | "tests" | "__tests__" | "spec" | "specs" | "testdata"));
+    let stem = name.split('.').next().unwrap_or(name);
+    in_test_dir
+        || stem.starts_with("test_")
+        || stem.ends_with("_test")
+        || stem.ends_with("_spec")
+        || stem == "test"
+        || name.contains(".test.")
+        || name.contains(".spec.")
+        || name.ends_with("test.go")
+        || (stem.ends_with("test") && name.ends_with(".java"))
+}
+
+/// The flags a change earns: test files deleted or edited, check definitions edited (the
+/// defaults and `protected`, glob patterns matched against the whole path).
+pub fn flags_of(files: &[ChangedFile], protected: &[String]) -> Vec<Flag> {
+    let opts = glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: false };
+    let patterns: Vec<glob::Pattern> = DEFAULT_PROTECTED
+        .iter()
+        .map(|s| s.to_string())
+        .chain(protected.iter().cloned())
+        .filter_map(|p| glob::Pattern::new(&p).ok())
+        .collect();
+    let mut out = vec![];
+    for f in files {
+        let touched: Vec<&str> = std::iter::once(f.path.as_str()).chain(f.from.as_deref()).collect();
+        if touched.iter().any(|p| patterns.iter().any(|g| g.matches_with(p, opts))) {
+            out.push(Flag::ChecksEdited { path: f.path.clone() });
+        }
+        let gone = matches!(f.kind, FileKind::Deleted) || (f.kind == FileKind::Renamed && !is_test(&f.path));
+        if gone && touched.iter().any(|p| is_test(p)) {
+            out.push(Flag::TestsDeleted { path: f.from.clone().unwrap_or_else(|| f.path.clone()) });
+        } else if is_test(&f.path) {
+            out.push(Flag::TestsEdited { path: f.path.clone() });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numstat_and_name_status_become_files_with_renames_and_binaries() {
+        let numstat = "3\t1\tsrc/a.rs\x00-\t-\tlogo.png\x000\t0\t\x00old/b.rs\x00new/b.rs\x000\t4\tgone.txt\x00";
+        let status = "M\0src/a.rs\0A\0logo.png\0R100\0old/b.rs\0new/b.rs\0D\0gone.txt\0";
+        let f = parse_numstat(numstat, status);
+        assert_eq!(f.len(), 4);
+        assert_eq!((f[0].path.as_str(), f[0].kind, f[0].added, f[0].deleted), ("src/a.rs", FileKind::Modified, Some(3), Some(1)));
+        assert!(f[1].binary() && f[1].kind == FileKind::Added);
+        assert_eq!((f[2].path.as_str(), f[2].from.as_deref(), f[2].kind), ("new/b.rs", Some("old/b.rs"), FileKind::Renamed));
+        assert_eq!(f[3].kind, FileKind::Deleted);
+    }
+
+    #[test]
+    fn touching_tests_or_check_definitions_is_flagged_and_plain_code_is_not() {
+        let file = |path: &str, kind| ChangedFile { path: path.into(), from: None, kind, added: Some(1), deleted: Some(1) };
+        let files = vec![
+            file("calc.py", FileKind::Modified),
+            file("test_calc.py", FileKind::Deleted),
+            file("tests/unit/helpers.py", FileKind::Modified),
+            file("web/src/app.test.ts", FileKind::Added),
+            file("Makefile", FileKind::Modified),
+            file(".github/workflows/ci.yml", FileKind::Modified),
+            file("ci/run-checks.sh", FileKind::Modified),
+            ChangedFile {
+                path: "calc_helpers.py".into(),
+                from: Some("calc_test.go".into()),
+                kind: FileKind::Renamed,
+                added: None,
+                deleted: None,
+            },
+        ];
+        let flags = flags_of(&files, &["ci/*.sh".to_string()]);
+        let said: Vec<String> = flags.iter().map(Flag::describe).collect();
+        assert_eq!(
+            said,
+            [
+                "deletes test test_calc.py",
+                "edits test tests/unit/helpers.py",
+                "edits test web/src/app.test.ts",
+                "edits check definition Makefile",
+                "edits check definition .github/workflows/ci.yml",
+                "edits check definition ci/run-checks.sh",
+                "deletes test calc_test.go",
+            ]
+        );
+        assert!(flags_of(&files[..1], &[]).is_empty(), "plain code earns no flag");
+    }
+}
