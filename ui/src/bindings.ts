@@ -43,6 +43,16 @@ export const commands = {
 	commentTask: (id: string, body: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("comment_task", { id, body })),
 	/**  The agent loop's steps on a task (oldest first), for the trace view. */
 	taskTrace: (id: string) => typedError<TraceStepDto[], AppError>(__TAURI_INVOKE("task_trace", { id })),
+	/**  A task's change (or, for a merge or deploy step, the change it ships); `None` if it has none. */
+	taskChange: (id: string) => typedError<ChangeDto | null, AppError>(__TAURI_INVOKE("task_change", { id })),
+	/**  One file's unified patch in a task's change. */
+	changeFile: (id: string, path: string) => typedError<PatchDto, AppError>(__TAURI_INVOKE("change_file", { id, path })),
+	/**  A comment on one line of a task's change: it reaches the builder's next attempt. */
+	commentChangeLine: (id: string, file: string, line: number, body: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("comment_change_line", { id, file, line, body })),
+	/**  Each product: its pipeline, open changes and where they are, last deploy and health, money. */
+	productPipelines: () => typedError<ProductPipelineDto[], AppError>(__TAURI_INVOKE("product_pipelines")),
+	/**  Rolls a product back to the version before its latest deploy (a rollback task the operator approves by asking). */
+	rollbackProduct: (product: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("rollback_product", { product })),
 	listApprovals: (pendingOnly: boolean) => typedError<ApprovalDto[], AppError>(__TAURI_INVOKE("list_approvals", { pendingOnly })),
 	decideApproval: (id: string, decision: DecisionDto, reason: string | null) => typedError<ApprovalDto, AppError>(__TAURI_INVOKE("decide_approval", { id, decision, reason })),
 	/**  The evidence behind one request: the task, its thread, the agent's output, cost, the raw request. */
@@ -233,6 +243,35 @@ export type CapSettingDto = {
 	daily_usd: number | null,
 };
 
+/**  A task's change, without its patch (files are read one at a time). */
+export type ChangeDto = {
+	task: string,
+	product: string | null,
+	branch: string | null,
+	base: string,
+	head: string,
+	attempt: number,
+	stage: string,
+	added: number,
+	deleted: number,
+	flags: FlagDto[],
+	checks: CheckRunDto[],
+	review: ReviewDto | null,
+	comments: LineCommentDto[],
+	steps: StepDto[],
+	files: ChangedFileDto[],
+	commits: CommitDto[],
+};
+
+export type ChangedFileDto = {
+	path: string,
+	from: string | null,
+	kind: FileKind,
+	/**  Lines added and deleted; `None` for a binary file. */
+	added: number | null,
+	deleted: number | null,
+};
+
 /**  One line of the report. */
 export type Check = {
 	name: string,
@@ -240,9 +279,26 @@ export type Check = {
 	detail: string,
 };
 
+export type CheckRunDto = {
+	name: string,
+	command: string,
+	passed: boolean,
+	exit_code: number | null,
+	timed_out: boolean,
+	seconds: number | null,
+	output: string,
+};
+
 export type CommentDto = {
 	author: string,
 	body: string,
+	at: string,
+};
+
+export type CommitDto = {
+	sha: string,
+	subject: string,
+	author: string,
 	at: string,
 };
 
@@ -270,6 +326,14 @@ export type DeliveryDto = {
 	attempt: number,
 	ok: boolean,
 	detail: string,
+};
+
+export type DeployDto = {
+	version: string,
+	at: string,
+	task: string,
+	health: Health,
+	note: string,
 };
 
 /**  `reef doctor`'s report on the configured store, as the app last made or found it. */
@@ -346,6 +410,19 @@ export type EvidenceDto = {
 	raw: string,
 };
 
+/**  How a file changed. */
+export type FileKind = "added" | "modified" | "deleted" | "renamed" | "copied" | 
+/**  A type change (file ↔ symlink) or anything else git reports. */
+"other";
+
+export type FlagDto = {
+	kind: FlagKind,
+	path: string,
+	text: string,
+};
+
+export type FlagKind = "tests_deleted" | "tests_edited" | "checks_edited" | "binary" | "large";
+
 export type Gate = 
 /**  Runs without asking. */
 "auto" | 
@@ -365,6 +442,9 @@ export type GraphDto = {
 	nodes: EntityDto[],
 	edges: EdgeDto[],
 };
+
+/**  How a deployed version fared. */
+export type Health = "unchecked" | "healthy" | "unhealthy" | "rolled_back";
 
 /**  One thing the palette found. */
 export type HitDto = {
@@ -402,6 +482,13 @@ export type HourSpendDto = {
 	hour: string,
 	agent: string,
 	usd: number | null,
+};
+
+export type LineCommentDto = {
+	file: string,
+	line: number,
+	body: string,
+	author: string,
 };
 
 export type MalformedDto = {
@@ -463,6 +550,21 @@ export type NewTaskDto = {
 	review: boolean | null,
 };
 
+export type OpenChangeDto = {
+	task: string,
+	title: string,
+	status: TaskStatus,
+	stage: string,
+	flags: number,
+	checks_passed: boolean,
+	files: number,
+	added: number,
+	deleted: number,
+	step: string | null,
+	step_task: string | null,
+	step_status: TaskStatus | null,
+};
+
 export type OutcomeDto = {
 	agent: string,
 	tier: string,
@@ -499,6 +601,12 @@ export type Overlap =
 /**  Run anyway. */
 "allow";
 
+export type PatchDto = {
+	text: string,
+	/**  The patch was longer than the window is sent. */
+	cut: boolean,
+};
+
 /**  Which notifications the operator wants; kept in the store so every window agrees. */
 export type Prefs = {
 	approvals: boolean,
@@ -521,6 +629,21 @@ export type ProductDto = {
 	name: string,
 	status: string,
 	deploy_target: string | null,
+};
+
+export type ProductPipelineDto = {
+	product: string,
+	has_pipeline: boolean,
+	repository: string | null,
+	main: string | null,
+	checks: string[],
+	deploys: boolean,
+	health_url: string | null,
+	auto_rollback: boolean,
+	open: OpenChangeDto[],
+	last_deploy: DeployDto | null,
+	spend_usd: number | null,
+	revenue_usd: number | null,
 };
 
 export type QuestionDto = {
@@ -557,6 +680,13 @@ export type RevenueRowDto = {
 	currency: string,
 	/**  Major units (dollars, euros), per currency: never converted. */
 	amount: number | null,
+};
+
+export type ReviewDto = {
+	reviewer: string,
+	approved: boolean,
+	summary: string,
+	comments: LineCommentDto[],
 };
 
 /**  A running task as the overview shows it. */
@@ -678,6 +808,11 @@ export type StatusDto = {
 	pending_approvals: number,
 	dispatcher: string | null,
 	malformed: MalformedDto[],
+};
+
+export type StepDto = {
+	step: string,
+	task: string,
 };
 
 /**  A document changed in the store (by this app, the engine, the CLI or another program). */

@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod delivery;
 pub mod doctor;
 pub mod events;
 pub mod hardware;

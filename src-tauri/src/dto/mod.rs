@@ -9,6 +9,7 @@ use specta::Type;
 
 mod agents;
 mod approvals;
+mod delivery;
 mod insight;
 mod settings;
 mod status;
@@ -16,6 +17,7 @@ mod tasks;
 
 pub use agents::*;
 pub use approvals::*;
+pub use delivery::*;
 pub use insight::*;
 pub use settings::*;
 pub use status::*;

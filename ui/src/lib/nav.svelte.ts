@@ -7,6 +7,7 @@ export const VIEWS = [
   { id: "tasks", label: "Tasks", key: "2" },
   { id: "approvals", label: "Approvals", key: "3" },
   { id: "agents", label: "Agents", key: "4" },
+  { id: "products", label: "Products", key: "p" },
   { id: "schedules", label: "Schedules", key: "5" },
   { id: "graph", label: "Knowledge graph", key: "6" },
   { id: "memory", label: "Memory", key: "7" },

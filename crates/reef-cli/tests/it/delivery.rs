@@ -109,11 +109,12 @@ fn a_change_goes_from_a_worktree_through_checks_review_merge_and_deploy_and_back
     let config = format!(
         "[engine]\nlease_seconds = 2\nmax_attempts = 10\nlitellm_config = {lc:?}\n[llm.tiers]\nmid = \"reviewer\"\nfrontier = \"reviewer\"\n\
          [[executors]]\nname = \"builder\"\nkinds = [\"build\"]\ncommand = [\"sh\", \"-c\", {builder:?}]\n\
-         [[products]]\nname = \"calc\"\nrepository = {repo:?}\nremote = \"origin\"\n\
+         [[products]]\nname = \"calc\"\nrepository = {repo:?}\nremote = \"origin\"\ndeploy_writable = [{live:?}]\n\
          checks = [{{ name = \"test\", command = [\"sh\", \"-c\", \"for t in test_*.py; do [ -e \\\"$t\\\" ] || continue; python3 \\\"$t\\\" || exit 1; done\"] }}]\n\
          deploy = [\"sh\", \"-c\", {deploy:?}]\nhealth_url = \"http://127.0.0.1:{port}/health\"\nhealth_checks = 2\nhealth_interval_seconds = 0.2\n{roster}",
         lc = s.gateway.config.display().to_string(),
         repo = repo.display().to_string(),
+        live = live.display().to_string(),
         roster = one_answer_roster(),
     );
     e.write_config(&config);
@@ -230,4 +231,73 @@ fn a_change_goes_from_a_worktree_through_checks_review_merge_and_deploy_and_back
     for a in ["delivery.merge", "delivery.deploy", "delivery.rollback"] {
         assert!(audit.contains(a), "the audit log lacks {a}:\n{audit}");
     }
+}
+
+/// A builder that attacks the delivery loop from its worktree, all in one attempt: it points its
+/// worktree's git dir at a repository of its own whose config names a filter (so a host git that
+/// followed it would run the agent's command as REEF); it commits a backdoor and moves `main`,
+/// `origin/main` and a shadowing tag onto it (so a base read from those refs would hide the
+/// backdoor from the diff); and it makes the failing test pass with an ignored package that
+/// shadows the real module (so checks run in the worktree would pass on files the change does not
+/// hold). None of it works: REEF reads no agent's `.git`, measures against the remote's main,
+/// and runs the checks on an export of the commit.
+#[test]
+fn a_hostile_builder_cannot_run_code_on_the_host_hide_part_of_its_change_or_pass_checks_with_files_outside_it() {
+    let e = Env::new();
+    let fx = e.fx();
+    let remote = fx.join("calc.git");
+    let repo = fx.join("calc");
+    std::fs::create_dir_all(&remote).unwrap();
+    git_in(&remote, &["init", "-q", "--bare", "-b", "main"]);
+    git_in(&fx, &["clone", "-q", remote.to_str().unwrap(), repo.to_str().unwrap()]);
+    let git = |args: &[&str]| git_in(&repo, args);
+    git(&["checkout", "-q", "-b", "main"]);
+    std::fs::write(repo.join("calc.py"), "def add(a, b):\n    return a - b\n").unwrap();
+    std::fs::write(repo.join("test_calc.py"), "from calc import add\nassert add(2, 3) == 5\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-qm", "calc"]);
+    git(&["push", "-q", "origin", "main"]);
+    let v0 = git(&["rev-parse", "HEAD"]).trim().to_string();
+    // Written only if a host process runs the agent's filter: the data dir is outside its sandbox.
+    let marker = e.dir.path().join("host-ran-the-agents-filter");
+    let attack = format!(
+        r#"set -x
+G="git -c user.name=a -c user.email=a@a"
+gitdir=$(sed 's/^gitdir: //' .git)
+$G init -q "$PWD/evil" && $G -C "$PWD/evil" config filter.pwn.clean "sh -c 'touch {m}; cat'"
+echo "$PWD/evil/.git" > "$gitdir/commondir"
+echo '* filter=pwn' > .gitattributes
+echo 'import os  # backdoor' > backdoor.py
+$G add backdoor.py && $G commit -qm 'harmless'
+$G tag -f origin/main HEAD; $G update-ref refs/remotes/origin/main HEAD; $G update-ref refs/heads/main HEAD
+mkdir -p calc && printf 'def add(a, b):\n    return a + b\n' > calc/__init__.py
+printf 'calc/\n.gitignore\nevil/\n' > .gitignore
+echo 'tidied the docs' > NOTES.md
+echo done"#,
+        m = marker.display()
+    );
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n[[executors]]\nname = \"builder\"\nkinds = [\"build\"]\ncommand = [\"sh\", \"-c\", {attack:?}]\n\
+         [[products]]\nname = \"calc\"\nrepository = {repo:?}\nmax_check_rounds = 1\n\
+         checks = [{{ name = \"test\", command = [\"sh\", \"-c\", \"for t in test_*.py; do python3 \\\"$t\\\" || exit 1; done\"] }}]\n",
+        repo = repo.display().to_string()
+    ));
+    e.with_prices();
+    let id = e.add_task("Tidy the docs", &["--type", "build", "--agent", "rex", "--product", "calc"]);
+    let mut serve = e.serve("both", &[]);
+    let settled = wait_until(Duration::from_secs(60), || e.count("needs_human") == 1);
+    sigterm(&mut serve);
+    let shown = e.json(&["task", "show", &id]);
+    assert!(settled, "{:#}\n{}", shown["task"], logs(&e));
+    assert!(!marker.exists(), "a host git ran the agent's filter");
+    let change = &shown["change"];
+    assert_eq!(change["base"], v0, "measured against the remote's main, not the refs the agent moved: {change}");
+    let stat = e.json(&["task", "diff", &id, "--stat"]);
+    let files: Vec<&str> = stat["change"]["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert!(files.contains(&"backdoor.py") && files.contains(&"NOTES.md"), "the whole change is shown: {files:?}");
+    assert!(!files.iter().any(|f| f.starts_with("calc/") || f.starts_with("evil/")), "ignored files are not part of it: {files:?}");
+    assert_eq!(change["checks"][0]["passed"], false, "the checks ran on the commit, without the ignored shadow package: {change}");
+    assert!(change["flags"].as_array().unwrap().iter().any(|f| f["path"] == ".gitattributes"), "{change}");
+    // The agent's repository and its remote are as they were: REEF pushed nothing.
+    assert_eq!(git_in(&remote, &["rev-parse", "main"]).trim(), v0);
 }

@@ -17,7 +17,9 @@ pub struct ProductSection {
     pub repository: PathBuf,
     /// The branch changes merge into (default `main`).
     pub main: Option<String>,
-    /// The remote whose `main` is the product's (fetched, merged, pushed); none: the local branch.
+    /// The remote of the checkout whose `main` is the product's: REEF fetches it, merges into it
+    /// and pushes to it (default `origin`). A local branch is not enough: agents working in the
+    /// checkout can move its refs.
     pub remote: Option<String>,
     #[serde(default)]
     pub checks: Vec<CheckSection>,
@@ -27,6 +29,10 @@ pub struct ProductSection {
     /// Restores `REEF_VERSION` (the version before); default: the deploy command at that version.
     #[serde(default)]
     pub rollback: Vec<String>,
+    /// Folders the deploy and rollback commands may write besides their own (they run contained,
+    /// with the host's network, in a fresh export of the version).
+    #[serde(default)]
+    pub deploy_writable: Vec<PathBuf>,
     pub health_url: Option<String>,
     /// Health reads after a deploy, each of which must answer 2xx (default 3).
     pub health_checks: Option<u32>,
@@ -64,10 +70,11 @@ pub struct Pipeline {
     pub product: String,
     pub repository: PathBuf,
     pub main: String,
-    pub remote: Option<String>,
+    pub remote: String,
     pub checks: Vec<Check>,
     pub deploy: Vec<String>,
     pub rollback: Vec<String>,
+    pub deploy_writable: Vec<PathBuf>,
     pub health_url: Option<String>,
     pub health_checks: u32,
     pub health_interval: Duration,
@@ -117,16 +124,22 @@ pub fn pipelines(file: &FileConfig) -> Result<Vec<Pipeline>, ConfigError> {
             ));
         }
         let main = p.main.clone().unwrap_or_else(|| "main".into());
-        for (what, v) in [("main", Some(main.as_str())), ("remote", p.remote.as_deref())] {
-            if let Some(v) = v {
-                if !safe_name(v) || v.contains("..") {
-                    return Err(bad(
-                        &format!("{key}.{what}"),
-                        format!("{v:?} is not a branch or remote name REEF accepts"),
-                        "use letters, digits, - _ .",
-                    ));
-                }
+        let remote = p.remote.clone().unwrap_or_else(|| "origin".into());
+        for (what, v) in [("main", main.as_str()), ("remote", remote.as_str())] {
+            if !safe_name(v) || v.contains("..") {
+                return Err(bad(
+                    &format!("{key}.{what}"),
+                    format!("{v:?} is not a branch or remote name REEF accepts"),
+                    "use letters, digits, - _ .",
+                ));
             }
+        }
+        if let Some(w) = p.deploy_writable.iter().find(|w| !w.is_absolute()) {
+            return Err(bad(
+                &format!("{key}.deploy_writable"),
+                format!("{} is not an absolute path", w.display()),
+                "name each folder by its full path",
+            ));
         }
         let mut checks: Vec<Check> = vec![];
         for (j, c) in p.checks.iter().enumerate() {
@@ -174,10 +187,11 @@ pub fn pipelines(file: &FileConfig) -> Result<Vec<Pipeline>, ConfigError> {
             product: p.name.clone(),
             repository: p.repository.clone(),
             main,
-            remote: p.remote.clone(),
+            remote,
             checks,
             deploy,
             rollback,
+            deploy_writable: p.deploy_writable.clone(),
             health_url: p.health_url.clone(),
             health_checks: p.health_checks.unwrap_or(3).clamp(1, 100),
             health_interval: Duration::from_secs_f64(interval),

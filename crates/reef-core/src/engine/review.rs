@@ -168,11 +168,6 @@ pub(super) async fn finish_reviewed(
     if let (Review::Approved { .. }, Some(rec)) = (&verdict, change.as_ref()) {
         if f.config.pipeline(task.product.as_deref()).is_some() {
             let mut rec = rec.clone();
-            let flagged = if rec.flags.is_empty() {
-                String::new()
-            } else {
-                format!(" — FLAGGED: {}", rec.flags.iter().map(|x| x.describe()).collect::<Vec<_>>().join("; "))
-            };
             let step = Step::Merge {
                 change: task.id.clone(),
                 product: task.product.clone().unwrap_or_default(),
@@ -180,13 +175,13 @@ pub(super) async fn finish_reviewed(
                 flags: rec.flags.clone(),
             };
             let new = NewTask {
-                title: format!("Merge: {}{flagged}", task.title.chars().take(400).collect::<String>()),
+                title: format!("Merge: {}", task.title.chars().take(400).collect::<String>()),
                 description: format!("Merges commit {} of task {} into main.", rec.head, task.id),
                 action_class: Some("merge".into()),
                 assigned_to: task.assigned_to.clone(),
                 ..Default::default()
             };
-            let key = format!("merge:{}:{}", task.id, &rec.head[..rec.head.len().min(16)]);
+            let key = format!("merge:{}:{}", task.id, rec.head);
             match f.make_step(step, &key, new, Some(&task.id), actor).await {
                 Ok(m) => {
                     rec.steps.insert("merge".into(), m.id);

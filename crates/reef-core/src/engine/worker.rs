@@ -321,7 +321,8 @@ async fn execute(
                 let req = NewApproval {
                     task_id: task.id.clone(),
                     action_class: class.clone(),
-                    summary: if flags.is_empty() || task.title.contains("FLAGGED") {
+                    // REEF's own flags, always: a title (partly an agent's words) proves nothing.
+                    summary: if flags.is_empty() {
                         task.title.clone()
                     } else {
                         format!("{} — FLAGGED: {}", task.title, flags.join("; "))

@@ -8,7 +8,7 @@
 
 use super::Factory;
 use crate::domain::change::{ChangeRecord, Deploy, Health, LineComment, Step, DEPLOY_HISTORY};
-use crate::git::{ChangedFile, CommitInfo, GitError, Repo};
+use crate::git::{mirror_dir, ChangedFile, CommitInfo, GitError, Mirror};
 use crate::settings::Key;
 use crate::*;
 use serde::Serialize;
@@ -59,8 +59,12 @@ impl Factory {
         let record = self.change(task_id).await?.ok_or_else(|| StoreError::NotFound {
             what: format!("a change of task {task_id} (it has no worktree, or no attempt has finished)"),
         })?;
-        let (repo, base, head) = (Repo::new(&record.repository), record.base.clone(), record.head.clone());
-        let (files, commits) = blocking(move || Ok((repo.files(&base, &head)?, repo.commits(&base, &head, 200)?))).await?;
+        let (dir, base, head) = (mirror_dir(&self.config.data_dir, &record.repository), record.base.clone(), record.head.clone());
+        let (files, commits) = blocking(move || {
+            let m = Mirror::open(&dir)?;
+            Ok((m.files(&base, &head)?, m.commits(&base, &head, 200)?))
+        })
+        .await?;
         Ok(ChangeView { record, files, commits })
     }
 
@@ -69,8 +73,8 @@ impl Factory {
         let record = self.change(task_id).await?.ok_or_else(|| StoreError::NotFound {
             what: format!("a change of task {task_id} (it has no worktree, or no attempt has finished)"),
         })?;
-        let (repo, file) = (Repo::new(&record.repository), file.map(str::to_string));
-        blocking(move || repo.patch(&record.base, &record.head, file.as_deref(), max_bytes)).await
+        let (dir, file) = (mirror_dir(&self.config.data_dir, &record.repository), file.map(str::to_string));
+        blocking(move || Mirror::open(&dir)?.patch(&record.base, &record.head, file.as_deref(), max_bytes)).await
     }
 
     /// A person's comment on one line of a task's change: kept with the change (shown in the
@@ -101,7 +105,12 @@ impl Factory {
     pub async fn make_step(&self, step: Step, key: &str, new: NewTask, after: Option<&str>, actor: &str) -> StoreResult<Task> {
         let key = format!("{STEP_KEY_PREFIX}{key}");
         let v = serde_json::to_value(&step).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        self.ports.settings.put(&Key::DeliveryStep(&key).id(), v).await?;
+        // Written once: a key made again (a retried attempt) must name the same step, never
+        // rebind a task that may already be approved to something else.
+        let id = Key::DeliveryStep(&key).id();
+        if !self.ports.settings.put_if_absent(&id, v.clone()).await? && self.ports.settings.get(&id).await?.as_ref() != Some(&v) {
+            return Err(StoreError::Conflict(format!("delivery step {key} already exists for another change")));
+        }
         let new = NewTask {
             idempotency_key: Some(key),
             depends_on: after.map(|a| vec![a.to_string()]).unwrap_or_default(),

@@ -16,6 +16,7 @@ pub mod decisions;
 pub mod delivery;
 pub mod evidence;
 pub mod live;
+pub mod pipelines;
 pub mod products;
 pub mod running;
 pub mod schedule_defs;

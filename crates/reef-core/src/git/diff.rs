@@ -82,12 +82,20 @@ pub enum Flag {
     TestsEdited { path: String },
     /// A file that defines how the checks run (a build file, CI, the product's protected paths).
     ChecksEdited { path: String },
+    /// A binary file: its contents are not shown to the reviewer or the person deciding.
+    Binary { path: String },
+    /// More lines than a reviewer is shown whole (`path` says how many).
+    Large { path: String },
 }
 
 impl Flag {
     pub fn path(&self) -> &str {
         match self {
-            Flag::TestsDeleted { path } | Flag::TestsEdited { path } | Flag::ChecksEdited { path } => path,
+            Flag::TestsDeleted { path }
+            | Flag::TestsEdited { path }
+            | Flag::ChecksEdited { path }
+            | Flag::Binary { path }
+            | Flag::Large { path } => path,
         }
     }
     pub fn describe(&self) -> String {
@@ -95,29 +103,59 @@ impl Flag {
             Flag::TestsDeleted { path } => format!("deletes test {path}"),
             Flag::TestsEdited { path } => format!("edits test {path}"),
             Flag::ChecksEdited { path } => format!("edits check definition {path}"),
+            Flag::Binary { path } => format!("changes binary file {path} (not shown)"),
+            Flag::Large { path } => format!("is too large to review whole ({path})"),
         }
     }
 }
 
-/// Files that define how checks run, whatever the product adds with `protected`.
-pub const DEFAULT_PROTECTED: [&str; 16] = [
-    "Makefile",
-    "**/Makefile",
+/// Files that define how checks run (or what runs during them), whatever the product adds with
+/// `protected`; matched without regard to case.
+pub const DEFAULT_PROTECTED: [&str; 40] = [
+    "makefile",
+    "**/makefile",
+    "gnumakefile",
+    "**/gnumakefile",
+    "**/*.mk",
     "package.json",
+    "**/package.json",
+    "package-lock.json",
     "pyproject.toml",
+    "setup.py",
     "setup.cfg",
     "tox.ini",
     "pytest.ini",
+    ".pytest.ini",
+    "noxfile.py",
     "**/conftest.py",
-    "Cargo.toml",
-    "**/Cargo.toml",
+    "**/sitecustomize.py",
+    "**/usercustomize.py",
+    "**/*.pth",
+    "cargo.toml",
+    "**/cargo.toml",
+    "**/build.rs",
+    ".cargo/**",
+    "rust-toolchain*",
     ".github/**",
     ".gitlab-ci.yml",
     ".reef/**",
     "**/jest.config.*",
     "**/vitest.config.*",
+    "**/vite.config.*",
+    "**/babel.config.*",
+    "**/tsconfig*.json",
     "**/.eslintrc*",
+    "**/eslint.config.*",
+    ".gitattributes",
+    "**/.gitattributes",
+    ".gitmodules",
+    ".npmrc",
+    "go.mod",
+    "**/*.sh",
 ];
+
+/// Lines of change past which a reviewer is not shown the whole of it.
+pub const REVIEW_LINES: u64 = 2000;
 
 fn is_test(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
@@ -143,12 +181,19 @@ pub fn flags_of(files: &[ChangedFile], protected: &[String]) -> Vec<Flag> {
     let patterns: Vec<glob::Pattern> = DEFAULT_PROTECTED
         .iter()
         .map(|s| s.to_string())
-        .chain(protected.iter().cloned())
+        .chain(protected.iter().map(|p| p.to_lowercase()))
         .filter_map(|p| glob::Pattern::new(&p).ok())
         .collect();
     let mut out = vec![];
+    let lines: u64 = files.iter().map(|f| f.added.unwrap_or(0) + f.deleted.unwrap_or(0)).sum();
+    if lines > REVIEW_LINES {
+        out.push(Flag::Large { path: format!("{lines} lines in {} files", files.len()) });
+    }
     for f in files {
-        let touched: Vec<&str> = std::iter::once(f.path.as_str()).chain(f.from.as_deref()).collect();
+        let touched: Vec<String> = std::iter::once(f.path.as_str()).chain(f.from.as_deref()).map(str::to_lowercase).collect();
+        if f.binary() {
+            out.push(Flag::Binary { path: f.path.clone() });
+        }
         if touched.iter().any(|p| patterns.iter().any(|g| g.matches_with(p, opts))) {
             out.push(Flag::ChecksEdited { path: f.path.clone() });
         }
@@ -193,9 +238,12 @@ mod tests {
                 path: "calc_helpers.py".into(),
                 from: Some("calc_test.go".into()),
                 kind: FileKind::Renamed,
-                added: None,
-                deleted: None,
+                added: Some(0),
+                deleted: Some(0),
             },
+            file("GNUmakefile", FileKind::Added),
+            file("sub/.Cargo/../build.rs", FileKind::Added),
+            ChangedFile { path: "logo.png".into(), from: None, kind: FileKind::Added, added: None, deleted: None },
         ];
         let flags = flags_of(&files, &["ci/*.sh".to_string()]);
         let said: Vec<String> = flags.iter().map(Flag::describe).collect();
@@ -209,8 +257,14 @@ mod tests {
                 "edits check definition .github/workflows/ci.yml",
                 "edits check definition ci/run-checks.sh",
                 "deletes test calc_test.go",
+                "edits check definition GNUmakefile",
+                "edits check definition sub/.Cargo/../build.rs",
+                "changes binary file logo.png (not shown)",
             ]
         );
+        let big =
+            vec![ChangedFile { path: "gen.rs".into(), from: None, kind: FileKind::Added, added: Some(REVIEW_LINES + 1), deleted: Some(0) }];
+        assert_eq!(flags_of(&big, &[]), vec![Flag::Large { path: format!("{} lines in 1 files", REVIEW_LINES + 1) }]);
         assert!(flags_of(&files[..1], &[]).is_empty(), "plain code earns no flag");
     }
 }

@@ -13,62 +13,75 @@ use super::exec::Job;
 use super::runtime::Engine;
 use super::workspace::{Reach, Workspace};
 use crate::domain::change::{ChangeRecord, CheckRun};
-use crate::git::{flags_of, Repo};
+use crate::git::{flags_of, mirror_dir, remote_url, Mirror};
+use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 /// Bytes of one check's output kept with the change (head and tail of what it printed).
 const CHECK_OUTPUT_KEPT: usize = 4 * 1024;
 
-/// The ref a product's changes are measured against and merge into.
-pub(crate) fn main_ref(p: Option<&crate::config::Pipeline>) -> String {
+/// The product's main as its remote has it now, fetched into REEF's mirror (objects hashed on
+/// arrival), or — for a repository without a pipeline — the checkout's current branch (then the
+/// base is only as good as that checkout's refs, which agents working in it can move).
+pub(crate) fn fetch_main(m: &Mirror, repository: &Path, p: Option<&crate::config::Pipeline>) -> Result<String, crate::git::GitError> {
     match p {
-        Some(p) => match &p.remote {
-            Some(r) => format!("{r}/{}", p.main),
-            None => p.main.clone(),
-        },
-        None => "HEAD".into(),
+        Some(p) => m.fetch_branch(&remote_url(repository, &p.remote)?, &p.main),
+        None => {
+            let head = std::fs::read_to_string(repository.join(".git").join("HEAD")).unwrap_or_default();
+            let branch = head.trim().strip_prefix("ref: refs/heads/").unwrap_or("main").to_string();
+            m.fetch_branch(&repository.display().to_string(), &branch)
+        }
     }
 }
 
-/// Commits and measures the attempt's worktree, then runs the product's checks in it. `None`
-/// when the task has no worktree (no repository, or an executor that works elsewhere).
+/// Snapshots the attempt's worktree into REEF's mirror as a child of the product's main, then
+/// runs the product's checks on a fresh export of that commit. `None` when the task has no
+/// worktree (no repository, or an executor that works elsewhere and left no directory).
 pub(super) async fn after_attempt(e: &Engine, job: &Job, cancel: &CancellationToken) -> Result<Option<ChangeRecord>, String> {
     let t = &job.task;
     let Some(repository) = t.work_products.repository.clone() else { return Ok(None) };
-    if !job.workdir.join(".git").exists() {
+    // Decided by REEF's own record (the task names a repository and its directory exists), never
+    // by what the agent left in it: deleting `.git` skips nothing.
+    if !job.workdir.is_dir() {
         return Ok(None);
     }
     let f = &e.factory;
     let pipeline = f.config.pipeline(t.product.as_deref()).cloned();
-    let main = main_ref(pipeline.as_ref());
     let protected = pipeline.as_ref().map(|p| p.protected.clone()).unwrap_or_default();
-    let (repo, workdir) = (Repo::new(&repository), job.workdir.clone());
+    let dir = mirror_dir(&f.config.data_dir, &repository);
+    let (workdir, repo_path) = (job.workdir.clone(), PathBuf::from(&repository));
     let message = format!("reef: {} (task {}, attempt {})", t.title.chars().take(200).collect::<String>(), t.id, job.attempt);
-    let remote = pipeline.as_ref().and_then(|p| p.remote.clone().map(|r| (r, p.main.clone())));
+    let (p2, task_id) = (pipeline.clone(), t.id.clone());
     let measured = tokio::task::spawn_blocking(move || {
-        if let Some((r, m)) = &remote {
-            // The base is today's main: fetched, so the diff shows this change alone.
-            let _ = repo.run(&["fetch", "--quiet", r, &format!("+refs/heads/{m}:refs/remotes/{r}/{m}")]);
-        }
-        let head = repo.commit_worktree(&workdir, &message)?;
-        let base = repo.merge_base(&main, &head)?;
-        let files = repo.files(&base, &head)?;
-        Ok::<_, crate::git::GitError>((head, base, files))
+        let m = Mirror::open(&dir)?;
+        let base = fetch_main(&m, &repo_path, p2.as_ref())?;
+        let head = m.snapshot(&workdir, &base, &message, &task_id)?;
+        let files = m.files(&base, &head)?;
+        Ok::<_, crate::git::GitError>((m, head, base, files))
     })
     .await
     .map_err(|e| format!("recording the change stopped: {e}"))?
-    .map_err(|e| format!("could not record the change in {repository}: {e}"))?;
-    let (head, base, files) = measured;
+    .map_err(|e| format!("could not record the change of {repository}: {e}"))?;
+    let (mirror, head, base, files) = measured;
     let flags = flags_of(&files, &protected);
     let mut checks = vec![];
-    if let Some(p) = &pipeline {
+    if let Some(p) = pipeline.as_ref().filter(|p| !p.checks.is_empty()) {
+        // The checks see the commit, not the worktree: nothing the agent kept out of the commit
+        // (ignored files, index tricks) is there to help them pass.
+        let checkout = e.containment.workdir(&format!("checks-{}", t.id));
+        let (m, h, c2) = (mirror.clone(), head.clone(), checkout.clone());
+        tokio::task::spawn_blocking(move || m.export(&h, &c2))
+            .await
+            .map_err(|e| format!("exporting the change stopped: {e}"))?
+            .map_err(|e| format!("could not export the change for its checks: {e}"))?;
         let reach = Reach { containment: e.containment.clone(), children_dir: e.children_dir() };
         for c in &p.checks {
             if cancel.is_cancelled() {
                 return Err("stopped while the checks ran".into());
             }
-            checks.push(run_check(e, &reach, job, c, p.check_timeout, cancel).await);
+            checks.push(run_check(e, &reach, job, &checkout, c, p.check_timeout, cancel).await);
         }
+        let _ = std::fs::remove_dir_all(&checkout);
     }
     let old = f.change(&t.id).await.ok().flatten();
     let rec = ChangeRecord {
@@ -100,20 +113,24 @@ pub(super) async fn after_attempt(e: &Engine, job: &Job, cancel: &CancellationTo
     Ok(Some(rec))
 }
 
-/// One check, contained in the worktree (as the agent loop's `run_command`).
+/// One check, contained in the export of the change (as the agent loop's `run_command`, with
+/// no repository of any kind in reach).
 async fn run_check(
     e: &Engine,
     reach: &Reach,
     job: &Job,
+    checkout: &Path,
     c: &crate::config::Check,
     limit: std::time::Duration,
     cancel: &CancellationToken,
 ) -> CheckRun {
     let line = shlex::try_join(c.command.iter().map(String::as_str)).unwrap_or_else(|_| c.command.join(" "));
+    let mut task = job.task.clone();
+    task.work_products.repository = None;
     let ws = Workspace {
         reach,
-        task: &job.task,
-        root: job.workdir.clone(),
+        task: &task,
+        root: checkout.to_path_buf(),
         programs: vec![c.command[0].clone()],
         command_time: limit,
         read_only: e.factory.config.engine.agent_loop.read_only.clone(),

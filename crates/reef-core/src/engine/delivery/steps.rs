@@ -12,7 +12,7 @@ use super::super::runtime::Engine;
 use crate::config::Pipeline;
 use crate::domain::change::{Deploy, Health, Step};
 use crate::factory::delivery::short;
-use crate::git::{GitError, Repo};
+use crate::git::{mirror_dir, remote_url, GitError, Mirror};
 use crate::*;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -58,11 +58,21 @@ async fn merge(e: &Engine, task: &Task, p: &Pipeline, change: &str, sha: &str) -
             short(sha)
         )));
     }
-    let repo = Repo::new(&p.repository);
-    let scratch = e.containment.workdir(&format!("merge-{}", task.id));
-    let (main, remote, sha2) = (p.main.clone(), p.remote.clone(), sha.to_string());
+    let dir = mirror_dir(&f.config.data_dir, &rec.repository);
+    let (repo, main, remote, sha2) = (p.repository.clone(), p.main.clone(), p.remote.clone(), sha.to_string());
     let message = format!("Merge REEF task {change}: {}", task.title.trim_start_matches("Merge: "));
-    match git(move || repo.merge(&main, remote.as_deref(), &sha2, &message, &scratch)).await {
+    // Merged in REEF's mirror against main as the remote has it now, then pushed: the remote
+    // refuses the push if main moved meanwhile, so nothing is overwritten.
+    let merged = git(move || {
+        let m = Mirror::open(&dir)?;
+        let url = remote_url(&repo, &remote)?;
+        let now = m.fetch_branch(&url, &main)?;
+        let merged = m.merge(&now, &sha2, &message)?;
+        m.push(&url, &merged.merge, &main)?;
+        Ok(merged)
+    })
+    .await;
+    match merged {
         Ok(m) => {
             rec.stage = "merged".into();
             rec.steps.insert("merge".into(), task.id.clone());
@@ -107,7 +117,9 @@ async fn merge(e: &Engine, task: &Task, p: &Pipeline, change: &str, sha: &str) -
     }
 }
 
-/// Runs one of the product's own commands on this host in a checkout of `version`.
+/// Runs one of the product's own commands in a fresh export of `version` from REEF's mirror
+/// (no `.git`, nothing left from an earlier run), contained like an agent but with the host's
+/// network, a home of the product's own, its deploy folders and its own secrets only.
 async fn run_command(
     e: &Engine,
     p: &Pipeline,
@@ -117,16 +129,34 @@ async fn run_command(
     tx: &ProgressTx,
     cancel: &CancellationToken,
 ) -> Result<String, ExecError> {
+    let f = &e.factory;
     let dir = e.containment.workdir(&format!("deploy-{}", p.product));
-    let (repo, d, v) = (Repo::new(&p.repository), dir.clone(), version.to_string());
-    git(move || repo.checkout_at(&d, &v)).await.map_err(|x| ExecError::Failed(format!("checking out {}: {x}", short(version))))?;
+    let mirror = mirror_dir(&f.config.data_dir, &p.repository.display().to_string());
+    let (d, v) = (dir.clone(), version.to_string());
+    git(move || Mirror::open(&mirror)?.export(&v, &d))
+        .await
+        .map_err(|x| ExecError::Failed(format!("exporting {}: {x}", short(version))))?;
+    let home = e.containment.home("deploy", &p.product);
+    crate::engine::agent_files::private_dir(&home).map_err(|x| ExecError::NotRunnable(format!("cannot create {}: {x}", home.display())))?;
+    let argv: Vec<String> = match e.containment.bwrap() {
+        Ok(Some(bwrap)) => {
+            let mut writable = vec![dir.clone(), home.clone()];
+            writable.extend(p.deploy_writable.iter().cloned());
+            let binds = crate::engine::sandbox::Binds { writable, read_only: vec![], placed: vec![] };
+            crate::engine::sandbox::wrap(bwrap, argv, &dir, &binds, crate::config::Network::Host, &f.config.data_dir)
+                .map_err(|x| ExecError::NotRunnable(x.to_string()))?
+        }
+        // The operator turned the sandbox off: their commands run as REEF does.
+        Ok(None) => argv.to_vec(),
+        Err(x) => return Err(ExecError::NotRunnable(x.to_string())),
+    };
     let prefix = format!("REEF_PRODUCT_{}_", p.product.to_uppercase().replace(['-', '.'], "_"));
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .current_dir(&dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .env("HOME", &home)
         .env("LANG", "C.UTF-8")
         .env("REEF_PRODUCT", &p.product)
         .env("REEF_VERSION", version)
@@ -197,8 +227,8 @@ async fn deploy(
     let previous = match history.iter().rev().find(|d| d.task != task.id && d.health != Health::RolledBack) {
         Some(d) => d.version.clone(),
         None => {
-            let (repo, v) = (Repo::new(&p.repository), format!("{version}^1"));
-            git(move || repo.commit_of(&v)).await.unwrap_or_default()
+            let (mirror, v) = (mirror_dir(&f.config.data_dir, &p.repository.display().to_string()), version.to_string());
+            git(move || Ok(Mirror::open(&mirror)?.first_parent(&v))).await.ok().flatten().unwrap_or_default()
         }
     };
     let out = run_command(e, p, &p.deploy, version, &previous, tx, cancel).await?;
