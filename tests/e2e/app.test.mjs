@@ -138,7 +138,7 @@ test("every view opens on demo data and shows it", async () => {
   await shot("tasks");
   await open("approvals");
   await browser.$("[data-approval]").waitForExist({ timeout: 10000 });
-  assert.equal((await browser.$$("[data-approval]")).length, 2);
+  assert.equal((await browser.$$("[data-approval]")).length, 3, "the demo's two requests and its change's merge");
   await shot("approvals");
   await open("agents");
   await browser.$("table").waitForExist();
@@ -170,6 +170,60 @@ test("every view opens on demo data and shows it", async () => {
   await browser.$("[data-spend-chart] canvas").waitForExist({ timeout: 10000, timeoutMsg: "no spend chart" });
   assert.match(await browser.$("[data-pace]").getText(), /Pace \(last hour\)\s*\$[\d.,]+\/h\s*(cap reached|cap reached at ~\d\d:\d\d|~\$[\d.,]+ by midnight)/);
   await shot("spend");
+});
+
+test("a change is seen in its task and on its merge's approval card: flags, checks, review, the diff, and a line comment back to the builder", async () => {
+  const tasks = cli("task", "list").tasks;
+  const change = tasks.find((t) => t.title === "Harden the Stripe webhook signature check");
+  const merge = tasks.find((t) => t.title === "Merge: Harden the Stripe webhook signature check");
+  assert.ok(change && merge, "the demo has a change and its merge");
+  await open("tasks");
+  await (await browser.$(`[data-task="${change._id}"]`)).click();
+  await browser.$(`[data-change="${change._id}"]`).waitForExist({ timeout: 10000, timeoutMsg: "no change section in the task" });
+  assert.match(await browser.$("[data-flags]").getText(), /edits test test\/webhook\.test\.ts/);
+  assert.ok(await browser.$('[data-check="test"]').isExisting(), "the checks are listed");
+  assert.match(await browser.$("[data-review]").getText(), /Approved by agent:kev/);
+  await shot("task-change");
+  // The diff: the file list, a file with the reviewer's line comment in place, side by side.
+  await (await browser.$("[data-open-diff]")).click();
+  await browser.$("[data-diff-view] [data-file]").waitForExist({ timeout: 10000 });
+  assert.equal((await browser.$$("[data-file-list] [data-file]")).length, 5);
+  await shot("diff-open");
+  await (await browser.$('[data-file="src/webhook.ts"]')).click();
+  await browser.$('[data-line-comment="13"]').waitForExist({ timeout: 10000, timeoutMsg: "the reviewer's comment is not at its line" });
+  assert.match(await browser.$('[data-line-comment="13"]').getText(), /replay set grows/);
+  assert.ok((await browser.$$("[data-file-pane] .kw")).length > 0, "the code is highlighted");
+  await shot("diff-unified");
+  await (await browser.$("[data-split]")).click();
+  await browser.$("table.diff.split").waitForExist({ timeout: 5000 });
+  await shot("diff-side-by-side");
+  await (await browser.$("[data-split]")).click();
+  // A comment on a line goes to the builder's thread with its file and line.
+  await (await browser.$('[data-line="9"]')).click();
+  const input = await browser.$('[data-comment-form="9"] input');
+  await input.waitForExist({ timeout: 5000 });
+  await input.setValue("Log the event id when it is refused as stale.");
+  await browser.keys("Enter");
+  await browser.$("[data-sent]").waitForExist({ timeout: 10000 });
+  await browser.waitUntil(() => cli("task", "show", change._id).task.comments?.some((c) => c.body === "On src/webhook.ts line 9: Log the event id when it is refused as stale."), { timeout: 10000, timeoutMsg: "the line comment did not reach the thread" });
+  await shot("diff-line-comment");
+  await (await browser.$("[data-close-diff]")).click();
+  // The merge's approval card carries the same change.
+  const a = cli("approvals").approvals.find((x) => x.task_id === merge._id);
+  await open("approvals");
+  await (await browser.$(`[data-approval="${a._id}"]`)).click();
+  await browser.$(`[data-evidence="${a._id}"] [data-change="${change._id}"]`).waitForExist({ timeout: 10000, timeoutMsg: "the approval card has no change" });
+  assert.match(await browser.$("[data-evidence] [data-flags]").getText(), /edits test/);
+  await shot("approval-change");
+  await (await browser.$("[data-evidence] [data-open-diff]")).click();
+  await browser.$('[data-diff-view] [data-file="src/tolerance.ts"]').waitForExist({ timeout: 10000 });
+  await shot("approval-diff");
+  await (await browser.$("[data-close-diff]")).click();
+  // The Products view: QuickForm's change on its way and its last deploy.
+  await open("products");
+  await browser.$(`[data-product="quickform"] [data-open-change="${change._id}"]`).waitForExist({ timeout: 10000 });
+  assert.match(await browser.$('[data-product="quickform"] [data-health]').getText(), /healthy/);
+  await shot("products");
 });
 
 test("a task an agent loop ran shows its trace: steps, tool calls and answers, cost per step", async () => {
@@ -503,7 +557,8 @@ test("a request is decided on its evidence, a keyboard decision can be undone, a
   const first = await browser.$(`[data-approval="${id1}"]`);
   await (await first.$("button.primary")).click();
   await browser.waitUntil(() => cli("task", "show", task1._id).task.status === "pending", { timeout: 10000, timeoutMsg: "task not back in the queue" });
-  await browser.waitUntil(async () => (await browser.$$("[data-approval]")).length === 0, { timeout: 10000 });
+  // What is left is the demo change's merge, which this test did not touch.
+  await browser.waitUntil(async () => (await browser.$$("[data-approval]")).length === 1, { timeout: 10000 });
 });
 
 // An agent's question (MCP ask_operator, sent here over `reef mcp`'s stdio as JSON-RPC lines).

@@ -13,15 +13,29 @@ export function parseDiff(text: string): DiffFile[] {
   let cur: DiffFile | null = null;
   let oldNo = 0, newNo = 0;
   const lines = text.replace(/\n$/, "").split("\n");
+  // A git header ("diff --git a/x b/x") opens a file whose ---/+++ lines, if any, follow.
+  let headed = false;
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i];
+    if (l.startsWith("diff --git ")) {
+      const m = / b\/(.*)$/.exec(l);
+      cur = { path: m ? m[1] : "", created: false, added: 0, removed: 0, lines: [] };
+      files.push(cur);
+      headed = true;
+      continue;
+    }
+    if (headed && /^(index |similarity index |rename from |rename to |old mode |new mode |deleted file mode )/.test(l)) continue;
+    if (headed && l.startsWith("new file mode ")) { cur!.created = true; continue; }
     if (l.startsWith("--- ") && lines[i + 1]?.startsWith("+++ ")) {
       const from = l.slice(4).trim(), to = lines[i + 1].slice(4).trim();
-      cur = { path: to.replace(/^b\//, ""), created: from === "/dev/null", added: 0, removed: 0, lines: [] };
-      files.push(cur);
+      const path = to === "/dev/null" ? from.replace(/^a\//, "") : to.replace(/^b\//, "");
+      if (headed && cur && cur.lines.length === 0) { cur.path = path; cur.created = cur.created || from === "/dev/null"; }
+      else { cur = { path, created: from === "/dev/null", added: 0, removed: 0, lines: [] }; files.push(cur); }
+      headed = false;
       i++;
       continue;
     }
+    headed = false;
     if (!cur) { cur = { path: "", created: false, added: 0, removed: 0, lines: [] }; files.push(cur); }
     const h = HUNK.exec(l);
     if (h) {

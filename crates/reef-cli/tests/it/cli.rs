@@ -65,7 +65,7 @@ fn demo_then_status_show_every_state_and_spend_and_demo_is_idempotent() {
     let rex = caps.iter().find(|c| c["scope"].as_str().unwrap().starts_with("agent:rex:day:")).unwrap();
     assert_eq!(rex["cap"], 40_000_000, "Rex's cap is seed 000's $40");
     assert!(rex["spent"].as_i64().unwrap() > 0, "demo spend shows against the cap");
-    assert_eq!(s["pending_approvals"], 2);
+    assert_eq!(s["pending_approvals"], 3, "two demo requests and the demo change's merge");
 }
 
 #[test]
@@ -317,7 +317,7 @@ fn status_says_what_needs_the_operator_and_ack_stops_counting_the_failures_so_fa
     e.ok(&["demo"]);
     e.ok(&["pause", "rex", "--reason", "deploy freeze"]);
     let a = e.json(&["status"])["attention"].clone();
-    assert_eq!((a["approvals"].as_u64(), a["needs_human"].as_u64(), a["failed"].as_u64()), (Some(2), Some(1), Some(1)), "{a}");
+    assert_eq!((a["approvals"].as_u64(), a["needs_human"].as_u64(), a["failed"].as_u64()), (Some(3), Some(1), Some(1)), "{a}");
     let held = &a["held_agents"][0];
     assert_eq!(
         (held["agent"].as_str(), held["hold"].as_str(), held["reason"].as_str()),

@@ -7,6 +7,7 @@ use reef_core::factory::Factory;
 use reef_core::*;
 use serde_json::json;
 
+mod change;
 mod drive;
 use drive::drive_to;
 
@@ -280,6 +281,11 @@ pub async fn run(f: &Factory, out: &Out) -> anyhow::Result<()> {
         created += 1;
         f.announce_created(&bt, actor).await?;
         f.comment(&ids[2], &f.operator(), "Keep the free tier at 5 monitors, per Scout's research.").await?;
+    }
+
+    // A builder's change to QuickForm's repository, checked and reviewed, its merge waiting.
+    if change::seed(f, actor).await? {
+        created += 2;
     }
 
     // Kev's plan ran as REEF's agent loop: its steps, for `reef task trace` and the window.
