@@ -330,7 +330,7 @@ fn status_says_what_needs_the_operator_and_ack_stops_counting_the_failures_so_fa
     assert!(a["spend"].as_array().unwrap().iter().any(|o| o["agent"] == "rex"), "agents by name: {a}");
     let text = e.ok(&["status"]);
     assert!(text.contains("rex is on pause by operator:tester@testhost: deploy freeze"), "{text}");
-    assert!(text.contains("2 approvals") && text.contains("1 failed task") && text.contains("no engine runs"), "{text}");
+    assert!(text.contains("3 approvals") && text.contains("1 failed task") && text.contains("no engine runs"), "{text}");
     e.ok(&["ack"]);
     let a = e.json(&["status"])["attention"].clone();
     assert_eq!(a["failed"], 0, "failures before the acknowledgement no longer count: {a}");
