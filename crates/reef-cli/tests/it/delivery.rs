@@ -57,6 +57,25 @@ fn logs(e: &Env) -> String {
     s.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect::<Vec<_>>().join("\n")
 }
 
+/// The product: a bare remote whose main holds `calc.py` (add() subtracts) and `test_calc.py`
+/// (which therefore fails), and the checkout REEF works in. Answers (remote, checkout, main's commit).
+fn calc_product(fx: &std::path::Path, test: &str) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let remote = fx.join("calc.git");
+    let repo = fx.join("calc");
+    std::fs::create_dir_all(&remote).unwrap();
+    git_in(&remote, &["init", "-q", "--bare", "-b", "main"]);
+    git_in(fx, &["clone", "-q", remote.to_str().unwrap(), repo.to_str().unwrap()]);
+    let git = |args: &[&str]| git_in(&repo, args);
+    git(&["checkout", "-q", "-b", "main"]);
+    std::fs::write(repo.join("calc.py"), "def add(a, b):\n    return a - b\n").unwrap();
+    std::fs::write(repo.join("test_calc.py"), test).unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-qm", "calc with a failing test"]);
+    git(&["push", "-q", "origin", "main"]);
+    let v0 = git(&["rev-parse", "HEAD"]).trim().to_string();
+    (remote, repo, v0)
+}
+
 fn pending_approval(e: &Env, task: &str) -> Option<Value> {
     e.json(&["approvals"])["approvals"].as_array().unwrap().iter().find(|a| a["task_id"] == task).cloned()
 }
@@ -77,21 +96,8 @@ fn a_change_goes_from_a_worktree_through_checks_review_merge_and_deploy_and_back
     let Some(s) = crate::scripted::start("delivery loop", &json!({"reviewer": reviewer})) else { return };
     let e = Env::new();
     let fx = e.fx();
-    // The product: a bare remote, and the checkout REEF works in.
-    let remote = fx.join("calc.git");
-    let repo = fx.join("calc");
-    std::fs::create_dir_all(&remote).unwrap();
-    git_in(&remote, &["init", "-q", "--bare", "-b", "main"]);
-    git_in(&fx, &["clone", "-q", remote.to_str().unwrap(), repo.to_str().unwrap()]);
-    let git = |args: &[&str]| git_in(&repo, args);
-    git(&["checkout", "-q", "-b", "main"]);
-    std::fs::write(repo.join("calc.py"), "def add(a, b):\n    return a - b\n").unwrap();
     let test = "from calc import add\n\nassert add(2, 3) == 5, 'add(2, 3) should be 5'\nprint('test_calc ok')\n";
-    std::fs::write(repo.join("test_calc.py"), test).unwrap();
-    git(&["add", "."]);
-    git(&["commit", "-qm", "calc with a failing test"]);
-    git(&["push", "-q", "origin", "main"]);
-    let v0 = git(&["rev-parse", "HEAD"]).trim().to_string();
+    let (remote, repo, v0) = calc_product(&fx, test);
     // Production: what the deploy command copies, and the versions that answer healthy.
     let live = fx.join("live");
     std::fs::create_dir_all(&live).unwrap();
@@ -245,19 +251,7 @@ fn a_change_goes_from_a_worktree_through_checks_review_merge_and_deploy_and_back
 fn a_hostile_builder_cannot_run_code_on_the_host_hide_part_of_its_change_or_pass_checks_with_files_outside_it() {
     let e = Env::new();
     let fx = e.fx();
-    let remote = fx.join("calc.git");
-    let repo = fx.join("calc");
-    std::fs::create_dir_all(&remote).unwrap();
-    git_in(&remote, &["init", "-q", "--bare", "-b", "main"]);
-    git_in(&fx, &["clone", "-q", remote.to_str().unwrap(), repo.to_str().unwrap()]);
-    let git = |args: &[&str]| git_in(&repo, args);
-    git(&["checkout", "-q", "-b", "main"]);
-    std::fs::write(repo.join("calc.py"), "def add(a, b):\n    return a - b\n").unwrap();
-    std::fs::write(repo.join("test_calc.py"), "from calc import add\nassert add(2, 3) == 5\n").unwrap();
-    git(&["add", "."]);
-    git(&["commit", "-qm", "calc"]);
-    git(&["push", "-q", "origin", "main"]);
-    let v0 = git(&["rev-parse", "HEAD"]).trim().to_string();
+    let (remote, repo, v0) = calc_product(&fx, "from calc import add\nassert add(2, 3) == 5\n");
     // Written only if a host process runs the agent's filter: the data dir is outside its sandbox.
     let marker = e.dir.path().join("host-ran-the-agents-filter");
     let attack = format!(

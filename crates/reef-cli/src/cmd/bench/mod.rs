@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod agent_loop;
+mod diff;
 mod guarantees;
 mod knowledge;
 mod meter;
@@ -69,6 +70,19 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 100)]
         starts: usize,
     },
+    /// A large change (5,000 files, 200k lines) recorded through REEF's mirror and its file list
+    /// read back, against bare `git diff --numstat`; `--seed` keeps it as a task's change in the
+    /// configured store (for `scripts/bench-diff.sh`, which times the window opening it).
+    Diff {
+        #[arg(long, default_value_t = 5_000)]
+        files: usize,
+        #[arg(long, default_value_t = 40)]
+        lines: usize,
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+        #[arg(long)]
+        seed: bool,
+    },
     /// Webhook events delivered in log order by the relay against bare posts to the same receiver.
     Events {
         #[arg(long, default_value_t = 2_000)]
@@ -107,6 +121,7 @@ pub async fn run(cmd: BenchCmd, out: &Out) -> anyhow::Result<()> {
         BenchCmd::Graph { edges, queries } => graph(edges, queries, out).await,
         BenchCmd::Sandbox { starts } => guarantees::sandbox_start(starts, out),
         BenchCmd::Events { events } => guarantees::events(events, out).await,
+        BenchCmd::Diff { files, lines, runs, seed } => diff::diff(files, lines, runs, seed, out).await,
         BenchCmd::Meter { calls } => meter::meter(calls, out).await,
         BenchCmd::Loop { steps, runs, gateway_ms } => agent_loop::agent_loop(steps, runs, gateway_ms, out).await,
     }

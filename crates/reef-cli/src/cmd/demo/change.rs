@@ -157,7 +157,35 @@ pub(super) async fn seed(f: &Factory, actor: &str) -> anyhow::Result<bool> {
         ..Default::default()
     };
     let m = f.make_step(step, &format!("merge:{}:{head}", t.id), merge, None, actor).await?;
-    super::drive::drive_to(f, &m, TaskStatus::AwaitingApproval, "rex").await?;
+    // Asked for three hours ago, so the inbox (newest first) lists the demo's other requests above it.
+    super::drive::drive_to(f, &m, TaskStatus::Claimed, "rex").await?;
+    let asked = f.now() - chrono::Duration::hours(3);
+    f.ports.tasks.transition(&m.id, &[TaskStatus::Claimed], TaskStatus::AwaitingApproval, None, asked).await?;
+    let a = f
+        .ports
+        .approvals
+        .request(
+            NewApproval {
+                task_id: m.id.clone(),
+                action_class: "merge".into(),
+                summary: format!("{} — FLAGGED: {}", m.title, rec.flags.iter().map(|x| x.describe()).collect::<Vec<_>>().join("; ")),
+                work_products: WorkProducts { branch: rec.branch.clone(), repository: Some(rec.repository.clone()), ..Default::default() },
+                requested_by: "agent:rex".into(),
+                expires_at: Some(asked + chrono::Duration::hours(24)),
+                // It covers the run after the decision: the claim that follows is attempt 2.
+                attempt: 2,
+                in_task: false,
+            },
+            asked,
+        )
+        .await?;
+    f.event(
+        "approval.requested",
+        "agent:rex",
+        Some(&m.id),
+        serde_json::json!({"approval": a.id, "action_class": "merge", "summary": a.summary}),
+    )
+    .await?;
     rec.steps.insert("merge".into(), m.id.clone());
     f.save_change(&rec).await?;
     // What QuickForm shipped before: two healthy versions.
