@@ -20,7 +20,7 @@ export REEF_DATA_DIR="$work/data" REEF_CONFIG="$work/config.toml"
 reef="$CARGO_TARGET_DIR/release/reef"
 "$reef" demo >/dev/null
 "$reef" --json bench diff --seed > "$work/seed.json"
-demo=$("$reef" --json task list --search "Harden the Stripe" | python3 -c 'import json,sys; print([t["_id"] for t in json.load(sys.stdin)["tasks"] if t["title"].startswith("Harden")][0])')
+demo=$("$reef" --json task list --search "Harden QuickForm" | python3 -c 'import json,sys; print([t["_id"] for t in json.load(sys.stdin)["tasks"] if t["title"].startswith("Harden")][0])')
 python3 - "$work/seed.json" "$demo" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1])); s["demo_task"] = sys.argv[2]

@@ -174,8 +174,8 @@ test("every view opens on demo data and shows it", async () => {
 
 test("a change is seen in its task and on its merge's approval card: flags, checks, review, the diff, and a line comment back to the builder", async () => {
   const tasks = cli("task", "list").tasks;
-  const change = tasks.find((t) => t.title === "Harden the Stripe webhook signature check");
-  const merge = tasks.find((t) => t.title === "Merge: Harden the Stripe webhook signature check");
+  const change = tasks.find((t) => t.title === "Harden QuickForm's webhook handler");
+  const merge = tasks.find((t) => t.title === "Merge: Harden QuickForm's webhook handler");
   assert.ok(change && merge, "the demo has a change and its merge");
   await open("tasks");
   await (await browser.$(`[data-task="${change._id}"]`)).click();

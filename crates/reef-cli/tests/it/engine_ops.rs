@@ -181,7 +181,8 @@ fn reef_serve_takes_the_demo_to_done_and_approved_work_runs_after_approval() {
     e.ok(&["approve", a["_id"].as_str().unwrap()]);
     let deploy = a["task_id"].as_str().unwrap().to_string();
     assert!(wait_until(Duration::from_secs(60), || status_of(&deploy) == "done"), "the approved deploy ran: {}", status_of(&deploy));
-    assert_eq!(e.json(&["approvals"])["approvals"].as_array().unwrap().len(), 1, "the approval covered the run: not asked again");
+    // Left: the demo's other request and its change's merge (no pipeline here, so never run).
+    assert_eq!(e.json(&["approvals"])["approvals"].as_array().unwrap().len(), 2, "the approval covered the run: not asked again");
     sigterm(&mut serve);
     let after = e.json(&["status"])["caps_today"][0]["spent"].as_i64().unwrap();
     assert!(after > before, "the runs' spend shows in reef status ({before} → {after})");

@@ -512,8 +512,21 @@ async fn checks_failed(e: &Engine, task: &Task, token: &str, actor: &str, rec: C
     let feedback = super::delivery::check_feedback(&rec);
     let _ = f.comment_marked(&task.id, Mark::Checks, "reef:checks", &feedback).await;
     let failed: Vec<&str> = rec.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
-    let (outcome, kind) = if task.check_rounds() + 1 >= max {
-        (Outcome::NeedsHuman { reason: format!("the checks ({}) still fail after {max} rounds", failed.join(", ")) }, "task.needs_human")
+    // The rounds end at the product's limit, or where the task's attempts do (review rounds count
+    // as attempts too): a person is asked, never a silent give-up at the next claim.
+    let attempts = task.max_attempts.unwrap_or(f.config.engine.max_attempts);
+    let (outcome, kind) = if task.check_rounds() + 1 >= max || task.attempts >= attempts {
+        (
+            Outcome::NeedsHuman {
+                reason: format!(
+                    "the checks ({}) still fail after {} rounds (attempt {} of at most {attempts}; the product allows {max} rounds)",
+                    failed.join(", "),
+                    task.check_rounds() + 1,
+                    task.attempts
+                ),
+            },
+            "task.needs_human",
+        )
     } else {
         (Outcome::Retry { error: format!("the checks failed: {}", failed.join(", ")) }, "task.retry")
     };

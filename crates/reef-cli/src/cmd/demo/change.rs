@@ -74,7 +74,7 @@ pub(super) async fn seed(f: &Factory, actor: &str) -> anyhow::Result<bool> {
     )?;
 
     let new = NewTask {
-        title: "Harden the Stripe webhook signature check".into(),
+        title: "Harden QuickForm's webhook handler".into(),
         description: "Verify Stripe's signature with a timing-safe compare, refuse stale events, ignore replays.".into(),
         priority: 20,
         assigned_to: Some("rex".into()),
@@ -96,7 +96,7 @@ pub(super) async fn seed(f: &Factory, actor: &str) -> anyhow::Result<bool> {
     let (base, head, files) = tokio::task::spawn_blocking(move || {
         let m = Mirror::open(&dir)?;
         let base = m.fetch_branch(&remote_s, "main")?;
-        let head = m.snapshot(&wk, &base, "reef: Harden the Stripe webhook signature check (attempt 1)", &id)?;
+        let head = m.snapshot(&wk, &base, "reef: Harden QuickForm's webhook handler (attempt 1)", &id)?;
         let files = m.files(&base, &head)?;
         Ok::<_, reef_core::git::GitError>((base, head, files))
     })
@@ -149,7 +149,7 @@ pub(super) async fn seed(f: &Factory, actor: &str) -> anyhow::Result<bool> {
     };
     let step = Step::Merge { change: t.id.clone(), product: "quickform".into(), sha: head.clone(), flags: rec.flags.clone() };
     let merge = NewTask {
-        title: "Merge: Harden the Stripe webhook signature check".into(),
+        title: "Merge: Harden QuickForm's webhook handler".into(),
         description: format!("Merges commit {head} of task {} into main.", t.id),
         action_class: Some("merge".into()),
         assigned_to: Some("rex".into()),
