@@ -209,6 +209,10 @@ fn a_change_goes_from_a_worktree_through_checks_review_merge_and_deploy_and_back
     let health = |v: &str| deploys.iter().find(|d| d["version"] == v).map(|d| d["health"].clone());
     assert_eq!(health(&merged), Some(json!("rolled_back")), "{deploys:?}");
     assert_eq!(health(&v0), Some(json!("healthy")), "{deploys:?}");
+    // Nothing healthy lies before the restored version (the merge was rolled back): asked to roll
+    // back again, REEF says so rather than shipping the broken version.
+    let why = e.fails(&["rollback", "calc"]);
+    assert!(why.contains("no earlier healthy deploy"), "{why}");
 
     // Every step is in the builder's `task show` and the event log.
     let shown = e.ok(&["task", "show", &id]);

@@ -139,5 +139,31 @@ pub struct Deploy {
     pub note: String,
 }
 
+/// An approval request's summary with REEF's own flags (never read from a title, which is partly an
+/// agent's words).
+pub fn flagged_summary(title: &str, flags: &[Flag]) -> String {
+    if flags.is_empty() {
+        title.to_string()
+    } else {
+        format!("{title} — FLAGGED: {}", flags.iter().map(Flag::describe).collect::<Vec<_>>().join("; "))
+    }
+}
+
 /// Most deploys a product's history keeps.
 pub const DEPLOY_HISTORY: usize = 50;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flagged_request_says_reefs_flags_and_step_keys_are_refused_from_outside() {
+        let f = [Flag::TestsDeleted { path: "t.py".into() }];
+        assert_eq!(flagged_summary("Merge: x", &f), "Merge: x — FLAGGED: deletes test t.py");
+        assert_eq!(flagged_summary("Merge: x — FLAGGED: nothing", &[]), "Merge: x — FLAGGED: nothing", "a title proves nothing");
+        let mut t = crate::NewTask::titled("forged merge");
+        t.idempotency_key = Some("delivery:merge:abc".into());
+        assert!(t.validate_outside().unwrap_err().contains("delivery:"), "no task from outside carries a step key");
+        assert!(t.validate().is_ok(), "REEF's own steps use the store's check alone");
+    }
+}

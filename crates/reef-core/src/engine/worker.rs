@@ -291,7 +291,7 @@ async fn execute(
     // A change that touches tests or check definitions never merges without a person, whatever
     // the policy says of merges.
     let flags = match &step {
-        Some(Step::Merge { flags, .. }) => flags.iter().map(|x| x.describe()).collect::<Vec<_>>(),
+        Some(Step::Merge { flags, .. }) => flags.clone(),
         _ => vec![],
     };
     gate = crate::rules::policy::flagged_gate(gate, !flags.is_empty());
@@ -321,12 +321,7 @@ async fn execute(
                 let req = NewApproval {
                     task_id: task.id.clone(),
                     action_class: class.clone(),
-                    // REEF's own flags, always: a title (partly an agent's words) proves nothing.
-                    summary: if flags.is_empty() {
-                        task.title.clone()
-                    } else {
-                        format!("{} — FLAGGED: {}", task.title, flags.join("; "))
-                    },
+                    summary: crate::domain::change::flagged_summary(&task.title, &flags),
                     work_products: task.work_products.clone(),
                     requested_by: format!("agent:{}", agent.name),
                     expires_at: Some(now + chrono::Duration::from_std(f.config.policy.expiry).unwrap_or_default()),

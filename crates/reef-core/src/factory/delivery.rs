@@ -202,16 +202,8 @@ impl Factory {
                     now,
                 )
                 .await?;
-            self.ports.approvals.decide(&a.id, Decision::Approve, who, Some("asked for by the operator"), now).await?;
-            self.audit(
-                who,
-                "approval.decide",
-                &a.id,
-                serde_json::json!({"status": "pending"}),
-                serde_json::json!({"status": "approved", "task": t.id}),
-                Some("asked for by the operator"),
-            )
-            .await?;
+            // Decided through the one decision operation (recorded, audited, evented like any other).
+            self.decide(&a.id, Decision::Approve, who, Some("asked for by the operator")).await?;
         }
         self.audit(
             actor,

@@ -36,39 +36,51 @@ impl ChangedFile {
     }
 }
 
-/// Reads `git diff --numstat -z` and `git diff --name-status -z` of the same two commits.
-pub fn parse_numstat(numstat: &str, name_status: &str) -> Vec<ChangedFile> {
+/// Reads `git diff --raw --numstat -z` (one run: each file's raw record with its status, then
+/// its line counts).
+pub fn parse_raw_numstat(out: &str) -> Vec<ChangedFile> {
+    let toks: Vec<&str> = out.split('\0').map(|t| t.trim_start_matches('\n')).collect();
     let mut kinds = std::collections::HashMap::new();
-    let mut parts = name_status.split('\0').filter(|s| !s.is_empty());
-    while let Some(code) = parts.next() {
-        let kind = match code.chars().next() {
-            Some('A') => FileKind::Added,
-            Some('M') => FileKind::Modified,
-            Some('D') => FileKind::Deleted,
-            Some('R') => FileKind::Renamed,
-            Some('C') => FileKind::Copied,
-            _ => FileKind::Other,
-        };
-        let first = parts.next().unwrap_or_default();
-        let path = if matches!(kind, FileKind::Renamed | FileKind::Copied) { parts.next().unwrap_or_default() } else { first };
-        kinds.insert(path.to_string(), kind);
-    }
-    let mut out = vec![];
-    let mut it = numstat.split('\0');
-    while let Some(rec) = it.next() {
-        let rec = rec.trim_start_matches('\n');
-        if rec.is_empty() {
+    let mut files = vec![];
+    let mut i = 0;
+    while i < toks.len() {
+        let t = toks[i];
+        i += 1;
+        if t.is_empty() {
             continue;
         }
-        let mut f = rec.splitn(3, '\t');
+        if t.starts_with(':') {
+            // ":<modes> <shas> <status>", then one path, or two for a rename or copy.
+            let kind = match t.rsplit(' ').next().and_then(|s| s.chars().next()) {
+                Some('A') => FileKind::Added,
+                Some('M') => FileKind::Modified,
+                Some('D') => FileKind::Deleted,
+                Some('R') => FileKind::Renamed,
+                Some('C') => FileKind::Copied,
+                _ => FileKind::Other,
+            };
+            let mut path = toks.get(i).copied().unwrap_or_default();
+            i += 1;
+            if matches!(kind, FileKind::Renamed | FileKind::Copied) {
+                path = toks.get(i).copied().unwrap_or_default();
+                i += 1;
+            }
+            kinds.insert(path.to_string(), kind);
+            continue;
+        }
+        let mut f = t.splitn(3, '\t');
         let (a, d, p) = (f.next().unwrap_or("-"), f.next().unwrap_or("-"), f.next().unwrap_or(""));
         // A rename or copy: the path field is empty and the two paths follow.
-        let (from, path) =
-            if p.is_empty() { (it.next().map(str::to_string), it.next().unwrap_or_default().to_string()) } else { (None, p.to_string()) };
+        let (from, path) = if p.is_empty() {
+            i += 2;
+            (toks.get(i - 2).map(|x| x.to_string()), toks.get(i - 1).copied().unwrap_or_default().to_string())
+        } else {
+            (None, p.to_string())
+        };
         let kind = kinds.get(&path).copied().unwrap_or(if from.is_some() { FileKind::Renamed } else { FileKind::Modified });
-        out.push(ChangedFile { path, from, kind, added: a.parse().ok(), deleted: d.parse().ok() });
+        files.push(ChangedFile { path, from, kind, added: a.parse().ok(), deleted: d.parse().ok() });
     }
-    out
+    files
 }
 
 /// What a change touched that its checks cannot vouch for.
@@ -212,10 +224,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numstat_and_name_status_become_files_with_renames_and_binaries() {
+    fn one_raw_and_numstat_run_becomes_files_with_renames_and_binaries() {
+        // As `git diff --raw --numstat -z -M` prints it.
+        let raw = ":100644 100644 1111111 2222222 M\x00src/a.rs\x00:000000 100644 0000000 3333333 A\x00logo.png\x00\
+                   :100644 100644 4444444 4444444 R100\x00old/b.rs\x00new/b.rs\x00:100644 000000 5555555 0000000 D\x00gone.txt\x00";
         let numstat = "3\t1\tsrc/a.rs\x00-\t-\tlogo.png\x000\t0\t\x00old/b.rs\x00new/b.rs\x000\t4\tgone.txt\x00";
-        let status = "M\0src/a.rs\0A\0logo.png\0R100\0old/b.rs\0new/b.rs\0D\0gone.txt\0";
-        let f = parse_numstat(numstat, status);
+        let f = parse_raw_numstat(&format!("{raw}{numstat}"));
         assert_eq!(f.len(), 4);
         assert_eq!((f[0].path.as_str(), f[0].kind, f[0].added, f[0].deleted), ("src/a.rs", FileKind::Modified, Some(3), Some(1)));
         assert!(f[1].binary() && f[1].kind == FileKind::Added);

@@ -11,7 +11,7 @@
 
 mod diff;
 
-pub use diff::{flags_of, parse_numstat, ChangedFile, FileKind, Flag, DEFAULT_PROTECTED};
+pub use diff::{flags_of, parse_raw_numstat, ChangedFile, FileKind, Flag, DEFAULT_PROTECTED};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -261,12 +261,11 @@ impl Mirror {
             .collect())
     }
 
-    /// The files changed between two commits with their line counts (renames followed).
+    /// The files changed between two commits with their line counts (renames followed), in one
+    /// git run.
     pub fn files(&self, base: &str, head: &str) -> Result<Vec<ChangedFile>, GitError> {
         let (base, head) = (sha_of(base)?, sha_of(head)?);
-        let numstat = self.run(&["diff", "--no-ext-diff", "--no-textconv", "-M", "--numstat", "-z", &base, &head])?;
-        let status = self.run(&["diff", "--no-ext-diff", "--no-textconv", "-M", "--name-status", "-z", &base, &head])?;
-        Ok(parse_numstat(&numstat, &status))
+        Ok(parse_raw_numstat(&self.run(&["diff", "--no-ext-diff", "--no-textconv", "-M", "--raw", "--numstat", "-z", &base, &head])?))
     }
 
     /// The unified patch between two commits, of one file or all, at most `max_bytes` (and whether it was cut).

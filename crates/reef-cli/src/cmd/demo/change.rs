@@ -168,7 +168,7 @@ pub(super) async fn seed(f: &Factory, actor: &str) -> anyhow::Result<bool> {
             NewApproval {
                 task_id: m.id.clone(),
                 action_class: "merge".into(),
-                summary: format!("{} — FLAGGED: {}", m.title, rec.flags.iter().map(|x| x.describe()).collect::<Vec<_>>().join("; ")),
+                summary: reef_core::domain::change::flagged_summary(&m.title, &rec.flags),
                 work_products: WorkProducts { branch: rec.branch.clone(), repository: Some(rec.repository.clone()), ..Default::default() },
                 requested_by: "agent:rex".into(),
                 expires_at: Some(asked + chrono::Duration::hours(24)),
