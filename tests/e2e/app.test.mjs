@@ -226,6 +226,41 @@ test("a change is seen in its task and on its merge's approval card: flags, chec
   await shot("products");
 });
 
+test("a product's pipeline is written and revised in the window, each save a revision that can be rolled back", async () => {
+  await open("products");
+  await (await browser.$("[data-new-pipeline]")).click();
+  await (await browser.$("[data-new-product-name]")).setValue("e2e-calc");
+  await (await browser.$("[data-new-product-go]")).click();
+  await browser.$('[data-pipeline-editor="e2e-calc"]').waitForExist({ timeout: 10000, timeoutMsg: "no pipeline editor" });
+  const text = await browser.$("[data-pipeline-text]");
+  assert.match(await text.getValue(), /name = "e2e-calc"/, "a template to start from");
+  // A relative repository is refused, naming the key, and nothing is kept.
+  await text.setValue('name = "e2e-calc"\nrepository = "calc"\n');
+  await (await browser.$("[data-save-pipeline]")).click();
+  await browser.$("[data-pipeline-error]").waitForExist({ timeout: 10000, timeoutMsg: "the bad table was not refused" });
+  assert.match(await browser.$("[data-pipeline-error]").getText(), /products\[0\]\.repository/);
+  assert.equal(cli("pipeline", "revisions", "e2e-calc").revisions.length, 0);
+  const table = (checks) => `name = "e2e-calc"\nrepository = ${JSON.stringify(join(dataDir, "e2e-calc"))}\nchecks = [${checks}]\n`;
+  await text.setValue(table('{ name = "test", command = ["npm", "test"] }'));
+  await (await browser.$("[data-pipeline-reason]")).setValue("its first pipeline");
+  await (await browser.$("[data-save-pipeline]")).click();
+  await browser.waitUntil(() => cli("pipeline", "show", "e2e-calc").revision === 1, { timeout: 10000, timeoutMsg: "revision 1 was not saved" });
+  await browser.$('[data-pipeline-revision="1"]').waitForExist({ timeout: 10000 });
+  await text.setValue(table('{ name = "lint", command = ["npx", "eslint", "."] }, { name = "test", command = ["npm", "test"] }'));
+  await (await browser.$("[data-save-pipeline]")).click();
+  await browser.$('[data-pipeline-revision="2"]').waitForExist({ timeout: 10000, timeoutMsg: "revision 2 is not listed" });
+  assert.match(cli("pipeline", "show", "e2e-calc").text, /eslint/);
+  await browser.$('[data-product="e2e-calc"]').waitForExist({ timeout: 10000, timeoutMsg: "the new product has no card" });
+  assert.match(await browser.$('[data-product="e2e-calc"]').getText(), /lint → test/);
+  await shot("pipeline-editor");
+  // Rolled back: a third revision with the first one's table.
+  await (await browser.$('[data-pipeline-rollback="1"]')).click();
+  await browser.$('[data-pipeline-revision="3"]').waitForExist({ timeout: 10000, timeoutMsg: "the rollback made no revision" });
+  assert.doesNotMatch(cli("pipeline", "show", "e2e-calc").text, /eslint/);
+  assert.match(cli("pipeline", "revisions", "e2e-calc").revisions[0].reason, /rollback to revision 1/);
+  await (await browser.$("[data-close-editor]")).click();
+});
+
 test("a task an agent loop ran shows its trace: steps, tool calls and answers, cost per step", async () => {
   await open("tasks");
   await (await browser.$(".head input")).setValue("Plan PagePulse MVP");

@@ -53,6 +53,12 @@ export const commands = {
 	productPipelines: () => typedError<ProductPipelineDto[], AppError>(__TAURI_INVOKE("product_pipelines")),
 	/**  Rolls a product back to the version before its latest deploy (a rollback task the operator approves by asking). */
 	rollbackProduct: (product: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("rollback_product", { product })),
+	/**  A product's pipeline to edit: the table in force, its latest revision and its history. */
+	productPipeline: (product: string) => typedError<PipelineEditDto, AppError>(__TAURI_INVOKE("product_pipeline", { product })),
+	/**  Saves an edited pipeline as a new revision; `base`: the revision the edit started from. */
+	editPipeline: (product: string, text: string, base: number, reason: string | null) => typedError<number, AppError>(__TAURI_INVOKE("edit_pipeline", { product, text, base, reason })),
+	/**  Puts an earlier revision of a product's pipeline back, as a new revision. */
+	rollbackPipeline: (product: string, revision: number) => typedError<number, AppError>(__TAURI_INVOKE("rollback_pipeline", { product, revision })),
 	listApprovals: (pendingOnly: boolean) => typedError<ApprovalDto[], AppError>(__TAURI_INVOKE("list_approvals", { pendingOnly })),
 	decideApproval: (id: string, decision: DecisionDto, reason: string | null) => typedError<ApprovalDto, AppError>(__TAURI_INVOKE("decide_approval", { id, decision, reason })),
 	/**  The evidence behind one request: the task, its thread, the agent's output, cost, the raw request. */
@@ -259,6 +265,7 @@ export type ChangeDto = {
 	review: ReviewDto | null,
 	comments: LineCommentDto[],
 	steps: StepDto[],
+	pull: PullRequestDto | null,
 	files: ChangedFileDto[],
 	commits: CommitDto[],
 };
@@ -607,6 +614,26 @@ export type PatchDto = {
 	cut: boolean,
 };
 
+/**  A product's pipeline as the window edits it: the table in force and its revisions. */
+export type PipelineEditDto = {
+	product: string,
+	/**  Whether the product has a pipeline yet (if not, `text` is a template). */
+	exists: boolean,
+	/**  The latest stored revision (0: the config file's, or none); saving names it as its base. */
+	revision: number,
+	text: string,
+	/**  Newest first. */
+	revisions: PipelineRevisionDto[],
+};
+
+export type PipelineRevisionDto = {
+	revision: number,
+	author: string,
+	at: string,
+	reason: string | null,
+	text: string,
+};
+
 /**  Which notifications the operator wants; kept in the store so every window agrees. */
 export type Prefs = {
 	approvals: boolean,
@@ -640,10 +667,23 @@ export type ProductPipelineDto = {
 	deploys: boolean,
 	health_url: string | null,
 	auto_rollback: boolean,
+	/**  `owner/name` on GitHub, where changes become pull requests. */
+	forge: string | null,
+	/**  The latest stored revision of its pipeline (0: the config file's). */
+	revision: number,
 	open: OpenChangeDto[],
 	last_deploy: DeployDto | null,
 	spend_usd: number | null,
 	revenue_usd: number | null,
+};
+
+/**  A change's pull request on the product's forge. */
+export type PullRequestDto = {
+	number: number,
+	url: string,
+	branch: string,
+	/**  open, merged or closed. */
+	state: string,
 };
 
 export type QuestionDto = {

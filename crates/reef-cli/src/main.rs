@@ -48,6 +48,9 @@ enum Command {
     },
     /// The versions a product shipped, newest first, with their health.
     Deploys { product: String },
+    /// A product's delivery pipeline, with its revisions and rollback.
+    #[command(subcommand)]
+    Pipeline(cmd::pipeline::PipelineCmd),
     /// Approve a pending approval request.
     Approve(cmd::approval::DecideArgs),
     /// Reject a pending approval request (needs --reason).
@@ -306,6 +309,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => cmd::status::run(&f, &out).await,
         Command::Rollback { product, reason } => cmd::delivery::rollback(&f, &out, &product, reason).await,
         Command::Deploys { product } => cmd::delivery::deploys(&f, &out, &product).await,
+        Command::Pipeline(c) => cmd::pipeline::run(&f, c, &out).await,
         Command::Ack => {
             f.acknowledge_alerts(&f.operator()).await?;
             out.print(&serde_json::json!({"acknowledged": true}), || "alerts acknowledged: failures before now no longer count".into());

@@ -75,7 +75,7 @@ fn redact_query(uri: &str) -> String {
 /// Secrets for talking to the outside (gateway, Stripe, webhooks, phone links, operator clients,
 /// products): a task's own `reef mcp` never reads them, and agents are never handed them.
 pub fn is_outward_secret(k: &str) -> bool {
-    matches!(k, "REEF_LLM_API_KEY" | "REEF_LINK_SECRET")
+    matches!(k, "REEF_LLM_API_KEY" | "REEF_LINK_SECRET" | "REEF_GITHUB_TOKEN")
         || ["REEF_STRIPE_", "REEF_WEBHOOK_", "REEF_MCP_OPERATOR_", "REEF_PRODUCT_", "REEF_SECRET_"].iter().any(|p| k.starts_with(p))
 }
 

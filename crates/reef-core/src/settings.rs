@@ -68,6 +68,16 @@ pub enum Key<'a> {
     DeliveryStep(&'a str),
     /// `deploys:<product>` — the versions a product shipped, newest last (`domain::change::Deploy`).
     Deploys(&'a str),
+    /// `forge.watch` — the changes whose pull requests are open, and when the forge watcher last
+    /// looked for new ones (written by the watcher alone, under its lease).
+    ForgeWatch,
+    /// `pipelines.defs` — products' pipelines as revisions: product → `{revisions: [{revision,
+    /// text, author, at, reason}]}` (`factory::pipeline_defs`).
+    PipelineDefs,
+    /// `change.files:<task>` — the file list and commits of the task's change between the two
+    /// commits it names (`{base, head, files, commits}`): read by the diff view instead of
+    /// running git on every open.
+    ChangeFiles(&'a str),
 }
 
 impl Key<'_> {
@@ -99,6 +109,9 @@ impl Key<'_> {
             Key::Change(t) => format!("change:{t}"),
             Key::DeliveryStep(k) => format!("delivery.step:{k}"),
             Key::Deploys(p) => format!("deploys:{p}"),
+            Key::ForgeWatch => "forge.watch".into(),
+            Key::PipelineDefs => "pipelines.defs".into(),
+            Key::ChangeFiles(t) => format!("change.files:{t}"),
         }
     }
 }
@@ -143,6 +156,9 @@ mod tests {
             (Key::Change("t1"), "change:t1"),
             (Key::DeliveryStep("delivery:merge:t1"), "delivery.step:delivery:merge:t1"),
             (Key::Deploys("calc"), "deploys:calc"),
+            (Key::ForgeWatch, "forge.watch"),
+            (Key::PipelineDefs, "pipelines.defs"),
+            (Key::ChangeFiles("t1"), "change.files:t1"),
         ];
         for (k, text) in cases {
             assert_eq!(k.id(), text, "{k:?}");

@@ -37,6 +37,7 @@ pub enum Loop {
     StripePull,
     Http,
     Housekeeping,
+    PullRequests,
 }
 
 impl Loop {
@@ -51,6 +52,7 @@ impl Loop {
             Loop::StripePull => "Stripe pull",
             Loop::Http => "HTTP (Stripe webhook, approval links, /mcp)",
             Loop::Housekeeping => "housekeeping (retention)",
+            Loop::PullRequests => "pull-request watcher (reviews, CI and merges on the forge)",
         }
     }
 }
@@ -155,6 +157,18 @@ pub fn plan(f: &Factory, role: Role, http: bool) -> Vec<Planned> {
                 _ => None,
             },
         ),
+        p(
+            Loop::PullRequests,
+            // Pipelines are edited in the window too: with a token, it runs (and idles while no
+            // product has a forge).
+            if c.forge_token.is_none() {
+                Some("no REEF_GITHUB_TOKEN".into())
+            } else if !dispatching {
+                Some("role worker: the dispatching process watches pull requests".into())
+            } else {
+                remote.clone()
+            },
+        ),
         p(Loop::Housekeeping, remote),
     ]
 }
@@ -231,6 +245,10 @@ pub fn spawn(
             Loop::Http => {
                 let (Some(serve), Some(addr)) = (http.take(), f.config.listen) else { continue };
                 tasks.spawn(async move { serve(f, addr, s).await.map_err(|e| fail(&e)) });
+            }
+            Loop::PullRequests => {
+                let me = format!("{}:forge", engine.id);
+                tasks.spawn(async move { reef_core::engine::delivery::pulls::run(f, me, s).await.map_err(|e| fail(&e)) });
             }
             Loop::Housekeeping => {
                 // The work dir is swept only where this host starts agents (its own files).

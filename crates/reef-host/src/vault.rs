@@ -17,6 +17,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("REEF_STRIPE_WEBHOOK_SECRET", "Stripe webhook signing secret (whsec_…)"),
     ("REEF_STRIPE_API_KEY", "Stripe restricted key for pull mode (rk_…)"),
     ("REEF_LINK_SECRET", "Signs approve / reject links in webhooks"),
+    ("REEF_GITHUB_TOKEN", "Opens and reads pull requests where a product's forge is GitHub"),
 ];
 
 /// A keyring that does not answer within this long is treated as absent: start-up and the window

@@ -1,5 +1,5 @@
 //! The delivery loop: a task's change and one file's patch, line comments back to the builder,
-//! each product's pipeline, and a rollback asked for by the operator.
+//! each product's pipeline (edited as revisions), and a rollback asked for by the operator.
 
 use crate::dto::*;
 use crate::error::AppResult;
@@ -54,4 +54,31 @@ pub async fn rollback_product(state: State<'_, AppState>, product: String) -> Ap
         return Err(crate::error::AppError::invalid(format!("product {product} has no earlier healthy deploy to go back to")));
     };
     Ok((&f.propose_rollback(&product, target, &format!("{who} asked to roll back"), &who, Some(&who)).await?).into())
+}
+
+/// A product's pipeline to edit: the table in force, its latest revision and its history.
+#[tauri::command]
+#[specta::specta]
+pub async fn product_pipeline(state: State<'_, AppState>, product: String) -> AppResult<PipelineEditDto> {
+    let f = state.factory()?;
+    let (text, revision) = f.pipeline_text(&product).await?;
+    let exists = f.pipeline(Some(&product)).await?.is_some();
+    let revisions = f.pipeline_revisions(&product).await?.iter().rev().map(Into::into).collect();
+    Ok(PipelineEditDto { product, exists, revision, text, revisions })
+}
+
+/// Saves an edited pipeline as a new revision; `base`: the revision the edit started from.
+#[tauri::command]
+#[specta::specta]
+pub async fn edit_pipeline(state: State<'_, AppState>, product: String, text: String, base: u32, reason: Option<String>) -> AppResult<u32> {
+    let f = state.factory()?;
+    Ok(f.edit_pipeline(&product, &text, Some(base), &state.operator()?, reason.as_deref()).await?.revision)
+}
+
+/// Puts an earlier revision of a product's pipeline back, as a new revision.
+#[tauri::command]
+#[specta::specta]
+pub async fn rollback_pipeline(state: State<'_, AppState>, product: String, revision: u32) -> AppResult<u32> {
+    let f = state.factory()?;
+    Ok(f.rollback_pipeline(&product, revision, &state.operator()?).await?.revision)
 }

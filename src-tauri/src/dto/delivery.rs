@@ -88,6 +88,16 @@ pub struct StepDto {
     pub task: String,
 }
 
+/// A change's pull request on the product's forge.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct PullRequestDto {
+    pub number: u32,
+    pub url: String,
+    pub branch: String,
+    /// open, merged or closed.
+    pub state: String,
+}
+
 /// A task's change, without its patch (files are read one at a time).
 #[derive(Debug, Clone, Serialize, Type)]
 pub struct ChangeDto {
@@ -105,6 +115,7 @@ pub struct ChangeDto {
     pub review: Option<ReviewDto>,
     pub comments: Vec<LineCommentDto>,
     pub steps: Vec<StepDto>,
+    pub pull: Option<PullRequestDto>,
     pub files: Vec<ChangedFileDto>,
     pub commits: Vec<CommitDto>,
 }
@@ -152,6 +163,12 @@ impl From<&ChangeView> for ChangeDto {
             }),
             comments: r.comments.iter().map(line_comment).collect(),
             steps: r.steps.iter().map(|(k, v)| StepDto { step: k.clone(), task: v.clone() }).collect(),
+            pull: r.pull.as_ref().map(|p| PullRequestDto {
+                number: n(p.number),
+                url: p.url.clone(),
+                branch: p.branch.clone(),
+                state: p.state.clone(),
+            }),
             files: v
                 .files
                 .iter()
@@ -220,6 +237,10 @@ pub struct ProductPipelineDto {
     pub deploys: bool,
     pub health_url: Option<String>,
     pub auto_rollback: bool,
+    /// `owner/name` on GitHub, where changes become pull requests.
+    pub forge: Option<String>,
+    /// The latest stored revision of its pipeline (0: the config file's).
+    pub revision: u32,
     pub open: Vec<OpenChangeDto>,
     pub last_deploy: Option<DeployDto>,
     pub spend_usd: f64,
@@ -237,6 +258,8 @@ impl From<&ProductPipeline> for ProductPipelineDto {
             deploys: p.deploys,
             health_url: p.health_url.clone(),
             auto_rollback: p.auto_rollback,
+            forge: p.forge.clone(),
+            revision: p.revision,
             open: p
                 .open
                 .iter()
@@ -259,5 +282,33 @@ impl From<&ProductPipeline> for ProductPipelineDto {
             spend_usd: p.spend.dollars(),
             revenue_usd: p.revenue_usd_minor as f64 / 100.0,
         }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct PipelineRevisionDto {
+    pub revision: u32,
+    pub author: String,
+    pub at: String,
+    pub reason: Option<String>,
+    pub text: String,
+}
+
+/// A product's pipeline as the window edits it: the table in force and its revisions.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct PipelineEditDto {
+    pub product: String,
+    /// Whether the product has a pipeline yet (if not, `text` is a template).
+    pub exists: bool,
+    /// The latest stored revision (0: the config file's, or none); saving names it as its base.
+    pub revision: u32,
+    pub text: String,
+    /// Newest first.
+    pub revisions: Vec<PipelineRevisionDto>,
+}
+
+impl From<&reef_core::factory::pipeline_defs::PipelineRevision> for PipelineRevisionDto {
+    fn from(r: &reef_core::factory::pipeline_defs::PipelineRevision) -> Self {
+        Self { revision: r.revision, author: r.author.clone(), at: r.at.clone(), reason: r.reason.clone(), text: r.text.clone() }
     }
 }

@@ -85,6 +85,12 @@ pub fn change_text(r: &ChangeRecord) -> String {
             s.push_str(&format!("            {} line {}: {}\n", c.file, c.line, c.body));
         }
     }
+    if let Some(p) = &r.pull {
+        s.push_str(&format!("  pull      #{} {} ({}, branch {})\n", p.number, p.url, p.state, p.branch));
+    }
+    for c in r.comments.iter().filter(|c| c.author.starts_with("github:")) {
+        s.push_str(&format!("            {} line {}: {} ({})\n", c.file, c.line, c.body, c.author));
+    }
     for (k, v) in &r.steps {
         s.push_str(&format!("  {k:<9} task {v}\n"));
     }

@@ -14,6 +14,7 @@ pub mod events;
 pub mod executors;
 pub mod knowledge;
 pub mod mcp;
+pub mod pipeline;
 pub mod revenue;
 pub mod schedule;
 pub mod secret;

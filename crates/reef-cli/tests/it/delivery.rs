@@ -47,7 +47,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 }
 
 /// What the `reef serve` processes logged (for a failure's message).
-fn logs(e: &Env) -> String {
+pub(crate) fn logs(e: &Env) -> String {
     let mut s = String::new();
     for f in std::fs::read_dir(e.dir.path()).unwrap().flatten() {
         if f.file_name().to_string_lossy().starts_with("serve-") {
@@ -59,7 +59,7 @@ fn logs(e: &Env) -> String {
 
 /// The product: a bare remote whose main holds `calc.py` (add() subtracts) and `test_calc.py`
 /// (which therefore fails), and the checkout REEF works in. Answers (remote, checkout, main's commit).
-fn calc_product(fx: &std::path::Path, test: &str) -> (std::path::PathBuf, std::path::PathBuf, String) {
+pub(crate) fn calc_product(fx: &std::path::Path, test: &str) -> (std::path::PathBuf, std::path::PathBuf, String) {
     let remote = fx.join("calc.git");
     let repo = fx.join("calc");
     std::fs::create_dir_all(&remote).unwrap();
@@ -76,11 +76,11 @@ fn calc_product(fx: &std::path::Path, test: &str) -> (std::path::PathBuf, std::p
     (remote, repo, v0)
 }
 
-fn pending_approval(e: &Env, task: &str) -> Option<Value> {
+pub(crate) fn pending_approval(e: &Env, task: &str) -> Option<Value> {
     e.json(&["approvals"])["approvals"].as_array().unwrap().iter().find(|a| a["task_id"] == task).cloned()
 }
 
-fn task_titled(e: &Env, prefix: &str) -> Option<Value> {
+pub(crate) fn task_titled(e: &Env, prefix: &str) -> Option<Value> {
     e.tasks().into_iter().find(|t| t["title"].as_str().unwrap_or("").starts_with(prefix))
 }
 

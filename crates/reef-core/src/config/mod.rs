@@ -18,7 +18,7 @@ mod file;
 mod memory;
 mod outward;
 pub mod presets;
-mod products;
+pub mod products;
 mod retention;
 mod sandbox;
 mod store;
@@ -30,7 +30,7 @@ pub use engine::{EngineConfig, ExecutorConfig};
 pub use file::*;
 pub use memory::{EmbedderChoice, MemoryConfig};
 pub use outward::{LinkConfig, McpConfig, StripeConfig};
-pub use products::{Check, Pipeline};
+pub use products::{Check, Forge, Pipeline};
 pub use retention::RetentionConfig;
 pub use sandbox::{default_work_dir, Network, SandboxConfig, SandboxMode};
 
@@ -103,6 +103,8 @@ pub struct Config {
     pub product_secrets: Vec<(String, Secret)>,
     /// Products' delivery pipelines (`[[products]]`).
     pub pipelines: Vec<Pipeline>,
+    /// `REEF_GITHUB_TOKEN`: opens and reads pull requests for products whose forge is GitHub.
+    pub forge_token: Option<Secret>,
 }
 
 /// Where REEF keeps its files when nothing else is said.
@@ -153,7 +155,9 @@ impl Config {
         let webhooks = outward::webhooks(&file, env, task_server)?;
         let links = outward::links(&file, env, listen, &webhooks)?;
         let mcp = outward::mcp(&file, env, task_server)?;
+        let forge_token = env("REEF_GITHUB_TOKEN").filter(|t| !t.trim().is_empty()).map(Secret::new);
         Ok(Config {
+            forge_token,
             mcp,
             product_secrets: vec![],
             pipelines,

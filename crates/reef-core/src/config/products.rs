@@ -5,11 +5,11 @@
 //! and a product is named once.
 
 use super::{bad, ConfigError, FileConfig};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductSection {
     pub name: String,
@@ -47,9 +47,24 @@ pub struct ProductSection {
     pub max_check_rounds: Option<u32>,
     /// The longest one check may run (default 600 s).
     pub check_timeout_seconds: Option<u64>,
+    /// Where an approved change becomes a pull request instead of a merge REEF makes itself.
+    pub forge: Option<ForgeSection>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgeSection {
+    /// `github`, or `none` (REEF merges itself; the default).
+    pub kind: String,
+    /// `owner/name` on the forge.
+    pub repository: Option<String>,
+    /// The forge's API (default `https://api.github.com`; GitHub Enterprise: `https://HOST/api/v3`).
+    pub api_url: Option<String>,
+    /// How often open pull requests are read for reviews, CI and merges (default 60 s).
+    pub poll_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckSection {
     /// lint, typecheck, test, build, …
@@ -62,6 +77,17 @@ pub struct CheckSection {
 pub struct Check {
     pub name: String,
     pub command: Vec<String>,
+}
+
+/// A forge that takes the product's changes as pull requests (GitHub's REST API). Its token is
+/// REEF's own secret `REEF_GITHUB_TOKEN`, never a product secret: product secrets reach the
+/// product's agents, and an agent holding it could merge its own pull request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forge {
+    /// `owner/name`.
+    pub repository: String,
+    pub api_url: String,
+    pub poll: Duration,
 }
 
 /// One product's pipeline, validated.
@@ -82,6 +108,7 @@ pub struct Pipeline {
     pub protected: Vec<String>,
     pub max_check_rounds: u32,
     pub check_timeout: Duration,
+    pub forge: Option<Forge>,
 }
 
 fn safe_name(s: &str) -> bool {
@@ -96,6 +123,48 @@ fn argv(key: &str, v: &[String], required: bool) -> Result<Vec<String>, ConfigEr
         return Err(bad(key, "is empty", "give the program and its arguments as a list, e.g. [\"python3\", \"-m\", \"pytest\", \"-q\"]"));
     }
     Ok(v.to_vec())
+}
+
+/// One product's `[[products]]` table as TOML (without its header), as the operator edits it.
+pub fn section_text(p: &Pipeline) -> String {
+    let s = ProductSection {
+        name: p.product.clone(),
+        repository: p.repository.clone(),
+        main: Some(p.main.clone()),
+        remote: Some(p.remote.clone()),
+        checks: p.checks.iter().map(|c| CheckSection { name: c.name.clone(), command: c.command.clone() }).collect(),
+        deploy: p.deploy.clone(),
+        rollback: p.rollback.clone(),
+        deploy_writable: p.deploy_writable.clone(),
+        health_url: p.health_url.clone(),
+        health_checks: Some(p.health_checks),
+        health_interval_seconds: Some(p.health_interval.as_secs_f64()),
+        auto_rollback: p.auto_rollback,
+        protected: p.protected.clone(),
+        max_check_rounds: Some(p.max_check_rounds),
+        check_timeout_seconds: Some(p.check_timeout.as_secs()),
+        forge: p.forge.as_ref().map(|f| ForgeSection {
+            kind: "github".into(),
+            repository: Some(f.repository.clone()),
+            api_url: Some(f.api_url.clone()),
+            poll_seconds: Some(f.poll.as_secs_f64()),
+        }),
+    };
+    toml::to_string(&s).unwrap_or_default()
+}
+
+/// Reads one product's table (the text `section_text` makes, edited), validated as the config
+/// file's would be; errors name the key, as `products[0].…`.
+pub fn parse_section(text: &str) -> Result<Pipeline, ConfigError> {
+    let fix = "write the product's table as the config file's [[products]] holds it (name, repository, checks, …)";
+    let de = toml::Deserializer::parse(text).map_err(|e| bad("pipeline", e.message().to_string(), fix))?;
+    let section: ProductSection = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        bad(if path == "." { "pipeline" } else { &path }, e.into_inner().message().to_string(), fix)
+    })?;
+    let mut file = super::file::parse(None)?;
+    file.products = vec![section];
+    pipelines(&file)?.pop().ok_or_else(|| bad("pipeline", "is empty", fix))
 }
 
 pub fn pipelines(file: &FileConfig) -> Result<Vec<Pipeline>, ConfigError> {
@@ -183,6 +252,7 @@ pub fn pipelines(file: &FileConfig) -> Result<Vec<Pipeline>, ConfigError> {
         for g in &p.protected {
             glob::Pattern::new(g).map_err(|e| bad(&format!("{key}.protected"), format!("{g:?}: {e}"), "write a glob like \"ci/**\""))?;
         }
+        let forge = forge(&key, p.forge.as_ref())?;
         out.push(Pipeline {
             product: p.name.clone(),
             repository: p.repository.clone(),
@@ -199,9 +269,39 @@ pub fn pipelines(file: &FileConfig) -> Result<Vec<Pipeline>, ConfigError> {
             protected: p.protected.clone(),
             max_check_rounds: p.max_check_rounds.unwrap_or(3).max(1),
             check_timeout: Duration::from_secs(p.check_timeout_seconds.unwrap_or(600).clamp(1, 24 * 3600)),
+            forge,
         });
     }
     Ok(out)
+}
+
+fn forge(key: &str, f: Option<&ForgeSection>) -> Result<Option<Forge>, ConfigError> {
+    let Some(f) = f else { return Ok(None) };
+    match f.kind.as_str() {
+        "none" => return Ok(None),
+        "github" => {}
+        other => {
+            return Err(bad(&format!("{key}.forge.kind"), format!("{other:?} is not a forge REEF knows"), "write \"github\" or \"none\""))
+        }
+    }
+    let repo = f.repository.clone().unwrap_or_default();
+    let ok = repo.split_once('/').is_some_and(|(o, n)| safe_name(o) && safe_name(n) && !n.contains('/'));
+    if !ok {
+        return Err(bad(
+            &format!("{key}.forge.repository"),
+            format!("{repo:?} is not owner/name"),
+            "write the repository as GitHub names it, e.g. \"acme/calc\"",
+        ));
+    }
+    let api_url = f.api_url.clone().unwrap_or_else(|| "https://api.github.com".into()).trim_end_matches('/').to_string();
+    if !reqwest::Url::parse(&api_url).is_ok_and(|x| matches!(x.scheme(), "http" | "https")) {
+        return Err(bad(&format!("{key}.forge.api_url"), format!("{api_url:?} is not an http(s) URL"), "leave it out for github.com"));
+    }
+    let poll = f.poll_seconds.unwrap_or(60.0);
+    if !poll.is_finite() || !(0.1..=86_400.0).contains(&poll) {
+        return Err(bad(&format!("{key}.forge.poll_seconds"), format!("{poll} is not a number of seconds"), "write 0.1 to 86400"));
+    }
+    Ok(Some(Forge { repository: repo, api_url, poll: Duration::from_secs_f64(poll) }))
 }
 
 #[cfg(test)]
@@ -211,9 +311,27 @@ mod tests {
     }
 
     #[test]
+    fn a_pipeline_as_text_reads_back_the_same_and_a_bad_edit_names_its_key() {
+        let p = parse("[[products]]\nname = \"calc\"\nrepository = \"/srv/calc\"\nchecks = [{ name = \"test\", command = [\"pytest\", \"-q\"] }, { name = \"lint\", command = [\"ruff\", \".\"] }]\ndeploy = [\"sh\", \"deploy.sh\"]\nhealth_url = \"http://127.0.0.1:9/health\"\nprotected = [\"ci/**\"]\nforge = { kind = \"github\", repository = \"acme/calc\", poll_seconds = 5 }\n").unwrap();
+        let text = super::section_text(&p[0]);
+        assert_eq!(super::parse_section(&text).unwrap(), p[0], "{text}");
+        let e = super::parse_section(&text.replace("pytest", "")).unwrap_err();
+        assert_eq!(e.key, "products[0].checks[0].command", "{e}");
+        let e = super::parse_section("name = \"calc\"\nrepository = \"/srv/calc\"\nhealth = 3\n").unwrap_err();
+        assert!(e.to_string().contains("health"), "{e}");
+        assert!(super::parse_section("name = ").is_err());
+    }
+
+    #[test]
     fn a_pipeline_reads_with_its_defaults_and_bad_values_name_their_key() {
         let p = parse("[[products]]\nname = \"calc\"\nrepository = \"/srv/calc\"\nchecks = [{ name = \"test\", command = [\"pytest\"] }]\ndeploy = [\"sh\", \"deploy.sh\"]\nhealth_url = \"http://127.0.0.1:9/health\"\n").unwrap();
         assert_eq!((p[0].main.as_str(), p[0].health_checks, p[0].max_check_rounds), ("main", 3, 3));
+        assert_eq!(p[0].forge, None);
+        let g =
+            parse("[[products]]\nname = \"calc\"\nrepository = \"/srv/calc\"\nforge = { kind = \"github\", repository = \"acme/calc\" }\n")
+                .unwrap();
+        let f = g[0].forge.as_ref().unwrap();
+        assert_eq!((f.repository.as_str(), f.api_url.as_str(), f.poll.as_secs()), ("acme/calc", "https://api.github.com", 60));
         for (bad, key) in [
             ("name = \"a b\"\nrepository = \"/r\"", "products[0].name"),
             ("name = \"a\"\nrepository = \"rel\"", "products[0].repository"),
@@ -221,6 +339,12 @@ mod tests {
             ("name = \"a\"\nrepository = \"/r\"\nhealth_url = \"file:///x\"\ndeploy = [\"x\"]", "products[0].health_url"),
             ("name = \"a\"\nrepository = \"/r\"\nrollback = [\"x\"]", "products[0].deploy"),
             ("name = \"a\"\nrepository = \"/r\"\nmain = \"--upload-pack=x\"", "products[0].main"),
+            ("name = \"a\"\nrepository = \"/r\"\nforge = { kind = \"gitlab\" }", "products[0].forge.kind"),
+            ("name = \"a\"\nrepository = \"/r\"\nforge = { kind = \"github\", repository = \"acme\" }", "products[0].forge.repository"),
+            (
+                "name = \"a\"\nrepository = \"/r\"\nforge = { kind = \"github\", repository = \"a/b\", api_url = \"ftp://x\" }",
+                "products[0].forge.api_url",
+            ),
         ] {
             let e = parse(&format!("[[products]]\n{bad}\n")).unwrap_err();
             assert_eq!(e.key, key, "{bad}: {e}");

@@ -80,6 +80,30 @@ pub struct ChangeRecord {
     /// The step tasks made from it, by step name.
     #[serde(default)]
     pub steps: std::collections::BTreeMap<String, String>,
+    /// Its pull request, where the product's forge takes changes as pull requests.
+    #[serde(default)]
+    pub pull: Option<PullRequest>,
+}
+
+/// A change's pull request on the product's forge, and what REEF has already passed on from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub number: u64,
+    pub url: String,
+    /// REEF's branch on the remote (`reef/<task>`), which each approved attempt replaces.
+    pub branch: String,
+    /// The commit REEF pushed last (the reviewed one).
+    pub head: String,
+    /// open, merged or closed.
+    pub state: String,
+    #[serde(default)]
+    pub merge_commit: Option<String>,
+    /// Review comments and reviews already sent to the builder (their forge ids).
+    #[serde(default)]
+    pub seen: Vec<u64>,
+    /// CI runs already reported, as `name@sha:conclusion`.
+    #[serde(default)]
+    pub ci: Vec<String>,
 }
 
 impl ChangeRecord {

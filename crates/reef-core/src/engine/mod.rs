@@ -9,7 +9,7 @@ pub mod budget;
 pub mod children;
 pub mod cli_agent;
 mod cli_spend;
-mod delivery;
+pub mod delivery;
 pub mod dispatcher;
 pub mod exec;
 pub mod housekeeping;

@@ -166,7 +166,7 @@ pub(super) async fn finish_reviewed(
     // the step is made before the task is finished (it waits, blocked, until the task is done), so
     // a REEF killed in between loses nothing.
     if let (Review::Approved { .. }, Some(rec)) = (&verdict, change.as_ref()) {
-        if f.config.pipeline(task.product.as_deref()).is_some() {
+        if f.pipeline(task.product.as_deref()).await.ok().flatten().is_some() {
             let mut rec = rec.clone();
             let step = Step::Merge {
                 change: task.id.clone(),

@@ -388,7 +388,7 @@ async fn execute(
                     drop(tx);
                     return Ran::ChecksFailed(Box::new(rec.clone()));
                 }
-                let piped = change.is_some() && f.config.pipeline(task.product.as_deref()).is_some();
+                let piped = change.is_some() && f.pipeline(task.product.as_deref()).await.ok().flatten().is_some();
                 if task.wants_review() || piped {
                     let verdict = review(e, &job, &s.output, change.as_ref(), tx, cancel).await;
                     Ran::Reviewed(s, verdict, change.map(Box::new))
@@ -503,7 +503,7 @@ async fn finish(e: &Engine, task: &Task, token: &str, agent: &AgentConfig, ran: 
 /// Failing checks go back to the builder with what failed, up to the product's rounds, then to a person.
 async fn checks_failed(e: &Engine, task: &Task, token: &str, actor: &str, rec: ChangeRecord) {
     let f = &e.factory;
-    let max = f.config.pipeline(task.product.as_deref()).map(|p| p.max_check_rounds).unwrap_or(3);
+    let max = f.pipeline(task.product.as_deref()).await.ok().flatten().map(|p| p.max_check_rounds).unwrap_or(3);
     let feedback = super::delivery::check_feedback(&rec);
     let _ = f.comment_marked(&task.id, Mark::Checks, "reef:checks", &feedback).await;
     let failed: Vec<&str> = rec.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();

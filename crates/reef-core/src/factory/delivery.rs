@@ -16,6 +16,18 @@ use serde::Serialize;
 /// The idempotency keys of step tasks start with this (no other path makes such a key).
 pub const STEP_KEY_PREFIX: &str = "delivery:";
 
+/// Bytes of a change's file list kept in the store (larger ones are read from git each time).
+const FILES_KEPT_BYTES: usize = 4 * 1024 * 1024;
+
+/// A change's files and commits between the two commits it names (settings `change.files:<task>`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct FilesDoc {
+    base: String,
+    head: String,
+    files: Vec<ChangedFile>,
+    commits: Vec<CommitInfo>,
+}
+
 /// A change read back for people: its record, files and commits.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeView {
@@ -59,13 +71,32 @@ impl Factory {
         let record = self.change(task_id).await?.ok_or_else(|| StoreError::NotFound {
             what: format!("a change of task {task_id} (it has no worktree, or no attempt has finished)"),
         })?;
+        // Commits never change: the list kept for these two is the list (a large change's costs a
+        // git run of hundreds of milliseconds, and the window re-reads it while the store is busy).
+        let key = Key::ChangeFiles(&record.task).id();
+        let kept = self.ports.settings.get(&key).await?.and_then(|v| serde_json::from_value::<FilesDoc>(v).ok());
+        if let Some(d) = kept.filter(|d| d.base == record.base && d.head == record.head) {
+            return Ok(ChangeView { record, files: d.files, commits: d.commits });
+        }
         let (dir, base, head) = (mirror_dir(&self.config.data_dir, &record.repository), record.base.clone(), record.head.clone());
         let (files, commits) = blocking(move || {
             let m = Mirror::open(&dir)?;
             Ok((m.files(&base, &head)?, m.commits(&base, &head, 200)?))
         })
         .await?;
+        self.keep_change_files(&record, &files, &commits).await?;
         Ok(ChangeView { record, files, commits })
+    }
+
+    /// Keeps a change's file list and commits for the diff view (where small enough).
+    pub async fn keep_change_files(&self, record: &ChangeRecord, files: &[ChangedFile], commits: &[CommitInfo]) -> StoreResult<()> {
+        let doc = FilesDoc { base: record.base.clone(), head: record.head.clone(), files: files.to_vec(), commits: commits.to_vec() };
+        let mut v = serde_json::to_value(&doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(usize::MAX) > FILES_KEPT_BYTES {
+            return Ok(());
+        }
+        self.redactor.redact_json(&mut v);
+        self.ports.settings.put(&Key::ChangeFiles(&record.task).id(), v).await
     }
 
     /// The unified patch of a task's change (one file, or all), at most `max_bytes`; and whether it was cut.

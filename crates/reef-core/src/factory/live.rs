@@ -214,6 +214,7 @@ impl Factory {
             self.ports.settings.put(&key, file_v).await?;
         }
         self.live_cache.clear();
+        self.sync_pipelines().await?;
         Ok(out)
     }
 

@@ -16,6 +16,7 @@ pub mod decisions;
 pub mod delivery;
 pub mod evidence;
 pub mod live;
+pub mod pipeline_defs;
 pub mod pipelines;
 pub mod products;
 pub mod running;
@@ -144,6 +145,7 @@ fn known_secrets(c: &Config) -> crate::secret::Redactor {
     add("REEF_STRIPE_API_KEY", c.stripe.api_key.as_ref());
     add("REEF_STRIPE_WEBHOOK_SECRET", c.stripe.webhook_secret.as_ref());
     add("REEF_LINK_SECRET", c.links.as_ref().map(|l| &l.secret));
+    add("REEF_GITHUB_TOKEN", c.forge_token.as_ref());
     known.extend(c.product_secrets.iter().cloned());
     for (name, s) in &c.mcp.operators {
         known.push((crate::secret::mcp_operator_secret(name), s.clone()));

@@ -39,6 +39,10 @@ pub struct ProductPipeline {
     pub deploys: bool,
     pub health_url: Option<String>,
     pub auto_rollback: bool,
+    /// `owner/name` where changes become pull requests.
+    pub forge: Option<String>,
+    /// The pipeline's latest stored revision (0: only the config file defines it).
+    pub revision: u32,
     pub open: Vec<OpenChange>,
     pub last_deploy: Option<Deploy>,
     /// The product's LLM spend and USD revenue (cents), all time (as the books keep them).
@@ -49,7 +53,8 @@ pub struct ProductPipeline {
 impl Factory {
     pub async fn pipelines(&self) -> StoreResult<Vec<ProductPipeline>> {
         let books = crate::books::books(&self.ports, self.now()).await?;
-        let mut names: Vec<String> = self.config.pipelines.iter().map(|p| p.product.clone()).collect();
+        let pipelines = self.all_pipelines().await?;
+        let mut names: Vec<String> = pipelines.iter().map(|p| p.product.clone()).collect();
         for b in &books.products {
             if !names.contains(&b.product) {
                 names.push(b.product.clone());
@@ -57,7 +62,8 @@ impl Factory {
         }
         let mut out = vec![];
         for name in names {
-            let p = self.config.pipeline(Some(&name));
+            let p = pipelines.iter().find(|p| p.product == name);
+            let revision = self.pipeline_revisions(&name).await?.last().map(|r| r.revision).unwrap_or(0);
             let tasks =
                 self.ports.tasks.list(&TaskQuery { product: Some(name.clone()), limit: Some(TASKS_READ), ..Default::default() }).await?;
             let mut open = vec![];
@@ -101,6 +107,8 @@ impl Factory {
                 deploys: p.is_some_and(|p| !p.deploy.is_empty()),
                 health_url: p.and_then(|p| p.health_url.clone()),
                 auto_rollback: p.is_some_and(|p| p.auto_rollback),
+                forge: p.and_then(|p| p.forge.as_ref().map(|f| f.repository.clone())),
+                revision,
                 open,
                 last_deploy: self.deploys(&name).await?.pop(),
                 spend: b.map(|b| b.llm_spend).unwrap_or_default(),

@@ -8,7 +8,7 @@ use crate::*;
 impl Factory {
     /// Creates a task (once per idempotency key), with its event and audit entry.
     pub async fn create_task(&self, mut new: NewTask, actor: &str) -> StoreResult<Task> {
-        self.fill_repository(&mut new);
+        self.fill_repository(&mut new).await?;
         new.validate_outside().map_err(StoreError::Invalid)?;
         let (task, created) = self.ports.tasks.create(new, self.now()).await?;
         if created {
@@ -18,12 +18,13 @@ impl Factory {
     }
 
     /// Work for a product with a pipeline happens in that product's repository (a worktree of it).
-    pub fn fill_repository(&self, new: &mut NewTask) {
+    pub async fn fill_repository(&self, new: &mut NewTask) -> StoreResult<()> {
         if new.repository.is_none() {
-            if let Some(p) = self.config.pipeline(new.product.as_deref()) {
+            if let Some(p) = self.pipeline(new.product.as_deref()).await? {
                 new.repository = Some(p.repository.display().to_string());
             }
         }
+        Ok(())
     }
 
     /// The event and audit entry for a task that was just stored.

@@ -339,6 +339,21 @@ impl Mirror {
             .map(|_| ())
     }
 
+    /// Points `branch` on `remote` at `commit` whatever it held: for REEF's own pull-request
+    /// branches, which a later attempt replaces with a commit that does not descend from the last.
+    pub fn replace_branch(&self, remote: &str, commit: &str, branch: &str) -> Result<(), GitError> {
+        if remote.starts_with('-') {
+            return Err(GitError::Invalid(format!("{remote:?} is not a remote REEF pushes to")));
+        }
+        self.run(&["push", "--quiet", "--no-verify", "--end-of-options", remote, &format!("+{}:refs/heads/{branch}", sha_of(commit)?)])
+            .map(|_| ())
+    }
+
+    /// Whether the mirror holds `commit`.
+    pub fn has(&self, commit: &str) -> bool {
+        sha_of(commit).is_ok_and(|c| self.run(&["cat-file", "-e", &format!("{c}^{{commit}}")]).is_ok())
+    }
+
     /// The commit before `commit` on its first-parent line, if it has one.
     pub fn first_parent(&self, commit: &str) -> Option<String> {
         self.run(&["rev-parse", "--verify", "--quiet", &format!("{}^1", sha_of(commit).ok()?)]).ok().and_then(|s| sha_of(&s).ok())

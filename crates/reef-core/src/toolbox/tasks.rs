@@ -251,7 +251,7 @@ impl Toolbox {
                 new.repository = parent.work_products.repository.clone();
             }
         }
-        f.fill_repository(&mut new);
+        f.fill_repository(&mut new).await?;
         new.validate_outside().map_err(ToolError::Invalid)?;
         let (task, created) = f.ports.tasks.create(new, f.now()).await?;
         if created {

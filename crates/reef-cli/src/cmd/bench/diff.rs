@@ -100,6 +100,7 @@ pub async fn diff(files: usize, lines: usize, runs: usize, seed: bool, out: &Out
             comments: vec![],
             stage: "checked".into(),
             steps: Default::default(),
+            pull: None,
         };
         f.save_change(&rec).await?;
         task_id = Some(t.id);

@@ -7,6 +7,8 @@
 //! bounded number of rounds, then to a person); checks run under bubblewrap like the agent did,
 //! never with REEF's reach; what is recorded names the commit it was measured on.
 
+mod forge;
+pub mod pulls;
 pub(super) mod steps;
 
 use super::exec::Job;
@@ -46,7 +48,7 @@ pub(super) async fn after_attempt(e: &Engine, job: &Job, cancel: &CancellationTo
         return Ok(None);
     }
     let f = &e.factory;
-    let pipeline = f.config.pipeline(t.product.as_deref()).cloned();
+    let pipeline = f.pipeline(t.product.as_deref()).await.map_err(|e| format!("reading the pipeline of {:?}: {e}", t.product))?;
     let protected = pipeline.as_ref().map(|p| p.protected.clone()).unwrap_or_default();
     let dir = mirror_dir(&f.config.data_dir, &repository);
     let (workdir, repo_path) = (job.workdir.clone(), PathBuf::from(&repository));
@@ -57,12 +59,13 @@ pub(super) async fn after_attempt(e: &Engine, job: &Job, cancel: &CancellationTo
         let base = fetch_main(&m, &repo_path, p2.as_ref())?;
         let head = m.snapshot(&workdir, &base, &message, &task_id)?;
         let files = m.files(&base, &head)?;
-        Ok::<_, crate::git::GitError>((m, head, base, files))
+        let commits = m.commits(&base, &head, 200)?;
+        Ok::<_, crate::git::GitError>((m, head, base, files, commits))
     })
     .await
     .map_err(|e| format!("recording the change stopped: {e}"))?
     .map_err(|e| format!("could not record the change of {repository}: {e}"))?;
-    let (mirror, head, base, files) = measured;
+    let (mirror, head, base, files, commits) = measured;
     let flags = flags_of(&files, &protected);
     let mut checks = vec![];
     if let Some(p) = pipeline.as_ref().filter(|p| !p.checks.is_empty()) {
@@ -100,8 +103,11 @@ pub(super) async fn after_attempt(e: &Engine, job: &Job, cancel: &CancellationTo
         checks,
         review: None,
         comments: old.as_ref().map(|o| o.comments.clone()).unwrap_or_default(),
+        pull: old.as_ref().and_then(|o| o.pull.clone()),
         steps: old.map(|o| o.steps).unwrap_or_default(),
     };
+    // The list first: a record is never read without the list it names being there or computable.
+    f.keep_change_files(&rec, &files, &commits).await.map_err(|e| format!("could not save the change's files: {e}"))?;
     f.save_change(&rec).await.map_err(|e| format!("could not save the change: {e}"))?;
     let data = serde_json::json!({
         "head": rec.head, "base": rec.base, "files": rec.files, "added": rec.added, "deleted": rec.deleted,

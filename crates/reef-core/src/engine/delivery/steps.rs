@@ -27,19 +27,25 @@ pub(in crate::engine) async fn run(
 ) -> Result<ExecSuccess, ExecError> {
     let f = &e.factory;
     let p = f
-        .config
         .pipeline(Some(step.product()))
-        .cloned()
+        .await
+        .map_err(|x| ExecError::Failed(x.to_string()))?
         .ok_or_else(|| ExecError::NotRunnable(format!("product {} has no [[products]] pipeline on this host", step.product())))?;
+    let mut work_products = WorkProducts::default();
     let output = match step {
+        Step::Merge { change, sha, .. } if p.forge.is_some() => {
+            let (said, url) = super::pulls::open(e, task, &p, &change, &sha).await?;
+            work_products.pr_url = Some(url);
+            said
+        }
         Step::Merge { change, sha, .. } => merge(e, task, &p, &change, &sha).await?,
         Step::Deploy { version, change, .. } => deploy(e, task, &p, &version, change.as_deref(), &tx, &cancel).await?,
         Step::Rollback { version, from, reason, .. } => rollback(e, task, &p, &version, &from, &reason, &tx, &cancel).await?,
     };
-    Ok(ExecSuccess { output, work_products: WorkProducts::default(), cost: Usd(0) })
+    Ok(ExecSuccess { output, work_products, cost: Usd(0) })
 }
 
-async fn git<T: Send + 'static>(f: impl FnOnce() -> Result<T, GitError> + Send + 'static) -> Result<T, GitError> {
+pub(super) async fn git<T: Send + 'static>(f: impl FnOnce() -> Result<T, GitError> + Send + 'static) -> Result<T, GitError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| GitError::Invalid(format!("git stopped: {e}")))?
 }
 
@@ -80,19 +86,7 @@ async fn merge(e: &Engine, task: &Task, p: &Pipeline, change: &str, sha: &str) -
                 serde_json::json!({"change": change, "sha": sha, "merge": m.merge, "before": m.before, "main": p.main, "remote": p.remote});
             let _ = f.event("change.merged", &actor, Some(change), data.clone()).await;
             let _ = f.audit(&actor, "delivery.merge", &task.id, serde_json::json!({"main": m.before}), data, None).await;
-            if !p.deploy.is_empty() {
-                let step = Step::Deploy { product: p.product.clone(), version: m.merge.clone(), change: Some(change.into()) };
-                let new = NewTask {
-                    title: format!("Deploy {} {}", p.product, short(&m.merge)),
-                    description: format!("Ships {} (main after merging task {change}).", m.merge),
-                    action_class: Some("production_deploy".into()),
-                    assigned_to: task.assigned_to.clone(),
-                    ..Default::default()
-                };
-                let d = f
-                    .make_step(step, &format!("deploy:{}", task.id), new, Some(&task.id), &actor)
-                    .await
-                    .map_err(|x| ExecError::Failed(x.to_string()))?;
+            if let Some(d) = deploy_after_merge(f, task, p, change, &m.merge, &actor).await.map_err(|x| ExecError::Failed(x.to_string()))? {
                 rec.steps.insert("deploy".into(), d.id);
             }
             let _ = f.save_change(&rec).await;
@@ -115,6 +109,30 @@ async fn merge(e: &Engine, task: &Task, p: &Pipeline, change: &str, sha: &str) -
         }
         Err(err) => Err(ExecError::Failed(format!("merging {}: {err}", short(sha)))),
     }
+}
+
+/// The deploy step that ships `version` (main after `merge_task` merged `change`), where the
+/// product deploys; it waits for the merge task and behind `production_deploy`.
+pub(super) async fn deploy_after_merge(
+    f: &crate::factory::Factory,
+    merge_task: &Task,
+    p: &Pipeline,
+    change: &str,
+    version: &str,
+    actor: &str,
+) -> StoreResult<Option<Task>> {
+    if p.deploy.is_empty() {
+        return Ok(None);
+    }
+    let step = Step::Deploy { product: p.product.clone(), version: version.into(), change: Some(change.into()) };
+    let new = NewTask {
+        title: format!("Deploy {} {}", p.product, short(version)),
+        description: format!("Ships {version} (main after merging task {change})."),
+        action_class: Some("production_deploy".into()),
+        assigned_to: merge_task.assigned_to.clone(),
+        ..Default::default()
+    };
+    f.make_step(step, &format!("deploy:{}", merge_task.id), new, Some(&merge_task.id), actor).await.map(Some)
 }
 
 /// Runs one of the product's own commands in a fresh export of `version` from REEF's mirror
