@@ -21,27 +21,27 @@ pub struct ProductSection {
     /// and pushes to it (default `origin`). A local branch is not enough: agents working in the
     /// checkout can move its refs.
     pub remote: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckSection>,
     /// Run on this host in a checkout of the version to ship, with `REEF_VERSION` set.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deploy: Vec<String>,
     /// Restores `REEF_VERSION` (the version before); default: the deploy command at that version.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollback: Vec<String>,
     /// Folders the deploy and rollback commands may write besides their own (they run contained,
     /// with the host's network, in a fresh export of the version).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deploy_writable: Vec<PathBuf>,
     pub health_url: Option<String>,
     /// Health reads after a deploy, each of which must answer 2xx (default 3).
     pub health_checks: Option<u32>,
     pub health_interval_seconds: Option<f64>,
     /// Roll back a deploy whose health check fails without asking (default: propose it, approve-before).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_rollback: bool,
     /// More paths (globs) whose change is flagged like a test's: never merged without a person.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protected: Vec<String>,
     /// Rounds of failing checks sent back to the builder before a person is asked (default 3).
     pub max_check_rounds: Option<u32>,
@@ -137,8 +137,9 @@ pub fn section_text(p: &Pipeline) -> String {
         rollback: p.rollback.clone(),
         deploy_writable: p.deploy_writable.clone(),
         health_url: p.health_url.clone(),
-        health_checks: Some(p.health_checks),
-        health_interval_seconds: Some(p.health_interval.as_secs_f64()),
+        // Read only with a health URL: left out without one (the text stays short).
+        health_checks: p.health_url.as_ref().map(|_| p.health_checks),
+        health_interval_seconds: p.health_url.as_ref().map(|_| p.health_interval.as_secs_f64()),
         auto_rollback: p.auto_rollback,
         protected: p.protected.clone(),
         max_check_rounds: Some(p.max_check_rounds),
