@@ -27,7 +27,7 @@ OWNER = REPO.split("/")[0]
 BASE = f"http://127.0.0.1:{PORT}"
 HTML = "https://github.com"
 lock = threading.Lock()
-state = {"pulls": [], "comments": [], "reviews": [], "runs": [], "requests": [], "fail_next": 0, "next_id": 1000}
+state = {"pulls": [], "comments": [], "conversation": [], "reviews": [], "runs": [], "requests": [], "fail_next": 0, "next_id": 1000}
 
 
 def user(login):
@@ -64,8 +64,17 @@ def comment_doc(c):
         "position": 1, "original_position": 4, "commit_id": c.get("commit_id", ""), "original_commit_id": c.get("commit_id", ""),
         "in_reply_to_id": None, "user": user(c["login"]), "body": c["body"], "created_at": "2026-12-01T05:01:00Z",
         "updated_at": "2026-12-01T05:01:00Z", "html_url": f"{HTML}/{REPO}/pull/{c['pr']}#discussion-diff-{c['id']}",
-        "pull_request_url": f"{BASE}/repos/{REPO}/pulls/{c['pr']}", "author_association": "NONE",
+        "pull_request_url": f"{BASE}/repos/{REPO}/pulls/{c['pr']}", "author_association": c.get("association", "COLLABORATOR"),
         "start_line": None, "original_start_line": None, "start_side": None, "line": c["line"], "original_line": c["line"], "side": "RIGHT",
+    }
+
+
+def issue_comment_doc(c):
+    return {
+        "id": c["id"], "node_id": "MDEyOklzc3VlQ29tbWVudDE=", "url": f"{BASE}/repos/{REPO}/issues/comments/{c['id']}",
+        "html_url": f"{HTML}/{REPO}/pull/{c['pr']}#issuecomment-{c['id']}", "body": c["body"], "user": user(c["login"]),
+        "created_at": "2026-12-01T05:01:30Z", "updated_at": "2026-12-01T05:01:30Z",
+        "issue_url": f"{BASE}/repos/{REPO}/issues/{c['pr']}", "author_association": c.get("association", "COLLABORATOR"),
     }
 
 
@@ -74,7 +83,7 @@ def review_doc(r):
         "id": r["id"], "node_id": "MDE3OlB1bGxSZXF1ZXN0UmV2aWV3ODA=", "user": user(r["login"]), "body": r["body"],
         "state": r["state"], "html_url": f"{HTML}/{REPO}/pull/{r['pr']}#pullrequestreview-{r['id']}",
         "pull_request_url": f"{BASE}/repos/{REPO}/pulls/{r['pr']}", "submitted_at": "2026-12-01T05:02:00Z",
-        "commit_id": r.get("commit_id", ""), "author_association": "COLLABORATOR",
+        "commit_id": r.get("commit_id", ""), "author_association": r.get("association", "COLLABORATOR"),
     }
 
 
@@ -177,6 +186,10 @@ class Handler(BaseHTTPRequestHandler):
                 if m.group(2) == "/reviews":
                     return self.page([review_doc(r) for r in state["reviews"] if r["pr"] == n], q)
                 return self.answer(200, pull_doc(p))
+            m = re.fullmatch(r"/issues/(\d+)/comments", path)
+            if m and method == "GET":
+                n = int(m.group(1))
+                return self.page([issue_comment_doc(c) for c in state["conversation"] if c["pr"] == n], q)
             m = re.fullmatch(r"/commits/([0-9a-f]{40})/check-runs", path)
             if m and method == "GET":
                 runs = [run_doc(r) for r in state["runs"] if r["sha"] == m.group(1)]
@@ -194,6 +207,8 @@ class Handler(BaseHTTPRequestHandler):
             i = state["next_id"]
             if what == "review_comment":
                 state["comments"].append(dict(b, id=i))
+            elif what == "conversation":
+                state["conversation"].append(dict(b, id=i))
             elif what == "review":
                 state["reviews"].append(dict(b, id=i))
             elif what == "check_run":

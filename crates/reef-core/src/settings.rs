@@ -78,6 +78,9 @@ pub enum Key<'a> {
     /// commits it names (`{base, head, files, commits}`): read by the diff view instead of
     /// running git on every open.
     ChangeFiles(&'a str),
+    /// `change.pull:<task>` — the change's pull request on its product's forge and what REEF has
+    /// passed on from it (`domain::change::PullRequest`).
+    ChangePull(&'a str),
 }
 
 impl Key<'_> {
@@ -112,6 +115,7 @@ impl Key<'_> {
             Key::ForgeWatch => "forge.watch".into(),
             Key::PipelineDefs => "pipelines.defs".into(),
             Key::ChangeFiles(t) => format!("change.files:{t}"),
+            Key::ChangePull(t) => format!("change.pull:{t}"),
         }
     }
 }
@@ -159,6 +163,7 @@ mod tests {
             (Key::ForgeWatch, "forge.watch"),
             (Key::PipelineDefs, "pipelines.defs"),
             (Key::ChangeFiles("t1"), "change.files:t1"),
+            (Key::ChangePull("t1"), "change.pull:t1"),
         ];
         for (k, text) in cases {
             assert_eq!(k.id(), text, "{k:?}");

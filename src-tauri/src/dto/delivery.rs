@@ -161,9 +161,10 @@ impl From<&ChangeView> for ChangeDto {
                 summary: v.summary.clone(),
                 comments: v.comments.iter().map(line_comment).collect(),
             }),
-            comments: r.comments.iter().map(line_comment).collect(),
+            // People's line comments: REEF's own and those left on its pull request.
+            comments: r.comments.iter().chain(v.pull.iter().flat_map(|p| p.comments.iter())).map(line_comment).collect(),
             steps: r.steps.iter().map(|(k, v)| StepDto { step: k.clone(), task: v.clone() }).collect(),
-            pull: r.pull.as_ref().map(|p| PullRequestDto {
+            pull: v.pull.as_ref().map(|p| PullRequestDto {
                 number: n(p.number),
                 url: p.url.clone(),
                 branch: p.branch.clone(),

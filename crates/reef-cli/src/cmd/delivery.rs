@@ -3,7 +3,7 @@
 
 use super::{short, Out};
 use anyhow::Context;
-use reef_core::domain::change::ChangeRecord;
+use reef_core::domain::change::{ChangeRecord, PullRequest};
 use reef_core::factory::Factory;
 use reef_core::git::ChangedFile;
 
@@ -57,7 +57,7 @@ fn stat_text(r: &ChangeRecord, files: &[ChangedFile]) -> String {
 }
 
 /// The change section of `reef task show`.
-pub fn change_text(r: &ChangeRecord) -> String {
+pub fn change_text(r: &ChangeRecord, pull: Option<&PullRequest>) -> String {
     let mut s = format!(
         "\nChange ({}):\n  commit    {} (attempt {})\n  base      {}\n  size      {} files, +{} -{}\n",
         r.stage, r.head, r.attempt, r.base, r.files, r.added, r.deleted
@@ -85,11 +85,11 @@ pub fn change_text(r: &ChangeRecord) -> String {
             s.push_str(&format!("            {} line {}: {}\n", c.file, c.line, c.body));
         }
     }
-    if let Some(p) = &r.pull {
+    if let Some(p) = pull {
         s.push_str(&format!("  pull      #{} {} ({}, branch {})\n", p.number, p.url, p.state, p.branch));
-    }
-    for c in r.comments.iter().filter(|c| c.author.starts_with("github:")) {
-        s.push_str(&format!("            {} line {}: {} ({})\n", c.file, c.line, c.body, c.author));
+        for c in &p.comments {
+            s.push_str(&format!("            {} line {}: {} ({})\n", c.file, c.line, c.body, c.author));
+        }
     }
     for (k, v) in &r.steps {
         s.push_str(&format!("  {k:<9} task {v}\n"));

@@ -206,7 +206,11 @@ pub async fn run(cmd: TaskCmd, f: &Factory, out: &Out) -> anyhow::Result<()> {
             let t = resolve(f, &id).await?;
             let history = f.ports.events.recent(&EventQuery { subject: Some(t.id.clone()), limit: 50, ..Default::default() }).await?;
             let change = f.change(&t.id).await?;
-            out.print(&serde_json::json!({"task": t, "events": history.items, "change": change}), || {
+            let pull = match &change {
+                Some(c) => f.pull_of(&c.task).await?,
+                None => None,
+            };
+            out.print(&serde_json::json!({"task": t, "events": history.items, "change": change, "pull": pull}), || {
                 let mut s = format!("{}\n  id        {}\n  status    {}\n  priority  {}\n", t.title, t.id, t.status, t.priority);
                 let opt = |k: &str, v: Option<&str>, s: &mut String| {
                     if let Some(v) = v {
@@ -245,7 +249,7 @@ pub async fn run(cmd: TaskCmd, f: &Factory, out: &Out) -> anyhow::Result<()> {
                     s.push_str(&format!("\n{}\n", t.description));
                 }
                 if let Some(c) = &change {
-                    s.push_str(&super::delivery::change_text(c));
+                    s.push_str(&super::delivery::change_text(c, pull.as_ref()));
                 }
                 if !t.comments.is_empty() {
                     s.push_str("\nComments:\n");

@@ -138,6 +138,20 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// Starts `python3 ARGS…`, a stand-in server that listens on `port`, stopped when this test
+/// process ends; waits until it listens.
+pub fn python_server(args: &[&str], port: u16, what: &str) {
+    let me = std::process::id().to_string();
+    let mut child = Command::new("sh")
+        .args(["-c", r#"me="$1"; shift; python3 "$@" & c=$!; while kill -0 "$me" 2>/dev/null; do sleep 0.5; done; kill $c"#, "sh", &me])
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::spawn(move || child.wait());
+    assert!(wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()), "{what} started");
+}
+
 pub fn sigterm(child: &mut Child) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
     let _ = child.wait();

@@ -12,7 +12,6 @@
 use crate::common::{git_in, sigterm, wait_until, Env};
 use crate::engine::one_answer_roster;
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// A health endpoint for the stand-in production: 200 while the live version is one the test
@@ -30,18 +29,10 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200 if ok else 500); self.end_headers(); self.wfile.write(b"ok" if ok else b"errors spiking")
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 "#;
-    let me = std::process::id().to_string();
-    // It stops itself when this test process ends (the loop below); a thread reaps it.
-    let mut child = Command::new("sh")
-        .args(["-c", r#"python3 -c "$0" "$1" "$2" "$3" & c=$!; while kill -0 "$4" 2>/dev/null; do sleep 0.5; done; kill $c"#])
-        .args([script, live.to_str().unwrap(), healthy.to_str().unwrap(), &port.to_string(), &me])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::spawn(move || child.wait());
-    assert!(
-        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
-        "the stand-in production started"
+    crate::common::python_server(
+        &["-c", script, live.to_str().unwrap(), healthy.to_str().unwrap(), &port.to_string()],
+        port,
+        "the stand-in production",
     );
     port
 }

@@ -295,12 +295,26 @@ fn forge(key: &str, f: Option<&ForgeSection>) -> Result<Option<Forge>, ConfigErr
         ));
     }
     let api_url = f.api_url.clone().unwrap_or_else(|| "https://api.github.com".into()).trim_end_matches('/').to_string();
-    if !reqwest::Url::parse(&api_url).is_ok_and(|x| matches!(x.scheme(), "http" | "https")) {
-        return Err(bad(&format!("{key}.forge.api_url"), format!("{api_url:?} is not an http(s) URL"), "leave it out for github.com"));
+    // The token goes to this URL: https, or http to this machine only; nothing in it that could
+    // change where a request goes (credentials, a query, a fragment).
+    let ok = reqwest::Url::parse(&api_url).is_ok_and(|u| {
+        let local = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        (u.scheme() == "https" || (u.scheme() == "http" && local))
+            && u.username().is_empty()
+            && u.password().is_none()
+            && u.query().is_none()
+            && u.fragment().is_none()
+    });
+    if !ok {
+        return Err(bad(
+            &format!("{key}.forge.api_url"),
+            format!("{api_url:?} is not an https URL without credentials, query or fragment (REEF's GitHub token is sent to it)"),
+            "leave it out for github.com; GitHub Enterprise: https://HOST/api/v3",
+        ));
     }
     let poll = f.poll_seconds.unwrap_or(60.0);
-    if !poll.is_finite() || !(0.1..=86_400.0).contains(&poll) {
-        return Err(bad(&format!("{key}.forge.poll_seconds"), format!("{poll} is not a number of seconds"), "write 0.1 to 86400"));
+    if !poll.is_finite() || !(1.0..=86_400.0).contains(&poll) {
+        return Err(bad(&format!("{key}.forge.poll_seconds"), format!("{poll} is not a number of seconds"), "write 1 to 86400"));
     }
     Ok(Some(Forge { repository: repo, api_url, poll: Duration::from_secs_f64(poll) }))
 }
@@ -346,6 +360,9 @@ mod tests {
                 "name = \"a\"\nrepository = \"/r\"\nforge = { kind = \"github\", repository = \"a/b\", api_url = \"ftp://x\" }",
                 "products[0].forge.api_url",
             ),
+            ("name = \"a\"\nrepository = \"/r\"\nforge = { kind = \"github\", repository = \"a/b\", api_url = \"http://gh.example\" }", "products[0].forge.api_url"),
+            ("name = \"a\"\nrepository = \"/r\"\nforge = { kind = \"github\", repository = \"a/b\", api_url = \"https://u:p@gh.example\" }", "products[0].forge.api_url"),
+            ("name = \"a\"\nrepository = \"/r\"\nforge = { kind = \"github\", repository = \"a/b\", poll_seconds = 0.1 }", "products[0].forge.poll_seconds"),
         ] {
             let e = parse(&format!("[[products]]\n{bad}\n")).unwrap_err();
             assert_eq!(e.key, key, "{bad}: {e}");

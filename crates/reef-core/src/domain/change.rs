@@ -80,16 +80,19 @@ pub struct ChangeRecord {
     /// The step tasks made from it, by step name.
     #[serde(default)]
     pub steps: std::collections::BTreeMap<String, String>,
-    /// Its pull request, where the product's forge takes changes as pull requests.
-    #[serde(default)]
-    pub pull: Option<PullRequest>,
 }
 
-/// A change's pull request on the product's forge, and what REEF has already passed on from it.
+/// A change's pull request on the product's forge, and what REEF has already passed on from it
+/// (settings `change.pull:<task>`, apart from the change's record: the pull-request watcher writes
+/// it while the builder's next attempt writes the record).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullRequest {
     pub number: u64,
     pub url: String,
+    /// `owner/name` and the API it was opened on: a pipeline edited to another forge does not
+    /// make REEF read another repository's pull request #n as this one.
+    pub repository: String,
+    pub api_url: String,
     /// REEF's branch on the remote (`reef/<task>`), which each approved attempt replaces.
     pub branch: String,
     /// The commit REEF pushed last (the reviewed one).
@@ -98,12 +101,23 @@ pub struct PullRequest {
     pub state: String,
     #[serde(default)]
     pub merge_commit: Option<String>,
-    /// Review comments and reviews already sent to the builder (their forge ids).
+    /// What was already read from it, by kind and forge id (`comment:…`, `review:…`,
+    /// `conversation:…`: each kind has its own ids).
     #[serde(default)]
-    pub seen: Vec<u64>,
+    pub seen: Vec<String>,
     /// CI runs already reported, as `name@sha:conclusion`.
     #[serde(default)]
     pub ci: Vec<String>,
+    /// Line comments people with write access left on it (shown in the diff view).
+    #[serde(default)]
+    pub comments: Vec<LineComment>,
+}
+
+impl PullRequest {
+    /// Ids and marks kept (the oldest go first).
+    pub const KEPT: usize = 1000;
+    /// Line comments kept.
+    pub const COMMENTS_KEPT: usize = 200;
 }
 
 impl ChangeRecord {

@@ -294,7 +294,13 @@ async fn execute(
         Some(Step::Merge { flags, .. }) => flags.clone(),
         _ => vec![],
     };
-    gate = crate::rules::policy::flagged_gate(gate, !flags.is_empty());
+    // Nor does one that becomes a pull request: pushed to the forge, the repository's CI runs it
+    // with whatever that CI can reach, before anyone there has looked.
+    let forge = match &step {
+        Some(Step::Merge { product, .. }) => f.pipeline(Some(product)).await.ok().flatten().and_then(|p| p.forge),
+        _ => None,
+    };
+    gate = crate::rules::policy::flagged_gate(gate, !flags.is_empty() || forge.is_some());
 
     match gate {
         Gate::NeverAuto => {
@@ -321,7 +327,8 @@ async fn execute(
                 let req = NewApproval {
                     task_id: task.id.clone(),
                     action_class: class.clone(),
-                    summary: crate::domain::change::flagged_summary(&task.title, &flags),
+                    summary: crate::domain::change::flagged_summary(&task.title, &flags)
+                        + &forge.as_ref().map(super::delivery::pulls::forge_warning).unwrap_or_default(),
                     work_products: task.work_products.clone(),
                     requested_by: format!("agent:{}", agent.name),
                     expires_at: Some(now + chrono::Duration::from_std(f.config.policy.expiry).unwrap_or_default()),

@@ -7,7 +7,7 @@
 //! record names; every operation here is audited and evented.
 
 use super::Factory;
-use crate::domain::change::{ChangeRecord, Deploy, Health, LineComment, Step, DEPLOY_HISTORY};
+use crate::domain::change::{ChangeRecord, Deploy, Health, LineComment, PullRequest, Step, DEPLOY_HISTORY};
 use crate::git::{mirror_dir, ChangedFile, CommitInfo, GitError, Mirror};
 use crate::settings::Key;
 use crate::*;
@@ -28,12 +28,13 @@ struct FilesDoc {
     commits: Vec<CommitInfo>,
 }
 
-/// A change read back for people: its record, files and commits.
+/// A change read back for people: its record, files, commits and pull request.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeView {
     pub record: ChangeRecord,
     pub files: Vec<ChangedFile>,
     pub commits: Vec<CommitInfo>,
+    pub pull: Option<PullRequest>,
 }
 
 fn git_err(e: GitError) -> StoreError {
@@ -75,8 +76,9 @@ impl Factory {
         // git run of hundreds of milliseconds, and the window re-reads it while the store is busy).
         let key = Key::ChangeFiles(&record.task).id();
         let kept = self.ports.settings.get(&key).await?.and_then(|v| serde_json::from_value::<FilesDoc>(v).ok());
+        let pull = self.pull_of(&record.task).await?;
         if let Some(d) = kept.filter(|d| d.base == record.base && d.head == record.head) {
-            return Ok(ChangeView { record, files: d.files, commits: d.commits });
+            return Ok(ChangeView { record, files: d.files, commits: d.commits, pull });
         }
         let (dir, base, head) = (mirror_dir(&self.config.data_dir, &record.repository), record.base.clone(), record.head.clone());
         let (files, commits) = blocking(move || {
@@ -84,17 +86,36 @@ impl Factory {
             Ok((m.files(&base, &head)?, m.commits(&base, &head, 200)?))
         })
         .await?;
-        self.keep_change_files(&record, &files, &commits).await?;
-        Ok(ChangeView { record, files, commits })
+        // Kept for the next read where it can be; the view stands without it.
+        if let Err(e) = self.keep_change_files(&record, &files, &commits).await {
+            tracing::warn!(task = %record.task, error = %e, "could not keep a change's file list");
+        }
+        Ok(ChangeView { record, files, commits, pull })
+    }
+
+    /// A change's pull request, where its product's forge takes changes as pull requests.
+    pub async fn pull_of(&self, task_id: &str) -> StoreResult<Option<PullRequest>> {
+        Ok(self.ports.settings.get(&Key::ChangePull(task_id).id()).await?.and_then(|v| serde_json::from_value(v).ok()))
+    }
+
+    pub async fn save_pull(&self, task_id: &str, pull: &PullRequest) -> StoreResult<()> {
+        let mut v = serde_json::to_value(pull).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.redactor.redact_json(&mut v);
+        self.ports.settings.put(&Key::ChangePull(task_id).id(), v).await
     }
 
     /// Keeps a change's file list and commits for the diff view (where small enough).
     pub async fn keep_change_files(&self, record: &ChangeRecord, files: &[ChangedFile], commits: &[CommitInfo]) -> StoreResult<()> {
-        let doc = FilesDoc { base: record.base.clone(), head: record.head.clone(), files: files.to_vec(), commits: commits.to_vec() };
-        let mut v = serde_json::to_value(&doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        if serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(usize::MAX) > FILES_KEPT_BYTES {
+        // A cheap bound first (a path is at least a byte), then the exact one.
+        if files.len() > FILES_KEPT_BYTES / 64 {
             return Ok(());
         }
+        let doc = FilesDoc { base: record.base.clone(), head: record.head.clone(), files: files.to_vec(), commits: commits.to_vec() };
+        let bytes = serde_json::to_vec(&doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if bytes.len() > FILES_KEPT_BYTES {
+            return Ok(());
+        }
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.redactor.redact_json(&mut v);
         self.ports.settings.put(&Key::ChangeFiles(&record.task).id(), v).await
     }
@@ -264,6 +285,8 @@ impl Factory {
 }
 
 /// A commit id as people read it.
+/// Safe on any text (a forge's answer may put anything where a sha belongs).
 pub fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
+    let end = sha.char_indices().nth(12).map(|(i, _)| i).unwrap_or(sha.len());
+    &sha[..end]
 }

@@ -63,18 +63,24 @@ impl Factory {
     }
 
     /// The pipeline in force for `product`: its latest stored revision, else the config file's.
-    /// A stored revision that no longer validates (another program wrote it) is passed over, with
-    /// a warning, for the one before it.
+    /// A latest revision that does not validate (another program, or another REEF version, wrote
+    /// it) is an error, never a quiet fall back to an older one (which could drop its forge or
+    /// its protected paths).
     pub async fn pipeline(&self, product: Option<&str>) -> StoreResult<Option<Pipeline>> {
         let Some(name) = product else { return Ok(None) };
-        for r in self.pipeline_revisions(name).await?.iter().rev() {
-            match parse_section(&r.text) {
-                Ok(p) if p.product == name => return Ok(Some(p)),
-                Ok(_) => tracing::warn!(product = name, revision = r.revision, "a stored pipeline names another product; passed over"),
-                Err(e) => tracing::warn!(product = name, revision = r.revision, error = %e, "a stored pipeline is invalid; passed over"),
+        let Some(r) = self.pipeline_revisions(name).await?.pop() else { return Ok(self.config.pipeline(Some(name)).cloned()) };
+        let bad = |reason: String| StoreError::Malformed {
+            collection: "settings".into(),
+            id: format!("{}.{name}", Key::PipelineDefs.id()),
+            reason,
+        };
+        match parse_section(&r.text) {
+            Ok(p) if p.product == name => Ok(Some(p)),
+            Ok(p) => Err(bad(format!("revision {} names product {:?}", r.revision, p.product))),
+            Err(e) => {
+                Err(bad(format!("revision {} does not validate: {e} (save a corrected one with `reef pipeline set {name}`)", r.revision)))
             }
         }
-        Ok(self.config.pipeline(Some(name)).cloned())
     }
 
     /// Every product with a pipeline (the file's and the store's), each as it is in force.

@@ -100,7 +100,6 @@ pub async fn diff(files: usize, lines: usize, runs: usize, seed: bool, out: &Out
             comments: vec![],
             stage: "checked".into(),
             steps: Default::default(),
-            pull: None,
         };
         // As the worker keeps it after an attempt: the list with the record.
         let (listed, commits) = (mirror.files(&base, &head)?, mirror.commits(&base, &head, 200)?);

@@ -146,7 +146,6 @@ pub(super) async fn seed(f: &Factory, actor: &str) -> anyhow::Result<bool> {
         comments: vec![],
         stage: "reviewed".into(),
         steps: Default::default(),
-        pull: None,
     };
     let step = Step::Merge { change: t.id.clone(), product: "quickform".into(), sha: head.clone(), flags: rec.flags.clone() };
     let merge = NewTask {

@@ -52,6 +52,7 @@ pub struct Pull {
     #[serde(default)]
     pub merge_commit_sha: Option<String>,
     pub head: PullHead,
+    pub base: PullHead,
 }
 
 impl Pull {
@@ -72,6 +73,31 @@ pub struct ReviewComment {
     pub body: String,
     #[serde(default)]
     pub user: Option<User>,
+    #[serde(default)]
+    pub author_association: String,
+}
+
+/// Whether an author's association with the repository gives them write access (OWNER, MEMBER,
+/// COLLABORATOR): only their words reach the builder, on a repository anyone may comment on.
+pub fn has_write_access(association: &str) -> bool {
+    matches!(association, "OWNER" | "MEMBER" | "COLLABORATOR")
+}
+
+/// Whether `s` is a full commit id.
+pub fn is_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A comment in a pull request's conversation (not on a line).
+#[derive(Debug, Clone, Deserialize)]
+pub struct IssueComment {
+    pub id: u64,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub user: Option<User>,
+    #[serde(default)]
+    pub author_association: String,
 }
 
 /// A review: APPROVED, CHANGES_REQUESTED, COMMENTED, …
@@ -83,6 +109,8 @@ pub struct Review {
     pub body: Option<String>,
     #[serde(default)]
     pub user: Option<User>,
+    #[serde(default)]
+    pub author_association: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,8 +235,14 @@ impl GitHub {
         let req = self.http.post(format!("{}/repos/{}/pulls", self.api, self.repo)).json(&serde_json::json!({
             "title": title, "head": branch, "base": base, "body": body, "maintainer_can_modify": false,
         }));
-        let (answer, _) = self.send(req).await?;
-        serde_json::from_slice(&answer).map_err(|e| ForgeError::Malformed(format!("the new pull request: {e}")))
+        match self.send(req).await {
+            Ok((answer, _)) => serde_json::from_slice(&answer).map_err(|e| ForgeError::Malformed(format!("the new pull request: {e}"))),
+            // Opened meanwhile (another process between our find and open): that one is it.
+            Err(ForgeError::Refused { status: 422, message }) => {
+                self.find_open(branch).await?.ok_or(ForgeError::Refused { status: 422, message })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn pull(&self, number: u64) -> Result<Pull, ForgeError> {
@@ -217,6 +251,11 @@ impl GitHub {
 
     pub async fn review_comments(&self, number: u64) -> Result<Vec<ReviewComment>, ForgeError> {
         self.list(&format!("/repos/{}/pulls/{number}/comments", self.repo)).await
+    }
+
+    /// The pull request's conversation (GitHub keeps it as the issue's comments).
+    pub async fn conversation(&self, number: u64) -> Result<Vec<IssueComment>, ForgeError> {
+        self.list(&format!("/repos/{}/issues/{number}/comments", self.repo)).await
     }
 
     pub async fn reviews(&self, number: u64) -> Result<Vec<Review>, ForgeError> {

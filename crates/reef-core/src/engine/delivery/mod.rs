@@ -8,6 +8,7 @@
 //! never with REEF's reach; what is recorded names the commit it was measured on.
 
 mod forge;
+mod pull_read;
 pub mod pulls;
 pub(super) mod steps;
 
@@ -103,7 +104,6 @@ pub(super) async fn after_attempt(e: &Engine, job: &Job, cancel: &CancellationTo
         checks,
         review: None,
         comments: old.as_ref().map(|o| o.comments.clone()).unwrap_or_default(),
-        pull: old.as_ref().and_then(|o| o.pull.clone()),
         steps: old.map(|o| o.steps).unwrap_or_default(),
     };
     // The list first: a record is never read without the list it names being there or computable.

@@ -10,7 +10,7 @@
 use super::super::exec::{ExecError, ExecSuccess, ProgressTx};
 use super::super::runtime::Engine;
 use crate::config::Pipeline;
-use crate::domain::change::{Deploy, Health, Step};
+use crate::domain::change::{ChangeRecord, Deploy, Health, Step};
 use crate::factory::delivery::short;
 use crate::git::{mirror_dir, remote_url, GitError, Mirror};
 use crate::*;
@@ -49,10 +49,9 @@ pub(super) async fn git<T: Send + 'static>(f: impl FnOnce() -> Result<T, GitErro
     tokio::task::spawn_blocking(f).await.map_err(|e| GitError::Invalid(format!("git stopped: {e}")))?
 }
 
-async fn merge(e: &Engine, task: &Task, p: &Pipeline, change: &str, sha: &str) -> Result<String, ExecError> {
-    let f = &e.factory;
-    let actor = format!("agent:{}", task.assigned_to.as_deref().unwrap_or("reef"));
-    let mut rec = f
+/// The change a merge step names, while `sha` is still its latest (a superseded step does nothing).
+pub(super) async fn reviewed_change(f: &crate::factory::Factory, change: &str, sha: &str) -> Result<ChangeRecord, ExecError> {
+    let rec = f
         .change(change)
         .await
         .map_err(|x| ExecError::Failed(x.to_string()))?
@@ -64,6 +63,13 @@ async fn merge(e: &Engine, task: &Task, p: &Pipeline, change: &str, sha: &str) -
             short(sha)
         )));
     }
+    Ok(rec)
+}
+
+async fn merge(e: &Engine, task: &Task, p: &Pipeline, change: &str, sha: &str) -> Result<String, ExecError> {
+    let f = &e.factory;
+    let actor = format!("agent:{}", task.assigned_to.as_deref().unwrap_or("reef"));
+    let mut rec = reviewed_change(f, change, sha).await?;
     let dir = mirror_dir(&f.config.data_dir, &rec.repository);
     let (repo, main, remote, sha2) = (p.repository.clone(), p.main.clone(), p.remote.clone(), sha.to_string());
     let message = format!("Merge REEF task {change}: {}", task.title.trim_start_matches("Merge: "));
