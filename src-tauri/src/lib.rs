@@ -37,6 +37,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::tasks::create_task,
             commands::tasks::cancel_task,
             commands::tasks::retry_task,
+            commands::tasks::accept_task,
             commands::tasks::reassign_task,
             commands::tasks::comment_task,
             commands::tasks::task_trace,

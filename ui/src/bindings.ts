@@ -39,6 +39,8 @@ export const commands = {
 	createTask: (task: NewTaskDto) => typedError<TaskDto, AppError>(__TAURI_INVOKE("create_task", { task })),
 	cancelTask: (id: string, reason: string | null) => typedError<TaskDto, AppError>(__TAURI_INVOKE("cancel_task", { id, reason })),
 	retryTask: (id: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("retry_task", { id })),
+	/**  Accepts a task that waits in review (its change, if any, goes on to its merge). */
+	acceptTask: (id: string, note: string | null) => typedError<TaskDto, AppError>(__TAURI_INVOKE("accept_task", { id, note })),
 	reassignTask: (id: string, agent: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("reassign_task", { id, agent })),
 	commentTask: (id: string, body: string) => typedError<TaskDto, AppError>(__TAURI_INVOKE("comment_task", { id, body })),
 	/**  The agent loop's steps on a task (oldest first), for the trace view. */

@@ -112,6 +112,12 @@ enum Command {
     },
     /// Put a failed, cancelled or parked task back in the queue.
     Retry { task: String },
+    /// Accept a task that waits in review: done, and its change (if any) goes on to its merge.
+    Accept {
+        task: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Spend caps.
     #[command(subcommand)]
     Cap(cmd::control::CapCmd),
@@ -344,6 +350,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reassign { task, agent } => cmd::control::reassign(&f, &task, &agent, &out).await,
         Command::Cancel { task, reason } => cmd::control::cancel(&f, &task, reason, &out).await,
         Command::Retry { task } => cmd::control::retry(&f, &task, &out).await,
+        Command::Accept { task, note } => cmd::control::accept(&f, &task, note, &out).await,
         Command::Cap(c) => cmd::control::cap(&f, c, &out).await,
         Command::Agent(c) => cmd::agent::agent(&f, c, &out).await,
         Command::Webhooks { redeliver: Some(event), to: Some(sub), .. } => cmd::webhooks::redeliver(&f, &sub, &event, &out).await,

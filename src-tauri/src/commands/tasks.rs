@@ -52,6 +52,14 @@ pub async fn cancel_task(state: State<'_, AppState>, id: String, reason: Option<
     Ok((&f.cancel_task(&id, &f.operator(), reason.as_deref()).await?).into())
 }
 
+/// Accepts a task that waits in review (its change, if any, goes on to its merge).
+#[tauri::command]
+#[specta::specta]
+pub async fn accept_task(state: State<'_, AppState>, id: String, note: Option<String>) -> AppResult<TaskDto> {
+    let f = state.factory()?;
+    Ok((&f.accept_task(&id, &f.operator(), note.as_deref()).await?).into())
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn retry_task(state: State<'_, AppState>, id: String) -> AppResult<TaskDto> {

@@ -57,6 +57,17 @@ pub async fn retry(f: &Factory, task: &str, out: &Out) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn accept(f: &Factory, task: &str, note: Option<String>, out: &Out) -> anyhow::Result<()> {
+    let t = resolve(f, task).await?;
+    let n = f.accept_task(&t.id, &f.operator(), note.as_deref()).await?;
+    let merge = f.change(&n.id).await?.and_then(|c| c.steps.get("merge").cloned());
+    out.print(&n, || match &merge {
+        Some(m) => format!("task {} accepted; its change goes on to merge task {m}", n.id),
+        None => format!("task {} accepted", n.id),
+    });
+    Ok(())
+}
+
 pub async fn cap(f: &Factory, c: CapCmd, out: &Out) -> anyhow::Result<()> {
     match c {
         CapCmd::Daily { usd } => {

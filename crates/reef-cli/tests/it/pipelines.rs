@@ -83,3 +83,37 @@ fn a_pipeline_edited_as_a_revision_is_what_the_engine_runs_and_can_be_rolled_bac
     assert!(e.json(&["pipeline", "show", "calc"])["text"].as_str().unwrap().contains("changed"));
     assert_eq!(revisions()[0]["author"], "config file");
 }
+
+/// A change no reviewer could review (no other agent) waits in review; a person accepts it, as its
+/// reviewer, and it goes on to its merge behind the merge gate.
+#[test]
+fn a_change_no_agent_could_review_is_accepted_by_a_person_and_goes_on_to_its_merge() {
+    let e = Env::new();
+    let fx = e.fx();
+    let (_remote, repo, _) = calc_product(&fx, "print('ok')\n");
+    e.write_config(&format!(
+        "[engine]\nlease_seconds = 2\n\
+         [[executors]]\nname = \"builder\"\nkinds = [\"build\"]\ncommand = [\"sh\", \"-c\", \"echo edited > notes.txt\"]\n\
+         [[products]]\nname = \"calc\"\nrepository = {repo:?}\nchecks = [{{ name = \"test\", command = [\"sh\", \"-c\", \"exit 0\"] }}]\n\
+         [[agents]]\nname = \"rex\"\nrole = \"builder\"\ncapabilities = [\"build\"]\nmodel_tier = \"cheap\"\ndaily_cap_usd = 10\nmax_concurrent = 1\n",
+        repo = repo.display().to_string(),
+    ));
+    e.with_prices();
+    let id = e.add_task("Take notes", &["--type", "build", "--agent", "rex", "--product", "calc", "--tier", "cheap"]);
+    let mut serve = e.serve("both", &[]);
+    let waits = wait_until(Duration::from_secs(60), || e.json(&["task", "show", &id])["task"]["status"] == "review");
+    assert!(waits, "{:#}\n{}", e.json(&["task", "show", &id]), crate::delivery::logs(&e));
+    assert!(e.fails(&["accept", "no-such-task"]).contains("no-such-task"));
+    e.ok(&["accept", &id, "--note", "read the diff; fine"]);
+    let merge = wait_until(Duration::from_secs(30), || {
+        e.tasks().iter().any(|t| t["title"] == "Merge: Take notes" && t["status"] == "awaiting_approval")
+    });
+    let shown = e.json(&["task", "show", &id]);
+    sigterm(&mut serve);
+    assert!(merge, "{:?}\n{shown:#}", e.tasks());
+    assert_eq!(shown["task"]["status"], "done");
+    assert_eq!(shown["change"]["review"]["reviewer"], "operator:tester@testhost", "{shown}");
+    assert_eq!(shown["change"]["review"]["summary"], "read the diff; fine");
+    assert!(e.fails(&["accept", &id]).contains("not waiting in review"), "a done task is not accepted twice");
+    assert!(e.ok(&["audit"]).contains("task.accept"));
+}

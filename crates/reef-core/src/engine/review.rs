@@ -4,7 +4,7 @@
 use super::exec::Job;
 use super::runtime::Engine;
 use super::worker::summary;
-use crate::domain::change::{ChangeRecord, LineComment, ReviewRecord, Step};
+use crate::domain::change::{ChangeRecord, LineComment, ReviewRecord};
 use crate::*;
 use tokio_util::sync::CancellationToken;
 
@@ -168,25 +168,8 @@ pub(super) async fn finish_reviewed(
     if let (Review::Approved { .. }, Some(rec)) = (&verdict, change.as_ref()) {
         if f.pipeline(task.product.as_deref()).await.ok().flatten().is_some() {
             let mut rec = rec.clone();
-            let step = Step::Merge {
-                change: task.id.clone(),
-                product: task.product.clone().unwrap_or_default(),
-                sha: rec.head.clone(),
-                flags: rec.flags.clone(),
-            };
-            let new = NewTask {
-                title: format!("Merge: {}", task.title.chars().take(400).collect::<String>()),
-                description: format!("Merges commit {} of task {} into main.", rec.head, task.id),
-                action_class: Some("merge".into()),
-                assigned_to: task.assigned_to.clone(),
-                ..Default::default()
-            };
-            let key = format!("merge:{}:{}", task.id, rec.head);
-            match f.make_step(step, &key, new, Some(&task.id), actor).await {
-                Ok(m) => {
-                    rec.steps.insert("merge".into(), m.id);
-                }
-                Err(err) => tracing::warn!(task = %task.id, error = %err, "could not make the merge step; the change waits for a person"),
+            if let Err(err) = f.propose_merge(task, &mut rec, actor).await {
+                tracing::warn!(task = %task.id, error = %err, "could not make the merge step; the change waits for a person");
             }
             let _ = f.save_change(&rec).await;
         } else if let Some(rec) = &change {

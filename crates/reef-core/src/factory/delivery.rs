@@ -7,7 +7,7 @@
 //! record names; every operation here is audited and evented.
 
 use super::Factory;
-use crate::domain::change::{ChangeRecord, Deploy, Health, LineComment, PullRequest, Step, DEPLOY_HISTORY};
+use crate::domain::change::{ChangeRecord, Deploy, Health, LineComment, PullRequest, ReviewRecord, Step, DEPLOY_HISTORY};
 use crate::git::{mirror_dir, ChangedFile, CommitInfo, GitError, Mirror};
 use crate::settings::Key;
 use crate::*;
@@ -144,6 +144,52 @@ impl Factory {
         self.audit(who, "change.comment", &rec.task, serde_json::Value::Null, serde_json::json!({"file": file, "line": line}), None)
             .await?;
         Ok(t)
+    }
+
+    /// The merge step of a reviewed change (behind the `merge` gate, waiting for its task to be
+    /// done), named in the change's steps (the caller saves the record).
+    pub async fn propose_merge(&self, task: &Task, rec: &mut ChangeRecord, actor: &str) -> StoreResult<Task> {
+        let step = Step::Merge {
+            change: task.id.clone(),
+            product: task.product.clone().unwrap_or_default(),
+            sha: rec.head.clone(),
+            flags: rec.flags.clone(),
+        };
+        let new = NewTask {
+            title: format!("Merge: {}", task.title.chars().take(400).collect::<String>()),
+            description: format!("Merges commit {} of task {} into main.", rec.head, task.id),
+            action_class: Some("merge".into()),
+            assigned_to: task.assigned_to.clone(),
+            ..Default::default()
+        };
+        let key = format!("merge:{}:{}", task.id, rec.head);
+        let m = self.make_step(step, &key, new, Some(&task.id), actor).await?;
+        rec.steps.insert("merge".into(), m.id.clone());
+        Ok(m)
+    }
+
+    /// A person accepts a task that waits in review (no reviewer could run, or the task asked
+    /// for a person's review): it is done, and a change of a product with a pipeline goes on to
+    /// its merge with that person as its reviewer — still behind the merge gate.
+    pub async fn accept_task(&self, task_id: &str, who: &str, note: Option<&str>) -> StoreResult<Task> {
+        let t = self.ports.tasks.get(task_id).await?;
+        if t.status != TaskStatus::Review {
+            return Err(StoreError::Conflict(format!("task {} is {}, not waiting in review", t.id, t.status)));
+        }
+        let mut merge = None;
+        if let Some(mut rec) = self.change(&t.id).await?.filter(|r| r.task == t.id) {
+            let summary = note.map(|n| self.redactor.redact(n)).unwrap_or_else(|| "accepted by a person".into());
+            rec.review = Some(ReviewRecord { reviewer: who.into(), approved: true, summary, comments: vec![] });
+            rec.stage = "reviewed".into();
+            if self.pipeline(t.product.as_deref()).await?.is_some() {
+                merge = Some(self.propose_merge(&t, &mut rec, who).await?.id);
+            }
+            self.save_change(&rec).await?;
+        }
+        let n = self.ports.tasks.transition(&t.id, &[TaskStatus::Review], TaskStatus::Done, note, self.now()).await?;
+        self.audit(who, "task.accept", &t.id, serde_json::json!(t.status), serde_json::json!(n.status), note).await?;
+        self.event("task.accepted", who, Some(&t.id), serde_json::json!({"merge": merge})).await?;
+        Ok(n)
     }
 
     /// The step a task carries out, if REEF made it as one.
