@@ -23,6 +23,7 @@ pub mod running;
 pub mod schedule_defs;
 pub mod schedules;
 pub mod search;
+mod shared_doc;
 pub mod spend;
 pub mod tasks;
 pub mod waits;

@@ -43,16 +43,7 @@ fn invalid(msg: impl Into<String>) -> StoreError {
 
 impl Factory {
     async fn raw_pipeline_defs(&self) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
-        match self.ports.settings.get(&Key::PipelineDefs.id()).await? {
-            None => Ok(Default::default()),
-            Some(serde_json::Value::Object(m)) => Ok(m),
-            // Not a map at all: refuse to write over it (that would lose what it holds).
-            Some(_) => Err(StoreError::Malformed {
-                collection: "settings".into(),
-                id: Key::PipelineDefs.id(),
-                reason: "not a map of product names to pipeline revisions".into(),
-            }),
-        }
+        self.settings_map(Key::PipelineDefs, "product names to pipeline revisions").await
     }
 
     /// A product's stored revisions, oldest first (empty when none, or when another program
@@ -93,8 +84,12 @@ impl Factory {
         }
         let mut out = vec![];
         for n in names {
-            if let Some(p) = self.pipeline(Some(&n)).await? {
-                out.push(p);
+            // One product's broken revision stops that product's steps (`pipeline`), not the
+            // views and loops that list every product.
+            match self.pipeline(Some(&n)).await {
+                Ok(Some(p)) => out.push(p),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(product = %n, error = %e, "a product's pipeline is left out"),
             }
         }
         Ok(out)
@@ -103,12 +98,14 @@ impl Factory {
     /// The table to edit for `product`: its pipeline in force as TOML, and the latest revision
     /// (0 when only the file defines it, or nothing does).
     pub async fn pipeline_text(&self, product: &str) -> StoreResult<(String, u32)> {
-        let latest = self.pipeline_revisions(product).await?.last().map(|r| r.revision).unwrap_or(0);
-        let text = match self.pipeline(Some(product)).await? {
-            Some(p) => section_text(&p),
-            None => format!("name = {product:?}\nrepository = \"/path/to/checkout\"\nchecks = []\n"),
+        let latest = self.pipeline_revisions(product).await?.pop();
+        let text = match self.pipeline(Some(product)).await {
+            Ok(Some(p)) => section_text(&p),
+            Ok(None) => format!("name = {product:?}\nrepository = \"/path/to/checkout\"\nchecks = []\n"),
+            // A latest revision that does not validate is shown as it is, to be mended.
+            Err(_) => latest.as_ref().map(|r| r.text.clone()).unwrap_or_default(),
         };
-        Ok((text, latest))
+        Ok((text, latest.map(|r| r.revision).unwrap_or(0)))
     }
 
     /// Saves `text` as the next revision of `product`'s pipeline. `base`: the revision the editor
@@ -128,6 +125,34 @@ impl Factory {
         if p.product != product {
             return Err(invalid(format!("the table names product {:?}, not {product:?} (a pipeline cannot be renamed)", p.product)));
         }
+        // Read, checked and written under the document's lease: two saves at once (of any
+        // products) do not undo each other.
+        let saved = self.under_lock("pipelines.defs", || self.save_revision(product, &p, base, who, reason)).await?;
+        let Some((rev, before)) = saved else {
+            return self.pipeline_revisions(product).await?.pop().ok_or_else(|| invalid("nothing to save"));
+        };
+        self.audit(
+            who,
+            "pipeline.edit",
+            &format!("product:{product}"),
+            serde_json::json!(before.as_ref().map(section_text)),
+            serde_json::json!(rev.text),
+            reason,
+        )
+        .await?;
+        self.event("pipeline.revised", who, Some(&format!("product:{product}")), serde_json::json!({"revision": rev.revision})).await?;
+        Ok(rev)
+    }
+
+    /// The read-check-write of one revision (under the lock); `None` when `p` is already in force.
+    async fn save_revision(
+        &self,
+        product: &str,
+        p: &Pipeline,
+        base: Option<u32>,
+        who: &str,
+        reason: Option<&str>,
+    ) -> StoreResult<Option<(PipelineRevision, Option<Pipeline>)>> {
         let mut raw = self.raw_pipeline_defs().await?;
         let mut def: Def = match raw.get(product) {
             None => Def::default(),
@@ -158,14 +183,19 @@ impl Factory {
             self.ports.settings.put(&Key::LiveFileApplied(&format!("pipeline:{product}")).id(), serde_json::json!(text)).await?;
         }
         let latest = def.revisions.last().map(|r| r.revision).unwrap_or(0);
-        let before = self.pipeline(Some(product)).await?;
+        // What was in force (none where the latest stored revision is broken: this save mends it).
+        let before = self.pipeline(Some(product)).await.ok().flatten();
         // Saving what is already in force makes no revision.
-        if let (true, Some(last)) = (before.as_ref() == Some(&p), def.revisions.last()) {
-            return Ok(last.clone());
+        if before.as_ref() == Some(p) && !def.revisions.is_empty() {
+            if file.is_some() {
+                raw.insert(product.into(), serde_json::to_value(&def).map_err(|e| invalid(e.to_string()))?);
+                self.ports.settings.put(&Key::PipelineDefs.id(), serde_json::Value::Object(raw)).await?;
+            }
+            return Ok(None);
         }
         let rev = PipelineRevision {
             revision: latest + 1,
-            text: section_text(&p),
+            text: section_text(p),
             author: who.into(),
             at: time::fmt_ts(&self.now()),
             reason: reason.map(|r| self.redactor.redact(r)),
@@ -175,17 +205,7 @@ impl Factory {
         def.revisions.drain(..over);
         raw.insert(product.into(), serde_json::to_value(&def).map_err(|e| invalid(e.to_string()))?);
         self.ports.settings.put(&Key::PipelineDefs.id(), serde_json::Value::Object(raw)).await?;
-        self.audit(
-            who,
-            "pipeline.edit",
-            &format!("product:{product}"),
-            serde_json::json!(before.as_ref().map(section_text)),
-            serde_json::json!(rev.text),
-            reason,
-        )
-        .await?;
-        self.event("pipeline.revised", who, Some(&format!("product:{product}")), serde_json::json!({"revision": rev.revision})).await?;
-        Ok(rev)
+        Ok(Some((rev, before)))
     }
 
     /// Puts an earlier revision back, as a new revision.

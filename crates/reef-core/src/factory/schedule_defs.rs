@@ -68,39 +68,17 @@ impl Factory {
     }
 
     async fn raw_schedule_defs(&self) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
-        match self.ports.settings.get(&Key::ScheduleDefs.id()).await? {
-            None => Ok(Default::default()),
-            Some(serde_json::Value::Object(m)) => Ok(m),
-            // Not a map at all: refuse to write over it (that would lose what it holds).
-            Some(_) => Err(StoreError::Malformed {
-                collection: "settings".into(),
-                id: Key::ScheduleDefs.id(),
-                reason: "not a map of schedule names to definitions".into(),
-            }),
-        }
+        self.settings_map(Key::ScheduleDefs, "schedule names to definitions").await
     }
 
     /// Changes one entry, holding a lease so two processes saving at once do not undo each other.
     async fn put_schedule_def(&self, name: &str, def: &Def) -> StoreResult<()> {
-        const LOCK: &str = "schedules.defs";
-        let me = format!("schedules:{}", new_id());
-        let ttl = std::time::Duration::from_secs(10);
-        let mut tries = 0;
-        while !self.ports.leases.acquire(LOCK, &me, ttl, self.now()).await? {
-            tries += 1;
-            if tries > 100 {
-                return Err(StoreError::Conflict("another process is saving schedules; try again".into()));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        let r = async {
+        self.under_lock("schedules.defs", || async {
             let mut all = self.raw_schedule_defs().await?;
             all.insert(name.to_string(), serde_json::to_value(def).map_err(|e| StoreError::Backend(e.to_string()))?);
             self.ports.settings.put(&Key::ScheduleDefs.id(), serde_json::Value::Object(all)).await
-        }
-        .await;
-        let _ = self.ports.leases.release(LOCK, &me).await;
-        r
+        })
+        .await
     }
 
     /// Every schedule in force, by name, with where it comes from.

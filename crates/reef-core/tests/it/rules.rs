@@ -382,3 +382,40 @@ async fn a_malformed_stored_schedule_neither_hides_the_others_nor_is_lost_by_the
     let r = w.f.save_schedule(reef_core::rules::schedule::ScheduleSection::new("x", "0 7 * * *", "X"), "operator:test").await;
     assert!(matches!(r, Err(StoreError::Malformed { .. })), "{r:?}");
 }
+
+/// Pipelines as revisions, saved by two processes at once: neither save undoes the other (the
+/// document's lease), and a stale editor is refused. A latest revision another program broke
+/// stops that product's pipeline (never a quiet fall back to an older one) and can be mended.
+#[tokio::test]
+async fn pipeline_revisions_saved_at_once_are_all_kept_and_a_broken_one_fails_closed() {
+    let w = world("");
+    let other = other_process(&w);
+    let table = |name: &str, check: &str| {
+        format!("name = \"{name}\"\nrepository = \"/srv/{name}\"\n[[checks]]\nname = \"test\"\ncommand = [\"{check}\"]\n")
+    };
+    let (calc, blog) = (table("calc", "pytest"), table("blog", "npm"));
+    let (a, b) = tokio::join!(
+        w.f.edit_pipeline("calc", &calc, None, "operator:a", None),
+        other.edit_pipeline("blog", &blog, None, "operator:b", None)
+    );
+    assert_eq!((a.unwrap().revision, b.unwrap().revision), (1, 1));
+    assert_eq!(w.f.all_pipelines().await.unwrap().len(), 2, "both saves are kept");
+    let stale = other.edit_pipeline("calc", &table("calc", "tox"), Some(0), "operator:b", None).await.unwrap_err();
+    assert!(matches!(stale, StoreError::Conflict(_)), "{stale}");
+
+    // Another program writes a revision that does not validate.
+    let mut doc = w.f.ports.settings.get("pipelines.defs").await.unwrap().unwrap();
+    let revs = doc["calc"]["revisions"].as_array_mut().unwrap();
+    revs.push(
+        json!({"revision": 2, "text": "name = \"calc\"\nrepository = \"relative\"\n", "author": "someone", "at": "2026-11-30T10:00:00Z"}),
+    );
+    w.f.ports.settings.put("pipelines.defs", doc).await.unwrap();
+    let e = w.f.pipeline(Some("calc")).await.unwrap_err();
+    assert!(e.to_string().contains("revision 2 does not validate"), "{e}");
+    assert_eq!(w.f.all_pipelines().await.unwrap().len(), 1, "the other product's pipeline stands");
+    let (text, rev) = w.f.pipeline_text("calc").await.unwrap();
+    assert_eq!((text.contains("relative"), rev), (true, 2), "the broken table is shown to be mended");
+    let mended = w.f.edit_pipeline("calc", &table("calc", "pytest"), Some(2), "operator:a", Some("mended")).await.unwrap();
+    assert_eq!(mended.revision, 3);
+    assert_eq!(w.f.pipeline(Some("calc")).await.unwrap().unwrap().checks[0].command, vec!["pytest".to_string()]);
+}

@@ -188,14 +188,6 @@ pub(super) async fn seed(f: &Factory, actor: &str) -> anyhow::Result<bool> {
     .await?;
     rec.steps.insert("merge".into(), m.id.clone());
     f.save_change(&rec).await?;
-    // QuickForm's pipeline, as the Products view edits it: the checks the change ran, a deploy.
-    let pipeline = format!(
-        "name = \"quickform\"\nrepository = {:?}\ndeploy = [\"sh\", \"-c\", \"echo shipped QuickForm $REEF_VERSION\"]\n\
-         [[checks]]\nname = \"lint\"\ncommand = [\"npx\", \"eslint\", \"src\"]\n\
-         [[checks]]\nname = \"test\"\ncommand = [\"npx\", \"vitest\", \"run\"]\n",
-        repo.display().to_string()
-    );
-    f.edit_pipeline("quickform", &pipeline, Some(0), actor, Some("the demo's product")).await?;
     // What QuickForm shipped before: two healthy versions.
     for (ago, v) in [(26, "8d1c0a4e5b2f"), (3, "c41e77a09d3b")] {
         let at = time::fmt_ts(&(f.now() - chrono::Duration::hours(ago)));
