@@ -265,7 +265,16 @@ impl Mirror {
     /// git run.
     pub fn files(&self, base: &str, head: &str) -> Result<Vec<ChangedFile>, GitError> {
         let (base, head) = (sha_of(base)?, sha_of(head)?);
-        Ok(parse_raw_numstat(&self.run(&["diff", "--no-ext-diff", "--no-textconv", "-M", "--raw", "--numstat", "-z", &base, &head])?))
+        let args = ["diff", "--no-ext-diff", "--no-textconv", "-M", "--raw", "--numstat", "-z", &base, &head];
+        let (out, cut) = run_limited(self.cmd(), &args, GIT_TIME, OUTPUT_MAX)?;
+        // A list cut short could leave out the very file that should flag the change.
+        if cut {
+            return Err(GitError::Invalid(format!(
+                "the change's file list is longer than {} MiB; REEF does not measure it in part",
+                OUTPUT_MAX >> 20
+            )));
+        }
+        Ok(parse_raw_numstat(&out))
     }
 
     /// The unified patch between two commits, of one file or all, at most `max_bytes` (and whether it was cut).
