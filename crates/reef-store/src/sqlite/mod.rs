@@ -1,9 +1,12 @@
 //! The embedded store: one SQLite file (WAL) holding seed 000's collections as JSON documents,
 //! with generated columns indexing the fields REEF queries on.
 //!
-//! Invariants: every write happens in one `BEGIN IMMEDIATE` transaction, so each port operation
-//! is atomic across processes sharing the file; documents are changed by editing their JSON in
-//! place, so fields REEF does not know survive; migrations only ever add.
+//! Invariants: every write happens in a `BEGIN IMMEDIATE` transaction, so each port operation
+//! is atomic across processes sharing the file; writes that arrive together are committed
+//! together (group commit: one transaction, each write in a savepoint of its own, so one that
+//! fails undoes only itself), and none is answered before its transaction commits; documents are
+//! changed by editing their JSON in place, so fields REEF does not know survive; migrations only
+//! ever add.
 
 mod archive;
 mod changes;
@@ -17,6 +20,7 @@ mod tasks;
 use reef_core::*;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,7 +39,27 @@ struct Inner {
     /// channel remembers a bump that happened while a watcher was busy); other processes'
     /// commits are seen through `PRAGMA data_version`.
     wake: tokio::sync::watch::Sender<u64>,
+    /// Writes waiting for the next group commit.
+    queue: Mutex<Vec<Job>>,
+    /// Whether a blocking thread is committing the queue now (at most one is).
+    draining: AtomicBool,
 }
+
+/// Writes committed together at most.
+const GROUP_MAX: usize = 256;
+
+/// One write waiting to be committed: `run` applies it inside the group's transaction (answering
+/// whether it succeeded, and how to tell its caller once the group is committed); `fail` tells
+/// its caller the group could not begin.
+struct Job {
+    run: Apply,
+    fail: Box<dyn FnOnce(StoreError) + Send>,
+}
+
+/// Tells a write's caller how its group's commit went.
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// Applies a write in the group's transaction: whether it succeeded, and its reply.
+type Apply = Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> (bool, Reply) + Send>;
 
 pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode as C;
@@ -135,7 +159,15 @@ impl SqliteStore {
         if let Err(e) = tidy(&mut conn) {
             tracing::warn!(error = %e, "embedded store: housekeeping skipped this time");
         }
-        Ok(Self { inner: Arc::new(Inner { path: path.to_path_buf(), conn: Mutex::new(conn), wake: tokio::sync::watch::channel(0).0 }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                conn: Mutex::new(conn),
+                wake: tokio::sync::watch::channel(0).0,
+                queue: Mutex::new(Vec::new()),
+                draining: AtomicBool::new(false),
+            }),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -160,23 +192,135 @@ impl SqliteStore {
         .map_err(|e| StoreError::Backend(format!("store task panicked: {e}")))?
     }
 
-    /// Runs `f` in one immediate (write-locking) transaction, commits, and wakes watchers.
+    /// Runs `f` in an immediate (write-locking) transaction — with the other writes waiting at the
+    /// time, each in a savepoint of its own — commits, wakes watchers, and answers once committed.
     pub(crate) async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = self.inner.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            let mut conn = inner.conn.lock().map_err(|_| StoreError::Backend("connection lock poisoned".into()))?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(db_err)?;
-            Ok::<_, StoreError>(out)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("store task panicked: {e}")))??;
-        self.inner.wake.send_modify(|v| *v = v.wrapping_add(1));
-        Ok(out)
+        let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
+        let answer = Arc::new(Mutex::new(Some(answer)));
+        let a2 = answer.clone();
+        let job = Job {
+            run: Box::new(move |tx| {
+                let r = f(tx);
+                let ok = r.is_ok();
+                let reply: Reply = Box::new(move |committed: Result<(), String>| {
+                    let out = match committed {
+                        Ok(()) => r,
+                        // Its writes were never committed, whatever `f` answered.
+                        Err(e) => Err(StoreError::Unavailable(format!("the write was not committed: {e}"))),
+                    };
+                    if let Some(s) = a2.lock().ok().and_then(|mut a| a.take()) {
+                        let _ = s.send(out);
+                    }
+                });
+                (ok, reply)
+            }),
+            fail: Box::new(move |e| {
+                if let Some(s) = answer.lock().ok().and_then(|mut a| a.take()) {
+                    let _ = s.send(Err(e));
+                }
+            }),
+        };
+        self.inner.queue.lock().map_err(|_| StoreError::Backend("write queue poisoned".into()))?.push(job);
+        if !self.inner.draining.swap(true, Ordering::AcqRel) {
+            let inner = self.inner.clone();
+            tokio::task::spawn_blocking(move || drain(&inner));
+        }
+        answered.await.map_err(|_| StoreError::Backend("the store's writer stopped before answering".into()))?
+    }
+}
+
+/// Commits the queued writes, a group at a time, until none is left (then lets the next writer
+/// start a drainer). One drainer runs at a time, so writes are applied one after another, in the
+/// order they were queued.
+fn drain(inner: &Arc<Inner>) {
+    loop {
+        let jobs: Vec<Job> = match inner.queue.lock() {
+            Ok(mut q) => {
+                let n = q.len().min(GROUP_MAX);
+                q.drain(..n).collect()
+            }
+            Err(_) => return,
+        };
+        if jobs.is_empty() {
+            inner.draining.store(false, Ordering::Release);
+            // A write queued between the take and the store above: it saw a drainer running and
+            // started none, so this one goes on (unless a new drainer already took over).
+            let more = inner.queue.lock().map(|q| !q.is_empty()).unwrap_or(false);
+            if more && !inner.draining.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            return;
+        }
+        commit_group(inner, jobs);
+    }
+}
+
+fn commit_group(inner: &Inner, jobs: Vec<Job>) {
+    let mut conn = match inner.conn.lock() {
+        Ok(c) => c,
+        Err(_) => {
+            for j in jobs {
+                (j.fail)(StoreError::Backend("connection lock poisoned".into()));
+            }
+            return;
+        }
+    };
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let msg = e.to_string();
+            let busy = matches!(db_err(e), StoreError::Unavailable(_));
+            for j in jobs {
+                (j.fail)(if busy { StoreError::Unavailable(msg.clone()) } else { StoreError::Backend(msg.clone()) });
+            }
+            return;
+        }
+    };
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut broken = None;
+    for j in jobs {
+        if broken.is_some() {
+            (j.fail)(StoreError::Unavailable("an earlier write of its group could not be undone".into()));
+            continue;
+        }
+        if let Err(e) = tx.execute_batch("SAVEPOINT reef_write") {
+            (j.fail)(db_err(e));
+            continue;
+        }
+        // A write that panics is undone like one that failed (its caller hears that the writer
+        // stopped); the drainer goes on with the others.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (j.run)(&tx)));
+        let ok = matches!(&ran, Ok((true, _)));
+        // A write that failed undoes only what it did.
+        let end = if ok { "RELEASE reef_write" } else { "ROLLBACK TO reef_write; RELEASE reef_write" };
+        let ended = tx.execute_batch(end);
+        match (ran, ended) {
+            (Ok((_, reply)), Ok(())) => replies.push(reply),
+            (Ok((_, reply)), Err(e)) => {
+                broken = Some(e.to_string());
+                reply(Err(e.to_string()));
+            }
+            (Err(_), Ok(())) => {}
+            (Err(_), Err(e)) => broken = Some(e.to_string()),
+        }
+    }
+    // A savepoint that could not be ended leaves the transaction unknown: nothing of it commits.
+    let committed = match broken {
+        Some(e) => {
+            drop(tx);
+            Err(e)
+        }
+        None => tx.commit().map_err(|e| e.to_string()),
+    };
+    drop(conn);
+    if committed.is_ok() {
+        inner.wake.send_modify(|v| *v = v.wrapping_add(1));
+    }
+    for r in replies {
+        r(committed.clone());
     }
 }
 

@@ -16,6 +16,7 @@ crate::conformance!(
     claim_takes_highest_priority_then_oldest,
     concurrent_claimers_take_each_task_exactly_once,
     stale_lease_token_cannot_complete,
+    writes_that_arrive_together_keep_their_own_outcomes,
     expired_lease_is_reclaimed_and_old_holder_fenced,
     external_seed_shaped_task_is_claimable,
     task_claimed_by_another_program_is_never_claimed_again,
@@ -557,4 +558,44 @@ async fn retention_prunes_events_but_keeps_what_a_webhook_still_owes(f: Fixture)
     let n = log.prune(&EventPrune { before: day(8), kind: None, owed_after: owed, owed_before: day(7) }).await.unwrap();
     assert_eq!(n, 2, "d05 and d06 are past the owed limit");
     assert_eq!(left().await, ["d07", "d08", "d09"]);
+}
+
+/// Many writes at once, half of them fenced out: each keeps its own outcome (the embedded store
+/// commits writes that arrive together in one transaction, each in a savepoint of its own).
+async fn writes_that_arrive_together_keep_their_own_outcomes(f: Fixture) {
+    let p = &f.ports;
+    let mut claimed = vec![];
+    for i in 0..20 {
+        add(p, &format!("t{i}"), 0, t0()).await;
+        claimed.push(p.tasks.claim("w1", &ClaimFilter::default(), secs(30), t0()).await.unwrap().unwrap());
+    }
+    let ev = |id: String, task: &str| Event {
+        id,
+        kind: "task.done".into(),
+        at: t0(),
+        actor: "agent:rex".into(),
+        subject: Some(task.into()),
+        data: json!({}),
+    };
+    let done = || Outcome::Succeeded { result: "ok".into(), work_products: WorkProducts::default(), review: false };
+    let tokens: Vec<String> = claimed.iter().map(|c| c.lease.as_ref().unwrap().token.clone()).collect();
+    let mut writes = vec![];
+    for (i, (c, tok)) in claimed.iter().zip(&tokens).enumerate() {
+        writes.push(p.tasks.finish_with(&c.id, "stale", done(), Some(ev(format!("e-stale-{i}"), &c.id)), t0()));
+        writes.push(p.tasks.finish_with(&c.id, tok, done(), Some(ev(format!("e-ok-{i}"), &c.id)), t0()));
+    }
+    let outcomes = futures::future::join_all(writes).await;
+    for (i, o) in outcomes.iter().enumerate() {
+        if i % 2 == 0 {
+            assert!(matches!(o, Err(StoreError::LeaseLost { .. })), "write {i}: {o:?}");
+        } else {
+            assert_eq!(o.as_ref().unwrap().status, TaskStatus::Done, "write {i}");
+        }
+    }
+    let evs = p.events.recent(&EventQuery { kind_prefix: Some("task.done".into()), limit: 100, ..Default::default() }).await.unwrap();
+    let mut ids: Vec<&str> = evs.items.iter().map(|e| e.id.as_str()).collect();
+    ids.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("e-ok-{i}")).collect();
+    want.sort();
+    assert_eq!(ids, want.iter().map(String::as_str).collect::<Vec<_>>(), "only the fenced-in writes' events");
 }
