@@ -5,11 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-ensure_rust
-# shellcheck disable=SC2086
-ensure_apt_packages build-essential pkg-config $APP_PACKAGES
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reef/target}"
-build_ui
+ensure_app_build
 step "building the release app and its .deb"
 (cd ui && npm install --no-audit --no-fund --silent --no-save @tauri-apps/cli@2)
 (cd src-tauri && ../ui/node_modules/.bin/tauri build --bundles deb --config '{"build":{"beforeBuildCommand":""}}' >/dev/null)

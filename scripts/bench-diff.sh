@@ -6,11 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-ensure_rust
-# shellcheck disable=SC2086
-ensure_apt_packages build-essential pkg-config $APP_PACKAGES
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reef/target}"
-build_ui
+ensure_app_build
 cargo build --locked --release -p reef-cli -p reef-app
 (cd tests/e2e && npm install --no-audit --no-fund --silent)
 work=$(mktemp -d)

@@ -125,6 +125,16 @@ ensure_node() {
   command -v npm >/dev/null 2>&1 || ensure_apt_packages nodejs npm
 }
 
+# What a release build of the app needs (Rust, the app's Debian packages, the shared target dir,
+# the UI it embeds): the benchmarks' common start.
+ensure_app_build() {
+  ensure_rust
+  # shellcheck disable=SC2086
+  ensure_apt_packages build-essential pkg-config $APP_PACKAGES
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reef/target}"
+  build_ui
+}
+
 # Builds the web UI into ui/dist (the app embeds it at compile time).
 build_ui() {
   ensure_node

@@ -80,7 +80,8 @@ fn a_product_on_github_gets_a_pull_request_whose_reviews_and_ci_come_back_to_its
          [[products]]\nname = \"calc\"\nrepository = {repo:?}\n\
          checks = [{{ name = \"test\", command = [\"python3\", \"test_calc.py\"] }}]\n\
          deploy = [\"sh\", \"-c\", \"echo shipped $REEF_VERSION\"]\n\
-         forge = {{ kind = \"github\", repository = \"acme/calc\", api_url = \"http://127.0.0.1:{gh}\", poll_seconds = 1 }}\n{roster}",
+         forge = {{ kind = \"github\", repository = \"acme/calc\", api_url = \"http://127.0.0.1:{gh}\", poll_seconds = 1 }}\n\
+         [approvals.gates]\nmerge = \"auto\"\n{roster}",
         lc = s.gateway.config.display().to_string(),
         repo = repo.display().to_string(),
         roster = one_answer_roster(),
@@ -97,6 +98,8 @@ fn a_product_on_github_gets_a_pull_request_whose_reviews_and_ci_come_back_to_its
     // instead of touching main.
     assert!(wait_until(Duration::from_secs(90), || merges_waiting(&e).len() == 1), "{:?}\n{}", e.tasks(), logs(&e));
     let merge1 = merges_waiting(&e).remove(0);
+    // Merges are automatic in this factory ([approvals.gates] merge = "auto"), yet this one waits:
+    // pushed to the forge, it runs in the repository's CI.
     let a1 = pending_approval(&e, merge1["_id"].as_str().unwrap()).unwrap();
     assert!(
         a1["summary"].as_str().unwrap().contains("approving pushes it to GitHub (acme/calc)"),

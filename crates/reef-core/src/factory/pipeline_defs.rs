@@ -37,6 +37,11 @@ struct Def {
     revisions: Vec<PipelineRevision>,
 }
 
+/// A product's revisions in the stored document (empty when absent or unreadable).
+fn revisions_in(raw: &serde_json::Map<String, serde_json::Value>, product: &str) -> Vec<PipelineRevision> {
+    raw.get(product).and_then(|v| serde_json::from_value::<Def>(v.clone()).ok()).map(|d| d.revisions).unwrap_or_default()
+}
+
 fn invalid(msg: impl Into<String>) -> StoreError {
     StoreError::Invalid(msg.into())
 }
@@ -49,8 +54,7 @@ impl Factory {
     /// A product's stored revisions, oldest first (empty when none, or when another program
     /// wrote the entry in a shape REEF cannot read — it is then left as it is).
     pub async fn pipeline_revisions(&self, product: &str) -> StoreResult<Vec<PipelineRevision>> {
-        let raw = self.raw_pipeline_defs().await?;
-        Ok(raw.get(product).and_then(|v| serde_json::from_value::<Def>(v.clone()).ok()).map(|d| d.revisions).unwrap_or_default())
+        Ok(revisions_in(&self.raw_pipeline_defs().await?, product))
     }
 
     /// The pipeline in force for `product`: its latest stored revision, else the config file's.
@@ -59,7 +63,11 @@ impl Factory {
     /// its protected paths).
     pub async fn pipeline(&self, product: Option<&str>) -> StoreResult<Option<Pipeline>> {
         let Some(name) = product else { return Ok(None) };
-        let Some(r) = self.pipeline_revisions(name).await?.pop() else { return Ok(self.config.pipeline(Some(name)).cloned()) };
+        self.in_force(&self.raw_pipeline_defs().await?, name)
+    }
+
+    fn in_force(&self, raw: &serde_json::Map<String, serde_json::Value>, name: &str) -> StoreResult<Option<Pipeline>> {
+        let Some(r) = revisions_in(raw, name).pop() else { return Ok(self.config.pipeline(Some(name)).cloned()) };
         let bad = |reason: String| StoreError::Malformed {
             collection: "settings".into(),
             id: format!("{}.{name}", Key::PipelineDefs.id()),
@@ -74,10 +82,12 @@ impl Factory {
         }
     }
 
-    /// Every product with a pipeline (the file's and the store's), each as it is in force.
+    /// Every product with a pipeline (the file's and the store's), each as it is in force (the
+    /// store's document read once).
     pub async fn all_pipelines(&self) -> StoreResult<Vec<Pipeline>> {
+        let raw = self.raw_pipeline_defs().await?;
         let mut names: Vec<String> = self.config.pipelines.iter().map(|p| p.product.clone()).collect();
-        for k in self.raw_pipeline_defs().await?.keys() {
+        for k in raw.keys() {
             if !names.contains(k) {
                 names.push(k.clone());
             }
@@ -86,7 +96,7 @@ impl Factory {
         for n in names {
             // One product's broken revision stops that product's steps (`pipeline`), not the
             // views and loops that list every product.
-            match self.pipeline(Some(&n)).await {
+            match self.in_force(&raw, &n) {
                 Ok(Some(p)) => out.push(p),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(product = %n, error = %e, "a product's pipeline is left out"),

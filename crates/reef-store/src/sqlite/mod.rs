@@ -48,18 +48,13 @@ struct Inner {
 /// Writes committed together at most.
 const GROUP_MAX: usize = 256;
 
-/// One write waiting to be committed: `run` applies it inside the group's transaction (answering
-/// whether it succeeded, and how to tell its caller once the group is committed); `fail` tells
-/// its caller the group could not begin.
-struct Job {
-    run: Apply,
-    fail: Box<dyn FnOnce(StoreError) + Send>,
-}
+/// One write waiting to be committed. Given the group's transaction, it applies itself and answers
+/// whether it succeeded and how to tell its caller once the group is committed; given an error,
+/// it tells its caller the group could not run it.
+type Job = Box<dyn FnOnce(Result<&rusqlite::Transaction<'_>, StoreError>) -> Option<(bool, Reply)> + Send>;
 
 /// Tells a write's caller how its group's commit went.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// Applies a write in the group's transaction: whether it succeeded, and its reply.
-type Apply = Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> (bool, Reply) + Send>;
 
 pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode as C;
@@ -199,30 +194,25 @@ impl SqliteStore {
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
-        let answer = Arc::new(Mutex::new(Some(answer)));
-        let a2 = answer.clone();
-        let job = Job {
-            run: Box::new(move |tx| {
-                let r = f(tx);
-                let ok = r.is_ok();
-                let reply: Reply = Box::new(move |committed: Result<(), String>| {
-                    let out = match committed {
-                        Ok(()) => r,
-                        // Its writes were never committed, whatever `f` answered.
-                        Err(e) => Err(StoreError::Unavailable(format!("the write was not committed: {e}"))),
-                    };
-                    if let Some(s) = a2.lock().ok().and_then(|mut a| a.take()) {
-                        let _ = s.send(out);
-                    }
-                });
-                (ok, reply)
-            }),
-            fail: Box::new(move |e| {
-                if let Some(s) = answer.lock().ok().and_then(|mut a| a.take()) {
-                    let _ = s.send(Err(e));
+        let job: Job = Box::new(move |tx| {
+            let tx = match tx {
+                Ok(tx) => tx,
+                Err(e) => {
+                    let _ = answer.send(Err(e));
+                    return None;
                 }
-            }),
-        };
+            };
+            let r = f(tx);
+            let ok = r.is_ok();
+            let reply: Reply = Box::new(move |committed| {
+                let _ = answer.send(match committed {
+                    Ok(()) => r,
+                    // Its writes were never committed, whatever `f` answered.
+                    Err(e) => Err(StoreError::Unavailable(format!("the write was not committed: {e}"))),
+                });
+            });
+            Some((ok, reply))
+        });
         self.inner.queue.lock().map_err(|_| StoreError::Backend("write queue poisoned".into()))?.push(job);
         if !self.inner.draining.swap(true, Ordering::AcqRel) {
             let inner = self.inner.clone();
@@ -263,7 +253,7 @@ fn commit_group(inner: &Inner, jobs: Vec<Job>) {
         Ok(c) => c,
         Err(_) => {
             for j in jobs {
-                (j.fail)(StoreError::Backend("connection lock poisoned".into()));
+                j(Err(StoreError::Backend("connection lock poisoned".into())));
             }
             return;
         }
@@ -274,7 +264,7 @@ fn commit_group(inner: &Inner, jobs: Vec<Job>) {
             let msg = e.to_string();
             let busy = matches!(db_err(e), StoreError::Unavailable(_));
             for j in jobs {
-                (j.fail)(if busy { StoreError::Unavailable(msg.clone()) } else { StoreError::Backend(msg.clone()) });
+                j(Err(if busy { StoreError::Unavailable(msg.clone()) } else { StoreError::Backend(msg.clone()) }));
             }
             return;
         }
@@ -283,28 +273,28 @@ fn commit_group(inner: &Inner, jobs: Vec<Job>) {
     let mut broken = None;
     for j in jobs {
         if broken.is_some() {
-            (j.fail)(StoreError::Unavailable("an earlier write of its group could not be undone".into()));
+            j(Err(StoreError::Unavailable("an earlier write of its group could not be undone".into())));
             continue;
         }
         if let Err(e) = tx.execute_batch("SAVEPOINT reef_write") {
-            (j.fail)(db_err(e));
+            j(Err(db_err(e)));
             continue;
         }
         // A write that panics is undone like one that failed (its caller hears that the writer
         // stopped); the drainer goes on with the others.
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (j.run)(&tx)));
-        let ok = matches!(&ran, Ok((true, _)));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| j(Ok(&tx)))).ok().flatten();
+        let ok = matches!(&ran, Some((true, _)));
         // A write that failed undoes only what it did.
         let end = if ok { "RELEASE reef_write" } else { "ROLLBACK TO reef_write; RELEASE reef_write" };
         let ended = tx.execute_batch(end);
         match (ran, ended) {
-            (Ok((_, reply)), Ok(())) => replies.push(reply),
-            (Ok((_, reply)), Err(e)) => {
+            (Some((_, reply)), Ok(())) => replies.push(reply),
+            (Some((_, reply)), Err(e)) => {
                 broken = Some(e.to_string());
                 reply(Err(e.to_string()));
             }
-            (Err(_), Ok(())) => {}
-            (Err(_), Err(e)) => broken = Some(e.to_string()),
+            (None, Ok(())) => {}
+            (None, Err(e)) => broken = Some(e.to_string()),
         }
     }
     // A savepoint that could not be ended leaves the transaction unknown: nothing of it commits.

@@ -63,10 +63,10 @@ pub async fn diff(files: usize, lines: usize, runs: usize, seed: bool, out: &Out
     let head = mirror.snapshot(&work, &base, "bench: a large change", "bench")?;
     let snapshot_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let (mut reef, mut bare) = (vec![], vec![]);
-    let mut n = 0;
+    let mut listed = vec![];
     for _ in 0..runs.max(1) {
         let t = Instant::now();
-        n = mirror.files(&base, &head)?.len();
+        listed = mirror.files(&base, &head)?;
         reef.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         let o = std::process::Command::new("git")
@@ -78,7 +78,7 @@ pub async fn diff(files: usize, lines: usize, runs: usize, seed: bool, out: &Out
         anyhow::ensure!(o.status.success(), "bare git diff failed");
         bare.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    anyhow::ensure!(n == files, "the change lists {n} files, not {files}");
+    anyhow::ensure!(listed.len() == files, "the change lists {} files, not {files}", listed.len());
     let (r50, r95, b50) = (pct(&mut reef, 0.5), pct(&mut reef, 0.95), pct(&mut bare, 0.5));
     let mut task_id = None;
     if let Some(f) = &f {
@@ -102,8 +102,7 @@ pub async fn diff(files: usize, lines: usize, runs: usize, seed: bool, out: &Out
             steps: Default::default(),
         };
         // As the worker keeps it after an attempt: the list with the record.
-        let (listed, commits) = (mirror.files(&base, &head)?, mirror.commits(&base, &head, 200)?);
-        f.keep_change_files(&rec, &listed, &commits).await?;
+        f.keep_change_files(&rec, &listed, &mirror.commits(&base, &head, 200)?).await?;
         f.save_change(&rec).await?;
         task_id = Some(t.id);
     }

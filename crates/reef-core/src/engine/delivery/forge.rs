@@ -164,13 +164,21 @@ pub struct GitHub {
 
 impl GitHub {
     pub fn new(forge: &Forge, token: Secret) -> Result<Self, ForgeError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("reef/", env!("CARGO_PKG_VERSION")))
-            // A redirect could carry the token to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ForgeError::Unreachable(e.to_string()))?;
+        // One client (its connection pool and TLS roots) for every pull request the watcher reads.
+        static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+        let http = match HTTP.get() {
+            Some(c) => c.clone(),
+            None => {
+                let c = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .user_agent(concat!("reef/", env!("CARGO_PKG_VERSION")))
+                    // A redirect could carry the token to another host.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| ForgeError::Unreachable(e.to_string()))?;
+                HTTP.get_or_init(|| c).clone()
+            }
+        };
         Ok(Self { http, api: forge.api_url.clone(), repo: forge.repository.clone(), token })
     }
 
